@@ -1,0 +1,1 @@
+"""kvkit: build, grade and package the KV-cache exercise."""

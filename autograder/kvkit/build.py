@@ -1,0 +1,132 @@
+"""Make the student skeleton from the reference.
+
+Every TODO's solution is the whole body of one function in ``reference/``,
+between a ``### BEGIN SOLUTION`` and a ``### END SOLUTION`` line, right after
+the docstring. The build replaces each region with a ``raise
+NotImplementedError("TODO n: ...")`` and copies everything else unchanged.
+"""
+
+from __future__ import annotations
+
+import ast
+import filecmp
+import shutil
+import tempfile
+from pathlib import Path
+
+from kvchecks.todos import TODOS
+
+from .errors import UsageError
+from .paths import ASSIGNMENTS, REFERENCE
+
+BEGIN = "### BEGIN SOLUTION"
+END = "### END SOLUTION"
+
+
+def _functions_by_line(tree: ast.Module) -> dict[int, tuple[str, ast.FunctionDef]]:
+    """Map each line number to the innermost function (qualified name, node) holding it."""
+    found: dict[int, tuple[str, ast.FunctionDef]] = {}
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                visit(child, f"{prefix}{child.name}.")
+            elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                name = f"{prefix}{child.name}"
+                for line in range(child.lineno, child.end_lineno + 1):
+                    found[line] = (name, child)
+                visit(child, f"{name}.")
+
+    visit(tree, "")
+    return found
+
+
+def solution_regions(source: str, filename: str) -> list[tuple[str, int, int]]:
+    """``(function, begin_line, end_line)`` for every solution region, 1-based.
+
+    Raises ``ValueError`` when a region is unbalanced, lies outside a TODO
+    function, or is not that function's whole body after its docstring.
+    """
+    tree = ast.parse(source, filename)
+    owners = _functions_by_line(tree)
+    regions, begin = [], None
+    for number, line in enumerate(source.splitlines(), start=1):
+        marker = line.strip()
+        if marker == BEGIN:
+            if begin is not None:
+                raise ValueError(f"{filename}:{number}: nested {BEGIN}")
+            begin = number
+        elif marker == END:
+            if begin is None:
+                raise ValueError(f"{filename}:{number}: {END} without {BEGIN}")
+            name, func = owners.get(begin, ("<module>", None))
+            body = func.body if func is not None else []
+            first = body[1] if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) else (body[0] if body else None)
+            if func is None or first is None or first.lineno != begin + 1 or func.end_lineno != number - 1:
+                raise ValueError(f"{filename}:{begin}: a solution region must be the whole body of one function")
+            regions.append((name, begin, number))
+            begin = None
+    if begin is not None:
+        raise ValueError(f"{filename}:{begin}: {BEGIN} without {END}")
+    return regions
+
+
+def strip_solutions(source: str, filename: str) -> str:
+    """The skeleton text of one reference module."""
+    todo_by_function = {todo.function: todo for todo in TODOS.values()}
+    lines = source.splitlines(keepends=True)
+    for name, begin, end in reversed(solution_regions(source, filename)):
+        todo = todo_by_function.get(name)
+        if todo is None:
+            raise ValueError(f"{filename}:{begin}: {name} is not one of the TODO functions")
+        indent = lines[begin - 1][: len(lines[begin - 1]) - len(lines[begin - 1].lstrip())]
+        lines[begin - 1 : end] = [f"{indent}raise NotImplementedError({todo.stub_message!r})\n"]
+    return "".join(lines)
+
+
+def build_skeleton(out: Path, reference: Path = REFERENCE) -> None:
+    """Write ``out/kvcache/`` from ``reference/kvcache/``; checks every TODO appears exactly once."""
+    package = reference / "kvcache"
+    seen: list[str] = []
+    target = out / "kvcache"
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for src in sorted(package.glob("*.py")):
+        text = src.read_text()
+        seen += [name for name, _, _ in solution_regions(text, str(src))]
+        (target / src.name).write_text(strip_solutions(text, str(src)))
+    expected = sorted(todo.function for todo in TODOS.values())
+    if sorted(seen) != expected:
+        raise ValueError(f"solution regions found for {sorted(seen)}, expected exactly one each for {expected}")
+
+
+def differences(a: Path, b: Path) -> list[str]:
+    """Names of ``.py`` files that differ between two ``kvcache`` folders (or exist in one only)."""
+    names = {p.name for p in a.glob("*.py")} | {p.name for p in b.glob("*.py")}
+    return sorted(n for n in names if not ((a / n).exists() and (b / n).exists() and filecmp.cmp(a / n, b / n, shallow=False)))
+
+
+def stale_files(assignments: Path = ASSIGNMENTS) -> list[str]:
+    """Files of the committed skeleton that a fresh build would change."""
+    with tempfile.TemporaryDirectory() as tmp:
+        build_skeleton(Path(tmp))
+        return differences(Path(tmp) / "kvcache", assignments / "kvcache")
+
+
+def run(args) -> int:
+    if args.check:
+        stale = stale_files()
+        if stale:
+            raise UsageError(f"assignments/ is out of date ({', '.join(stale)}): run `kvkit build`")
+        print("assignments/ is up to date with reference/")
+        return 0
+    build_skeleton(ASSIGNMENTS)
+    print(f"wrote {ASSIGNMENTS / 'kvcache'} from {REFERENCE / 'kvcache'}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("build", help="write the student skeleton assignments/ from reference/")
+    p.add_argument("--check", action="store_true", help="only check that assignments/ is up to date")
+    p.set_defaults(func=run)

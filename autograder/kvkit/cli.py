@@ -1,0 +1,28 @@
+"""The ``kvkit`` command: one sub-command per module, each with ``add_parser(sub)``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import build
+from .errors import UsageError
+
+COMMANDS = [build]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kvkit", description="Build, grade and package the KV-cache exercise.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.add_parser(sub)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as err:
+        print(f"kvkit {args.command}: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
