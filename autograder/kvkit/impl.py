@@ -1,0 +1,73 @@
+"""Load a ``kvcache`` package from a folder, so reference and student code can share one process."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+
+from .errors import UsageError
+from .paths import ASSIGNMENTS, REFERENCE
+
+_NAMED = {"reference": REFERENCE, "assignments": ASSIGNMENTS}
+_loaded: dict[Path, ModuleType] = {}
+
+
+def resolve_impl(impl: str) -> Path:
+    """Folder holding ``kvcache/`` for ``--impl reference|assignments|PATH``."""
+    folder = _NAMED.get(impl, Path(impl)).expanduser().resolve()
+    if not (folder / "kvcache" / "__init__.py").is_file():
+        raise UsageError(
+            f"no kvcache package in {folder}: give --impl reference, assignments, or a folder holding kvcache/__init__.py"
+        )
+    return folder
+
+
+def load_kvcache(folder: Path | str) -> ModuleType:
+    """Import ``folder/kvcache`` under a module name unique to that folder.
+
+    Loading the same folder twice returns the same module; different folders
+    give independent modules (``kvcache_<n>``), never touching ``sys.modules['kvcache']``.
+    """
+    folder = Path(folder).resolve()
+    if folder not in _loaded:
+        init = folder / "kvcache" / "__init__.py"
+        if not init.is_file():
+            raise UsageError(f"no kvcache package in {folder}: expected {init}")
+        name = f"kvcache_{len(_loaded)}"
+        spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=[str(init.parent)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception:
+            del sys.modules[name]
+            raise
+        _loaded[folder] = module
+    return _loaded[folder]
+
+
+def add_impl_argument(parser) -> None:
+    """The shared ``--impl`` option."""
+    parser.add_argument(
+        "--impl",
+        default="reference",
+        help="kvcache to use: 'reference', 'assignments' or a folder holding kvcache/ (default: reference)",
+    )
+
+
+def load_impl(impl: str) -> ModuleType:
+    """The ``kvcache`` module named by ``--impl``."""
+    return load_kvcache(resolve_impl(impl))
+
+
+@contextmanager
+def todos_as_usage_errors(impl: str) -> Iterator[None]:
+    """Turn a skeleton's ``NotImplementedError("TODO n: ...")`` into a one-line ``UsageError``."""
+    try:
+        yield
+    except NotImplementedError as err:
+        raise UsageError(f"--impl {impl} is not finished ({err}); finish that TODO or use --impl reference") from err
