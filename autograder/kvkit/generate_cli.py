@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from .errors import UsageError
 from .hf import from_gpt2, load_pretrained
 from .impl import add_impl_argument, load_impl, todos_as_usage_errors
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json")
 
 
 def add_parser(sub) -> None:
@@ -43,10 +47,9 @@ def _tokenizer(path: str):
     """The tokenizer saved in the checkpoint folder, or None when there is none."""
     from transformers import AutoTokenizer
 
-    try:
-        return AutoTokenizer.from_pretrained(path, local_files_only=True)
-    except (OSError, ValueError):
+    if not any((Path(path) / name).is_file() for name in TOKENIZER_FILES):
         return None
+    return AutoTokenizer.from_pretrained(path, local_files_only=True)
 
 
 def run(args) -> int:
@@ -58,6 +61,8 @@ def run(args) -> int:
         if tokenizer is None:
             raise UsageError(f"{args.hf} holds no tokenizer: use --prompt-ids, or save a tokenizer into that folder")
         prompt = tokenizer.encode(args.text)
+        if not prompt:
+            raise UsageError(f"--text {args.text!r} encodes to no tokens: give some text")
     else:
         prompt = _parse_ids(args.prompt_ids, model.vocab_size)
     if args.max_new_tokens < 0:

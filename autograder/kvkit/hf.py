@@ -95,11 +95,13 @@ def load_pretrained(path: Path | str):
     """``GPT2LMHeadModel`` from a local checkpoint folder (never downloads), in eval mode, eager attention."""
     try:
         from transformers import GPT2LMHeadModel
+        from transformers.utils import logging
     except ImportError as err:
         raise UsageError("transformers is not installed: pip install -e '.[hf]'") from err
     folder = Path(path)
     if not (folder / "config.json").is_file():
         raise UsageError(f"{folder} is not a local GPT-2 checkpoint folder (no config.json): give a save_pretrained folder")
+    logging.disable_progress_bar()
     try:
         model = GPT2LMHeadModel.from_pretrained(folder, local_files_only=True, attn_implementation="eager")
     except (OSError, ValueError) as err:

@@ -1,0 +1,8 @@
+"""Loads the grading plugin: `pytest` checks assignments/, `pytest --impl reference` the solution."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent / "tests"))  # kvchecks, when the kit is not installed
+
+pytest_plugins = ["kvchecks.plugin"]
