@@ -46,3 +46,7 @@ class InProcessBackend:
             self._package = load_package(self.folder)
         result = PROBES[probe](self._package, **codec.loads(codec.dumps(args)))
         return codec.loads(codec.dumps(result))
+
+
+class StudentCodeError(Exception):
+    """The student's code raised (or its process failed) while a probe ran; the message says what and where."""

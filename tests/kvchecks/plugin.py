@@ -60,6 +60,8 @@ class Scoreboard:
         if not report.passed:
             crash = getattr(report.longrepr, "reprcrash", None)
             message = crash.message if crash is not None else str(report.longrepr)
+            for prefix in ("AssertionError: ", "kvchecks.backends.StudentCodeError: "):
+                message = message.removeprefix(prefix)
         name = report.nodeid.split("/")[-1]
         self.results.append(Result(name, props["todo"], props["points"], report.passed, message, props["hidden"]))
 

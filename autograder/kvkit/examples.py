@@ -1,0 +1,71 @@
+"""Example submissions, assembled from the reference with some TODO bodies swapped out.
+
+An example names, per TODO, a body file in ``autograder/examples/bodies/``
+(code at zero indentation); every other TODO keeps the reference's body, and
+``"stub"`` leaves the skeleton's ``NotImplementedError``. Nothing is kept as a
+second copy of the package, so the examples follow the reference.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kvchecks.todos import TODOS
+
+from .build import solution_regions
+from .errors import UsageError
+from .paths import EXAMPLES, REFERENCE
+
+BODIES = EXAMPLES / "bodies"
+
+EXAMPLE_BODIES: dict[str, dict[int, str]] = {
+    # TODOs 1-2 right; TODO 3 never advances current_length; TODO 4 re-feeds the last prompt token (the seed's bug).
+    "partial": {3: "todo3_never_advances", 4: "todo4_refeeds_last_prompt_token"},
+    # the seed exercise's bugs: reads K/V only up to current_length, triu(diagonal=1) mask, re-fed prompt token.
+    "seed-bugs": {2: "todo2_seed_mask_and_length", 4: "todo4_refeeds_last_prompt_token"},
+    # a correct solution written differently from the reference (explicit softmax, validation order, ...).
+    "alternative": {1: "todo1_alternative", 2: "todo2_explicit_softmax", 3: "todo3_alternative",
+                    4: "todo4_alternative"},
+}
+
+
+def _indent(body: str, indent: str) -> list[str]:
+    return [(indent + line if line.strip() else line) + "\n" for line in body.rstrip("\n").splitlines()]
+
+
+def with_bodies(source: str, filename: str, bodies: dict[str, str]) -> str:
+    """``source`` (a reference module) with the solution regions of the functions in ``bodies`` replaced.
+
+    ``bodies`` maps a TODO function name to its new body, or to ``"stub"``;
+    other regions keep the reference's code (markers removed).
+    """
+    stubs = {todo.function: f"raise NotImplementedError({todo.stub_message!r})" for todo in TODOS.values()}
+    lines = source.splitlines(keepends=True)
+    out, cursor = [], 0
+    for name, begin, end in solution_regions(source, filename):
+        out += lines[cursor:begin - 1]
+        indent = lines[begin - 1][: len(lines[begin - 1]) - len(lines[begin - 1].lstrip())]
+        body = bodies.get(name)
+        if body is None:
+            out += lines[begin:end - 1]
+        else:
+            out += _indent(stubs[name] if body == "stub" else body, indent)
+        cursor = end
+    return "".join(out + lines[cursor:])
+
+
+def write_example(name: str, out: Path) -> Path:
+    """Write example ``name`` as ``out/kvcache/``; returns ``out``."""
+    if name not in EXAMPLE_BODIES:
+        raise UsageError(f"no example named {name!r}: choose one of {', '.join(sorted(EXAMPLE_BODIES))}")
+    return write_package(out, {TODOS[n].function: (body if body == "stub" else (BODIES / f"{body}.py").read_text())
+                               for n, body in EXAMPLE_BODIES[name].items()})
+
+
+def write_package(out: Path, bodies: dict[str, str]) -> Path:
+    """Write a ``kvcache`` package to ``out/kvcache/``: the reference with the given TODO bodies swapped in."""
+    target = Path(out) / "kvcache"
+    target.mkdir(parents=True, exist_ok=True)
+    for src in sorted((REFERENCE / "kvcache").glob("*.py")):
+        (target / src.name).write_text(with_bodies(src.read_text(), str(src), bodies))
+    return Path(out)
