@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from kvkit.cli import main
 
@@ -27,3 +28,12 @@ def test_quick_bench_writes_json_and_plot(tmp_path):
 def test_bench_rejects_a_folder_without_kvcache(tmp_path, capsys):
     assert main(["bench", "--quick", "--impl", str(tmp_path)]) == 2
     assert "no kvcache package" in capsys.readouterr().err
+
+
+def test_bench_without_transformers_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "transformers", None)  # makes `import transformers` fail
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--lengths", "8", "--json", str(out)]) == 0
+    assert "transformers is not installed" in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert report["transformers"] is None and report["results"][0]["hf_ms"] is None

@@ -270,8 +270,10 @@ def print_report(report: dict) -> None:
 
 def plot(report: dict, out: Path) -> None:
     """Latency per token against context length, log-log, one line per method and device."""
-    import matplotlib
-
+    try:
+        import matplotlib
+    except ImportError as err:
+        raise UsageError("--plot needs matplotlib: pip install -e '.[bench]'") from err
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -303,7 +305,10 @@ def run(args) -> int:
     if min(lengths) < 1:
         raise UsageError(f"--lengths must be positive, got {lengths}")
     kvcache = load_impl(args.impl)
-    from tqdm import tqdm
+    try:
+        from tqdm import tqdm
+    except ImportError as err:
+        raise UsageError("the bench's progress bar needs tqdm: pip install -e '.[bench]'") from err
 
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     rows, nbytes = [], None
