@@ -63,9 +63,10 @@ def run(args) -> int:
             same = torch.allclose(logits, full, atol=ATOL)
             ok &= same
             print(
-                f"turn {number}: fed {len(user)} user + {len(reply)} reply tokens, reused {reused} cached positions "
-                f"(not recomputed), cache length {cache.current_length}; reply {reply}; "
-                f"logits vs full recompute: {'OK' if same else 'MISMATCH'} (max diff {(logits - full).abs().max():.2e})"
+                f"turn {number}: fed {len(user)} user + {len(reply)} reply tokens; reused {reused} cached positions "
+                f"(not recomputed); cache length {cache.current_length}\n"
+                f"  reply {reply}; logits vs full recompute: {'OK' if same else 'MISMATCH'} "
+                f"(max diff {(logits - full).abs().max():.2e})"
             )
     print("all turns OK" if ok else "MISMATCH: cached logits differ from a full recompute")
     return 0 if ok else 1
