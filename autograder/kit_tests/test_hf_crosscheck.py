@@ -127,6 +127,12 @@ def test_generate_cli_usage_errors(tmp_path, capsys, args, message):
     assert message in err and "\n" not in err
 
 
+def test_generate_cli_rejects_a_non_gpt2_checkpoint(tmp_path, capsys):
+    (tmp_path / "config.json").write_text('{"model_type": "bert"}')
+    assert main(["generate", "--hf", str(tmp_path), "--prompt-ids", "1"]) == 2
+    assert "not GPT-2" in capsys.readouterr().err
+
+
 def test_chat_demo_reuses_cache_and_matches_full_recompute(capsys):
     assert main(["chat-demo"]) == 0
     out = capsys.readouterr().out

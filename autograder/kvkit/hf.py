@@ -8,6 +8,7 @@ value, in that order. ``unemb`` is tied to the token embedding, as in GPT-2.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import ModuleType
 
@@ -41,6 +42,7 @@ def _copy_conv1d(linear: nn.Linear, weight: torch.Tensor, bias: torch.Tensor) ->
 
 
 def _copy_layernorm(ln: nn.LayerNorm, source: nn.LayerNorm) -> None:
+    """Scale ``[D]``, shift ``[D]`` and epsilon."""
     ln.weight.copy_(source.weight)
     ln.bias.copy_(source.bias)
     ln.eps = source.eps
@@ -62,6 +64,8 @@ def from_gpt2(kvcache: ModuleType, hf_model, device: torch.device | str | None =
     config = hf_model.config
     check_config(config)
     gpt = hf_model.transformer
+    if not torch.equal(hf_model.lm_head.weight, gpt.wte.weight):
+        raise UsageError("this GPT-2 checkpoint's lm_head is not tied to its token embedding; the kit ties them")
     dtype = gpt.wte.weight.dtype
     model = kvcache.Transformer(
         depth=config.n_layer,
@@ -86,13 +90,11 @@ def from_gpt2(kvcache: ModuleType, hf_model, device: torch.device | str | None =
         _copy_conv1d(block.mlp.proj, source.mlp.c_proj.weight, source.mlp.c_proj.bias)
     _copy_layernorm(model.ln_f, gpt.ln_f)
     model.unemb.weight = model.emb.weight
-    if not torch.equal(hf_model.lm_head.weight, gpt.wte.weight):
-        raise UsageError("this GPT-2 checkpoint's lm_head is not tied to its token embedding; the kit ties them")
     return model.eval()
 
 
 def load_pretrained(path: Path | str):
-    """``GPT2LMHeadModel`` from a local checkpoint folder (never downloads), in eval mode, eager attention."""
+    """``GPT2LMHeadModel`` from a local checkpoint folder (never downloads), in eval mode."""
     try:
         from transformers import GPT2LMHeadModel
         from transformers.utils import logging
@@ -101,9 +103,12 @@ def load_pretrained(path: Path | str):
     folder = Path(path)
     if not (folder / "config.json").is_file():
         raise UsageError(f"{folder} is not a local GPT-2 checkpoint folder (no config.json): give a save_pretrained folder")
+    model_type = json.loads((folder / "config.json").read_text()).get("model_type")
+    if model_type != "gpt2":
+        raise UsageError(f"{folder} holds a {model_type!r} model, not GPT-2: give a GPT-2 save_pretrained folder")
     logging.disable_progress_bar()
     try:
-        model = GPT2LMHeadModel.from_pretrained(folder, local_files_only=True, attn_implementation="eager")
+        model = GPT2LMHeadModel.from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError) as err:
         raise UsageError(f"cannot load a GPT-2 checkpoint from {folder}: {str(err).splitlines()[0]}") from err
     return model.eval()
