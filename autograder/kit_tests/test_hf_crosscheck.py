@@ -70,10 +70,16 @@ def test_weights_are_tied(pair):
 
 
 def test_greedy_tokens_equal_hf_generate(pair, kvcache):
+    """With the cache (TransformerGenerator) and without it (full re-run per token)."""
     hf, kit = pair
     prompt = [7, 3, 99, 41, 12]
     expected = hf.generate(torch.tensor([prompt]), max_new_tokens=40, do_sample=False)[0].tolist()
     assert kvcache.TransformerGenerator(kit, max_seq_len=64).generate(prompt, 40) == expected
+    uncached = list(prompt)
+    with torch.no_grad():
+        for _ in range(40):
+            uncached.append(int(kit(torch.tensor([uncached]))[0, -1].argmax()))
+    assert uncached == expected
 
 
 def test_unsupported_config_is_a_usage_error(kvcache):
