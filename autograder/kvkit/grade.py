@@ -34,6 +34,7 @@ class _Grading:
         self.results: list[Result] = []
         self.collected: list[str] = []
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config: pytest.Config) -> None:
         config.kvkit_backend = self.backend
 

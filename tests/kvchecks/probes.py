@@ -55,7 +55,7 @@ def synthetic_kv(batch: int, heads: int, n: int, head_dim: int, start: int, tag:
     return keys, -keys
 
 
-def cache_ops(kv, config: dict, ops: list[dict], fill: float = -7.0) -> dict:
+def cache_ops(kv, config: dict, ops: list[dict], fill: float = -7.0, buffers: str = "each") -> dict:
     """Run ``KVCache.update`` through a list of operations and watch the buffers.
 
     ``config``: the ``KVCache`` constructor's arguments. Every buffer starts
@@ -67,7 +67,8 @@ def cache_ops(kv, config: dict, ops: list[dict], fill: float = -7.0) -> dict:
     what came back (or the error), ``current_length`` afterwards, the
     contents of the buffers allocated at construction (all layers), and
     whether the returned tensors share memory with those buffers and the
-    cache still holds the same buffer objects.
+    cache still holds the same buffer objects. ``buffers="last"`` records the
+    buffer contents after the last operation only.
     """
     cache = kv.KVCache(**config)
     keys0, values0 = list(cache.keys), list(cache.values)
@@ -95,8 +96,9 @@ def cache_ops(kv, config: dict, ops: list[dict], fill: float = -7.0) -> dict:
                     for t, buf in zip(returned, (keys0[layer], values0[layer]))
                 ]
         step["length_after"] = cache.current_length
-        step["keys"] = [buf.clone() for buf in keys0]
-        step["values"] = [buf.clone() for buf in values0]
+        if buffers == "each" or op is ops[-1]:
+            step["keys"] = [buf.clone() for buf in keys0]
+            step["values"] = [buf.clone() for buf in values0]
         step["same_buffers"] = all(a is b for a, b in zip(cache.keys, keys0)) and all(
             a is b for a, b in zip(cache.values, values0)
         )

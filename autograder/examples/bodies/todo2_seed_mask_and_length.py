@@ -6,8 +6,8 @@ v = self.split_heads(self.Wv(x))
 if kv_cache is not None:
     kv_cache.update(self.layer_idx, k, v)
     length = kv_cache.current_length
-    k = kv_cache.keys[self.layer_idx][:, :, :length] if length else k
-    v = kv_cache.values[self.layer_idx][:, :, :length] if length else v
+    k = kv_cache.keys[self.layer_idx][:, :, :length]
+    v = kv_cache.values[self.layer_idx][:, :, :length]
 scores = q @ k.transpose(-2, -1) / self.head_dim ** 0.5
 if self.causal:
     mask = torch.triu(torch.ones_like(scores), diagonal=1).bool()

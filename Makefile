@@ -1,0 +1,48 @@
+# Everything runs in .venv at the repo root, created on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+KVKIT := $(VENV)/bin/kvkit
+STAMP := $(VENV)/.installed-stamp
+OUT := out
+
+.PHONY: setup demo test selfcheck bundle goldens bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[nbgrader,bench,hf]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
+	touch $(STAMP)
+
+# Build the skeleton, then grade the reference (full marks), the untouched skeleton (zero)
+# and a partly correct example submission.
+demo: setup
+	$(KVKIT) build
+	$(KVKIT) grade reference
+	$(KVKIT) grade assignments
+	rm -rf $(OUT)/examples/partial
+	$(PY) -c "from kvkit.examples import write_example; write_example('partial', '$(OUT)/examples/partial')"
+	$(KVKIT) grade $(OUT)/examples/partial
+
+# The kit's own tests: reference full marks, skeleton zero, build/goldens/notebooks in sync, bundle clean,
+# graders against hostile submissions, nbgrader end to end, GPT-2 cross-check.
+test: setup
+	$(PY) -m pytest autograder/kit_tests -p no:cacheprovider -q
+
+# What a student runs: the public checks against assignments/ with a score per TODO.
+selfcheck: setup
+	$(PY) -m pytest
+
+bundle: setup
+	$(KVKIT) bundle $(OUT)/kv-cache-exercise.zip
+
+goldens: setup
+	$(KVKIT) goldens
+
+bench: setup
+	$(KVKIT) bench --plot $(OUT)/bench.png --json $(OUT)/bench.json
+
+clean:
+	rm -rf $(OUT) $(VENV)

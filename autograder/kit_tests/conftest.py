@@ -1,0 +1,30 @@
+"""Shared fixtures of the kit's own tests: grade reports computed once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kvkit.examples import write_example
+from kvkit.grade import grade
+from kvkit.paths import ASSIGNMENTS, REFERENCE
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory):
+    """``graded(name)``: the report of ``kvkit grade`` on ``reference``, ``assignments`` or an example."""
+    reports = {}
+
+    def get(name: str):
+        if name not in reports:
+            if name == "reference":
+                folder = REFERENCE
+            elif name == "assignments":
+                folder = ASSIGNMENTS
+            else:
+                folder = write_example(name, tmp_path_factory.mktemp(name))
+            reports[name] = grade(Path(folder))
+        return reports[name]
+
+    return get

@@ -1,0 +1,87 @@
+"""The kit's promises about the graded checks: full marks, zero, and scores that mean something."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+from kvchecks.todos import TODOS
+from kvkit.paths import ROOT
+
+
+def by_todo(report):
+    return {todo: (got, possible) for todo, got, possible in report.by_todo()}
+
+
+def test_reference_gets_full_marks_from_public_and_hidden_checks(graded):
+    report = graded("reference")
+    failed = [f"{r.name}: {r.message}" for r in report.results if not r.passed]
+    assert not failed, "the reference fails:\n" + "\n".join(failed)
+    assert {r.hidden for r in report.results} == {True, False}, "both public and hidden checks must run"
+    assert report.score == report.max_score > 0
+
+
+def test_skeleton_fails_every_check_through_not_implemented_error(graded):
+    report = graded("assignments")
+    assert report.score == 0
+    for r in report.results:
+        assert not r.passed
+        assert r.message.startswith(f"NotImplementedError: TODO "), f"{r.name} failed for another reason: {r.message}"
+
+
+def test_every_todo_has_checks_of_its_own(graded):
+    report = graded("reference")
+    for todo in TODOS:
+        public = [r for r in report.results if r.todo == todo and not r.hidden]
+        hidden = [r for r in report.results if r.todo == todo and r.hidden]
+        assert public and hidden, f"TODO {todo} needs public and hidden checks"
+
+
+def test_a_correct_solution_written_differently_gets_full_marks(graded):
+    report = graded("alternative")
+    failed = [f"{r.name}: {r.message}" for r in report.results if not r.passed]
+    assert not failed, "an honest alternative solution must pass (tolerances too tight?):\n" + "\n".join(failed)
+
+
+def test_partial_submission_keeps_the_points_of_its_correct_todos(graded):
+    scores = by_todo(graded("partial"))
+    assert scores[1][0] == scores[1][1] and scores[2][0] == scores[2][1], scores
+    assert 0 < scores[3][0] < scores[3][1] and scores[4][0] < scores[4][1], scores
+
+
+def test_the_seed_exercises_bugs_are_caught(graded):
+    report = graded("seed-bugs")
+    failed = {r.name.split("::")[-1] for r in report.results if not r.passed}
+    assert "test_chunk_after_a_cached_prefix_is_masked_correctly" in failed  # triu(diagonal=1) mask
+    assert "test_cached_prefill_equals_uncached" in failed  # K/V read only up to current_length
+    assert "test_first_new_token_comes_from_the_prefill_logits" in failed  # re-fed last prompt token
+    assert by_todo(report)[1][0] == by_todo(report)[1][1]  # its cache update is right
+
+
+def test_self_check_runs_every_public_check_in_process_and_fails_on_not_implemented(tmp_path):
+    """Plain ``pytest`` (the student's self-check) against the skeleton: every check fails by name."""
+    junit = tmp_path / "junit.xml"
+    run = subprocess.run([sys.executable, "-m", "pytest", f"--junitxml={junit}"], cwd=ROOT, capture_output=True,
+                         text=True)
+    assert run.returncode == 1, run.stdout[-2000:]
+    assert "score per TODO" in run.stdout and "Total" in run.stdout.splitlines()[-1]
+    cases = ET.parse(junit).getroot().iter("testcase")
+    failures = [(c.get("name"), c.find("failure")) for c in cases]
+    assert failures and all(f is not None for _, f in failures)
+    for name, failure in failures:
+        assert "NotImplementedError: TODO" in failure.get("message", ""), f"{name}: {failure.get('message')}"
+
+
+def test_self_check_can_target_the_reference(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "pytest", "--impl", "reference", "-q"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert "failed" not in run.stdout
+
+
+def test_self_check_says_clearly_when_impl_has_no_package(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "pytest", f"--impl={tmp_path}"], cwd=ROOT, capture_output=True,
+                         text=True)
+    assert run.returncode != 0
+    assert "holds no kvcache package" in run.stderr and "Traceback" not in run.stderr

@@ -1,0 +1,49 @@
+"""``kvkit bundle OUT.zip``: what a student downloads.
+
+Holds ``assignments/kvcache/`` (the skeleton), the public ``tests/`` with
+their goldens and the ``kvchecks`` helpers, the root ``conftest.py`` and the
+student README, pytest settings and requirements from ``autograder/student/``.
+Never the reference, the hidden tests or their goldens.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from .paths import ASSIGNMENTS, PUBLIC_TESTS, ROOT
+
+STUDENT = ROOT / "autograder" / "student"
+TOP = "kv-cache-exercise"
+
+
+def bundle_files() -> dict[str, Path]:
+    """Archive name -> source file, for every file the bundle holds."""
+    files = {"README.md": ASSIGNMENTS / "README.md", "conftest.py": ROOT / "conftest.py",
+             "pytest.ini": STUDENT / "pytest.ini", "requirements.txt": STUDENT / "requirements.txt"}
+    for folder, prefix in ((ASSIGNMENTS / "kvcache", "assignments/kvcache"), (PUBLIC_TESTS, "tests")):
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                files[f"{prefix}/{path.relative_to(folder).as_posix()}"] = path
+    return files
+
+
+def write_bundle(out: Path) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, path in bundle_files().items():
+            archive.write(path, f"{TOP}/{name}")
+    return out
+
+
+def run(args) -> int:
+    path = write_bundle(Path(args.out))
+    print(f"wrote {path}: unzip it, then `pip install -r requirements.txt` and `pytest` inside {TOP}/")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("bundle", help="write the student bundle (skeleton, public tests, README) as a zip")
+    p.add_argument("out", help="the zip file to write, e.g. out/kv-cache-exercise.zip")
+    p.set_defaults(func=run)
