@@ -30,7 +30,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--impl", default="assignments",
                     help="which kvcache to check: assignments (default), reference, or --impl=FOLDER holding kvcache/")
     group.addoption("--record-goldens", action="store_true",
-                    help="instructors: rewrite goldens.json files from the reference instead of comparing")
+                    help="instructors: rewrite goldens.json from --impl (the reference) instead of comparing")
 
 
 @dataclass
@@ -126,18 +126,17 @@ def _golden_files(request: pytest.FixtureRequest):
             golden.write()
 
 
-@pytest.fixture(scope="session")
-def _reference_backend(request: pytest.FixtureRequest):
-    return InProcessBackend(resolve_impl(request.config.rootpath, "reference"))
-
-
 @pytest.fixture
 def expected(request: pytest.FixtureRequest, _golden_files):
-    """``expected(name, **args)``: the reference's observation of the same probe call."""
+    """``expected(name, **args)``: the reference's observation of the same probe call.
+
+    With ``--record-goldens`` (and ``--impl`` naming the reference) it runs the
+    probe on the implementation under test and saves what it observed.
+    """
     path = Path(str(request.path)).parent / "goldens.json"
     golden = _golden_files.setdefault(path, GoldenFile(path))
     if request.config.getoption("record_goldens"):
-        reference = request.getfixturevalue("_reference_backend")
+        reference = request.getfixturevalue("probe")
 
         def record(name: str, **args):
             observed = reference(name, **args)

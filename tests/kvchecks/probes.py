@@ -313,7 +313,7 @@ def generate_scripted(kv, config: dict, prompt: list[int], max_new_tokens: int, 
         positions = torch.arange(start, start + tokens.shape[1])
         predicted = (7 * tokens + 3 * positions + 1) % vocab
         if kv_cache is not None:
-            kv_cache.current_length += tokens.shape[1]
+            kv_cache.current_length = start + len(positions)
         return 10.0 * torch.nn.functional.one_hot(predicted, vocab).float()
 
     model.forward = forward

@@ -1,0 +1,47 @@
+"""The skeleton is generated from the reference and stays in sync with it."""
+
+from __future__ import annotations
+
+import pytest
+
+from kvchecks.todos import TODOS
+from kvkit.build import build_skeleton, solution_regions, stale_files, strip_solutions
+from kvkit.paths import ASSIGNMENTS, REFERENCE
+
+
+def test_committed_skeleton_equals_a_fresh_build():
+    assert stale_files() == [], "assignments/ is stale: run `kvkit build`"
+
+
+def test_skeleton_has_one_stub_per_todo_and_no_solution(tmp_path):
+    build_skeleton(tmp_path)
+    text = "\n".join(p.read_text() for p in sorted((tmp_path / "kvcache").glob("*.py")))
+    for todo in TODOS.values():
+        assert text.count(todo.stub_message) == 1
+    assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
+
+
+def test_everything_outside_the_todos_is_identical():
+    for ref in sorted((REFERENCE / "kvcache").glob("*.py")):
+        skeleton = (ASSIGNMENTS / "kvcache" / ref.name).read_text().splitlines()
+        reference = ref.read_text().splitlines()
+        regions = solution_regions(ref.read_text(), str(ref))
+        outside = [line for i, line in enumerate(reference, start=1)
+                   if not any(begin <= i <= end for _, begin, end in regions)]
+        assert [line for line in skeleton if "raise NotImplementedError('TODO" not in line] == outside
+
+
+@pytest.mark.parametrize("source,problem", [
+    ("def f():\n    x = 1\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n", "whole body"),
+    ("def f():\n    ### BEGIN SOLUTION\n    return 1\n", "without"),
+    ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n", "whole body"),
+])
+def test_malformed_solution_regions_are_refused(source, problem):
+    with pytest.raises(ValueError, match=problem):
+        solution_regions(source, "example.py")
+
+
+def test_a_region_outside_the_todo_functions_is_refused():
+    source = 'class KVCache:\n    def reset(self):\n        """Doc."""\n        ### BEGIN SOLUTION\n        pass\n        ### END SOLUTION\n'
+    with pytest.raises(ValueError, match="not one of the TODO functions"):
+        strip_solutions(source, "cache.py")

@@ -1,0 +1,46 @@
+"""The saved reference outputs match what the reference produces now."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import torch
+
+from kvchecks import codec
+from kvkit.goldens import record
+from kvkit.paths import HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
+
+
+def same(a, b) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=1e-6, rtol=1e-6)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= 1e-5 * max(1.0, abs(a))
+    return a == b
+
+
+def test_goldens_are_up_to_date(tmp_path):
+    shutil.copy(ROOT / "conftest.py", tmp_path / "conftest.py")
+    shutil.copytree(PUBLIC_TESTS, tmp_path / "tests", ignore=shutil.ignore_patterns("goldens.json", "__pycache__"))
+    shutil.copytree(HIDDEN_TESTS, tmp_path / "hidden", ignore=shutil.ignore_patterns("goldens.json", "__pycache__"))
+    result = record([tmp_path / "tests", tmp_path / "hidden"], rootdir=tmp_path, reference=REFERENCE)
+    assert result.returncode == 0, result.stdout[-3000:]
+    for fresh, saved in ((tmp_path / "tests", PUBLIC_TESTS), (tmp_path / "hidden", HIDDEN_TESTS)):
+        new = json.loads((fresh / "goldens.json").read_text())
+        old = json.loads((saved / "goldens.json").read_text())
+        assert new.keys() == old.keys(), f"{saved}/goldens.json asks for other probe calls: run `kvkit goldens`"
+        stale = [k for k in new if not same(codec.from_jsonable(new[k]), codec.from_jsonable(old[k]))]
+        assert not stale, f"{saved}/goldens.json is stale for {len(stale)} calls: run `kvkit goldens`"
+
+
+def test_greedy_goldens_are_far_from_ties():
+    """Greedy checks compare token ids; the reference's choices must not hinge on rounding."""
+    for folder in (PUBLIC_TESTS, HIDDEN_TESTS):
+        for key, entry in json.loads((folder / "goldens.json").read_text()).items():
+            if json.loads(key)["probe"] == "greedy_uncached":
+                assert entry["margin"] > 1e-3, f"{key}: top-2 logit gap {entry['margin']}"
