@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
+
+from kvchecks.backends import load_package
 
 from .errors import UsageError
 from .paths import ASSIGNMENTS, REFERENCE
@@ -27,26 +27,13 @@ def resolve_impl(impl: str) -> Path:
 
 
 def load_kvcache(folder: Path | str) -> ModuleType:
-    """Import ``folder/kvcache`` under a module name unique to that folder.
-
-    Loading the same folder twice returns the same module; different folders
-    give independent modules (``kvcache_<n>``), never touching ``sys.modules['kvcache']``.
-    """
+    """Import ``folder/kvcache`` once, under a module name of its own (see ``kvchecks.backends.load_package``)."""
     folder = Path(folder).resolve()
     if folder not in _loaded:
-        init = folder / "kvcache" / "__init__.py"
-        if not init.is_file():
-            raise UsageError(f"no kvcache package in {folder}: expected {init}")
-        name = f"kvcache_{len(_loaded)}"
-        spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=[str(init.parent)])
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
         try:
-            spec.loader.exec_module(module)
-        except Exception:
-            del sys.modules[name]
-            raise
-        _loaded[folder] = module
+            _loaded[folder] = load_package(folder)
+        except FileNotFoundError as err:
+            raise UsageError(f"{err}: give --impl reference, assignments, or a folder holding kvcache/") from err
     return _loaded[folder]
 
 
