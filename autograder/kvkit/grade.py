@@ -17,13 +17,18 @@ import pytest
 from kvchecks.plugin import SCOREBOARD, Result
 
 from .errors import UsageError
+from .inputs import prepared
 from .paths import HIDDEN_TESTS, PUBLIC_TESTS, ROOT
-from .remote import RemoteBackend, SubmissionProcess
+from .remote import OutputTail, RemoteBackend, SubmissionProcess
 from .report import Report
 from .sandbox import Sandbox
 
-PROBE_TIMEOUT = 10.0
-STARTUP_TIMEOUT = 120.0
+PROBE_TIMEOUT = 4.0  # the reference needs under 0.1 s per probe
+RETRY_TIMEOUT = 1.0  # for a TODO's later probes, once one of them has timed out
+IMPORT_TIMEOUT = 20.0  # the student's import of kvcache
+STARTUP_TIMEOUT = 120.0  # the child's own start (torch's import), before any student code
+BUDGET = 240.0  # seconds of probes per submission in all
+MEMORY_MB = 2048  # address space of the child
 
 
 class _Grading:
@@ -37,6 +42,9 @@ class _Grading:
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config: pytest.Config) -> None:
         config.kvkit_backend = self.backend
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        self.backend.current_todo = dict(item.user_properties).get("todo")
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.collected = [item.nodeid.split("/")[-1] for item in session.items]
@@ -63,17 +71,48 @@ def run_checks(backend: RemoteBackend, hidden: bool = True) -> list[Result]:
                              for name in missing]
 
 
-def grade(submission: Path, hidden: bool = True, timeout: float = PROBE_TIMEOUT) -> Report:
+def grade(submission: Path, hidden: bool = True, timeout: float = PROBE_TIMEOUT, *, hide: list[Path] = (),
+          memory_mb: int | None = MEMORY_MB, budget: float | None = BUDGET) -> Report:
+    """Grade one submission (a folder, a .zip or a notebook: see :mod:`kvkit.inputs`).
+
+    ``hide`` names more folders the student's process must not read (e.g. the
+    other submissions of a batch).
+    """
     started = time.perf_counter()
-    with Sandbox(submission) as box:
-        process = SubmissionProcess(box.submission, box.harness, box.workdir, box.log, STARTUP_TIMEOUT)
-        backend = RemoteBackend(process, timeout)
+    submission = Path(submission)
+    with prepared(submission) as folder, Sandbox(folder, hide=[submission, *hide]) as box:
+        output = OutputTail()
+        memory = memory_mb * 1024 * 1024 if memory_mb else None
+
+        def spawn() -> SubmissionProcess:
+            return SubmissionProcess(box, output, memory, STARTUP_TIMEOUT, max(IMPORT_TIMEOUT, 2 * timeout))
+
+        backend = RemoteBackend(spawn, timeout, retry_timeout=RETRY_TIMEOUT, budget=budget)
         backend.start()  # the child imports torch while this process does the same
         try:
             results = run_checks(backend, hidden)
         finally:
             backend.close()
-    return Report(str(submission), results, time.perf_counter() - started)
+        notes = _notes(box, backend, output)
+    return Report(str(submission), results, time.perf_counter() - started, notes)
+
+
+def _notes(box: Sandbox, backend: RemoteBackend, output: OutputTail) -> list[str]:
+    """Lines for the end of the report: anything unusual about how the student's code ran."""
+    notes = []
+    info = backend.info or {}
+    if box.mode == "none" or info.get("mode") == "none":
+        notes.append("Isolation: none (the grader is not root): the student's code ran as the grader's own user.")
+    if info.get("exposed"):
+        notes.append(f"WARNING: the student's process could read {', '.join(info['exposed'])}.")
+    if backend.timeouts or backend.crashes:
+        notes.append(f"The submission's process was restarted {backend.timeouts + backend.crashes} time(s) "
+                     f"({backend.timeouts} timeout(s), {backend.crashes} crash(es)).")
+    if output.total:
+        tail = output.text(600).strip()
+        tail = tail if len(tail) < 600 else "..." + tail[-597:]
+        notes.append(f"The submission's code printed {output.total} bytes; the last of it:\n{tail}")
+    return notes
 
 
 def run(args) -> int:
@@ -87,7 +126,7 @@ def run(args) -> int:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("grade", help="grade one submission (a folder holding kvcache/) with public and hidden checks")
-    p.add_argument("submission", help="folder that holds the student's kvcache/ package")
+    p.add_argument("submission", help="folder that holds the student's kvcache/ package, a .zip of it, or a notebook")
     p.add_argument("--json", metavar="RESULTS_JSON", help="also write Gradescope's results.json here")
     p.add_argument("--public-only", action="store_true", help="run only the public checks")
     p.add_argument("--timeout", type=float, default=PROBE_TIMEOUT, help="seconds each check may run (default %(default)s)")
