@@ -1,0 +1,168 @@
+"""The pytest plugin behind every graded test run.
+
+- ``--impl reference|assignments|PATH`` picks the ``kvcache`` package that a
+  plain ``pytest`` checks (default: ``assignments``).
+- Fixtures ``probe`` (runs a probe on that package) and ``expected`` (the
+  reference's saved observation of the same probe call).
+- Markers ``points(n)`` and ``todo1`` .. ``todo4`` on every graded test; the
+  run ends with a score per TODO.
+- A grader may set ``config.kvkit_backend`` before collection to run probes
+  somewhere else (in a child process) and read ``Scoreboard.results``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+from .backends import InProcessBackend, find_package
+from .goldens import GoldenFile
+from .todos import TODOS
+
+SCOREBOARD = "kvkit-scoreboard"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kvkit", "KV-cache exercise")
+    group.addoption("--impl", default="assignments",
+                    help="which kvcache to check: assignments (default), reference, or --impl=FOLDER holding kvcache/")
+    group.addoption("--record-goldens", action="store_true",
+                    help="instructors: rewrite goldens.json from --impl (the reference) instead of comparing")
+
+
+@dataclass
+class Result:
+    name: str  # file::test
+    todo: int
+    points: float
+    passed: bool
+    message: str
+    hidden: bool
+
+
+class Scoreboard:
+    """Collects one :class:`Result` per graded test."""
+
+    def __init__(self) -> None:
+        self.results: list[Result] = []
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        failed_setup = report.when == "setup" and not report.passed
+        if not (report.when == "call" or failed_setup):
+            return
+        props = dict(report.user_properties)
+        if "points" not in props:
+            return
+        message = ""
+        if not report.passed:
+            crash = getattr(report.longrepr, "reprcrash", None)
+            message = crash.message if crash is not None else str(report.longrepr)
+            for prefix in ("AssertionError: ", "kvchecks.backends.StudentCodeError: "):
+                message = message.removeprefix(prefix)
+        name = report.nodeid.split("/")[-1]
+        self.results.append(Result(name, props["todo"], props["points"], report.passed, message, props["hidden"]))
+
+
+def resolve_impl(rootpath: Path, impl: str) -> Path:
+    """The folder holding the ``kvcache`` package that ``--impl`` names."""
+    folder = rootpath / impl if impl in ("assignments", "reference") else Path(impl).expanduser().resolve()
+    try:
+        find_package(folder)
+    except FileNotFoundError as err:
+        raise pytest.UsageError(f"--impl: {err}; give 'assignments', 'reference' or a folder holding kvcache/")
+    return folder
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    torch.set_num_threads(1)  # the checks' tensors are tiny; spinning threads only slow a busy machine
+    config.addinivalue_line("markers", "points(n): how many points a graded test is worth")
+    for todo in TODOS.values():
+        config.addinivalue_line("markers", f"{todo.marker}: checks of TODO {todo.number}, {todo.function}")
+    if not config.pluginmanager.has_plugin(SCOREBOARD):
+        config.pluginmanager.register(Scoreboard(), SCOREBOARD)
+    config.pluginmanager.register(_ImplCheck(), "kvkit-impl-check")
+
+
+class _ImplCheck:
+    """Stops the run with one line when ``--impl`` names no ``kvcache`` (after a grader set its backend)."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        if getattr(config, "kvkit_backend", None) is None:
+            config.kvkit_impl = resolve_impl(config.rootpath, config.getoption("impl"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every graded test (under ``tests/`` or ``hidden/``) needs one ``todoN`` and one ``points`` marker."""
+    for item in items:
+        parts = Path(str(item.path)).parts
+        if "tests" not in parts and "hidden" not in parts:
+            continue
+        todos = [t.number for t in TODOS.values() if item.get_closest_marker(t.marker)]
+        points = item.get_closest_marker("points")
+        if len(todos) != 1 or points is None:
+            raise pytest.UsageError(f"{item.nodeid}: a graded test needs one todoN marker and a points(n) marker")
+        hidden = "hidden" in parts
+        item.user_properties += [("todo", todos[0]), ("points", points.args[0]), ("hidden", hidden)]
+
+
+@pytest.fixture(scope="session")
+def probe(request: pytest.FixtureRequest):
+    """``probe(name, **args)``: run a probe on the implementation under test and return its observations."""
+    backend = getattr(request.config, "kvkit_backend", None)
+    return backend if backend is not None else InProcessBackend(request.config.kvkit_impl)
+
+
+@pytest.fixture(scope="session")
+def _golden_files(request: pytest.FixtureRequest):
+    files: dict[Path, GoldenFile] = {}
+    yield files
+    if request.config.getoption("record_goldens"):
+        for golden in files.values():
+            golden.write()
+
+
+@pytest.fixture
+def expected(request: pytest.FixtureRequest, _golden_files):
+    """``expected(name, **args)``: the reference's observation of the same probe call.
+
+    With ``--record-goldens`` (and ``--impl`` naming the reference) it runs the
+    probe on the implementation under test and saves what it observed.
+    """
+    path = Path(str(request.path)).parent / "goldens.json"
+    golden = _golden_files.setdefault(path, GoldenFile(path))
+    if request.config.getoption("record_goldens"):
+        reference = request.getfixturevalue("probe")
+
+        def record(name: str, **args):
+            observed = reference(name, **args)
+            golden.record(name, args, observed)
+            return observed
+
+        return record
+    return lambda name, **args: golden.lookup(name, args)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Print the score per TODO as the run's last lines."""
+    board = config.pluginmanager.get_plugin(SCOREBOARD)
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    if board is None or terminal is None or not board.results:
+        return
+    write = terminal.write_line
+    terminal.section("KV-cache exercise: score per TODO")
+    total = earned = 0.0
+    for todo in TODOS.values():
+        mine = [r for r in board.results if r.todo == todo.number]
+        if not mine:
+            continue
+        got = sum(r.points for r in mine if r.passed)
+        out_of = sum(r.points for r in mine)
+        total, earned = total + out_of, earned + got
+        passed = sum(r.passed for r in mine)
+        write(f"TODO {todo.number}  {todo.function:<32} {got:5g} / {out_of:<5g} ({passed}/{len(mine)} checks pass)")
+    write(f"{'Total':<40} {earned:5g} / {total:<5g}")

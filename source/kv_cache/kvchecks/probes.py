@@ -1,0 +1,352 @@
+"""Probes: the only code that runs a student's ``kvcache`` package.
+
+A probe builds objects from the student's package, drives them through one
+scenario and returns what it observed (tensors, numbers, error names). It
+never judges: the tests compare observations with the reference's saved
+observations, in a process the student's code cannot reach when grading.
+
+``kv`` is the student's package (a module or namespace with ``KVCache``,
+``CacheOverflowError``, ``Attention``, ``Transformer`` and
+``TransformerGenerator``). ``NotImplementedError`` always propagates, so an
+unfinished TODO fails its checks by name.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .weights import fill_parameters, seeded_tensor, seeded_tokens
+
+
+def describe_error(err: BaseException, kv) -> dict:
+    """What a test needs to know about an exception the student's code raised."""
+    overflow = getattr(kv, "CacheOverflowError", None)
+    return {
+        "type": type(err).__name__,
+        "value_error": isinstance(err, ValueError),
+        "index_error": isinstance(err, IndexError),
+        "overflow": isinstance(overflow, type) and isinstance(err, overflow),
+        "message": str(err)[:500],
+    }
+
+
+def attempt(kv, fn, *args, **kwargs) -> dict:
+    """``{"value": result}`` or ``{"error": description}``; ``NotImplementedError`` propagates."""
+    try:
+        return {"value": fn(*args, **kwargs)}
+    except NotImplementedError:
+        raise
+    except Exception as err:  # the student's code may raise anything; the test judges it
+        return {"error": describe_error(err, kv)}
+
+
+def synthetic_kv(batch: int, heads: int, n: int, head_dim: int, start: int, tag: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keys and values whose entries spell out where they belong.
+
+    ``keys[b, h, t, d] = 10000*tag + 1000*b + 100*h + (start + t) + d/100`` and
+    ``values = -keys``, so a value in the wrong place names the place it came from.
+    Shapes: ``[batch, heads, n, head_dim]`` each.
+    """
+    b = torch.arange(batch).view(-1, 1, 1, 1)
+    h = torch.arange(heads).view(1, -1, 1, 1)
+    t = torch.arange(start, start + n).view(1, 1, -1, 1)
+    d = torch.arange(head_dim).view(1, 1, 1, -1)
+    keys = (10000.0 * tag + 1000.0 * b + 100.0 * h + t + d / 100.0).float()
+    return keys, -keys
+
+
+def cache_ops(kv, config: dict, ops: list[dict], fill: float = -7.0, buffers: str = "each") -> dict:
+    """Run ``KVCache.update`` through a list of operations and watch the buffers.
+
+    ``config``: the ``KVCache`` constructor's arguments. Every buffer starts
+    filled with ``fill``, so untouched places are visible. Operations:
+    ``{"op": "set_length", "value": L}`` sets ``current_length``;
+    ``{"op": "update", "layer": l, "n": n, "tag": t}`` writes
+    :func:`synthetic_kv` data (``"keys_shape"`` / ``"values_shape"`` override
+    the tensors' shapes, for checks of bad input). For each update it records
+    what came back (or the error), ``current_length`` afterwards, the
+    contents of the buffers allocated at construction (all layers), and
+    whether the returned tensors share memory with those buffers and the
+    cache still holds the same buffer objects. ``buffers="last"`` records the
+    buffer contents after the last operation only.
+    """
+    cache = kv.KVCache(**config)
+    keys0, values0 = list(cache.keys), list(cache.values)
+    for buf in keys0 + values0:
+        buf.fill_(fill)
+    steps = []
+    for op in ops:
+        if op["op"] == "set_length":
+            cache.current_length = op["value"]
+            continue
+        layer, n, tag = op["layer"], op["n"], op.get("tag", op["layer"] + 1)
+        shape = [config["batch_size"], config["num_heads"], n, config["head_dim"]]
+        keys, values = synthetic_kv(*shape, start=cache.current_length, tag=tag)
+        if "keys_shape" in op:
+            keys = torch.zeros(op["keys_shape"])
+        if "values_shape" in op:
+            values = torch.zeros(op["values_shape"])
+        step = attempt(kv, cache.update, layer, keys, values)
+        returned = step.pop("value", None)
+        if "error" not in step:
+            step["returned"] = list(returned) if isinstance(returned, tuple) else returned
+            if isinstance(returned, tuple) and len(returned) == 2 and 0 <= layer < len(keys0):
+                step["shares_storage"] = [
+                    isinstance(t, torch.Tensor) and t.untyped_storage().data_ptr() == buf.untyped_storage().data_ptr()
+                    for t, buf in zip(returned, (keys0[layer], values0[layer]))
+                ]
+        step["length_after"] = cache.current_length
+        if buffers == "each" or op is ops[-1]:
+            step["keys"] = [buf.clone() for buf in keys0]
+            step["values"] = [buf.clone() for buf in values0]
+        step["same_buffers"] = all(a is b for a, b in zip(cache.keys, keys0)) and all(
+            a is b for a, b in zip(cache.values, values0)
+        )
+        steps.append(step)
+    return {"steps": steps}
+
+
+class ListCache:
+    """A stand-in cache for checking attention on its own (TODO 2 without TODO 1).
+
+    It keeps each layer's chunks in a list and concatenates them on every
+    call: the reallocation a real preallocated :class:`KVCache` avoids. It
+    records every ``update`` call; ``current_length`` is advanced by the probe.
+    """
+
+    def __init__(self, num_layers: int, batch_size: int, num_heads: int, head_dim: int, max_seq_len: int) -> None:
+        self.num_layers, self.batch_size, self.num_heads = num_layers, batch_size, num_heads
+        self.head_dim, self.max_seq_len = head_dim, max_seq_len
+        self.current_length = 0
+        self.calls: list[dict] = []
+        self._keys: list[list[torch.Tensor]] = [[] for _ in range(num_layers)]
+        self._values: list[list[torch.Tensor]] = [[] for _ in range(num_layers)]
+
+    def update(self, layer: int, new_keys: torch.Tensor, new_values: torch.Tensor):
+        """Record the call, keep a copy of the chunk, return all chunks so far ``[B, H, L + n, hd]``."""
+        self.calls.append({"layer": layer, "keys_shape": list(new_keys.shape), "values_shape": list(new_values.shape),
+                           "length": self.current_length})
+        self._keys[layer].append(new_keys.detach().clone())
+        self._values[layer].append(new_values.detach().clone())
+        return torch.cat(self._keys[layer], dim=2), torch.cat(self._values[layer], dim=2)
+
+    def tamper(self, layer: int) -> None:
+        """Change what is stored for ``layer``: keys scaled by 1.5, values negated."""
+        self._keys[layer] = [1.5 * k for k in self._keys[layer]]
+        self._values[layer] = [-v for v in self._values[layer]]
+
+
+def _count_rows(module: torch.nn.Module, log: list[int]):
+    """Record how many positions (the ``S`` of an ``[B, S, D]`` input) each call of ``module`` sees."""
+    return module.register_forward_hook(lambda _m, inputs, _out: log.append(int(inputs[0].shape[-2])))
+
+
+def attention_steps(kv, config: dict, seed: int, batch: int, length: int, chunks: list[int] | None = None,
+                    layer_idx: int = 0, tamper_after: int | None = None) -> dict:
+    """Run one ``Attention`` layer over ``length`` positions, without or with a cache.
+
+    ``config``: ``hidden_dim`` and ``nheads``. The input ``x`` is
+    ``[batch, length, hidden_dim]`` from ``seed + 1``. With ``chunks=None``
+    the layer sees all of ``x`` in one uncached call; otherwise it is fed
+    chunk after chunk with a :class:`ListCache` (whose stored entries are
+    tampered with after chunk ``tamper_after``, to show whether later
+    chunks really read the cache). Returns the output ``[batch, length,
+    hidden_dim]``, the positions each of ``Wq``/``Wk``/``Wv`` saw per call and
+    the cache's update calls.
+    """
+    attn = kv.Attention(config["hidden_dim"], config["nheads"], layer_idx=layer_idx)
+    fill_parameters(attn, seed)
+    attn.eval()
+    x = seeded_tensor([batch, length, config["hidden_dim"]], seed + 1)
+    rows: dict[str, list[int]] = {"Wq": [], "Wk": [], "Wv": []}
+    for name, log in rows.items():
+        _count_rows(getattr(attn, name), log)
+    updates = []
+    with torch.no_grad():
+        if chunks is None:
+            out = attn(x)
+        else:
+            head_dim = config["hidden_dim"] // config["nheads"]
+            cache = ListCache(layer_idx + 2, batch, config["nheads"], head_dim, length)
+            outs, pos = [], 0
+            for i, size in enumerate(chunks):
+                outs.append(attn(x[:, pos:pos + size], kv_cache=cache))
+                pos += size
+                cache.current_length = pos
+                if tamper_after == i:
+                    cache.tamper(layer_idx)
+            out = torch.cat(outs, dim=1) if all(isinstance(o, torch.Tensor) for o in outs) else outs
+            updates = cache.calls
+    return {"out": out, "rows": rows, "updates": updates}
+
+
+def _build_model(kv, config: dict, seed: int):
+    model = kv.Transformer(config["depth"], config["hidden_dim"], config["vocab_size"], config["max_seq_len"],
+                           nheads=config["nheads"])
+    fill_parameters(model, seed)
+    return model.eval()
+
+
+def _new_cache(kv, config: dict, batch: int):
+    return kv.KVCache(num_layers=config["depth"], batch_size=batch, num_heads=config["nheads"],
+                      head_dim=config["hidden_dim"] // config["nheads"], max_seq_len=config["max_seq_len"])
+
+
+def _stub_attention(model, seen: list[list]) -> None:
+    """Replace every layer's attention with one that returns zeros and records the cache length it saw."""
+    for index, layer in enumerate(model.layers):
+        def forward(x, kv_cache=None, _index=index):
+            seen.append([_index, None if kv_cache is None else kv_cache.current_length])
+            return torch.zeros_like(x)
+        layer.attn.forward = forward
+
+
+def model_run(kv, config: dict, seed: int, batch: int = 1, length: int | None = None,
+              tokens: list[list[int]] | None = None, chunks: list[int] | None = None,
+              stub_attention: bool = False, change_kv_weights_after_first: bool = False) -> dict:
+    """Run the whole ``Transformer`` over a token sequence, without or with a ``KVCache``.
+
+    ``config``: ``depth``, ``hidden_dim``, ``nheads``, ``vocab_size``,
+    ``max_seq_len``. Tokens ``[batch, length]`` come from ``seed + 1`` unless
+    given. With ``chunks=None`` one uncached call sees them all; otherwise
+    they are fed chunk after chunk on one cache. ``stub_attention`` swaps
+    every attention layer for one that returns zeros (checks of
+    ``Transformer.forward`` alone); ``change_kv_weights_after_first`` alters
+    every ``Wk``/``Wv`` after the first chunk (a cache keeps the old keys; a
+    recomputation would not). Returns logits ``[batch, length, vocab]``,
+    ``current_length`` after each chunk, the position ids ``pos_emb`` saw
+    per call, the positions each layer's ``Wk``/``Wv`` saw per call, and,
+    with stubs, ``[layer, current_length]`` as each layer was called.
+    """
+    model = _build_model(kv, config, seed)
+    if tokens is None:
+        tokens_t = seeded_tokens(batch, length, config["vocab_size"], seed + 1)
+    else:
+        tokens_t = torch.tensor(tokens, dtype=torch.long)
+    positions: list[list[int]] = []
+    model.pos_emb.register_forward_hook(lambda _m, inputs, _out: positions.append(inputs[0].reshape(-1).tolist()))
+    kv_rows: list[list[int]] = [[] for _ in model.layers]
+    for layer, log in zip(model.layers, kv_rows):
+        _count_rows(layer.attn.Wk, log)
+        _count_rows(layer.attn.Wv, log)
+    stub_seen: list[list] = []
+    if stub_attention:
+        _stub_attention(model, stub_seen)
+    lengths = []
+    with torch.no_grad():
+        if chunks is None:
+            logits = model(tokens_t)
+        else:
+            cache = _new_cache(kv, config, tokens_t.shape[0])
+            parts, pos = [], 0
+            for i, size in enumerate(chunks):
+                parts.append(model(tokens_t[:, pos:pos + size], kv_cache=cache))
+                pos += size
+                lengths.append(cache.current_length)
+                if change_kv_weights_after_first and i == 0:
+                    for j, layer in enumerate(model.layers):
+                        for proj in (layer.attn.Wk, layer.attn.Wv):
+                            proj.weight.add_(seeded_tensor(list(proj.weight.shape), 1000 + j))
+            logits = torch.cat(parts, dim=1) if all(isinstance(p, torch.Tensor) for p in parts) else parts
+    return {"logits": logits, "lengths": lengths, "positions": positions, "kv_rows": kv_rows, "stub_seen": stub_seen}
+
+
+def conversation(kv, config: dict, seed: int, turns: list[list[int]], reply_tokens: int) -> dict:
+    """A chat on one warm cache: each turn feeds its new tokens in one call, then decodes a reply greedily.
+
+    A turn's call carries the previous reply's last token (not yet in the
+    cache) and the turn's user tokens; each further reply token takes one
+    call of one token. Returns the whole ``history`` (the last reply token is
+    never fed), the logits of every fed position ``[1, len(history) - 1,
+    vocab]`` and ``current_length`` after each turn.
+    """
+    model = _build_model(kv, config, seed)
+    cache = _new_cache(kv, config, 1)
+    history: list[int] = []
+    pending: list[int] = []
+    logits, lengths = [], []
+    with torch.no_grad():
+        for turn in turns:
+            pending += turn
+            for _ in range(reply_tokens):
+                out = model(torch.tensor([pending], dtype=torch.long), kv_cache=cache)
+                logits.append(out)
+                history += pending
+                pending = [int(out[0, -1].argmax())]
+            lengths.append(cache.current_length)
+    history += pending
+    return {"history": history, "logits": torch.cat(logits, dim=1), "lengths": lengths}
+
+
+def scripted_next_token(token: int, position: int, vocab_size: int) -> int:
+    """The token a :func:`generate_scripted` model predicts after ``token`` at absolute ``position``."""
+    return (7 * token + 3 * position + 1) % vocab_size
+
+
+def generate_scripted(kv, config: dict, prompt: list[int], max_new_tokens: int, generator_len: int | None = None,
+                      repeats: int = 1) -> dict:
+    """Run ``TransformerGenerator.generate`` on a model whose forward is scripted (TODO 4 on its own).
+
+    The scripted forward predicts :func:`scripted_next_token` for every
+    position (one-hot logits ``[B, S, vocab]``), advances the cache it is
+    given by ``S`` as a finished ``Transformer.forward`` would, and records
+    each call: the token ids, which cache object (numbered by first
+    appearance, ``None`` for no cache), whether it is a ``KVCache`` and its
+    length at the call. ``generate`` is called ``repeats`` times.
+    """
+    model = kv.Transformer(config["depth"], config["hidden_dim"], config["vocab_size"], config["max_seq_len"],
+                           nheads=config["nheads"])
+    vocab = config["vocab_size"]
+    calls: list[dict] = []
+    caches: list[object] = []
+
+    def forward(tokens, kv_cache=None):
+        if kv_cache is not None and not any(kv_cache is c for c in caches):
+            caches.append(kv_cache)
+        start = 0 if kv_cache is None else kv_cache.current_length
+        calls.append({
+            "tokens": tokens.tolist(),
+            "cache": None if kv_cache is None else next(i for i, c in enumerate(caches) if c is kv_cache),
+            "is_kvcache": isinstance(kv_cache, kv.KVCache),
+            "length": start,
+        })
+        positions = torch.arange(start, start + tokens.shape[1])
+        predicted = (7 * tokens + 3 * positions + 1) % vocab
+        if kv_cache is not None:
+            kv_cache.current_length = start + len(positions)
+        return 10.0 * torch.nn.functional.one_hot(predicted, vocab).float()
+
+    model.forward = forward
+    generator = kv.TransformerGenerator(model, generator_len or config["max_seq_len"])
+    results = [attempt(kv, generator.generate, list(prompt), max_new_tokens) for _ in range(repeats)]
+    return {"results": results, "calls": calls}
+
+
+def generate_real(kv, config: dict, seed: int, prompt: list[int], max_new_tokens: int) -> dict:
+    """``TransformerGenerator.generate`` on a real seeded model: the token ids it returns."""
+    generator = kv.TransformerGenerator(_build_model(kv, config, seed), config["max_seq_len"])
+    return attempt(kv, generator.generate, list(prompt), max_new_tokens)
+
+
+def greedy_uncached(kv, config: dict, seed: int, prompt: list[int], max_new_tokens: int) -> dict:
+    """Greedy decoding without a cache: every step re-runs the whole sequence.
+
+    Returns the token ids and the smallest gap between the best and the
+    second-best logit over the steps (how far the choices are from a tie).
+    """
+    model = _build_model(kv, config, seed)
+    tokens = list(prompt)
+    margin = float("inf")
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            last = model(torch.tensor([tokens], dtype=torch.long))[0, -1]
+            top = torch.topk(last, 2).values
+            margin = min(margin, float(top[0] - top[1]))
+            tokens.append(int(last.argmax()))
+    return {"tokens": tokens, "margin": margin}
+
+
+PROBES = {
+    fn.__name__: fn
+    for fn in (cache_ops, attention_steps, model_run, conversation, generate_scripted, generate_real, greedy_uncached)
+}
