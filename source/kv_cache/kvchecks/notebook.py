@@ -175,7 +175,7 @@ class NotebookChecks:
                 raise LookupError(f"this hidden check has no reference output for {probe}")
             return codec.from_jsonable(entry)
 
-        self._run(nodeid.split("::", 1)[-1], load, lookup, params)
+        self._run("hidden check", load, lookup, params)
 
     # -- one check -----------------------------------------------------------------------------------------------------
     def _run(self, label: str, load, lookup, params: dict) -> bool:
