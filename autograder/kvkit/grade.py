@@ -28,7 +28,7 @@ RETRY_TIMEOUT = 1.0  # for a TODO's later probes, once one of them has timed out
 IMPORT_TIMEOUT = 20.0  # the student's import of kvcache
 STARTUP_TIMEOUT = 120.0  # the child's own start (torch's import), before any student code
 BUDGET = 240.0  # seconds of probes per submission in all
-MEMORY_MB = 2048  # address space of the child
+MEMORY_MB = 1536  # address space of the child (torch itself takes about 650 MB)
 
 
 class _Grading:
@@ -87,7 +87,8 @@ def grade(submission: Path, hidden: bool = True, timeout: float = PROBE_TIMEOUT,
         def spawn() -> SubmissionProcess:
             return SubmissionProcess(box, output, memory, STARTUP_TIMEOUT, max(IMPORT_TIMEOUT, 2 * timeout))
 
-        backend = RemoteBackend(spawn, timeout, retry_timeout=RETRY_TIMEOUT, budget=budget)
+        backend = RemoteBackend(spawn, timeout, retry_timeout=RETRY_TIMEOUT, budget=budget,
+                                memory_note=f"{memory_mb} MB" if memory_mb else "a limited amount")
         backend.start()  # the child imports torch while this process does the same
         try:
             results = run_checks(backend, hidden)
@@ -109,9 +110,9 @@ def _notes(box: Sandbox, backend: RemoteBackend, output: OutputTail) -> list[str
         notes.append(f"The submission's process was restarted {backend.timeouts + backend.crashes} time(s) "
                      f"({backend.timeouts} timeout(s), {backend.crashes} crash(es)).")
     if output.total:
-        tail = output.text(600).strip()
-        tail = tail if len(tail) < 600 else "..." + tail[-597:]
-        notes.append(f"The submission's code printed {output.total} bytes; the last of it:\n{tail}")
+        lines = output.text(600).strip().splitlines()[-8:]
+        quoted = "\n".join("  | " + line[-150:] for line in lines)  # quoted, so it cannot pass for the grader's lines
+        notes.append(f"The submission's code printed {output.total} bytes; the end of it:\n{quoted}")
     return notes
 
 

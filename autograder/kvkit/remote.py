@@ -289,8 +289,9 @@ class RemoteBackend:
     """
 
     def __init__(self, spawn: Callable[[], SubmissionProcess], timeout: float, retry_timeout: float | None = None,
-                 budget: float | None = None) -> None:
+                 budget: float | None = None, memory_note: str = "a limited amount") -> None:
         self.spawn = spawn
+        self.memory_note = memory_note
         self.timeout = timeout
         self.retry_timeout = min(timeout, retry_timeout) if retry_timeout else timeout
         self.budget = budget
@@ -310,6 +311,8 @@ class RemoteBackend:
         if self.active is None and self.import_error is None:
             self.active = self.spare or self._new()
             self.spare = None
+            if self.timeouts or self.crashes:  # one was lost before: keep the next one booting meanwhile
+                self.spare = self._new()
 
     def _new(self) -> SubmissionProcess:
         process = self.spawn()
@@ -321,7 +324,7 @@ class RemoteBackend:
             self.active.stop()
         self.active = None
         if self.spare is None and self.import_error is None:
-            self.spare = self._new()  # boots while the next checks are set up
+            self.spare = self._new()
 
     def __call__(self, probe: str, **args):
         if self.import_error is not None:
@@ -355,8 +358,10 @@ class RemoteBackend:
             raise StudentCodeError(str(err)) from None
         if "error" in reply and isinstance(reply["error"], dict):
             err = reply["error"]
-            raise StudentCodeError(f"{str(err.get('type'))[:100]}: {str(err.get('message'))[:2000]}\n"
-                                   f"{_student_frames(str(err.get('traceback', '')))}")
+            kind, message = str(err.get("type"))[:100], str(err.get("message"))[:2000]
+            if kind == "MemoryError" or "can't allocate memory" in message:
+                message += f" (the submission's process may use {self.memory_note} of memory)"
+            raise StudentCodeError(f"{kind}: {message}\n{_student_frames(str(err.get('traceback', '')))}")
         if "ok" not in reply:
             raise StudentCodeError(f"the submission's process sent an unexpected reply to {probe}")
         try:

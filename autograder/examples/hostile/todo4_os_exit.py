@@ -1,0 +1,3 @@
+# Kills its own process in the middle of TODO 4.
+import os
+os._exit(0)
