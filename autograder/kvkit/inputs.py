@@ -26,6 +26,7 @@ from .errors import UsageError
 WHAT = "give a folder that holds your kvcache/ package, a .zip of it, or your notebook (.ipynb)"
 MAX_ZIP_BYTES = 50 * 1024 * 1024  # uncompressed, all members together
 MAX_ZIP_MEMBERS = 2000
+MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 MAX_DEPTH = 4
 LOOSE = ("__init__.py", "cache.py", "model.py", "generate.py")
 SKIP_DIRS = {"__MACOSX", "__pycache__", "site-packages", "node_modules", ".venv", "venv", ".git"}
@@ -144,6 +145,9 @@ def extract_zip(archive: Path, out: Path) -> None:
 
 def from_notebook(notebook: Path, out: Path) -> Path:
     """A folder holding ``kvcache/`` built from a notebook by ``kvkit.notebook.notebook_to_package``."""
+    size = notebook.stat().st_size
+    if size > MAX_NOTEBOOK_BYTES:
+        raise UsageError(f"{notebook} is {size} bytes, over the limit of {MAX_NOTEBOOK_BYTES}: clear the outputs")
     try:
         from .notebook import notebook_to_package
     except ImportError:
