@@ -20,7 +20,7 @@ from kvkit.build import solution_regions
 from kvkit.cli import main
 from kvkit.notebook import (MODULES, NOTEBOOK_NAME, RELEASE_DIR, SOURCE_DIR, SOURCE_NOTEBOOK, collect_checks,
                             notebook_points, notebook_to_package, read_notebook, stale_paths)
-from kvkit.paths import HIDDEN_TESTS, REFERENCE
+from kvkit.paths import HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def items():
     return collect_checks()
 
 
-def reference_solution_lines(min_length: int = 24) -> set[str]:
+def reference_solution_lines(min_length: int = 28) -> set[str]:
     """Stripped lines inside the reference's solution regions, long enough to be distinctive."""
     found = set()
     for path in (REFERENCE / "kvcache").glob("*.py"):
@@ -38,23 +38,51 @@ def reference_solution_lines(min_length: int = 24) -> set[str]:
     return found
 
 
-def hidden_secrets() -> set[str]:
-    """Distinctive text of the hidden tests: their code lines, names and the keys of their saved outputs."""
-    secrets = {"BEGIN HIDDEN TESTS", "END HIDDEN TESTS"}
+def hidden_secrets() -> tuple[set[str], set[str]]:
+    """Distinctive text of the hidden tests: ``(code lines, substrings)``; substrings are markers, test names
+    and the keys of their saved outputs. A line the public checks share with the hidden ones is no secret."""
+    public = {line.strip() for path in [*PUBLIC_TESTS.glob("*.py"), *PUBLIC_TESTS.glob("kvchecks/*.py")]
+              for line in path.read_text().splitlines()}
+    lines, substrings = set(), {"BEGIN HIDDEN TESTS", "END HIDDEN TESTS"}
     for path in HIDDEN_TESTS.glob("test_*.py"):
         for line in path.read_text().splitlines():
             if line.startswith("def test_"):
-                secrets.add(line.split("(")[0][4:])
+                substrings.add(line.split("(")[0][4:])
             elif len(line.strip()) >= 30 and not line.strip().startswith(("#", '"""', "import", "from")):
-                secrets.add(line.strip())
+                lines.add(line.strip())
     for path in HIDDEN_TESTS.glob("goldens.json"):
-        secrets |= set(json.loads(path.read_text()))
-    return secrets
+        substrings |= set(json.loads(path.read_text()))
+    return lines - public, substrings
 
 
-def texts(folder: Path, skip_notebook: bool = False) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): p.read_text() for p in sorted(folder.rglob("*"))
-            if p.is_file() and "__pycache__" not in p.parts and not (skip_notebook and p.name == NOTEBOOK_NAME)}
+def lines_of(path: Path) -> set[str]:
+    """Stripped lines of a file; for a notebook, of its cells' sources and outputs."""
+    text = path.read_text()
+    if path.suffix != ".ipynb":
+        return {line.strip() for line in text.splitlines()}
+    found = set()
+    for cell in json.loads(text)["cells"]:
+        chunks = [cell["source"]] + [o.get("text", "") for o in cell.get("outputs", [])]
+        for chunk in chunks:
+            found |= {line.strip() for line in ("".join(chunk) if isinstance(chunk, list) else chunk).splitlines()}
+    return found
+
+
+def leaks(folder: Path, skip_notebook: bool = False) -> dict[str, list[str]]:
+    """Per file of ``folder``: the solution lines, hidden-test lines and hidden-test substrings it holds."""
+    solution = reference_solution_lines()
+    hidden_lines, hidden_strings = hidden_secrets()
+    assert len(solution) > 10 and len(hidden_lines) > 10 and len(hidden_strings) > 10
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or "__pycache__" in path.parts or (skip_notebook and path.name == NOTEBOOK_NAME):
+            continue
+        text, lines = path.read_text(), lines_of(path)
+        bad = sorted((solution | hidden_lines) & lines) + sorted(s for s in hidden_strings if s in text)
+        bad += [m for m in ("BEGIN SOLUTION", "END SOLUTION") if m in text]
+        if bad:
+            found[path.relative_to(folder).as_posix()] = bad
+    return found
 
 
 def test_committed_course_is_up_to_date():
@@ -67,26 +95,25 @@ def test_kvkit_notebook_check_passes(capsys):
 
 
 def test_release_has_no_solution_and_no_hidden_test():
-    solution, hidden = reference_solution_lines(), hidden_secrets()
-    assert len(solution) > 10 and len(hidden) > 10
-    for name, text in texts(RELEASE_DIR).items():
-        for marker in ("BEGIN SOLUTION", "END SOLUTION"):
-            assert marker not in text, f"release/{name} holds {marker!r}"
-        leaked = sorted(line for line in solution | hidden if line in text)
-        assert not leaked, f"release/{name} holds solution or hidden-test text: {leaked[:3]}"
+    assert leaks(RELEASE_DIR) == {}
 
 
 def test_source_support_files_hold_no_solution_and_no_hidden_test():
-    solution, hidden = reference_solution_lines(), hidden_secrets()
-    for name, text in texts(SOURCE_DIR, skip_notebook=True).items():
-        assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text, name
-        leaked = sorted(line for line in solution | hidden if line in text)
-        assert not leaked, f"source/kv_cache/{name} is copied into graded folders but holds: {leaked[:3]}"
+    # nbgrader copies every file of source/kv_cache/ but the notebook into each graded folder
+    assert leaks(SOURCE_DIR, skip_notebook=True) == {}
+
+
+def test_the_scan_finds_what_it_looks_for():
+    found = leaks(SOURCE_DIR)  # the source notebook itself holds both
+    assert any("BEGIN SOLUTION" in bad for bad in found.get(NOTEBOOK_NAME, []))
+    assert any("BEGIN HIDDEN TESTS" in bad for bad in found.get(NOTEBOOK_NAME, []))
+    assert len(found[NOTEBOOK_NAME]) > 40
 
 
 def test_hidden_tests_live_only_in_hidden_regions():
     nb = read_notebook(SOURCE_NOTEBOOK)
-    secrets = hidden_secrets() - {"BEGIN HIDDEN TESTS", "END HIDDEN TESTS"}
+    hidden_lines, hidden_strings = hidden_secrets()
+    secrets = (hidden_lines | hidden_strings) - {"BEGIN HIDDEN TESTS", "END HIDDEN TESTS"}
     for cell in nb["cells"]:
         text = "".join(cell["source"])
         outside, inside = [], False
