@@ -39,10 +39,11 @@ def _call(result: int, what: str) -> None:
 
 
 def set_limits(config: dict, own_uid: bool) -> None:
-    """Memory (address space), file size, core dumps, open files and, with a user of its own, processes."""
+    """Memory (address space), file size, core dumps, open files, CPU seconds and, with a user of its own, processes."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails with EFBIG instead of killing
     limits = [(resource.RLIMIT_CORE, 0), (resource.RLIMIT_FSIZE, config.get("fsize")),
-              (resource.RLIMIT_AS, config.get("memory")), (resource.RLIMIT_NOFILE, config.get("nofile"))]
+              (resource.RLIMIT_AS, config.get("memory")), (resource.RLIMIT_NOFILE, config.get("nofile")),
+              (resource.RLIMIT_CPU, config.get("cpu"))]
     if own_uid:
         limits.append((resource.RLIMIT_NPROC, config.get("nproc")))
     for which, value in limits:

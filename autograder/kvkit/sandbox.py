@@ -205,6 +205,7 @@ class Sandbox:
         return {
             "mode": self.mode, "uid": uid, "gid": self.gid, "workdir": str(self.workdir),
             "memory": memory_bytes, "fsize": 64 * 1024 * 1024, "nofile": 1024, "nproc": 256,
+            "cpu": 900,  # a child orphaned by a killed grader cannot spin for ever
             "hide": secret_paths(self.hide), "keep": interpreter_dirs() + [str(self.root)],
             "scratch": ["/tmp", "/var/tmp", "/dev/shm"], "scratch_size": "64m",
             "check": check_paths(self.hide),

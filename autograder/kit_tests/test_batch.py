@@ -1,0 +1,116 @@
+"""``kvkit grade-all``: a folder of submissions into a CSV, in parallel, resumable after a kill."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from kvkit.batch import find_submissions
+from kvkit.errors import UsageError
+from kvkit.examples import write_example, write_package
+from kvkit.paths import ASSIGNMENTS, ROOT
+
+KVKIT = [sys.executable, "-m", "kvkit.cli"]
+
+
+def make_class(folder: Path) -> Path:
+    """Five students: full marks, partial, skeleton, a zip of full marks, and an empty folder."""
+    write_package(folder / "ada", {})
+    write_example("partial", folder / "bert")
+    shutil.copytree(ASSIGNMENTS / "kvcache", folder / "cleo" / "kvcache", ignore=shutil.ignore_patterns("__pycache__"))
+    with zipfile.ZipFile(folder / "dana.zip", "w") as zf:
+        for path in sorted((folder / "ada" / "kvcache").glob("*.py")):
+            zf.write(path, f"dana/kvcache/{path.name}")
+    (folder / "emil").mkdir()
+    (folder / "notes.txt").write_text("not a submission\n")
+    return folder
+
+
+def read_csv(path: Path) -> dict[str, dict]:
+    with open(path, newline="") as f:
+        return {row["student"]: row for row in csv.DictReader(f)}
+
+
+def test_grade_all_writes_a_csv_and_one_results_json_per_student_then_regrades_only_changes(tmp_path):
+    subs = make_class(tmp_path / "subs")
+    out, results = tmp_path / "grades.csv", tmp_path / "results"
+    run = subprocess.run(KVKIT + ["grade-all", str(subs), "--out", str(out), "--jobs", "2", "--results-dir",
+                                  str(results)], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "5 graded, 0 already graded" in run.stdout
+    assert "grading" in run.stderr and "5/5" in run.stderr  # the progress bar
+    rows = read_csv(out)
+    assert list(rows) == ["ada", "bert", "cleo", "dana", "emil"]
+    full = rows["ada"]["max_score"]
+    assert rows["ada"]["score"] == full == rows["dana"]["score"] and float(full) > 0
+    assert rows["cleo"]["score"] == "0" and rows["cleo"]["status"] == "graded"
+    assert 0 < float(rows["bert"]["score"]) < float(full)
+    assert rows["bert"]["todo1"] == rows["ada"]["todo1"] and rows["bert"]["todo3"] != rows["ada"]["todo3"]
+    assert rows["emil"]["status"] == "not graded" and "is empty" in rows["emil"]["notes"]
+    for student in rows:
+        data = json.loads((results / student / "results.json").read_text())
+        assert {"score", "max_score", "tests"} <= data.keys()
+        if student != "emil":
+            assert {t["visibility"] for t in data["tests"]} == {"visible", "after_published"}
+    # a student resubmits: only that submission is graded again
+    cache = subs / "cleo" / "kvcache" / "cache.py"
+    cache.write_text(cache.read_text() + "\n# changed\n")
+    before = {s: (results / s / "meta.json").stat().st_mtime_ns for s in rows}
+    run = subprocess.run(KVKIT + ["grade-all", str(subs), "--out", str(out), "--results-dir", str(results),
+                                  "--no-progress"], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0 and "1 graded, 4 already graded" in run.stdout, run.stdout + run.stderr[-2000:]
+    after = {s: (results / s / "meta.json").stat().st_mtime_ns for s in rows}
+    assert [s for s in rows if before[s] != after[s]] == ["cleo"]
+    assert read_csv(out) == rows
+
+
+def test_a_killed_run_resumes_without_losing_finished_grades(tmp_path):
+    subs = tmp_path / "subs"
+    for i in range(6):
+        write_example("partial" if i % 2 else "alternative", subs / f"student{i}")
+    out, results = tmp_path / "grades.csv", tmp_path / "results"
+    command = KVKIT + ["grade-all", str(subs), "--out", str(out), "--jobs", "1", "--results-dir", str(results),
+                       "--no-progress"]
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while len(list(results.glob("*/meta.json"))) < 2 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole run: the command and its workers
+    proc.wait()
+    finished = sorted(p.parent.name for p in results.glob("*/meta.json"))
+    assert 2 <= len(finished) < 6, finished
+    for path in results.glob("*/*.json"):  # nothing half written
+        json.loads(path.read_text())
+    stamps = {s: (results / s / "meta.json").stat().st_mtime_ns for s in finished}
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr[-2000:]
+    assert f"{6 - len(finished)} graded, {len(finished)} already graded" in run.stdout
+    assert {s: (results / s / "meta.json").stat().st_mtime_ns for s in finished} == stamps
+    rows = read_csv(out)
+    assert sorted(rows) == [f"student{i}" for i in range(6)]
+    assert all(row["status"] == "graded" for row in rows.values())
+    assert rows["student0"]["score"] == rows["student0"]["max_score"]
+
+
+def test_two_entries_for_one_student_are_a_usage_error(tmp_path):
+    write_package(tmp_path / "ada", {})
+    (tmp_path / "ada.zip").write_bytes(b"")
+    with pytest.raises(UsageError, match="both student 'ada'"):
+        find_submissions(tmp_path)
+
+
+def test_a_folder_without_submissions_is_a_usage_error(tmp_path):
+    (tmp_path / "readme.txt").write_text("x")
+    with pytest.raises(UsageError, match="holds no submissions"):
+        find_submissions(tmp_path)
