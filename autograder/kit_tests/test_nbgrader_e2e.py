@@ -22,8 +22,8 @@ import pytest
 from kvchecks.todos import TODOS
 from kvkit.examples import BODIES, EXAMPLE_BODIES
 from kvkit.grade import grade
-from kvkit.notebook import (ASSIGNMENT, NBGRADER_CONFIG, NOTEBOOK_NAME, SOURCE_DIR, fill_notebook, nbgrader_command,
-                            nbgrader_env, notebook_points, notebook_to_package, read_notebook)
+from kvkit.notebook import (ASSIGNMENT, NBGRADER_CONFIG, NOTEBOOK_NAME, SOURCE_DIR, ensure_kernel, fill_notebook,
+                            nbgrader_command, nbgrader_env, notebook_points, notebook_to_package, read_notebook)
 
 pytest.importorskip("nbgrader")
 
@@ -81,6 +81,7 @@ def write_submissions(course: Path, release_nb: Path) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     """Run the whole course once; the tests below read what it left behind."""
+    ensure_kernel()
     root = tmp_path_factory.mktemp("course")
     shutil.copytree(SOURCE_DIR, root / "source" / ASSIGNMENT)
     shutil.copyfile(NBGRADER_CONFIG, root / "nbgrader_config.py")

@@ -418,6 +418,25 @@ def nbgrader_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def ensure_kernel() -> str:
+    """Make sure Jupyter finds a ``python3`` kernel that is this Python; install it into ``sys.prefix`` if not.
+
+    Returns the kernel's interpreter command. (``make setup`` runs the same install.)
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec("python3")
+        argv0 = spec.argv[0]
+    except NoSuchKernel:
+        argv0 = None
+    if argv0 not in ("python", "python3", sys.executable):
+        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3"],
+                       check=True, capture_output=True)
+        argv0 = KernelSpecManager().get_kernel_spec("python3").argv[0]
+    return argv0
+
+
 def generate_release(source: Path = SOURCE_DIR, dest: Path = RELEASE_DIR) -> Path:
     """Run the real ``nbgrader generate_assignment`` on ``source`` in a scratch course; copy the result to ``dest``."""
     with tempfile.TemporaryDirectory(prefix="kvkit-nbgrader-") as tmp:
@@ -553,6 +572,9 @@ def run(args) -> int:
                              f"{', ...' if len(stale) > 8 else ''}): run `kvkit notebook`")
         print("source/ and release/ are up to date")
         return 0
+    if args.ensure_kernel:
+        print(f"Jupyter kernel python3 runs {ensure_kernel()}")
+        return 0
     if args.to_package:
         notebook, out = args.to_package
         notebook_to_package(Path(notebook), Path(out))
@@ -571,4 +593,6 @@ def add_parser(sub) -> None:
     p.add_argument("--no-release", action="store_true", help="skip nbgrader generate_assignment (source/ only)")
     p.add_argument("--to-package", nargs=2, metavar=("NOTEBOOK", "OUT"),
                    help="write OUT/kvcache/ from a student's notebook (what kvkit grade runs on)")
+    p.add_argument("--ensure-kernel", action="store_true",
+                   help="register this Python as the python3 Jupyter kernel if Jupyter does not find one")
     p.set_defaults(func=run)
