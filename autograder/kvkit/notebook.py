@@ -345,7 +345,7 @@ def build_notebook(items: list[CheckItem] | None = None, template: Path = TEMPLA
                 raise ValueError(f"template: {module} has no class {', '.join(missing)}")
             todos = sorted(t for n in names for t in parts.todo_classes.get(n, []))
             grade_id = cell_grade_id(module, names)
-            source = "\n\n".join(parts.classes[n].rstrip("\n") for n in names)
+            source = "\n\n\n".join(parts.classes[n].rstrip("\n") for n in names)
             nbgrader = {"grade": False, "solution": bool(todos), "locked": not todos}
             cells.append(_code_cell(source, grade_id, nbgrader=nbgrader,
                                     kvkit={"module": module, "classes": names, "todos": todos}))
