@@ -194,6 +194,9 @@ def golden_entries(item: CheckItem) -> dict:
     used: dict[str, object] = {}
 
     def expected(name, **args):
+        if key(name, args) not in saved:
+            raise RuntimeError(f"{item.nodeid}: {item.path.parent / 'goldens.json'} has no reference output for "
+                               f"{name}({args}): run `kvkit goldens`, then `kvkit notebook`")
         used[key(name, args)] = saved[key(name, args)]
         return golden.lookup(name, args)
 
