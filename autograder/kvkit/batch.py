@@ -203,7 +203,7 @@ def grade_all(submissions: Path, out_csv: Path, jobs: int | None = None, results
     try:
         if todo:
             context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=context, max_tasks_per_child=25) as pool:
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
                 pending = {pool.submit(grade_one, e.student, str(e.path), str(results_dir), p, options): e
                            for e, p in todo}
                 while pending:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import batch, bench, build, bundle, chat_demo, generate_cli, goldens, grade, notebook
+from . import batch, bench, build, bundle, chat_demo, generate_cli, goldens, grade, gradescope, notebook
 from .errors import UsageError
 
-COMMANDS = [build, grade, batch, bundle, goldens, generate_cli, chat_demo, bench, notebook]
+COMMANDS = [build, grade, batch, gradescope, bundle, goldens, generate_cli, chat_demo, bench, notebook]
 
 
 def main(argv: list[str] | None = None) -> int:

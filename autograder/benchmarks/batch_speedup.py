@@ -1,0 +1,79 @@
+"""Batch grading, serial against parallel, measured in one run.
+
+    .venv/bin/python autograder/benchmarks/batch_speedup.py [--n 40] [--jobs N] [--json out.json]
+
+Builds ``--n`` submissions (a mix of full marks, partly correct, alternative,
+seed-bug and untouched-skeleton ones), grades them all with
+``kvkit grade-all --jobs 1`` and then with ``--jobs N`` (default: the number
+of cores), each into a fresh results folder, and prints both wall times and
+their ratio. Both runs must give the same grades.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from kvkit.batch import grade_all
+from kvkit.examples import write_example, write_package
+from kvkit.paths import ASSIGNMENTS
+
+KINDS = ["reference", "partial", "skeleton", "alternative", "seed-bugs"]
+
+
+def make_submissions(folder: Path, n: int) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for i in range(n):
+        kind = KINDS[i % len(KINDS)]
+        target = folder / f"student{i:03d}"
+        if kind == "reference":
+            write_package(target, {})
+        elif kind == "skeleton":
+            shutil.copytree(ASSIGNMENTS / "kvcache", target / "kvcache", ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            write_example(kind, target)
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+def grades(csv_path: Path) -> dict[str, str]:
+    with open(csv_path, newline="") as f:
+        return {row["student"]: row["score"] for row in csv.DictReader(f)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=40, help="number of submissions (default %(default)s)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count(), help="parallel jobs (default: the cores)")
+    parser.add_argument("--json", help="also write the figures here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="kvkit-bench-batch-") as tmp:
+        tmp = Path(tmp)
+        counts = make_submissions(tmp / "submissions", args.n)
+        runs = {}
+        for jobs in (1, args.jobs):
+            started = time.perf_counter()
+            summary = grade_all(tmp / "submissions", tmp / f"jobs{jobs}.csv", jobs=jobs, progress=False)
+            runs[jobs] = time.perf_counter() - started
+            assert summary["graded"] == args.n and summary["errors"] == 0, summary
+        same = grades(tmp / "jobs1.csv") == grades(tmp / f"jobs{args.jobs}.csv")
+    figures = {"submissions": args.n, "mix": counts, "cores": os.cpu_count(), "jobs": args.jobs,
+               "serial_s": round(runs[1], 1), "parallel_s": round(runs[args.jobs], 1),
+               "speedup": round(runs[1] / runs[args.jobs], 2), "same_grades": same}
+    print(f"{args.n} submissions ({', '.join(f'{v} {k}' for k, v in counts.items())}) on {os.cpu_count()} cores")
+    print(f"serial   (--jobs 1): {runs[1]:6.1f} s  ({runs[1] / args.n:.2f} s per submission)")
+    print(f"parallel (--jobs {args.jobs}): {runs[args.jobs]:6.1f} s  ({runs[args.jobs] / args.n:.2f} s per submission)")
+    print(f"speed-up: {figures['speedup']:.2f}x; same grades in both runs: {same}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

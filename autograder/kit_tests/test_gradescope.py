@@ -1,0 +1,95 @@
+"""``kvkit gradescope``: the autograder zip, run locally under a folder that imitates Gradescope's ``/autograder``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from hostile_support import reference_body
+from kvkit.cli import main
+from kvkit.paths import ASSIGNMENTS, REFERENCE
+
+
+@pytest.fixture(scope="module")
+def autograder_zip(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("gradescope") / "autograder.zip"
+    assert main(["gradescope", str(out)]) == 0
+    return out
+
+
+def gradescope_root(tmp_path: Path, autograder_zip: Path, submission: Path) -> Path:
+    """``ROOT/source`` (the unpacked zip), ``ROOT/submission`` (the student's files), ``ROOT/results``."""
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(autograder_zip) as zf:
+        zf.extractall(root / "source")
+    for name in ("setup.sh", "run_autograder"):
+        os.chmod(root / "source" / name, 0o755)
+    shutil.copytree(submission, root / "submission", ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "results").mkdir()
+    return root
+
+
+def run_autograder(root: Path) -> tuple[subprocess.CompletedProcess, dict]:
+    env = {**os.environ, "KVKIT_GRADESCOPE_ROOT": str(root), "KVKIT_PYTHON": sys.executable}
+    env.pop("PYTHONPATH", None)
+    run = subprocess.run([str(root / "source" / "run_autograder")], env=env, cwd="/", capture_output=True, text=True,
+                         timeout=300)
+    return run, json.loads((root / "results" / "results.json").read_text())
+
+
+def test_the_zip_holds_the_scripts_and_checks_but_no_solution(autograder_zip):
+    with zipfile.ZipFile(autograder_zip) as zf:
+        names = zf.namelist()
+        texts = {n: zf.read(n).decode(errors="replace") for n in names}
+        modes = {n: zf.getinfo(n).external_attr >> 16 for n in ("setup.sh", "run_autograder")}
+    assert {"setup.sh", "run_autograder", "requirements.txt"} <= set(names)
+    assert all(mode & 0o111 for mode in modes.values())
+    assert any(n.startswith("kit/autograder/hidden/") and n.endswith(".py") for n in names)
+    assert "kit/autograder/hidden/goldens.json" in names and "kit/tests/goldens.json" in names
+    assert not [n for n in names if "reference/" in n or "/examples/" in n or "source/" in n]
+    for todo in (1, 2, 3, 4):
+        body = reference_body(todo).strip().splitlines()
+        longest = max(body, key=len).strip()
+        assert not [n for n, text in texts.items() if longest in text], f"TODO {todo}'s solution is in the zip"
+    assert "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in texts["setup.sh"]
+    assert all("==" in line for line in texts["requirements.txt"].split())
+
+
+def test_run_autograder_gives_the_reference_full_marks(tmp_path, autograder_zip):
+    root = gradescope_root(tmp_path, autograder_zip, REFERENCE)
+    run, results = run_autograder(root)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    assert f"kvkit from {root / 'source' / 'kit' / 'autograder' / 'kvkit'}" in run.stdout  # the zip's grader
+    assert results["score"] == results["max_score"] > 0
+    visibility = {t["visibility"] for t in results["tests"]}
+    assert visibility == {"visible", "after_published"}
+    hidden = [t for t in results["tests"] if t["visibility"] == "after_published"]
+    assert hidden and all("test_hidden" in t["name"] for t in hidden)
+    assert results["stdout_visibility"] == "hidden"
+    if os.geteuid() == 0:  # confined as in kvkit grade: the kit under ROOT/source is out of the child's reach
+        assert "could read" not in results["output"] and "Isolation: none" not in results["output"]
+
+
+def test_run_autograder_gives_the_skeleton_zero(tmp_path, autograder_zip):
+    root = gradescope_root(tmp_path, autograder_zip, ASSIGNMENTS)
+    run, results = run_autograder(root)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert results["score"] == 0 and results["max_score"] > 0
+    assert all(t["status"] == "failed" and t["output"].startswith("NotImplementedError: TODO") for t in results["tests"])
+
+
+def test_run_autograder_turns_an_empty_submission_into_a_zero_with_a_reason(tmp_path, autograder_zip):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    root = gradescope_root(tmp_path, autograder_zip, empty)
+    run, results = run_autograder(root)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert results["score"] == 0 and results["tests"] == []
+    assert results["output"].startswith("Your submission could not be graded:") and "is empty" in results["output"]

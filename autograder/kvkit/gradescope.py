@@ -1,0 +1,186 @@
+"""``kvkit gradescope OUT.zip``: a Gradescope autograder for the exercise, and what runs inside it.
+
+The zip holds, at its top level (Gradescope unpacks it into
+``/autograder/source``):
+
+- ``setup.sh``: installs Python, a virtual environment at
+  ``/autograder/venv`` and the pinned dependencies of ``requirements.txt``
+  (torch's CPU wheel from download.pytorch.org);
+- ``run_autograder``: grades ``/autograder/submission`` with ``python -m
+  kvkit.gradescope run`` and writes ``/autograder/results/results.json``;
+- ``kit/``: the grader (``autograder/kvkit``), the public checks
+  (``tests/``), the hidden checks and their goldens (``autograder/hidden``)
+  and the released notebook (for notebook submissions). Never the reference
+  solution.
+
+Hidden checks get ``"visibility": "after_published"``: students see the
+public checks' names and messages at once, the hidden ones only when grades
+are published. ``KVKIT_GRADESCOPE_ROOT`` (default ``/autograder``) and
+``KVKIT_PYTHON`` (default ``$ROOT/venv/bin/python``) let the same script run
+under a temporary folder, for testing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import zipfile
+from importlib import metadata
+from pathlib import Path
+
+from .errors import UsageError
+from .paths import HIDDEN_TESTS, PUBLIC_TESTS, ROOT
+
+TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
+PINNED = ("numpy", "pytest", "pluggy", "iniconfig", "packaging")
+
+SETUP_SH = """#!/usr/bin/env bash
+# Gradescope runs this once, as root, when the autograder image is built.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+if ! command -v python3 >/dev/null || ! python3 -m venv --help >/dev/null 2>&1; then
+    apt-get update
+    apt-get install -y --no-install-recommends python3 python3-venv python3-pip
+fi
+python3 -m venv /autograder/venv
+/autograder/venv/bin/pip install --no-cache-dir --upgrade pip
+/autograder/venv/bin/pip install --no-cache-dir torch=={torch} --index-url {index}
+/autograder/venv/bin/pip install --no-cache-dir -r /autograder/source/requirements.txt
+/autograder/venv/bin/python -c "import torch, numpy, pytest; print('torch', torch.__version__)"
+"""
+
+RUN_AUTOGRADER = """#!/usr/bin/env bash
+# Gradescope runs this for every submission. KVKIT_GRADESCOPE_ROOT and KVKIT_PYTHON exist for local tests.
+set -uo pipefail
+ROOT="${KVKIT_GRADESCOPE_ROOT:-/autograder}"
+PY="${KVKIT_PYTHON:-$ROOT/venv/bin/python}"
+KIT="$ROOT/source/kit"
+mkdir -p "$ROOT/results"
+cd "$KIT" || exit 1
+PYTHONPATH="$KIT/autograder:$KIT/tests" exec "$PY" -m kvkit.gradescope run --root "$ROOT"
+"""
+
+
+def _kit_files() -> list[tuple[Path, str]]:
+    """``(file, path in the zip)`` for everything the grader needs, and nothing of the reference."""
+    files = []
+
+    def add_tree(folder: Path, suffixes: tuple[str, ...]) -> None:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix in suffixes:
+                files.append((path, "kit/" + str(path.relative_to(ROOT))))
+
+    add_tree(ROOT / "autograder" / "kvkit", (".py",))
+    add_tree(PUBLIC_TESTS, (".py", ".json"))
+    if HIDDEN_TESTS.is_dir():
+        add_tree(HIDDEN_TESTS, (".py", ".json"))
+    for extra in (ROOT / "pyproject.toml", ROOT / "conftest.py", ROOT / "release" / "kv_cache" / "kv_cache.ipynb"):
+        if extra.is_file():
+            files.append((extra, "kit/" + str(extra.relative_to(ROOT))))
+    return files
+
+
+def requirements() -> str:
+    lines = []
+    for name in PINNED:
+        try:
+            lines.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            lines.append(name)
+    return "\n".join(lines) + "\n"
+
+
+def build_zip(out: Path) -> Path:
+    out = Path(out)
+    if out.suffix != ".zip":
+        raise UsageError(f"{out}: the Gradescope autograder must be a .zip file")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch_version = metadata.version("torch").split("+")[0]
+    tmp = out.with_name(f".{out.name}.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, text in (("setup.sh", SETUP_SH.format(torch=torch_version, index=TORCH_INDEX)),
+                           ("run_autograder", RUN_AUTOGRADER)):
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = 0o100755 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, text)
+        zf.writestr("requirements.txt", requirements())
+        for path, arcname in _kit_files():
+            zf.write(path, arcname)
+    os.replace(tmp, out)
+    return out
+
+
+def run_in_gradescope(root: Path) -> int:
+    """Grade ``root/submission`` and write ``root/results/results.json``; always writes a results file."""
+    from .grade import grade  # here: needs torch and pytest
+
+    root = Path(root).resolve()
+    results_path = root / "results" / "results.json"
+    results_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    import kvkit
+
+    print(f"kvkit from {Path(kvkit.__file__).parent}")
+    with tempfile.TemporaryDirectory(prefix="kvkit-gradescope-") as tmp:
+        copy = Path(tmp) / "submission"
+        try:
+            if not (root / "submission").is_dir():
+                raise UsageError(f"{root / 'submission'} does not exist: nothing was submitted")
+            shutil.copytree(root / "submission", copy, symlinks=True)
+            report = grade(copy, hide=[root])
+        except UsageError as err:
+            results = {"score": 0, "execution_time": round(time.perf_counter() - started, 2),
+                       "output": f"Your submission could not be graded: {err}", "tests": []}
+            print(results["output"])
+        except Exception as err:  # the grader's own failure: say so, and still leave a results file
+            results = {"score": 0, "execution_time": round(time.perf_counter() - started, 2),
+                       "output": f"The autograder failed ({type(err).__name__}); please tell the course staff.",
+                       "tests": []}
+            _write(results_path, results)
+            raise
+        else:
+            print(report.table())
+            results = report.gradescope()
+    results["stdout_visibility"] = "hidden"  # run_autograder's own output is for the staff
+    _write(results_path, results)
+    print(f"wrote {results_path}")
+    return 0
+
+
+def _write(path: Path, results: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(results, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def run(args) -> int:
+    out = build_zip(Path(args.out))
+    print(f"wrote {out} ({len(_kit_files())} kit files): upload it as the Gradescope autograder")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("gradescope", help="build a Gradescope autograder zip (setup.sh, run_autograder, checks)")
+    p.add_argument("out", help="the zip to write, e.g. out/gradescope-autograder.zip")
+    p.set_defaults(func=run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m kvkit.gradescope run --root /autograder``: what ``run_autograder`` calls."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m kvkit.gradescope")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="grade ROOT/submission into ROOT/results/results.json")
+    p.add_argument("--root", default=os.environ.get("KVKIT_GRADESCOPE_ROOT", "/autograder"))
+    args = parser.parse_args(argv)
+    return run_in_gradescope(Path(args.root))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
