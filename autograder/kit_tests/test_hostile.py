@@ -200,3 +200,13 @@ def test_processes_left_behind_are_killed(tmp_path):
     time.sleep(0.2)
     for pid in pids:
         assert not os.path.exists(f"/proc/{pid}") or "Z" in open(f"/proc/{pid}/stat").read().split()[2]
+
+
+@needs_root
+def test_no_network_and_bounded_disk_for_the_child(tmp_path):
+    report = grade(make_submission(tmp_path, at_import=["import_network", "import_fills_disk"]))
+    assert report.score == report.max_score  # the rest of its code still runs
+    notes = "\n".join(report.notes)
+    assert "NETWORK blocked" in notes, notes
+    written = int(re.search(r"DISK wrote (\d+) MB", notes).group(1))
+    assert written <= 3 * 64, f"the child wrote {written} MB"

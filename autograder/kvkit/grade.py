@@ -103,7 +103,8 @@ def _notes(box: Sandbox, backend: RemoteBackend, output: OutputTail) -> list[str
     notes = []
     info = backend.info or {}
     if box.mode == "none" or info.get("mode") == "none":
-        notes.append("Isolation: none (the grader is not root): the student's code ran as the grader's own user.")
+        notes.append("Isolation: none (the grader is not root, or KVKIT_ISOLATION=none): the student's code ran as "
+                     "the grader's own user.")
     if info.get("exposed"):
         notes.append(f"WARNING: the student's process could read {', '.join(info['exposed'])}.")
     if backend.timeouts or backend.crashes:

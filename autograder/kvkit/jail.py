@@ -5,12 +5,14 @@ Standard library only: the sandbox copies this file next to the harness as
 the grader is root), then imports torch, the probes and, last, the student's
 ``kvcache``. What it does, by mode:
 
-- ``namespace``: a private mount namespace in which the grader's secrets
+- ``namespace``: a network namespace of its own (no network at all) and a
+  private mount namespace in which the grader's secrets
   (``reference/``, ``autograder/`` with the hidden tests and goldens,
   ``.git``, the original submissions, ``/root``...) are covered by empty
   root-owned tmpfs mounts, with the interpreter's own folders bound back in;
   ``/tmp``, ``/var/tmp`` and ``/dev/shm`` become small private scratch
-  space (the sandbox folder is bound back in); then ``uid``.
+  space (the sandbox folder is bound back in), and so does ``work/``; then
+  ``uid``.
 - ``uid``: resource limits, ``no_new_privs`` and a switch to an unprivileged
   user and group of its own (the grader has removed other users' access to
   the secrets beforehand).
@@ -28,6 +30,7 @@ import resource
 import signal
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWNET = 0x40000000
 MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
 
@@ -59,11 +62,12 @@ def _mount(libc, source: str, target: str, fstype: str | None, flags: int, data:
                      data.encode() if data else None), f"mount {target}")
 
 
-def _cover(libc, path: str, keep: list[str], mode: str, size: str) -> None:
+def _cover(libc, path: str, keep: list[str], mode: str, size: str, gid: int | None = None) -> None:
     """Mount an empty tmpfs on ``path``, then bind the folders of ``keep`` that lie under it back in."""
     inner = sorted(k for k in keep if k.startswith(path.rstrip("/") + "/") and os.path.isdir(k))
     fds = [(k, os.open(k, os.O_PATH | os.O_DIRECTORY)) for k in inner]
-    _mount(libc, "tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode={mode}")
+    owner = f",uid=0,gid={gid}" if gid is not None else ""
+    _mount(libc, "tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode={mode}{owner}")
     for k, fd in fds:
         os.makedirs(k, exist_ok=True)
         _mount(libc, f"/proc/self/fd/{fd}", k, None, MS_BIND | MS_REC, None)
@@ -72,6 +76,7 @@ def _cover(libc, path: str, keep: list[str], mode: str, size: str) -> None:
 
 def enter_namespace(config: dict) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
+    network = config.get("network", False) or libc.unshare(CLONE_NEWNET) != 0  # no network: only a downed loopback
     _call(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     _mount(libc, "none", "/", None, MS_REC | MS_PRIVATE, None)
     keep = [os.path.realpath(p) for p in config.get("keep", [])]
@@ -81,6 +86,9 @@ def enter_namespace(config: dict) -> None:
     for path in config.get("scratch", []):
         if os.path.isdir(path):
             _cover(libc, path, keep, "1777", config.get("scratch_size", "64m"))
+    if config.get("workdir") and config.get("gid") is not None:  # the only place it may write: small, in memory
+        _cover(libc, config["workdir"], [], "0770", config.get("scratch_size", "64m"), gid=int(config["gid"]))
+    return not network
 
 
 def drop_privileges(uid: int, gid: int) -> None:
@@ -118,11 +126,12 @@ def enter(config: dict) -> dict:
     mode = config.get("mode", "none")
     own_uid = mode in ("namespace", "uid") and os.geteuid() == 0
     set_limits(config, own_uid)
+    offline = False
     if mode == "namespace" and os.geteuid() == 0:
-        enter_namespace(config)
+        offline = enter_namespace(config)
     if own_uid:
         drop_privileges(int(config["uid"]), int(config["gid"]))
     if config.get("workdir"):
         os.chdir(config["workdir"])
-    return {"mode": mode if own_uid or mode == "none" else "none", "uid": os.getuid(),
+    return {"mode": mode if own_uid or mode == "none" else "none", "uid": os.getuid(), "offline": offline,
             "exposed": exposed(config.get("check", []))}
