@@ -310,6 +310,16 @@ def parse_template(text: str) -> list[TemplateCell]:
     return cells
 
 
+def _fill_points(text: str, items: list[CheckItem]) -> str:
+    """Replace ``{{points:N}}`` (TODO N's points, visible + hidden) and ``{{points:total}}`` in template text."""
+    def points(match: re.Match) -> str:
+        which = match.group(1)
+        chosen = [i for i in items if which == "total" or i.todo == int(which)]
+        hidden = sum(i.points for i in chosen if i.hidden)
+        return f"{sum(i.points for i in chosen):g} ({hidden:g} of them hidden)"
+    return re.sub(r"\{\{points:(\d+|total)\}\}", points, text)
+
+
 SETUP = '''\
 {imports}
 import os
@@ -334,7 +344,7 @@ def build_notebook(items: list[CheckItem] | None = None, template: Path = TEMPLA
     cells = []
     for index, cell in enumerate(parse_template(template.read_text())):
         if cell.kind == "markdown":
-            cells.append(_markdown_cell(cell.text, f"md_{index:02d}"))
+            cells.append(_markdown_cell(_fill_points(cell.text, items), f"md_{index:02d}"))
         elif cell.kind == "code":
             cells.append(_code_cell(cell.text, f"demo_{index:02d}"))
         elif cell.kind == "setup":
