@@ -452,6 +452,8 @@ def ensure_kernel() -> str:
 
 def generate_release(source: Path = SOURCE_DIR, dest: Path = RELEASE_DIR) -> Path:
     """Run the real ``nbgrader generate_assignment`` on ``source`` in a scratch course; copy the result to ``dest``."""
+    if importlib.util.find_spec("nbgrader") is None:
+        raise UsageError("nbgrader is not installed: `make setup` (or pip install -e '.[nbgrader]'), or use --no-release")
     with tempfile.TemporaryDirectory(prefix="kvkit-nbgrader-") as tmp:
         course = Path(tmp)
         shutil.copytree(source, course / "source" / ASSIGNMENT,
