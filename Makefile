@@ -6,7 +6,7 @@ KVKIT := $(VENV)/bin/kvkit
 STAMP := $(VENV)/.installed-stamp
 OUT := out
 
-.PHONY: setup demo test selfcheck bundle goldens bench clean
+.PHONY: setup demo test selfcheck bundle goldens notebook bench clean
 
 setup: $(STAMP)
 
@@ -38,8 +38,14 @@ selfcheck: setup
 bundle: setup
 	$(KVKIT) bundle $(OUT)/kv-cache-exercise.zip
 
+# After changing a check or the reference: new goldens, then the notebooks that embed them.
 goldens: setup
 	$(KVKIT) goldens
+	$(KVKIT) notebook
+
+# Regenerate source/kv_cache (from reference/ and the checks) and release/kv_cache (nbgrader generate_assignment).
+notebook: setup
+	$(KVKIT) notebook
 
 bench: setup
 	$(KVKIT) bench --plot $(OUT)/bench.png --json $(OUT)/bench.json
