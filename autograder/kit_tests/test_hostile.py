@@ -210,3 +210,11 @@ def test_no_network_and_bounded_disk_for_the_child(tmp_path):
     assert "NETWORK blocked" in notes, notes
     written = int(re.search(r"DISK wrote (\d+) MB", notes).group(1))
     assert written <= 3 * 64, f"the child wrote {written} MB"
+
+
+def test_a_failure_of_the_grader_itself_is_raised_not_scored_as_a_zero(tmp_path, monkeypatch):
+    from kvkit import remote
+
+    monkeypatch.setattr(remote, "BOOT", "import sys; print('broken grader'); sys.exit(3)")
+    with pytest.raises(remote.GraderError, match="did not start.*exit code 3"):
+        grade(make_submission(tmp_path, {}))

@@ -94,6 +94,8 @@ def grade(submission: Path, hidden: bool = True, timeout: float = PROBE_TIMEOUT,
             results = run_checks(backend, hidden)
         finally:
             backend.close()
+        if backend.grader_error is not None:
+            raise backend.grader_error
         notes = _notes(box, backend, output)
     return Report(str(submission), results, time.perf_counter() - started, notes)
 

@@ -299,6 +299,7 @@ class RemoteBackend:
         self.active: SubmissionProcess | None = None
         self.spare: SubmissionProcess | None = None
         self.import_error: str | None = None
+        self.grader_error: GraderError | None = None
         self.current_todo: int | None = None
         self.slow_todos: set = set()
         self.lost_calls: dict[str, str] = {}
@@ -327,6 +328,8 @@ class RemoteBackend:
             self.spare = self._new()
 
     def __call__(self, probe: str, **args):
+        if self.grader_error is not None:
+            raise self.grader_error
         if self.import_error is not None:
             raise StudentCodeError(self.import_error)
         self.start()
@@ -336,7 +339,12 @@ class RemoteBackend:
         key = json.dumps([probe, codec.to_jsonable(args)], sort_keys=True)
         if key in self.lost_calls:
             raise StudentCodeError(self.lost_calls[key] + " (the same call, made by an earlier check)")
-        ready = self.active.handshake()
+        try:
+            ready = self.active.handshake()
+        except GraderError as err:  # not the student's doing: the grader stops, it does not fail the checks
+            self.grader_error = err
+            self.close()
+            raise
         self.info = self.info or self.active.info
         if "import_error" in ready:
             self.import_error = f"importing kvcache failed: {ready['import_error']}"
