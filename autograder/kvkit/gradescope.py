@@ -42,11 +42,20 @@ SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, when the autograder image is built.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-if ! command -v python3 >/dev/null || ! python3 -m venv --help >/dev/null 2>&1; then
+# The pinned wheels need Python 3.11 or newer (Ubuntu 22.04's python3 is 3.10: install python3.11 next to it).
+pick() {{
+    for p in python3.13 python3.12 python3.11 python3; do
+        if command -v "$p" >/dev/null && "$p" -c 'import sys, venv; assert sys.version_info >= (3, 11)' 2>/dev/null \
+           && "$p" -m venv --help >/dev/null 2>&1; then command -v "$p"; return; fi
+    done
+}}
+PYTHON="$(pick || true)"
+if [ -z "$PYTHON" ]; then
     apt-get update
-    apt-get install -y --no-install-recommends python3 python3-venv python3-pip
+    apt-get install -y --no-install-recommends python3.11 python3.11-venv ca-certificates
+    PYTHON="$(pick)"
 fi
-python3 -m venv /autograder/venv
+"$PYTHON" -m venv /autograder/venv
 /autograder/venv/bin/pip install --no-cache-dir --upgrade pip
 /autograder/venv/bin/pip install --no-cache-dir torch=={torch} --index-url {index}
 /autograder/venv/bin/pip install --no-cache-dir -r /autograder/source/requirements.txt
