@@ -218,3 +218,14 @@ def test_a_failure_of_the_grader_itself_is_raised_not_scored_as_a_zero(tmp_path,
     monkeypatch.setattr(remote, "BOOT", "import sys; print('broken grader'); sys.exit(3)")
     with pytest.raises(remote.GraderError, match="did not start.*exit code 3"):
         grade(make_submission(tmp_path, {}))
+
+
+def test_forged_replies_cannot_make_the_grader_allocate_or_crash(tmp_path):
+    report = grade(make_submission(tmp_path, {3: "todo3_nested_reply", 4: "todo4_forged_reply"}))
+    assert full(report, 1) and full(report, 2)
+    assert scores(report)[3][0] == 0 and scores(report)[4][0] == 0
+    messages = "\n".join(failures(report, 3) + failures(report, 4))
+    assert "unreadable reply" in messages and "tensor of 1000000000000 elements" in messages
+    assert "broken reply" in messages
+    own_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert own_peak_mb < 1200, f"the grader itself grew to {own_peak_mb:.0f} MB"

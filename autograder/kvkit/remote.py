@@ -370,13 +370,18 @@ class RemoteBackend:
             if kind == "MemoryError" or "can't allocate memory" in message:
                 message += f" (the submission's process may use {self.memory_note} of memory)"
             raise StudentCodeError(f"{kind}: {message}\n{_student_frames(str(err.get('traceback', '')))}")
-        if "ok" not in reply:
-            raise StudentCodeError(f"the submission's process sent an unexpected reply to {probe}")
         try:
+            if "ok" not in reply:
+                raise ValueError("no result in it")
             _check_reply(reply["ok"])
             return codec.from_jsonable(reply["ok"])
         except (ValueError, TypeError, KeyError, RecursionError) as err:
-            raise StudentCodeError(f"the submission's process sent an unreadable reply to {probe}: {err}") from None
+            # something other than the probe code wrote into the pipe: the process cannot be trusted to stay in step
+            message = f"the submission's process sent an unreadable reply to {probe}: {err}"
+            self.crashes += 1
+            self.lost_calls[key] = message
+            self._lose_active()
+            raise StudentCodeError(message) from None
 
     def close(self) -> None:
         for process in (self.active, self.spare):
