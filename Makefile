@@ -6,7 +6,7 @@ KVKIT := $(VENV)/bin/kvkit
 STAMP := $(VENV)/.installed-stamp
 OUT := out
 
-.PHONY: setup demo test selfcheck bundle goldens notebook bench clean
+.PHONY: setup demo test selfcheck bundle goldens notebook bench bench-batch gradescope clean
 
 setup: $(STAMP)
 
@@ -49,6 +49,13 @@ notebook: setup
 
 bench: setup
 	$(KVKIT) bench --plot $(OUT)/bench.png --json $(OUT)/bench.json
+
+# 40 submissions graded serially and in parallel in one run; prints both wall times and the ratio.
+bench-batch: setup
+	$(PY) autograder/benchmarks/batch_speedup.py --json $(OUT)/bench-batch.json
+
+gradescope: setup
+	$(KVKIT) gradescope $(OUT)/gradescope-autograder.zip
 
 clean:
 	rm -rf $(OUT) $(VENV)
