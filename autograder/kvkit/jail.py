@@ -8,7 +8,8 @@ the grader is root), then imports torch, the probes and, last, the student's
 - ``namespace``: a network namespace of its own (no network at all) and a
   private mount namespace in which the grader's secrets
   (``reference/``, ``autograder/`` with the hidden tests and goldens,
-  ``.git``, the original submissions, ``/root``...) are covered by empty
+  ``.git``, the original submissions, ``/root``, every non-system
+  top-level folder...) are covered by empty
   root-owned tmpfs mounts, with the interpreter's own folders bound back in;
   ``/tmp``, ``/var/tmp`` and ``/dev/shm`` become small private scratch
   space (the sandbox folder is bound back in), and so does ``work/``; then

@@ -116,6 +116,18 @@ def secret_paths(extra: list[Path] = ()) -> list[str]:
     return [p for p in dict.fromkeys(paths) if os.path.isdir(p)]
 
 
+# Top-level folders a child may keep seeing in ``namespace`` mode; every other one (``/work``, ``/opt``,
+# ``/srv``, ``/mnt``, ... where another copy of the kit or other courses may lie) is covered.
+SYSTEM_DIRS = {"bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "proc", "dev", "sys", "run", "var",
+               "tmp"}
+
+
+def foreign_top_dirs() -> list[str]:
+    """``namespace`` mode: every top-level folder but the system's (the interpreter's folders are bound back)."""
+    return sorted(str(p) for p in Path("/").iterdir()
+                  if p.name not in SYSTEM_DIRS and p.is_dir() and not p.is_symlink())
+
+
 def check_paths(extra: list[Path] = ()) -> list[str]:
     """What the child tries to read after confinement; any it can read is reported as exposed."""
     paths = [str(REFERENCE), str(REFERENCE / "kvcache" / "cache.py"), str(HIDDEN_TESTS),
@@ -206,7 +218,8 @@ class Sandbox:
             "mode": self.mode, "uid": uid, "gid": self.gid, "workdir": str(self.workdir),
             "memory": memory_bytes, "fsize": 64 * 1024 * 1024, "nofile": 1024, "nproc": 256,
             "cpu": 900,  # a child orphaned by a killed grader cannot spin for ever
-            "hide": secret_paths(self.hide), "keep": interpreter_dirs() + [str(self.root)],
+            "hide": secret_paths(self.hide) + (foreign_top_dirs() if self.mode == "namespace" else []),
+            "keep": interpreter_dirs() + [str(self.root)],
             "scratch": ["/tmp", "/var/tmp", "/dev/shm"], "scratch_size": "64m",
             "check": check_paths(self.hide),
         }
