@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -96,20 +95,6 @@ class OutputTail:
         return data.decode(errors="replace")[-limit:]
 
 
-def _read_exactly(fd: int, count: int, deadline: float) -> bytes | None:
-    chunks, left = [], count
-    while left:
-        wait = deadline - time.monotonic()
-        if wait <= 0 or not select.select([fd], [], [], wait)[0]:
-            raise TimeoutError
-        chunk = os.read(fd, min(left, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
 def _check_reply(data, depth: int = 0) -> None:
     """``ValueError`` unless every tensor in ``data`` is well formed and small (checked before decoding)."""
     if depth > 40:
@@ -173,13 +158,13 @@ class SubmissionProcess:
     def _receive(self, timeout: float) -> dict | None:
         """The next message; None if the child closed its end; ``TimeoutError``; ``ValueError`` if malformed."""
         deadline = time.monotonic() + timeout
-        header = _read_exactly(self.read_fd, protocol.HEADER.size, deadline)
+        header = protocol.read_exactly(self.read_fd, protocol.HEADER.size, deadline)
         if header is None:
             return None
         (size,) = protocol.HEADER.unpack(header)
         if size > MAX_REPLY:
             raise ValueError(f"a reply of {size} bytes is over the {MAX_REPLY} byte limit")
-        data = _read_exactly(self.read_fd, size, deadline)
+        data = protocol.read_exactly(self.read_fd, size, deadline)
         if data is None:
             return None
         try:
