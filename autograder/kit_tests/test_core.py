@@ -85,3 +85,23 @@ def test_self_check_says_clearly_when_impl_has_no_package(tmp_path):
                          text=True)
     assert run.returncode != 0
     assert "holds no kvcache package" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_check_without_a_result_counts_as_failed_at_its_full_value(monkeypatch):
+    """Missing results are failures, never passes, and the maximum does not shrink."""
+    from kvchecks.plugin import Scoreboard
+    from kvkit.grade import grade
+    from kvkit.paths import REFERENCE
+
+    dropped = "test_update_writes_at_current_length"
+    original = Scoreboard.pytest_runtest_logreport
+
+    def lose_one(self, report):
+        if not report.nodeid.endswith(dropped):
+            original(self, report)
+
+    monkeypatch.setattr(Scoreboard, "pytest_runtest_logreport", lose_one)
+    report = grade(REFERENCE)
+    missing = [r for r in report.results if r.name.endswith(dropped)]
+    assert len(missing) == 1 and not missing[0].passed and missing[0].todo == 1 and missing[0].points == 2
+    assert report.max_score == 94 and report.score == 92

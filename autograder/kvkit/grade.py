@@ -37,7 +37,7 @@ class _Grading:
     def __init__(self, backend: RemoteBackend) -> None:
         self.backend = backend
         self.results: list[Result] = []
-        self.collected: list[str] = []
+        self.collected: dict[str, dict] = {}  # check name -> its todo, points and hidden properties
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config: pytest.Config) -> None:
@@ -47,7 +47,7 @@ class _Grading:
         self.backend.current_todo = dict(item.user_properties).get("todo")
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        self.collected = [item.nodeid.split("/")[-1] for item in session.items]
+        self.collected = {item.nodeid.split("/")[-1]: dict(item.user_properties) for item in session.items}
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         board = config.pluginmanager.get_plugin(SCOREBOARD)
@@ -66,9 +66,9 @@ def run_checks(backend: RemoteBackend, hidden: bool = True) -> list[Result]:
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or not plugin.collected:
         raise RuntimeError(f"the grader's own checks could not run (pytest exit {code}):\n{out.getvalue()[-3000:]}")
     done = {r.name for r in plugin.results}
-    missing = [name for name in plugin.collected if name not in done]
-    return plugin.results + [Result(name, 0, 0, False, "no result was recorded for this check", False)
-                             for name in missing]
+    return plugin.results + [Result(name, props["todo"], props["points"], False, "no result was recorded for this check",
+                                    props["hidden"])
+                             for name, props in plugin.collected.items() if name not in done]
 
 
 def grade(submission: Path, hidden: bool = True, timeout: float = PROBE_TIMEOUT, *, hide: list[Path] = (),
