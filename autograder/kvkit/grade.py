@@ -2,7 +2,8 @@
 
 This process runs pytest over the check files and judges every observation;
 the student's code runs only in the child process of :mod:`kvkit.remote`,
-started from a :class:`~kvkit.sandbox.Sandbox` copy.
+started from a :class:`~kvkit.sandbox.Sandbox` copy. Every check runs on the
+published inputs and again on inputs drawn now (:mod:`kvkit.fresh`).
 """
 
 from __future__ import annotations
@@ -15,16 +16,16 @@ from pathlib import Path
 import pytest
 
 from kvchecks.plugin import SCOREBOARD, Result
+from kvchecks.timing import PROBE_TIMEOUT, RETRY_TIMEOUT
 
 from .errors import UsageError
+from .fresh import FreshInputs
 from .inputs import prepared
-from .paths import HIDDEN_TESTS, PUBLIC_TESTS, ROOT
+from .paths import HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
 from .remote import OutputTail, RemoteBackend, SubmissionProcess
 from .report import Report
 from .sandbox import Sandbox
 
-PROBE_TIMEOUT = 4.0  # the reference needs under 0.1 s per probe
-RETRY_TIMEOUT = 1.0  # for a TODO's later probes, once one of them has timed out
 IMPORT_TIMEOUT = 20.0  # the student's import of kvcache
 STARTUP_TIMEOUT = 120.0  # the child's own start (torch's import), before any student code
 BUDGET = 240.0  # seconds of probes per submission in all
@@ -32,19 +33,24 @@ MEMORY_MB = 1536  # address space of the child (torch itself takes about 650 MB)
 
 
 class _Grading:
-    """A pytest plugin that hands the checks the child-process backend and keeps the scoreboard."""
+    """A pytest plugin: the checks get the child-process backend and the fresh-input ``expected``, each check
+    runs on published and fresh inputs, and the scoreboard is kept."""
 
-    def __init__(self, backend: RemoteBackend) -> None:
+    def __init__(self, backend: RemoteBackend, fresh: FreshInputs) -> None:
         self.backend = backend
+        self.fresh = fresh
         self.results: list[Result] = []
         self.collected: dict[str, dict] = {}  # check name -> its todo, points and hidden properties
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_configure(self, config: pytest.Config) -> None:
-        config.kvkit_backend = self.backend
+        config.kvkit_backend = self.fresh.probe(self.backend)
+        config.kvkit_expected = self.fresh.expected
 
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        self.backend.current_todo = dict(item.user_properties).get("todo")
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool:
+        self.fresh.run_check(pyfuncitem)
+        return True
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.collected = {item.nodeid.split("/")[-1]: dict(item.user_properties) for item in session.items}
@@ -54,9 +60,9 @@ class _Grading:
         self.results = list(board.results) if board else []
 
 
-def run_checks(backend: RemoteBackend, hidden: bool = True) -> list[Result]:
+def run_checks(backend: RemoteBackend, fresh: FreshInputs, hidden: bool = True) -> list[Result]:
     """Run every graded check with ``backend``; a check that left no result counts as failed."""
-    plugin = _Grading(backend)
+    plugin = _Grading(backend, fresh)
     paths = [str(PUBLIC_TESTS)] + ([str(HIDDEN_TESTS)] if hidden and HIDDEN_TESTS.is_dir() else [])
     args = [*paths, "--rootdir", str(ROOT), "-p", "kvchecks.plugin", "-p", "no:cacheprovider", "-q",
             "--tb=line", "-W", "ignore"]
@@ -90,13 +96,15 @@ def grade(submission: Path, hidden: bool = True, timeout: float = PROBE_TIMEOUT,
         backend = RemoteBackend(spawn, timeout, retry_timeout=RETRY_TIMEOUT, budget=budget,
                                 memory_note=f"{memory_mb} MB" if memory_mb else "a limited amount")
         backend.start()  # the child imports torch while this process does the same
+        fresh = FreshInputs(REFERENCE)
         try:
-            results = run_checks(backend, hidden)
+            results = run_checks(backend, fresh, hidden)
         finally:
             backend.close()
         if backend.grader_error is not None:
             raise backend.grader_error
-        notes = _notes(box, backend, output)
+        notes = _notes(box, backend, output) + [f"Fresh inputs: drawn with key {fresh.secret} (KVKIT_FRESH_KEY "
+                                                 "reproduces them)."]
     return Report(str(submission), results, time.perf_counter() - started, notes)
 
 

@@ -30,8 +30,9 @@ import threading
 import time
 from typing import Callable
 
-from kvchecks import codec, protocol
-from kvchecks.backends import StudentCodeError
+from kvchecks import codec, context, protocol
+from kvchecks.failures import StudentCodeError, format_error, format_import_error
+from kvchecks.timing import TimeoutPolicy
 
 from .sandbox import kill_uid
 
@@ -194,23 +195,22 @@ class SubmissionProcess:
             reply = self._receive(self.import_timeout)
         except TimeoutError:
             self.stop()
-            reply = {"import_error": f"timed out after {self.import_timeout:g} s while importing kvcache "
+            reply = {"import_error": f"importing kvcache failed: timed out after {self.import_timeout:g} s "
                                      f"(an endless loop at import time?)"}
         except ValueError as err:
             self.stop()
-            reply = {"import_error": f"the submission's process sent a broken message while importing kvcache: {err}"}
+            reply = {"import_error": f"importing kvcache failed: the submission's process sent a broken message: {err}"}
         if reply is None:
             code = self.stop()
-            reply = {"import_error": f"the submission's process ended (exit code {code}) while importing kvcache "
+            reply = {"import_error": f"importing kvcache failed: the submission's process ended (exit code {code}) "
                                      f"(sys.exit or os._exit at import time?)"}
         if "import_error" in reply:
             err = reply["import_error"]
             if isinstance(err, dict):
-                reply = {"import_error": f"{err.get('type')}: {str(err.get('message'))[:1000]}\n"
-                                         f"{_student_frames(str(err.get('traceback', '')))}".rstrip()}
+                reply = {"import_error": format_import_error(err)}
         elif reply.get("ready") is not True:
             self.stop()
-            reply = {"import_error": "the submission's process sent an unexpected message while importing kvcache"}
+            reply = {"import_error": "importing kvcache failed: the submission's process sent an unexpected message"}
         self.ready = reply
         return reply
 
@@ -270,24 +270,21 @@ class RemoteBackend:
     """The ``probe`` fixture for grading: ``backend(name, **args)`` runs the probe in the child.
 
     ``spawn()`` makes a new (not yet started) :class:`SubmissionProcess`.
-    Set ``current_todo`` before each check (the grader's pytest plugin does).
+    Time limits follow :class:`kvchecks.timing.TimeoutPolicy`, for the TODO
+    of the check that is running (``kvchecks.context``).
     """
 
     def __init__(self, spawn: Callable[[], SubmissionProcess], timeout: float, retry_timeout: float | None = None,
                  budget: float | None = None, memory_note: str = "a limited amount") -> None:
         self.spawn = spawn
         self.memory_note = memory_note
-        self.timeout = timeout
-        self.retry_timeout = min(timeout, retry_timeout) if retry_timeout else timeout
+        self.policy = TimeoutPolicy(timeout, retry_timeout or timeout)
         self.budget = budget
         self.deadline: float | None = None
         self.active: SubmissionProcess | None = None
         self.spare: SubmissionProcess | None = None
         self.import_error: str | None = None
         self.grader_error: GraderError | None = None
-        self.current_todo: int | None = None
-        self.slow_todos: set = set()
-        self.lost_calls: dict[str, str] = {}
         self.timeouts = self.crashes = 0
         self.info: dict | None = None
 
@@ -305,12 +302,19 @@ class RemoteBackend:
         process.start()
         return process
 
-    def _lose_active(self) -> None:
+    def _lose(self, probe: str, args: dict, why: str, timed_out: bool) -> StudentCodeError:
+        """Forget the child that failed this call (a spare takes over) and the error to raise."""
+        if timed_out:
+            self.timeouts += 1
+        else:
+            self.crashes += 1
+        self.policy.record_loss(probe, args, context.CURRENT.todo, why, timed_out)
         if self.active is not None:
             self.active.stop()
         self.active = None
         if self.spare is None and self.import_error is None:
             self.spare = self._new()
+        return StudentCodeError(why)
 
     def __call__(self, probe: str, **args):
         if self.grader_error is not None:
@@ -321,9 +325,10 @@ class RemoteBackend:
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise StudentCodeError(f"not run: the grading time limit ({self.budget:g} s) was used up by earlier checks "
                                    "that timed out")
-        key = json.dumps([probe, codec.to_jsonable(args)], sort_keys=True)
-        if key in self.lost_calls:
-            raise StudentCodeError(self.lost_calls[key] + " (the same call, made by an earlier check)")
+        args = codec.from_jsonable(codec.to_jsonable(args))
+        why = self.policy.lost(probe, args)
+        if why is not None:
+            raise StudentCodeError(f"{why} (the same call, made by an earlier check)")
         try:
             ready = self.active.handshake()
         except GraderError as err:  # not the student's doing: the grader stops, it does not fail the checks
@@ -332,29 +337,21 @@ class RemoteBackend:
             raise
         self.info = self.info or self.active.info
         if "import_error" in ready:
-            self.import_error = f"importing kvcache failed: {ready['import_error']}"
+            self.import_error = ready["import_error"]
             self.close()
             raise StudentCodeError(self.import_error)
-        timeout = self.retry_timeout if self.current_todo in self.slow_todos else self.timeout
+        timeout = self.policy.limit(context.CURRENT.todo)
         if self.deadline is not None:
             timeout = max(0.1, min(timeout, self.deadline - time.monotonic()))
         try:
             reply = self.active.request(probe, args, timeout)
         except ProbeLost as err:
-            if err.timed_out:
-                self.timeouts += 1
-                self.slow_todos.add(self.current_todo)
-            else:
-                self.crashes += 1
-            self.lost_calls[key] = str(err)
-            self._lose_active()
-            raise StudentCodeError(str(err)) from None
+            raise self._lose(probe, args, str(err), err.timed_out) from None
         if "error" in reply and isinstance(reply["error"], dict):
-            err = reply["error"]
-            kind, message = str(err.get("type"))[:100], str(err.get("message"))[:2000]
-            if kind == "MemoryError" or "can't allocate memory" in message:
-                message += f" (the submission's process may use {self.memory_note} of memory)"
-            raise StudentCodeError(f"{kind}: {message}\n{_student_frames(str(err.get('traceback', '')))}")
+            message = format_error(reply["error"], context.CURRENT.todo)
+            if str(reply["error"].get("type")) == "MemoryError" or "can't allocate memory" in message:
+                message += f"\n  (the submission's process may use {self.memory_note} of memory)"
+            raise StudentCodeError(message)
         try:
             if "ok" not in reply:
                 raise ValueError("no result in it")
@@ -362,21 +359,11 @@ class RemoteBackend:
             return codec.from_jsonable(reply["ok"])
         except (ValueError, TypeError, KeyError, RecursionError) as err:
             # something other than the probe code wrote into the pipe: the process cannot be trusted to stay in step
-            message = f"the submission's process sent an unreadable reply to {probe}: {err}"
-            self.crashes += 1
-            self.lost_calls[key] = message
-            self._lose_active()
-            raise StudentCodeError(message) from None
+            raise self._lose(probe, args, f"the submission's process sent an unreadable reply to {probe}: {err}",
+                             False) from None
 
     def close(self) -> None:
         for process in (self.active, self.spare):
             if process is not None:
                 process.stop()
         self.active = self.spare = None
-
-
-def _student_frames(text: str) -> str:
-    """The traceback lines that point into the student's kvcache package (the rest is the grader's)."""
-    lines = text.splitlines()
-    keep = [i for i, line in enumerate(lines) if "/kvcache/" in line and line.lstrip().startswith("File ")]
-    return "\n".join(line for i in keep for line in lines[i:i + 2])

@@ -1,58 +1,98 @@
-"""Assertions with messages a student can act on: which TODO, what was expected, what came back."""
+"""Assertions with messages a student can act on: which TODO, what was expected, what came back.
+
+The TODO comes from the running check's marker (:mod:`kvchecks.context`).
+A hint is a statement of the contract that the failed comparison checks, or
+(``mistakes``) a diagnosis shown only when the student's observation equals
+what a known mistake produces. ``needs`` names the other TODOs a whole-model
+check runs; the message then says how their own checks have done.
+"""
 
 from __future__ import annotations
 
 import torch
 
-from .todos import TODOS
+from . import context, mistakes as known
+from .failures import format_error, todo_label
 
 
-def _prefix(todo: int) -> str:
-    return f"TODO {todo} ({TODOS[todo].function})"
+def _prefix() -> str:
+    todo = context.CURRENT.todo
+    return f"{todo_label(todo)}: " if todo is not None else ""
 
 
-def fail(todo: int, message: str) -> None:
-    raise AssertionError(f"{_prefix(todo)}: {message}")
+def fail(message: str, hint: str = "", needs: tuple[int, ...] = ()) -> None:
+    text = _prefix() + message
+    if hint:
+        text += f"\n  {hint}"
+    if needs:
+        text += f"\n  {context.whole_model_note(needs)}"
+    raise AssertionError(text)
 
 
-def that(condition: bool, todo: int, message: str) -> None:
+def that(condition: bool, message: str, hint: str = "", needs: tuple[int, ...] = ()) -> None:
     """Fail with ``message`` unless ``condition``."""
     if not condition:
-        fail(todo, message)
+        fail(message, hint, needs)
 
 
-def tensor(value, todo: int, what: str) -> torch.Tensor:
+def tensor(value, what: str) -> torch.Tensor:
     """``value`` if it is a tensor; otherwise fail saying what came back instead."""
     if not isinstance(value, torch.Tensor):
-        fail(todo, f"{what} should be a tensor, got {value!r}")
+        fail(f"{what} should be a tensor, got {_short(value)}")
     return value
 
 
-def close(actual, expected: torch.Tensor, todo: int, what: str, *, atol: float = 1e-5, rtol: float = 1e-5,
-          hint: str = "") -> None:
-    """Fail unless ``actual`` is a tensor of ``expected``'s shape, equal within ``atol + rtol * |expected|``."""
-    actual = tensor(actual, todo, what)
+def _short(value, limit: int = 300) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _matches(actual: torch.Tensor, expected, atol: float, rtol: float) -> bool:
+    return (isinstance(expected, torch.Tensor) and tuple(actual.shape) == tuple(expected.shape)
+            and bool(torch.isclose(actual.double(), expected.double(), atol=atol, rtol=rtol).all()))
+
+
+def close(actual, expected: torch.Tensor, what: str, *, atol: float = 1e-5, rtol: float = 1e-5, hint: str = "",
+          mistakes: dict | None = None, needs: tuple[int, ...] = ()) -> None:
+    """Fail unless ``actual`` is a tensor of ``expected``'s shape, equal within ``atol + rtol * |expected|``.
+
+    ``mistakes`` maps a known mistake's name to what it observes here; when
+    ``actual`` equals one of them, its hint replaces ``hint``.
+    """
+    actual = tensor(actual, what)
     if tuple(actual.shape) != tuple(expected.shape):
-        fail(todo, f"{what} has shape {tuple(actual.shape)}, expected {tuple(expected.shape)}. {hint}".rstrip())
+        fail(f"{what} has shape {tuple(actual.shape)}, expected {tuple(expected.shape)}.", hint, needs)
     actual64, expected64 = actual.double(), expected.double()
     bad = ~torch.isclose(actual64, expected64, atol=atol, rtol=rtol, equal_nan=False)
-    if bad.any():
-        index = tuple(int(i) for i in bad.nonzero()[0])
-        diff = float((actual64 - expected64).abs().nan_to_num(float("inf")).max())
-        fail(todo, f"{what} differs from the reference: max |difference| {diff:.3g} (tolerance {atol:g}); first at "
-                   f"index {index}: got {float(actual64[index]):.6g}, expected {float(expected64[index]):.6g}. "
-                   f"{hint}".rstrip())
+    if not bad.any():
+        return
+    index = tuple(int(i) for i in bad.nonzero()[0])
+    diff = float((actual64 - expected64).abs().nan_to_num(float("inf")).max())
+    diagnosed = [name for name, observed in (mistakes or {}).items() if _matches(actual, observed, atol, rtol)]
+    if diagnosed:
+        hint = " ".join(known.hint(name) for name in diagnosed)
+    fail(f"{what} differs from the reference: max |difference| {diff:.3g} (tolerance {atol:g}); first at index "
+         f"{index}: got {float(actual64[index]):.6g}, expected {float(expected64[index]):.6g}.", hint, needs)
 
 
-def equal(actual, expected, todo: int, what: str, hint: str = "") -> None:
+def equal(actual, expected, what: str, hint: str = "", needs: tuple[int, ...] = ()) -> None:
     """Fail unless ``actual == expected`` (plain values: lists, ints, strings)."""
     if actual != expected:
-        fail(todo, f"{what}: got {actual!r}, expected {expected!r}. {hint}".rstrip())
+        fail(f"{what}: got {_short(actual)}, expected {_short(expected)}.", hint, needs)
 
 
-def no_error(observed: dict, todo: int, what: str) -> object:
-    """The probe's ``value``; fail with the error's name and message if the student's code raised."""
+def no_error(observed: dict, what: str, needs: tuple[int, ...] = ()):
+    """The probe's ``value``; fail with the error, its TODO and the student's file and line if the code raised."""
     if "error" in observed:
-        err = observed["error"]
-        fail(todo, f"{what} raised {err['type']}: {err['message']}")
+        fail(f"{what}: {format_error(observed['error'], context.CURRENT.todo)}", needs=needs)
     return observed.get("value")
+
+
+def raised(observed: dict, kind: str, what: str, hint: str = "") -> None:
+    """Fail unless the student's code raised ``kind`` (``value_error``, ``index_error``, ``overflow``)."""
+    error = observed.get("error")
+    names = {"value_error": "ValueError", "index_error": "IndexError", "overflow": "CacheOverflowError"}
+    if error is None:
+        fail(f"{what} should raise {names[kind]}, but it returned {_short(observed.get('value'), 120)}.", hint)
+    if not error.get(kind):
+        fail(f"{what} should raise {names[kind]}, but it raised {error.get('type')}: {error.get('message')}.", hint)

@@ -3,33 +3,30 @@
 Started by the grader as ``python -I -c BOOT READ_FD WRITE_FD SUBMISSION_DIR``.
 It answers ``{"ready": true}`` or ``{"import_error": ...}``, then one reply
 per request ``{"probe": name, "args": {...}}``: ``{"ok": observations}`` or
-``{"error": {"type", "message", "traceback"}}``. It decides nothing about the
+``{"error": description}`` (see ``kvchecks.failures.describe``). It decides nothing about the
 score; the grader judges what it sends back.
 """
 
 from __future__ import annotations
 
+import os
 import sys
-import traceback
 
 import torch
 
 from . import codec, protocol
+from .failures import describe, package_files
 from .probes import PROBES
-
-
-def _error(err: BaseException) -> dict:
-    lines = traceback.format_exception(type(err), err, err.__traceback__)
-    return {"type": type(err).__name__, "message": str(err)[:2000], "traceback": "".join(lines)[-4000:]}
 
 
 def serve(read_fd: int, write_fd: int, submission: str) -> None:
     torch.set_num_threads(1)  # the checks' tensors are tiny; spinning threads only slow a busy machine
     sys.path.insert(0, submission)
+    student = package_files(os.path.join(submission, "kvcache"))
     try:
         import kvcache
     except BaseException as err:  # anything the student's import does wrong is their zero, with the reason
-        protocol.send(write_fd, {"import_error": _error(err)})
+        protocol.send(write_fd, {"import_error": describe(err, student)})
         return
     protocol.send(write_fd, {"ready": True})
     while (request := protocol.receive(read_fd)) is not None:
@@ -37,7 +34,7 @@ def serve(read_fd: int, write_fd: int, submission: str) -> None:
             result = PROBES[request["probe"]](kvcache, **codec.from_jsonable(request["args"]))
             reply = {"ok": codec.to_jsonable(result)}
         except BaseException as err:  # includes SystemExit and KeyboardInterrupt raised by student code
-            reply = {"error": _error(err)}
+            reply = {"error": describe(err, student)}
         protocol.send(write_fd, reply)
 
 

@@ -1,13 +1,18 @@
 """The pytest plugin behind every graded test run.
 
-- ``--impl reference|assignments|PATH`` picks the ``kvcache`` package that a
-  plain ``pytest`` checks (default: ``assignments``).
+- ``--impl assignments|reference|PATH`` picks the ``kvcache`` package that a
+  plain ``pytest`` checks (default: ``assignments``), in this process, with a
+  time limit per probe (:mod:`kvchecks.timing`).
 - Fixtures ``probe`` (runs a probe on that package) and ``expected`` (the
-  reference's saved observation of the same probe call).
-- Markers ``points(n)`` and ``todo1`` .. ``todo4`` on every graded test; the
-  run ends with a score per TODO.
-- A grader may set ``config.kvkit_backend`` before collection to run probes
-  somewhere else (in a child process) and read ``Scoreboard.results``.
+  reference's saved observation of the same probe call, and of known
+  mistakes).
+- Markers ``points(n)`` and ``todo1`` .. ``todo4`` on every graded test. The
+  checks run TODO by TODO; a failure prints its reason in a few lines (no
+  traceback of the checks' code); the run ends with a score per TODO, also
+  when it is interrupted.
+- A grader may set ``config.kvkit_backend`` (a probe runner) and
+  ``config.kvkit_expected`` (``folder -> Expected``) before collection, and
+  read ``Scoreboard.results``.
 """
 
 from __future__ import annotations
@@ -18,8 +23,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from . import context
 from .backends import InProcessBackend, find_package
-from .goldens import GoldenFile
+from .failures import StudentCodeError
+from .goldens import Expected, GoldenFile
+from .timing import CheckTimeout
 from .todos import TODOS
 
 SCOREBOARD = "kvkit-scoreboard"
@@ -29,8 +37,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kvkit", "KV-cache exercise")
     group.addoption("--impl", default="assignments",
                     help="which kvcache to check: assignments (default), reference, or --impl=FOLDER holding kvcache/")
-    group.addoption("--record-goldens", action="store_true",
-                    help="instructors: rewrite goldens.json from --impl (the reference) instead of comparing")
 
 
 @dataclass
@@ -61,10 +67,9 @@ class Scoreboard:
         if not report.passed:
             crash = getattr(report.longrepr, "reprcrash", None)
             message = crash.message if crash is not None else str(report.longrepr)
-            for prefix in ("AssertionError: ", "kvchecks.backends.StudentCodeError: "):
-                message = message.removeprefix(prefix)
         name = report.nodeid.split("/")[-1]
         self.results.append(Result(name, props["todo"], props["points"], report.passed, message, props["hidden"]))
+        context.record(props["todo"], report.passed)
 
 
 def resolve_impl(rootpath: Path, impl: str) -> Path:
@@ -79,6 +84,7 @@ def resolve_impl(rootpath: Path, impl: str) -> Path:
 
 def pytest_configure(config: pytest.Config) -> None:
     torch.set_num_threads(1)  # the checks' tensors are tiny; spinning threads only slow a busy machine
+    context.reset()
     config.addinivalue_line("markers", "points(n): how many points a graded test is worth")
     for todo in TODOS.values():
         config.addinivalue_line("markers", f"{todo.marker}: checks of TODO {todo.number}, {todo.function}")
@@ -96,8 +102,16 @@ class _ImplCheck:
             config.kvkit_impl = resolve_impl(config.rootpath, config.getoption("impl"))
 
 
+def graded_todo(item: pytest.Item) -> int | None:
+    return dict(item.user_properties).get("todo")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every graded test (under ``tests/`` or ``hidden/``) needs one ``todoN`` and one ``points`` marker."""
+    """Every graded test (under ``tests/`` or ``hidden/``) needs one ``todoN`` and one ``points`` marker.
+
+    The checks then run TODO by TODO (public before hidden within a TODO), so
+    a whole-model check knows how the TODOs it depends on have done.
+    """
     for item in items:
         parts = Path(str(item.path)).parts
         if "tests" not in parts and "hidden" not in parts:
@@ -108,6 +122,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             raise pytest.UsageError(f"{item.nodeid}: a graded test needs one todoN marker and a points(n) marker")
         hidden = "hidden" in parts
         item.user_properties += [("todo", todos[0]), ("points", points.args[0]), ("hidden", hidden)]
+    items.sort(key=lambda item: graded_todo(item) or 0)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    context.begin(graded_todo(item))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A failed check shows its reason only: the checks' own frames are noise to a student."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and call.excinfo is not None and graded_todo(item) is not None:
+        err = call.excinfo.value
+        if isinstance(err, (AssertionError, StudentCodeError)):
+            report.longrepr = str(err)
+        elif isinstance(err, CheckTimeout):
+            report.longrepr = "the check ran past its time limit"
+        elif not isinstance(err, (KeyboardInterrupt, pytest.UsageError)):
+            entry = call.excinfo.traceback[-1]
+            report.longrepr = (f"the check could not use what your code returned: {type(err).__name__}: {err} "
+                               f"({Path(str(entry.path)).name}:{entry.lineno + 1})")
 
 
 @pytest.fixture(scope="session")
@@ -117,38 +154,20 @@ def probe(request: pytest.FixtureRequest):
     return backend if backend is not None else InProcessBackend(request.config.kvkit_impl)
 
 
-@pytest.fixture(scope="session")
-def _golden_files(request: pytest.FixtureRequest):
-    files: dict[Path, GoldenFile] = {}
-    yield files
-    if request.config.getoption("record_goldens"):
-        for golden in files.values():
-            golden.write()
-
-
 @pytest.fixture
-def expected(request: pytest.FixtureRequest, _golden_files):
-    """``expected(name, **args)``: the reference's observation of the same probe call.
-
-    With ``--record-goldens`` (and ``--impl`` naming the reference) it runs the
-    probe on the implementation under test and saves what it observed.
-    """
-    path = Path(str(request.path)).parent / "goldens.json"
-    golden = _golden_files.setdefault(path, GoldenFile(path))
-    if request.config.getoption("record_goldens"):
-        reference = request.getfixturevalue("probe")
-
-        def record(name: str, **args):
-            observed = reference(name, **args)
-            golden.record(name, args, observed)
-            return observed
-
-        return record
-    return lambda name, **args: golden.lookup(name, args)
+def expected(request: pytest.FixtureRequest) -> Expected:
+    """``expected(name, **args)``: the reference's observation of the same probe call (see :class:`Expected`)."""
+    folder = Path(str(request.path)).parent
+    factory = getattr(request.config, "kvkit_expected", None)
+    if factory is not None:
+        return factory(folder)
+    files = request.config.__dict__.setdefault("_kvkit_goldens", {})
+    golden = files.setdefault(folder, GoldenFile(folder / "goldens.json"))
+    return Expected(golden.lookup)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Print the score per TODO as the run's last lines."""
+    """Print the score per TODO as the run's last lines (also after Ctrl-C: what ran so far)."""
     board = config.pluginmanager.get_plugin(SCOREBOARD)
     terminal = config.pluginmanager.get_plugin("terminalreporter")
     if board is None or terminal is None or not board.results:

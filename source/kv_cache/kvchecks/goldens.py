@@ -1,41 +1,69 @@
 """Saved reference observations: the expected side of every comparison.
 
 A golden file (``goldens.json`` beside the tests that use it) maps a probe
-call, written as canonical JSON of its name and arguments, to what the
-reference implementation observed. ``kvkit goldens`` rewrites them.
+call, written as canonical JSON of its name and arguments (and, for the
+observations of a known mistake, the mistake's name), to what the reference
+implementation observed. Only instructors write them (``kvkit goldens``).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
-from . import codec
+from . import codec, mistakes as known
 
 
-def key(probe: str, args: dict) -> str:
-    """The canonical text of one probe call."""
-    return json.dumps({"probe": probe, "args": codec.to_jsonable(args)}, sort_keys=True, separators=(",", ":"))
+def key(probe: str, args: dict, mistake: str | None = None) -> str:
+    """The canonical text of one probe call (made by the reference, or by the package with ``mistake``)."""
+    call = {"probe": probe, "args": codec.to_jsonable(args)}
+    if mistake is not None:
+        call["mistake"] = mistake
+    return json.dumps(call, sort_keys=True, separators=(",", ":"))
 
 
 class GoldenFile:
-    """One ``goldens.json``: read on first use; in record mode, rebuilt from what the tests ask for."""
+    """One ``goldens.json``, read on first use."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        self.path = Path(path)
         self._saved: dict | None = None
-        self.recorded: dict[str, object] = {}
 
-    def lookup(self, probe: str, args: dict):
+    def lookup(self, probe: str, args: dict, mistake: str | None = None):
         if self._saved is None:
             self._saved = json.loads(self.path.read_text()) if self.path.exists() else {}
-        entry = self._saved.get(key(probe, args))
+        entry = self._saved.get(key(probe, args, mistake))
         if entry is None:
-            raise LookupError(f"{self.path} has no reference output for {probe}({args}): run `kvkit goldens`")
+            raise LookupError(f"{self.path} has no reference output for {probe}({args})"
+                              f"{f' with mistake {mistake}' if mistake else ''}: instructors run `kvkit goldens`")
         return codec.from_jsonable(entry)
 
-    def record(self, probe: str, args: dict, observed) -> None:
-        self.recorded[key(probe, args)] = codec.to_jsonable(observed)
+    def write(self, entries: dict[str, object]) -> None:
+        """Replace the file with ``entries`` (``key -> observation``)."""
+        data = {k: codec.to_jsonable(v) for k, v in sorted(entries.items())}
+        self.path.write_text(json.dumps(data, indent=0, sort_keys=True) + "\n")
 
-    def write(self) -> None:
-        self.path.write_text(json.dumps(dict(sorted(self.recorded.items())), indent=0, sort_keys=True) + "\n")
+
+class Expected:
+    """The ``expected`` fixture: ``expected(probe, **args)`` is the reference's observation of that call;
+    ``expected.mistakes(probe, **args)`` maps each known mistake of that probe to what it observes there.
+
+    ``observe(probe, args, mistake)`` supplies them (saved goldens, the live
+    reference, a recorder); without ``diagnose`` there are no mistakes to
+    compare with.
+    """
+
+    def __init__(self, observe: Callable[[str, dict, str | None], object], diagnose: bool = True) -> None:
+        self._observe = observe
+        self.diagnose = diagnose
+
+    def __call__(self, probe: str, **args):
+        return self._observe(probe, args, None)
+
+    def mistakes(self, probe: str, **args) -> dict[str, object]:
+        """Known mistake -> its observation of this call (a mistake that crashed there, or none to compare: left out)."""
+        if not self.diagnose:
+            return {}
+        observed = {m.name: self._observe(probe, args, m.name) for m in known.for_probe(probe)}
+        return {name: seen for name, seen in observed.items() if seen is not None}

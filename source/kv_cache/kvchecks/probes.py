@@ -15,18 +15,18 @@ from __future__ import annotations
 
 import torch
 
+from .failures import describe, student_files_of
 from .weights import fill_parameters, seeded_tensor, seeded_tokens
 
 
 def describe_error(err: BaseException, kv) -> dict:
-    """What a test needs to know about an exception the student's code raised."""
+    """What a test needs to know about an exception the student's code raised (see ``failures.describe``)."""
     overflow = getattr(kv, "CacheOverflowError", None)
     return {
-        "type": type(err).__name__,
+        **describe(err, student_files_of(kv)),
         "value_error": isinstance(err, ValueError),
         "index_error": isinstance(err, IndexError),
         "overflow": isinstance(overflow, type) and isinstance(err, overflow),
-        "message": str(err)[:500],
     }
 
 
@@ -68,7 +68,7 @@ def cache_ops(kv, config: dict, ops: list[dict], fill: float = -7.0, buffers: st
     contents of the buffers allocated at construction (all layers), and
     whether the returned tensors share memory with those buffers and the
     cache still holds the same buffer objects. ``buffers="last"`` records the
-    buffer contents after the last operation only.
+    buffer contents after the last operation only. ``fill`` comes back too.
     """
     cache = kv.KVCache(**config)
     keys0, values0 = list(cache.keys), list(cache.values)
@@ -103,7 +103,7 @@ def cache_ops(kv, config: dict, ops: list[dict], fill: float = -7.0, buffers: st
             a is b for a, b in zip(cache.values, values0)
         )
         steps.append(step)
-    return {"steps": steps}
+    return {"steps": steps, "fill": fill}
 
 
 class ListCache:
@@ -142,8 +142,8 @@ def _count_rows(module: torch.nn.Module, log: list[int]):
 
 
 def attention_steps(kv, config: dict, seed: int, batch: int, length: int, chunks: list[int] | None = None,
-                    layer_idx: int = 0, tamper_after: int | None = None) -> dict:
-    """Run one ``Attention`` layer over ``length`` positions, without or with a cache.
+                    layer_idx: int = 0, tamper_after: int | None = None, causal: bool = True) -> dict:
+    """Run one ``Attention`` layer (built with ``causal``) over ``length`` positions, without or with a cache.
 
     ``config``: ``hidden_dim`` and ``nheads``. The input ``x`` is
     ``[batch, length, hidden_dim]`` from ``seed + 1``. With ``chunks=None``
@@ -161,7 +161,7 @@ def attention_steps(kv, config: dict, seed: int, batch: int, length: int, chunks
     rows: dict[str, list[int]] = {"Wq": [], "Wk": [], "Wv": []}
     for name, log in rows.items():
         _count_rows(getattr(attn, name), log)
-    updates = []
+    updates, lengths = [], []
     with torch.no_grad():
         if chunks is None:
             out = attn(x)
@@ -171,13 +171,14 @@ def attention_steps(kv, config: dict, seed: int, batch: int, length: int, chunks
             outs, pos = [], 0
             for i, size in enumerate(chunks):
                 outs.append(attn(x[:, pos:pos + size], kv_cache=cache))
+                lengths.append(cache.current_length)
                 pos += size
                 cache.current_length = pos
                 if tamper_after == i:
                     cache.tamper(layer_idx)
             out = torch.cat(outs, dim=1) if all(isinstance(o, torch.Tensor) for o in outs) else outs
             updates = cache.calls
-    return {"out": out, "rows": rows, "updates": updates}
+    return {"out": out, "rows": rows, "updates": updates, "lengths_after": lengths}
 
 
 def _build_model(kv, config: dict, seed: int):
@@ -258,7 +259,8 @@ def conversation(kv, config: dict, seed: int, turns: list[list[int]], reply_toke
     cache) and the turn's user tokens; each further reply token takes one
     call of one token. Returns the whole ``history`` (the last reply token is
     never fed), the logits of every fed position ``[1, len(history) - 1,
-    vocab]`` and ``current_length`` after each turn.
+    vocab]``, ``current_length`` after each turn and the greedy ``margin``
+    (see :func:`greedy_margin`).
     """
     model = _build_model(kv, config, seed)
     cache = _new_cache(kv, config, 1)
@@ -275,24 +277,33 @@ def conversation(kv, config: dict, seed: int, turns: list[list[int]], reply_toke
                 pending = [int(out[0, -1].argmax())]
             lengths.append(cache.current_length)
     history += pending
-    return {"history": history, "logits": torch.cat(logits, dim=1), "lengths": lengths}
+    return {"history": history, "logits": torch.cat(logits, dim=1), "lengths": lengths,
+            "margin": greedy_margin([step[0, -1] for step in logits])}
 
 
-def scripted_next_token(token: int, position: int, vocab_size: int) -> int:
-    """The token a :func:`generate_scripted` model predicts after ``token`` at absolute ``position``."""
-    return (7 * token + 3 * position + 1) % vocab_size
+def greedy_margin(last_logits: list[torch.Tensor]) -> float:
+    """The smallest gap between the best and the second-best logit over greedy steps (how far from a tie)."""
+    margin = float("inf")
+    for logits in last_logits:
+        top = torch.topk(logits, 2).values
+        margin = min(margin, float(top[0] - top[1]))
+    return margin
 
 
 def generate_scripted(kv, config: dict, prompt: list[int], max_new_tokens: int, generator_len: int | None = None,
-                      repeats: int = 1) -> dict:
+                      repeats: int = 1, salt: int = 0) -> dict:
     """Run ``TransformerGenerator.generate`` on a model whose forward is scripted (TODO 4 on its own).
 
-    The scripted forward predicts :func:`scripted_next_token` for every
-    position (one-hot logits ``[B, S, vocab]``), advances the cache it is
+    The scripted forward predicts ``(7 * token + 3 * position + 1 + salt) %
+    vocab`` after each token at each absolute position (one-hot logits
+    ``[B, S, vocab]``), so a token fed at a wrong position or a token that
+    does not come from the last logits shows; it advances the cache it is
     given by ``S`` as a finished ``Transformer.forward`` would, and records
     each call: the token ids, which cache object (numbered by first
     appearance, ``None`` for no cache), whether it is a ``KVCache`` and its
-    length at the call. ``generate`` is called ``repeats`` times.
+    length at the call. ``generate`` is called ``repeats`` times, each time on
+    a new list holding ``prompt``; ``prompts_after`` is what those lists hold
+    afterwards (the caller's object must be left alone).
     """
     model = kv.Transformer(config["depth"], config["hidden_dim"], config["vocab_size"], config["max_seq_len"],
                            nheads=config["nheads"])
@@ -311,15 +322,16 @@ def generate_scripted(kv, config: dict, prompt: list[int], max_new_tokens: int, 
             "length": start,
         })
         positions = torch.arange(start, start + tokens.shape[1])
-        predicted = (7 * tokens + 3 * positions + 1) % vocab
+        predicted = (7 * tokens + 3 * positions + 1 + salt) % vocab
         if kv_cache is not None:
             kv_cache.current_length = start + len(positions)
         return 10.0 * torch.nn.functional.one_hot(predicted, vocab).float()
 
     model.forward = forward
     generator = kv.TransformerGenerator(model, generator_len or config["max_seq_len"])
-    results = [attempt(kv, generator.generate, list(prompt), max_new_tokens) for _ in range(repeats)]
-    return {"results": results, "calls": calls}
+    given = [list(prompt) for _ in range(repeats)]
+    results = [attempt(kv, generator.generate, mine, max_new_tokens) for mine in given]
+    return {"results": results, "calls": calls, "prompts_after": given}
 
 
 def generate_real(kv, config: dict, seed: int, prompt: list[int], max_new_tokens: int) -> dict:
@@ -336,14 +348,12 @@ def greedy_uncached(kv, config: dict, seed: int, prompt: list[int], max_new_toke
     """
     model = _build_model(kv, config, seed)
     tokens = list(prompt)
-    margin = float("inf")
+    steps = []
     with torch.no_grad():
         for _ in range(max_new_tokens):
-            last = model(torch.tensor([tokens], dtype=torch.long))[0, -1]
-            top = torch.topk(last, 2).values
-            margin = min(margin, float(top[0] - top[1]))
-            tokens.append(int(last.argmax()))
-    return {"tokens": tokens, "margin": margin}
+            steps.append(model(torch.tensor([tokens], dtype=torch.long))[0, -1])
+            tokens.append(int(steps[-1].argmax()))
+    return {"tokens": tokens, "margin": greedy_margin(steps)}
 
 
 PROBES = {

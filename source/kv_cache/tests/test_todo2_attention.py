@@ -1,7 +1,8 @@
 """TODO 2: Attention.forward with a cache: store new K/V, attend over all cached positions, offset mask.
 
-These checks give the layer a simple list-based stand-in cache, so they do not
-depend on TODO 1.
+These checks give the layer a simple list-based stand-in cache (``update`` and
+``current_length`` only), so they do not depend on TODO 1. A failing output
+that equals what a known mistake computes gets that mistake's hint.
 """
 
 import pytest
@@ -12,41 +13,50 @@ from kvchecks.configs import ATTENTION
 pytestmark = pytest.mark.todo2
 
 LENGTH = 12
+MASK_RULE = "New token i sits at position L + i (L = cached positions) and sees keys 0..L + i."
 
 
-def outputs(probe, expected, chunks):
-    """The layer's outputs fed in ``chunks``, and the reference's uncached outputs."""
-    args = dict(config=ATTENTION, seed=11, batch=2, length=LENGTH)
-    return probe("attention_steps", chunks=chunks, **args), expected("attention_steps", chunks=None, **args)
+def compare(probe, expected, what, hint="", reference_chunks="same", **args):
+    """The layer's outputs for ``args``, against the reference's (uncached when ``reference_chunks`` is None)."""
+    args = {"config": ATTENTION, "seed": 11, "batch": 2, "length": LENGTH, **args}
+    want_args = args if reference_chunks == "same" else dict(args, chunks=reference_chunks)
+    got, want = probe("attention_steps", **args), expected("attention_steps", **want_args)
+    mistakes = {name: seen["out"] for name, seen in expected.mistakes("attention_steps", **args).items()}
+    expect.close(got["out"], want["out"], what, hint=hint, mistakes=mistakes)
+    return got
 
 
 @pytest.mark.points(2)
 def test_uncached_attention_matches_the_reference(probe, expected):
-    got, want = outputs(probe, expected, None)
-    expect.close(got["out"], want["out"], 2, "attention output without a cache",
-                 hint="Without a cache this is ordinary causal self-attention (query i sees keys 0..i).")
+    compare(probe, expected, "attention output without a cache",
+            hint="Without a cache this is ordinary causal self-attention: query i sees keys 0..i, "
+                 "softmax(q k^T / sqrt(head_dim)) v, then Wo.")
 
 
 @pytest.mark.points(2)
 def test_cached_prefill_equals_uncached(probe, expected):
-    got, want = outputs(probe, expected, [LENGTH])
-    expect.close(got["out"], want["out"], 2, "output of a prefill on an empty cache",
-                 hint="With an empty cache the result must equal the uncached one.")
+    compare(probe, expected, "output of a prefill on an empty cache", chunks=[LENGTH], reference_chunks=None,
+            hint="With an empty cache (L = 0) the result must equal the uncached one.")
 
 
 @pytest.mark.points(3)
 def test_decode_steps_equal_uncached(probe, expected):
-    got, want = outputs(probe, expected, [4] + [1] * (LENGTH - 4))
-    expect.close(got["out"], want["out"], 2, "outputs of a 4-token prefill then 1-token decode steps",
-                 hint="Each new query must attend over every cached key, not only its own.")
+    compare(probe, expected, "outputs of a 4-token prefill then 1-token decode steps", chunks=[4] + [1] * (LENGTH - 4),
+            reference_chunks=None, hint="Each new query attends over every cached key and its own: " + MASK_RULE)
 
 
 @pytest.mark.points(3)
 def test_chunk_after_a_cached_prefix_is_masked_correctly(probe, expected):
-    got, want = outputs(probe, expected, [5, 4, 3])
-    expect.close(got["out"], want["out"], 2, "outputs of chunks of 5, 4 and 3 tokens",
-                 hint="New token i sits at position L + i (L = cache length): it sees keys 0..L+i. A mask of "
-                      "triu(ones(S, L+S), diagonal=1) is wrong when L > 0 and S > 1.")
+    compare(probe, expected, "outputs of chunks of 5, 4 and 3 tokens", chunks=[5, 4, 3], reference_chunks=None,
+            hint=MASK_RULE + " With S > 1 new tokens the mask is [S, L + S].")
+
+
+@pytest.mark.points(2)
+def test_a_non_causal_layer_sees_every_position(probe, expected):
+    compare(probe, expected, "outputs of a layer built with causal=False", causal=False,
+            hint="With causal=False no mask is applied: every token sees all positions.")
+    compare(probe, expected, "outputs of a causal=False layer fed chunks of 5, 4 and 3 tokens", causal=False,
+            chunks=[5, 4, 3], hint="With causal=False and a cache, every new token sees all L + S positions.")
 
 
 @pytest.mark.points(2)
@@ -56,19 +66,24 @@ def test_new_keys_and_values_go_through_update_of_this_layer(probe):
     want = [{"layer": 2, "keys_shape": [2, ATTENTION["nheads"], n, head_dim],
              "values_shape": [2, ATTENTION["nheads"], n, head_dim], "length": start}
             for n, start in ((5, 0), (4, 5), (3, 9))]
-    expect.equal(got["updates"], want, 2, "kv_cache.update calls",
-                 hint="Call kv_cache.update(self.layer_idx, K, V) once per forward with the new tokens' "
+    expect.equal(got["updates"], want, "kv_cache.update calls",
+                 hint="Call kv_cache.update(self.layer_idx, k, v) once per forward with the new tokens' "
                       "[B, H, S, head_dim] keys and values.")
+
+
+@pytest.mark.points(1)
+def test_attention_leaves_current_length_alone(probe):
+    got = probe("attention_steps", config=ATTENTION, seed=11, batch=2, length=LENGTH, chunks=[5, 4, 3])
+    expect.equal(got["lengths_after"], [0, 5, 9], "kv_cache.current_length right after each call",
+                 hint="Every layer of one forward pass must see the same length: Transformer.forward advances "
+                      "current_length once, after its last layer, not the attention layer.")
 
 
 @pytest.mark.points(2)
 def test_attention_reads_keys_and_values_from_the_cache(probe, expected):
-    chunks = [5, 1, 1]
-    args = dict(config=ATTENTION, seed=11, batch=2, length=7, chunks=chunks, tamper_after=0)
-    got, want = probe("attention_steps", **args), expected("attention_steps", **args)
-    expect.close(got["out"], want["out"], 2, "outputs after the cached entries were changed",
-                 hint="Attend over the keys and values that kv_cache.update returns; do not keep your own copy "
-                      "or recompute old positions.")
+    compare(probe, expected, "outputs after the cached entries were changed", length=7, chunks=[5, 1, 1],
+            tamper_after=0, hint="Attend over the keys and values that kv_cache.update returns; do not keep your "
+                                 "own copy of old positions or recompute them.")
 
 
 @pytest.mark.points(2)
@@ -76,5 +91,5 @@ def test_decode_projects_only_the_new_tokens(probe):
     chunks = [6, 1, 1, 1]
     got = probe("attention_steps", config=ATTENTION, seed=11, batch=1, length=9, chunks=chunks)
     for name in ("Wq", "Wk", "Wv"):
-        expect.equal(got["rows"][name], chunks, 2, f"positions seen by self.{name} per call",
+        expect.equal(got["rows"][name], chunks, f"positions seen by self.{name} per call",
                      hint="Project only the new tokens; the cache already holds the old keys and values.")

@@ -1,0 +1,161 @@
+"""What went wrong in the student's code, told the same way by every runner.
+
+An exception raised while a probe drives the student's package is described
+as plain data (:func:`describe`): its type and message, the student's own
+frames (file, line, function, source line; never the checks' or the
+libraries') and the TODO whose function it came from. The description can
+cross the pipe from the submission's process, so :func:`format_error` treats
+it as untrusted text. The self-check, ``kvkit grade`` and the notebook all
+print the result of :func:`format_error`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import traceback
+from collections.abc import Callable
+
+from .todos import TODOS
+
+MAX_MESSAGE = 600
+MAX_FRAMES = 4
+
+_TODO_BY_FUNCTION = {todo.function: todo.number for todo in TODOS.values()}
+_SHAPE_ERROR = re.compile(r"size of tensor a|must match the size|shape .* (is|are) invalid|cannot be broadcast|"
+                          r"mat1 and mat2 shapes|expanded size|shape mismatch", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x1b]")
+
+
+class StudentCodeError(Exception):
+    """The student's code raised (or its process failed) while a probe ran; the message says what and where."""
+
+
+def _qualname(frame) -> str:
+    code = frame.f_code
+    return getattr(code, "co_qualname", code.co_name)
+
+
+def describe(err: BaseException, is_student_file: Callable[[str], bool]) -> dict:
+    """Plain data about ``err``: ``type``, ``message``, ``todo`` (or None) and the student's ``frames``.
+
+    ``is_student_file(path)`` says which frames are the student's own code.
+    ``todo`` is the TODO whose function is the innermost student frame that
+    is a TODO function (an error in a helper counts for the TODO that called it).
+    """
+    frames, todo = [], None
+    tb = err.__traceback__
+    entries = []
+    while tb is not None:
+        entries.append((tb.tb_frame, tb.tb_lineno))
+        tb = tb.tb_next
+    for frame, line in entries:
+        path = frame.f_code.co_filename
+        if not is_student_file(path):
+            continue
+        name = _qualname(frame)
+        todo = _TODO_BY_FUNCTION.get(name, todo)
+        source = traceback.FrameSummary(path, line, name).line or ""
+        frames.append({"file": display_path(path), "line": line, "function": name, "code": source.strip()})
+    return {"type": type(err).__name__, "message": str(err)[:MAX_MESSAGE], "todo": todo,
+            "not_implemented": isinstance(err, NotImplementedError), "frames": frames[-MAX_FRAMES:]}
+
+
+def display_path(path: str) -> str:
+    """``.../kvcache/model.py`` -> ``kvcache/model.py``; a notebook cell keeps its own name."""
+    parts = path.replace(os.sep, "/").split("/")
+    if "kvcache" in parts:
+        return "/".join(parts[len(parts) - 1 - parts[::-1].index("kvcache"):])
+    return parts[-1]
+
+
+def package_files(folder: str) -> Callable[[str], bool]:
+    """A test for :func:`describe`: frames of files inside the package folder ``folder`` are the student's."""
+    root = os.path.realpath(folder).rstrip("/") + "/"
+    return lambda path: os.path.realpath(path).startswith(root)
+
+
+def student_files_of(kv) -> Callable[[str], bool]:
+    """The test for :func:`describe` that fits the package object ``kv`` the probes were given.
+
+    An imported package: its own folder. A notebook's classes: whatever
+    ``kv.is_student_file`` says (the notebook runner knows its cells).
+    """
+    custom = getattr(kv, "is_student_file", None)
+    if callable(custom):
+        return custom
+    path = list(getattr(kv, "__path__", None) or [])
+    return package_files(path[0]) if path else (lambda _path: False)
+
+
+def _clean(text, limit: int) -> str:
+    return _CONTROL.sub("", str(text))[:limit]
+
+
+def todo_label(todo: int) -> str:
+    return f"TODO {todo} ({TODOS[todo].function})"
+
+
+def format_error(description: dict, check_todo: int | None = None) -> str:
+    """The failure message for an exception the student's code raised during a check of ``check_todo``.
+
+    ``description`` comes from :func:`describe`, possibly from the
+    submission's process: every field is checked and bounded here.
+    """
+    kind = _clean(description.get("type", "Exception"), 80)
+    message = _clean(description.get("message", ""), MAX_MESSAGE)
+    todo = description.get("todo")
+    todo = todo if type(todo) is int and todo in TODOS else None
+    frames = [f for f in description.get("frames", []) if isinstance(f, dict)][-MAX_FRAMES:]
+    where = ""
+    if frames:
+        last = frames[-1]
+        where = (f"\n  at {_clean(last.get('file'), 120)}, line {_clean(last.get('line'), 10)}, in "
+                 f"{_clean(last.get('function'), 80)}: {_clean(last.get('code'), 160)}")
+    if description.get("not_implemented") is True or kind == "NotImplementedError":
+        who = todo_label(todo) if todo is not None else "a TODO"
+        at = (f" at {_clean(frames[-1].get('file'), 120)}, line {_clean(frames[-1].get('line'), 10)}"
+              if frames else "")
+        text = f"{who} is not implemented yet (NotImplementedError{at})"
+    else:
+        who = f"your {todo_label(todo)}" if todo is not None else "your code"
+        text = f"{who} raised {kind}: {message}{where}"
+    if todo is not None and check_todo is not None and todo != check_todo:
+        text += f"\n  (this check of {todo_label(check_todo)} runs {todo_label(todo)} too)"
+    hint = error_hint(kind, message, todo)
+    return text + (f"\n  Hint: {hint}" if hint else "")
+
+
+def format_import_error(description: dict) -> str:
+    """The failure message of every check when the student's package cannot even be imported."""
+    frames = [f for f in description.get("frames", []) if isinstance(f, dict)]
+    where = ""
+    if frames:
+        last = frames[-1]
+        where = (f"\n  at {_clean(last.get('file'), 120)}, line {_clean(last.get('line'), 10)}: "
+                 f"{_clean(last.get('code'), 160)}")
+    return (f"importing kvcache failed: {_clean(description.get('type', 'Exception'), 80)}: "
+            f"{_clean(description.get('message', ''), MAX_MESSAGE)}{where}")
+
+
+def format_timeout(description: dict, seconds: float, probe: str) -> str:
+    """The failure message for a probe stopped after ``seconds``: where the student's code was running."""
+    frames = description.get("frames") or []
+    where = ""
+    if frames:
+        last = frames[-1]
+        where = f"\n  it was running {last['file']}, line {last['line']}, in {last['function']}: {last['code']}"
+    todo = description.get("todo")
+    who = f"your {todo_label(todo)}" if todo in TODOS else "your code"
+    return f"timed out after {seconds:g} s while running {probe}: {who} did not finish (an endless loop?){where}"
+
+
+def error_hint(kind: str, message: str, todo: int | None) -> str:
+    """A hint for an exception whose cause is known from its kind and message alone (empty if none)."""
+    if kind == "AttributeError" and "ListCache" in message:
+        return ("the checks of TODO 2 give your layer a stand-in cache that offers update(layer, keys, values) "
+                "and current_length only: attend over the (keys, values) that kv_cache.update returns.")
+    if todo == 2 and kind == "RuntimeError" and _SHAPE_ERROR.search(message):
+        return ("with L cached and S new positions, q is [B, H, S, head_dim] while the keys and values that "
+                "update returns are [B, H, L + S, head_dim]: the scores, and any mask, are [S, L + S] per head.")
+    return ""
