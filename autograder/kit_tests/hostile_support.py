@@ -25,8 +25,9 @@ def reference_body(todo: int) -> str:
 
 
 def hostile_text(name: str, **extra: str) -> str:
-    text = (HOSTILE / f"{name}.py").read_text().replace("__KVKIT_ROOT__", str(ROOT))
-    for key, value in extra.items():
+    """The hostile piece ``name``, with ``extra`` placeholders filled in (``__KVKIT_ROOT__``: the kit's folder)."""
+    text = (HOSTILE / f"{name}.py").read_text()
+    for key, value in {**extra, "__KVKIT_ROOT__": extra.get("__KVKIT_ROOT__", str(ROOT))}.items():
         text = text.replace(key, value)
     return text
 

@@ -6,18 +6,20 @@ import json
 import subprocess
 import sys
 
+from kvkit.notebook import collect_checks
 from kvkit.paths import ROOT
 
 KVKIT = [sys.executable, "-m", "kvkit.cli"]
+TOTAL = sum(item.points for item in collect_checks())
 
 
 def test_grade_prints_the_table_and_writes_gradescope_json(tmp_path):
     out = tmp_path / "results.json"
     run = subprocess.run(KVKIT + ["grade", "reference", "--json", str(out)], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    assert "Total: 94 / 94" in run.stdout
+    assert f"Total: {TOTAL:g} / {TOTAL:g}" in run.stdout
     results = json.loads(out.read_text())
-    assert results["score"] == results["max_score"] == 94
+    assert results["score"] == results["max_score"] == TOTAL
     assert {"score", "max_score", "execution_time", "tests"} <= results.keys()
     for test in results["tests"]:
         assert {"name", "score", "max_score", "status", "output", "visibility"} <= test.keys()
@@ -26,7 +28,7 @@ def test_grade_prints_the_table_and_writes_gradescope_json(tmp_path):
 
 def test_grading_the_skeleton_is_a_zero_not_an_error(tmp_path):
     run = subprocess.run(KVKIT + ["grade", "assignments"], cwd=ROOT, capture_output=True, text=True)
-    assert run.returncode == 0 and "Total: 0 / 94" in run.stdout
+    assert run.returncode == 0 and f"Total: 0 / {TOTAL:g}" in run.stdout
 
 
 def test_a_missing_submission_is_one_clear_line(tmp_path):

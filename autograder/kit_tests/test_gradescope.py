@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from hostile_support import reference_body
+from hostile_support import make_submission, reference_body
+from kvchecks.todos import TODOS
 from kvkit.cli import main
 from kvkit.paths import ASSIGNMENTS, REFERENCE
 
@@ -36,15 +37,15 @@ def gradescope_root(tmp_path: Path, autograder_zip: Path, submission: Path) -> P
     return root
 
 
-def run_autograder(root: Path) -> tuple[subprocess.CompletedProcess, dict]:
-    env = {**os.environ, "KVKIT_GRADESCOPE_ROOT": str(root), "KVKIT_PYTHON": sys.executable}
+def run_autograder(root: Path, **extra_env: str) -> tuple[subprocess.CompletedProcess, dict]:
+    env = {**os.environ, "KVKIT_GRADESCOPE_ROOT": str(root), "KVKIT_PYTHON": sys.executable, **extra_env}
     env.pop("PYTHONPATH", None)
     run = subprocess.run([str(root / "source" / "run_autograder")], env=env, cwd="/", capture_output=True, text=True,
                          timeout=300)
     return run, json.loads((root / "results" / "results.json").read_text())
 
 
-def test_the_zip_holds_the_scripts_and_checks_but_no_solution(autograder_zip):
+def test_the_zip_holds_the_scripts_checks_and_the_reference_for_fresh_inputs(autograder_zip):
     with zipfile.ZipFile(autograder_zip) as zf:
         names = zf.namelist()
         texts = {n: zf.read(n).decode(errors="replace") for n in names}
@@ -53,11 +54,11 @@ def test_the_zip_holds_the_scripts_and_checks_but_no_solution(autograder_zip):
     assert all(mode & 0o111 for mode in modes.values())
     assert any(n.startswith("kit/autograder/hidden/") and n.endswith(".py") for n in names)
     assert "kit/autograder/hidden/goldens.json" in names and "kit/tests/goldens.json" in names
-    assert not [n for n in names if "reference/" in n or "/examples/" in n or "source/" in n]
-    for todo in (1, 2, 3, 4):
+    assert not [n for n in names if "/examples/" in n or "source/" in n or "kit_tests" in n]
+    for todo in (1, 2, 3, 4):  # the solution is there, in the reference only (kvkit.fresh needs it)
         body = reference_body(todo).strip().splitlines()
         longest = max(body, key=len).strip()
-        assert not [n for n, text in texts.items() if longest in text], f"TODO {todo}'s solution is in the zip"
+        assert [n for n, text in texts.items() if longest in text] == [f"kit/{TODOS[todo].file.replace('kvcache', 'reference/kvcache')}"]
     assert "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in texts["setup.sh"]
     assert all("==" in line for line in texts["requirements.txt"].split())
 
@@ -82,7 +83,8 @@ def test_run_autograder_gives_the_skeleton_zero(tmp_path, autograder_zip):
     run, results = run_autograder(root)
     assert run.returncode == 0, run.stderr[-3000:]
     assert results["score"] == 0 and results["max_score"] > 0
-    assert all(t["status"] == "failed" and t["output"].startswith("NotImplementedError: TODO") for t in results["tests"])
+    assert all(t["status"] == "failed" and "is not implemented yet (NotImplementedError" in t["output"]
+               for t in results["tests"])
 
 
 def test_run_autograder_turns_an_empty_submission_into_a_zero_with_a_reason(tmp_path, autograder_zip):
@@ -93,3 +95,19 @@ def test_run_autograder_turns_an_empty_submission_into_a_zero_with_a_reason(tmp_
     assert run.returncode == 0, run.stderr[-3000:]
     assert results["score"] == 0 and results["tests"] == []
     assert results["output"].startswith("Your submission could not be graded:") and "is empty" in results["output"]
+
+
+def test_the_reference_in_the_zip_is_out_of_the_childs_reach(tmp_path, autograder_zip):
+    if os.geteuid() != 0:
+        pytest.skip("Gradescope runs the autograder as root; this checks that confinement")
+    kit = tmp_path / "autograder" / "source" / "kit"  # where gradescope_root unpacks the zip
+    sub = make_submission(tmp_path / "sub", {n: "stub" for n in (1, 2, 3, 4)}, at_import=["import_steals_solution"],
+                          __KVKIT_ROOT__=str(kit))
+    root = gradescope_root(tmp_path, autograder_zip, sub / "kvcache")
+    run, results = run_autograder(root)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert results["score"] == 0, "the submission found the zip's reference and used it"
+    assert "FOUND []" in results["output"] and "could read" not in results["output"]
+    # unconfined, the same submission finds the zip's reference and takes full marks: the attack is real
+    run, results = run_autograder(root, KVKIT_ISOLATION="none")
+    assert results["score"] == results["max_score"] > 0, results["output"]

@@ -78,7 +78,7 @@ def test_unbounded_memory_meets_the_childs_limit_and_the_grader_survives(tmp_pat
     report = grade(make_submission(tmp_path, {2: "todo2_eats_memory"}))
     assert full(report, 1)
     assert scores(report)[2][0] == 0
-    assert any(m.startswith("MemoryError") and "MB of memory" in m for m in failures(report, 2))
+    assert any("raised MemoryError" in m and "MB of memory" in m for m in failures(report, 2))
     assert peak_mb() - before < 300, f"the grader itself grew by {peak_mb() - before:.0f} MB"
 
 
@@ -113,7 +113,7 @@ def test_leaving_inside_a_todo_fails_that_todos_checks(tmp_path, graded):
     assert len(report.results) == len(graded("reference").results)  # every check has a result
     assert full(report, 1) and full(report, 2)
     assert scores(report)[3][0] == 0 and scores(report)[4][0] == 0
-    assert any(m.startswith("SystemExit: 0") for m in failures(report, 3))
+    assert any("TODO 3 (Transformer.forward) raised SystemExit: 0" in m for m in failures(report, 3))
     assert any("process ended (exit code 0)" in m for m in failures(report, 4))
 
 
@@ -153,7 +153,7 @@ def test_always_equal_objects_and_lying_tensor_subclasses_earn_nothing_extra(tmp
     for todo in (1, 2):
         assert scores(liar)[todo][0] <= scores(plain)[todo][0], (todo, scores(liar), scores(plain))
     assert scores(liar)[2][0] == 0
-    returned = [r for r in liar.results if r.name.endswith("test_update_returns_views_of_the_filled_prefix")]
+    returned = [r for r in liar.results if r.name.endswith("test_update_returns_the_filled_prefix")]
     assert returned and not returned[0].passed
 
 

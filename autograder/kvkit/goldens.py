@@ -79,6 +79,7 @@ def record(test_dirs: list[Path], rootdir: Path = ROOT, reference: Path = REFERE
     with tempfile.TemporaryDirectory(prefix="kvkit-goldens-") as scratch:
         recorder = Recorder(reference, Path(scratch))
         args = [*map(str, test_dirs), "--rootdir", str(rootdir), "-p", "kvchecks.plugin", "-p", "no:cacheprovider",
+                "--import-mode=importlib",
                 "-q", "-W", "ignore"]
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             code = pytest.main(args, plugins=[recorder])

@@ -103,9 +103,8 @@ def grade(submission: Path, hidden: bool = True, timeout: float = PROBE_TIMEOUT,
             backend.close()
         if backend.grader_error is not None:
             raise backend.grader_error
-        notes = _notes(box, backend, output) + [f"Fresh inputs: drawn with key {fresh.secret} (KVKIT_FRESH_KEY "
-                                                 "reproduces them)."]
-    return Report(str(submission), results, time.perf_counter() - started, notes)
+        notes = _notes(box, backend, output)
+    return Report(str(submission), results, time.perf_counter() - started, notes, fresh_key=fresh.secret)
 
 
 def _notes(box: Sandbox, backend: RemoteBackend, output: OutputTail) -> list[str]:

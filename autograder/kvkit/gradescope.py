@@ -9,9 +9,12 @@ The zip holds, at its top level (Gradescope unpacks it into
 - ``run_autograder``: grades ``/autograder/submission`` with ``python -m
   kvkit.gradescope run`` and writes ``/autograder/results/results.json``;
 - ``kit/``: the grader (``autograder/kvkit``), the public checks
-  (``tests/``), the hidden checks and their goldens (``autograder/hidden``)
-  and the released notebook (for notebook submissions). Never the reference
-  solution.
+  (``tests/``), the hidden checks and their goldens (``autograder/hidden``),
+  the released notebook (for notebook submissions) and the reference
+  solution (``reference/``), which computes the expected observations of the
+  fresh inputs every check also runs on (:mod:`kvkit.fresh`). The zip is for
+  the instructor's Gradescope account only; Gradescope never shows it to
+  students, and the student's code runs confined, out of its reach.
 
 Hidden checks get ``"visibility": "after_published"``: students see the
 public checks' names and messages at once, the hidden ones only when grades
@@ -33,7 +36,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .errors import UsageError
-from .paths import HIDDEN_TESTS, PUBLIC_TESTS, ROOT
+from .paths import HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
 
 TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 PINNED = ("numpy", "pytest", "pluggy", "iniconfig", "packaging")
@@ -75,7 +78,7 @@ PYTHONPATH="$KIT/autograder:$KIT/tests" exec "$PY" -m kvkit.gradescope run --roo
 
 
 def _kit_files() -> list[tuple[Path, str]]:
-    """``(file, path in the zip)`` for everything the grader needs, and nothing of the reference."""
+    """``(file, path in the zip)`` for everything the grader needs (the reference for fresh inputs included)."""
     files = []
 
     def add_tree(folder: Path, suffixes: tuple[str, ...]) -> None:
@@ -85,6 +88,7 @@ def _kit_files() -> list[tuple[Path, str]]:
 
     add_tree(ROOT / "autograder" / "kvkit", (".py",))
     add_tree(PUBLIC_TESTS, (".py", ".json"))
+    add_tree(REFERENCE, (".py",))
     if HIDDEN_TESTS.is_dir():
         add_tree(HIDDEN_TESTS, (".py", ".json"))
     for extra in (ROOT / "pyproject.toml", ROOT / "conftest.py", ROOT / "release" / "kv_cache" / "kv_cache.ipynb"):

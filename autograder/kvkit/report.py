@@ -18,6 +18,7 @@ class Report:
     results: list[Result]
     seconds: float
     notes: list[str] = field(default_factory=list)
+    fresh_key: str | None = None  # the key of the fresh inputs (KVKIT_FRESH_KEY draws the same ones again)
 
     @property
     def score(self) -> float:
@@ -53,6 +54,8 @@ class Report:
         for todo, got, possible in self.by_todo():
             lines.append(f"TODO {todo} {TODOS[todo].function:<32} {got:g} / {possible:g}")
         lines.extend(self.notes)
+        if self.fresh_key:
+            lines.append(f"Every check also ran on fresh inputs (KVKIT_FRESH_KEY={self.fresh_key} draws them again).")
         lines.append(f"Total: {self.score:g} / {self.max_score:g}   (graded in {self.seconds:.1f} s)")
         return "\n".join(lines)
 

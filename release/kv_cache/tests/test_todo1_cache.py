@@ -123,10 +123,11 @@ def test_buffers_are_never_reallocated(probe, expected):
 
 
 @pytest.mark.points(2)
-def test_update_leaves_current_length_alone(probe):
-    steps = probe("cache_ops", config=CACHE, ops=AT_OFFSET)["steps"]
-    expect.no_error(steps[0], "update(1, keys, values)")
-    expect.equal(steps[0]["length_after"], 3, "current_length after update",
+def test_update_leaves_current_length_alone(probe, expected):
+    got, want, fill = run(probe, expected, AT_OFFSET)
+    expect.no_error(got[0], "update(1, keys, values)")
+    check_buffers(got[0], want[0], [1], fill, "New entries belong at positions [current_length, current_length + n).")
+    expect.equal(got[0]["length_after"], 3, "current_length after update",
                  hint="Every layer calls update in one forward pass, so update must not change current_length: "
                       "Transformer.forward advances it once, after its last layer.")
 

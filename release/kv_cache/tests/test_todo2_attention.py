@@ -59,7 +59,7 @@ def test_a_non_causal_layer_sees_every_position(probe, expected):
             chunks=[5, 4, 3], hint="With causal=False and a cache, every new token sees all L + S positions.")
 
 
-@pytest.mark.points(2)
+@pytest.mark.points(3)
 def test_new_keys_and_values_go_through_update_of_this_layer(probe):
     got = probe("attention_steps", config=ATTENTION, seed=11, batch=2, length=LENGTH, chunks=[5, 4, 3], layer_idx=2)
     head_dim = ATTENTION["hidden_dim"] // ATTENTION["nheads"]
@@ -69,11 +69,6 @@ def test_new_keys_and_values_go_through_update_of_this_layer(probe):
     expect.equal(got["updates"], want, "kv_cache.update calls",
                  hint="Call kv_cache.update(self.layer_idx, k, v) once per forward with the new tokens' "
                       "[B, H, S, head_dim] keys and values.")
-
-
-@pytest.mark.points(1)
-def test_attention_leaves_current_length_alone(probe):
-    got = probe("attention_steps", config=ATTENTION, seed=11, batch=2, length=LENGTH, chunks=[5, 4, 3])
     expect.equal(got["lengths_after"], [0, 5, 9], "kv_cache.current_length right after each call",
                  hint="Every layer of one forward pass must see the same length: Transformer.forward advances "
                       "current_length once, after its last layer, not the attention layer.")

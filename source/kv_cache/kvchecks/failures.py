@@ -62,8 +62,10 @@ def describe(err: BaseException, is_student_file: Callable[[str], bool]) -> dict
 
 
 def display_path(path: str) -> str:
-    """``.../kvcache/model.py`` -> ``kvcache/model.py``; a notebook cell keeps its own name."""
+    """``.../kvcache/model.py`` -> ``kvcache/model.py``; a Jupyter cell -> ``your notebook cell``."""
     parts = path.replace(os.sep, "/").split("/")
+    if len(parts) > 1 and parts[-2].startswith("ipykernel_"):
+        return "your notebook cell"
     if "kvcache" in parts:
         return "/".join(parts[len(parts) - 1 - parts[::-1].index("kvcache"):])
     return parts[-1]
