@@ -67,8 +67,9 @@ def run_speed(root: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_speed_script_needs_only_the_standard_library_and_torch():
     tree = ast.parse((STUDENT / "speed.py").read_text())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    nodes = list(ast.walk(tree))
+    imported = {alias.name.split(".")[0] for node in nodes if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in nodes if isinstance(node, ast.ImportFrom)}
     extra = imported - set(sys.stdlib_module_names) - {"__future__", "torch"}
     assert not extra, f"speed.py imports {sorted(extra)}: a student's install has only torch, numpy and pytest"
 

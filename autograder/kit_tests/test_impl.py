@@ -1,4 +1,5 @@
-"""``--impl`` of ``kvkit bench``, ``chat-demo`` and ``generate`` runs the code it names, found as ``kvkit grade`` finds it.
+"""``--impl`` of ``kvkit bench``, ``chat-demo`` and ``generate`` runs the code it names, found as ``kvkit grade``
+finds a submission.
 
 Each test works in a student's copy of the exercise (the unzipped bundle) and
 runs from that folder, as a student would. It proves which code ran: a copy
@@ -75,7 +76,7 @@ def test_chat_demo_runs_the_code_in_the_current_folder(exercise, monkeypatch, ca
     monkeypatch.chdir(exercise)
     for impl in (".", "assignments", "assignments/kvcache", str(exercise)):
         replies = chat_replies(capsys, impl)
-        assert len(replies) == 3 and replies != reference, f"--impl {impl} ran the kit's reference, not the folder's code"
+        assert len(replies) == 3 and replies != reference, f"--impl {impl} ran the kit's reference, not the folder's"
 
 
 def test_chat_demo_runs_a_zip_and_the_loose_files(monkeypatch, capsys, tmp_path):
@@ -136,7 +137,7 @@ def test_reference_and_assignments_mean_the_kits_folders_only_when_no_such_path_
 
 @pytest.mark.parametrize("trouble, expected", [
     ("def broken(:\n", "importing kvcache failed: SyntaxError"),
-    ("raise RuntimeError('no GPU here')\n", "importing kvcache failed: RuntimeError: no GPU here (kvcache/cache.py, line"),
+    ("raise RuntimeError('no GPU')\n", "importing kvcache failed: RuntimeError: no GPU (kvcache/cache.py, line"),
 ])
 def test_a_package_that_does_not_import_is_one_line(exercise, monkeypatch, capsys, trouble, expected):
     package = put_code(exercise / "assignments" / "kvcache")
@@ -150,8 +151,8 @@ def test_a_package_that_does_not_import_is_one_line(exercise, monkeypatch, capsy
 def test_an_error_inside_the_students_code_is_one_line_with_its_place(exercise, monkeypatch, capsys):
     package = put_code(exercise / "assignments" / "kvcache")
     model = package / "model.py"
-    model.write_text(model.read_text().replace("        ### BEGIN SOLUTION\n        past = ",
-                                               "        ### BEGIN SOLUTION\n        assert False, 'my bug'\n        past = "))
+    start = "        ### BEGIN SOLUTION\n        past = "  # Transformer.forward's first line
+    model.write_text(model.read_text().replace(start, start.replace("past = ", "assert False, 'my bug'\n        past = ")))
     monkeypatch.chdir(exercise)
     line = one_error_line(capsys, "chat-demo", "--impl", ".")
     assert "--impl . raised AssertionError: my bug (kvcache/model.py, line" in line, line

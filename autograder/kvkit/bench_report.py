@@ -69,12 +69,13 @@ def summary(rows: list[dict]) -> dict:
 
 def summary_lines(facts: dict, whose: str, device_note: str) -> list[str]:
     """``facts`` (see :func:`summary`) in words."""
+    several = facts["shortest"] != facts["longest"]
     lines = [
         f"{whose.capitalize()} cached decode is {facts['speedup_longest']:.1f}x faster than uncached at "
         f"{facts['longest']} tokens of context{device_note}"
-        + (f" ({facts['speedup_shortest']:.1f}x at {facts['shortest']})." if facts["shortest"] != facts["longest"] else ".")
+        + (f" ({facts['speedup_shortest']:.1f}x at {facts['shortest']})." if several else ".")
     ]
-    if facts["shortest"] != facts["longest"]:
+    if several:
         lines.append(
             f"From {facts['shortest']} to {facts['longest']} tokens the time per token grows "
             f"{facts['cached_growth']:.2f}x with the cache and {facts['uncached_growth']:.1f}x without it."
