@@ -1,4 +1,4 @@
-"""The files a student installs from and reads: ``requirements.txt`` (torch's CPU wheel)."""
+"""The files a student installs from and reads: ``requirements.txt`` (torch's CPU wheel) and the student README."""
 
 from __future__ import annotations
 
@@ -13,10 +13,13 @@ import pytest
 
 from kvkit.bundle import STUDENT
 from kvkit.gradescope import TORCH_INDEX
-from kvkit.paths import ROOT
+from kvkit.notebook import collect_checks
+from kvkit.paths import ASSIGNMENTS, ROOT
 
 REQUIREMENTS = STUDENT / "requirements.txt"
+README = ASSIGNMENTS / "README.md"
 CPU_INDEX_LINE = f"--extra-index-url {TORCH_INDEX}"
+POINTS_SENTENCE = r"(\d+)\s+points\s+in\s+all,\s+(\d+)\s+of\s+them\s+in\s+the\s+public\s+checks"  # across line breaks
 
 
 def requirement_lines() -> list[str]:
@@ -80,5 +83,32 @@ def test_pip_picks_the_cpu_wheel_on_linux_and_the_plain_one_on_macos(tmp_path, p
         capture_output=True, text=True, timeout=120,
     )
     assert run.returncode == 0, run.stderr[-2000:]
-    chosen = {item["metadata"]["name"]: item["metadata"]["version"] for item in json.loads(report.read_text())["install"]}
+    installs = json.loads(report.read_text())["install"]
+    chosen = {item["metadata"]["name"]: item["metadata"]["version"] for item in installs}
     assert chosen["torch"] == version + expected, f"on {platform} pip chose torch {chosen['torch']}"
+
+
+def graded_points() -> tuple[int, int]:
+    """``(all points, public points)`` of the checks ``kvkit grade`` runs."""
+    items = collect_checks(hidden=True)
+    return sum(item.points for item in items), sum(item.points for item in items if not item.hidden)
+
+
+def test_readme_states_the_graded_points():
+    total, public = graded_points()
+    found = re.search(POINTS_SENTENCE, README.read_text())
+    assert found, f"{README} must say 'N points in all, M of them in the public checks'"
+    assert (int(found.group(1)), int(found.group(2))) == (total, public), (
+        f"{README} says {found.group(1)} points in all, {found.group(2)} public; the checks give {total} and {public}"
+    )
+
+
+def test_readme_names_the_python_the_kit_requires():
+    minimum = re.search(r'requires-python = ">=(\d+\.\d+)"', (ROOT / "pyproject.toml").read_text()).group(1)
+    assert f"Python {minimum} or newer" in README.read_text(), f"{README} must say 'Python {minimum} or newer'"
+
+
+def test_readme_explains_the_cpu_install_and_the_speed_script():
+    text = README.read_text()
+    assert "pip install -r requirements.txt" in text and "CPU" in text
+    assert "python speed.py" in text
