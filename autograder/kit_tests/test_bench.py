@@ -36,7 +36,7 @@ def test_quick_bench_writes_json_and_plot(tmp_path, capsys):
 def test_the_report_says_what_each_column_compares(tmp_path, capsys):
     assert main(["bench", "--quick", "--lengths", "8", "16"]) == 0
     out = capsys.readouterr().out
-    for words in ("cached    the kit's reference Transformer takes only the new token",
+    for words in ("cached    the kit's reference Transformer with its KVCache: each step feeds only the new token",
                   "uncached  the same model and weights without a cache: every new token re-runs the whole sequence",
                   "HF        transformers' GPT2LMHeadModel.generate", "speed-up = uncached ms / cached ms",
                   "The kit's reference cached decode is", "faster than uncached at 16 tokens of context"):

@@ -21,7 +21,8 @@ TARGETS = {
 
 LEGEND = """\
 What each column measures, per generated token (greedy, batch 1), after a prompt of `context` random tokens:
-  cached    {whose} Transformer takes only the new token and reads every earlier key and value from its KVCache
+  cached    {whose} Transformer with its KVCache: each step feeds only the new token and reads every
+            earlier key and value from the cache
   uncached  the same model and weights without a cache: every new token re-runs the whole sequence (prompt and
             the tokens so far), so its cost grows with the context; speed-up = uncached ms / cached ms
   HF        transformers' GPT2LMHeadModel.generate (with its own KV cache) at the same size and random weights,
