@@ -101,6 +101,9 @@ def test_chat_demo_runs_a_notebook(exercise, monkeypatch, capsys):
     fill_notebook(RELEASE_NOTEBOOK, exercise / "kv_cache.ipynb", {"Transformer.forward": "stub"})
     line = one_error_line(capsys, "chat-demo", "--impl", "kv_cache.ipynb")
     assert "is not finished" in line and "TODO 3" in line, line
+    shutil.copy(RELEASE_NOTEBOOK, exercise / "kv_cache.ipynb")  # nbgrader's stubs: a bare NotImplementedError()
+    line = one_error_line(capsys, "chat-demo", "--impl", "kv_cache.ipynb")
+    assert "is not finished (TODO 3: Transformer.forward - " in line, line
 
 
 def test_the_skeleton_in_the_current_folder_is_one_todo_line(exercise, monkeypatch, capsys):

@@ -11,7 +11,6 @@ name of its own, so several packages can coexist.
 
 from __future__ import annotations
 
-import traceback
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 from kvchecks.backends import load_package
+from kvchecks.todos import TODOS
 
 from .errors import UsageError
 from .inputs import prepared
@@ -96,11 +96,26 @@ def student_errors_as_usage_errors(impl: str, package: Path) -> Iterator[None]:
     except UsageError:
         raise
     except NotImplementedError as err:
-        raise UsageError(f"--impl {impl} is not finished ({err}); finish that TODO or use --impl reference") from err
+        raise UsageError(
+            f"--impl {impl} is not finished ({unfinished(err, package)}); finish that TODO or use --impl reference"
+        ) from err
     except Exception as err:
         if not where(err, package):
             raise  # not raised in the package's code: the kit's own bug, keep its traceback
         raise UsageError(f"--impl {impl} raised {describe(err, package)}") from err
+
+
+def unfinished(err: NotImplementedError, package: Path) -> str:
+    """What is left to do: the skeleton's ``TODO n: ...`` message, or for a bare ``NotImplementedError()`` (as
+    nbgrader's release leaves it) the TODO whose function raised it."""
+    if str(err).strip():
+        return str(err).strip().splitlines()[0]
+    frames = package_frames(err, package)
+    if not frames:
+        return "NotImplementedError"
+    file, line, function = frames[-1]
+    todo = next((todo for todo in TODOS.values() if todo.function == function), None)
+    return todo.stub_message if todo else f"NotImplementedError in {function} (kvcache/{file}, line {line})"
 
 
 def describe(err: BaseException, package: Path) -> str:
@@ -113,12 +128,23 @@ def describe(err: BaseException, package: Path) -> str:
 
 def where(err: BaseException, package: Path) -> str:
     """The innermost place inside ``package`` that ``err`` came from, as ``kvcache/FILE, line N``; or ``""``."""
-    places = [(frame.filename, frame.lineno) for frame in traceback.extract_tb(err.__traceback__)]
-    if isinstance(err, SyntaxError) and err.filename:
-        places.append((err.filename, err.lineno))
+    frames = package_frames(err, package)
+    return f"kvcache/{frames[-1][0]}, line {frames[-1][1]}" if frames else ""
+
+
+def package_frames(err: BaseException, package: Path) -> list[tuple[str, int, str]]:
+    """``(file in the package, line, function's qualified name)`` of the traceback's frames in ``package``,
+    outermost first; for a ``SyntaxError`` in the package, its file and line last."""
     package = package.resolve()
-    for filename, line in reversed(places):
-        path = Path(filename).resolve()
+    frames = []
+    tb = err.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        path = Path(code.co_filename).resolve()
         if path.is_relative_to(package):
-            return f"kvcache/{path.relative_to(package).as_posix()}, line {line}"
-    return ""
+            function = getattr(code, "co_qualname", code.co_name)  # co_qualname: Python 3.11+
+            frames.append((path.relative_to(package).as_posix(), tb.tb_lineno, function))
+        tb = tb.tb_next
+    if isinstance(err, SyntaxError) and err.filename and Path(err.filename).resolve().is_relative_to(package):
+        frames.append((Path(err.filename).resolve().relative_to(package).as_posix(), err.lineno, ""))
+    return frames

@@ -110,8 +110,8 @@ def measure(kvcache, package: Path, lengths: list[int]) -> list[dict]:
     except NotImplementedError as err:
         todo = re.search(r"TODO (\d+)", str(err))
         check = f"pytest -m todo{todo.group(1)}" if todo else "pytest"
-        raise NotReady(f"your code is not finished: {err}; finish that TODO ({check} checks it), then run "
-                       "speed.py again") from err
+        raise NotReady(f"your code is not finished: {str(err).strip() or explain(err, package)}; finish that TODO "
+                       f"({check} checks it), then run speed.py again") from err
     except Exception as err:
         raise NotReady(f"your code raised {explain(err, package)}; pytest shows which check fails") from err
 
