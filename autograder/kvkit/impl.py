@@ -32,7 +32,6 @@ class Implementation:
     """An imported ``kvcache`` package and where it came from."""
 
     module: ModuleType
-    named: str  # --impl as the user typed it
     source: Path  # the path it resolved to (a folder, a zip or a notebook), absolute
     is_kit_reference: bool  # the kit's own solution, reference/kvcache
 
@@ -71,7 +70,7 @@ def opened_impl(impl: str) -> Iterator[Implementation]:
         except UsageError as err:
             raise UsageError(f"--impl {impl}: {err}") from None
         module = load_kvcache(folder, impl)
-        found = Implementation(module, impl, source.resolve(), folder.resolve() == REFERENCE.resolve())
+        found = Implementation(module, source.resolve(), folder.resolve() == REFERENCE.resolve())
         with student_errors_as_usage_errors(impl, folder / "kvcache"):
             yield found
 
