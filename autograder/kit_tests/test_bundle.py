@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
+import shutil
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 from kvkit.build import solution_regions
-from kvkit.bundle import TOP, write_bundle
+from kvkit.bundle import STUDENT, TOP, write_bundle
 from kvkit.paths import HIDDEN_TESTS, REFERENCE
 
 
@@ -49,3 +53,51 @@ def test_student_runs_pytest_in_the_unzipped_bundle(tmp_path):
     solved = subprocess.run([sys.executable, "-m", "pytest", "-q", f"--impl={REFERENCE}"], cwd=root,
                             capture_output=True, text=True)
     assert solved.returncode == 0, solved.stdout[-2000:]
+
+
+def unzipped_bundle(tmp_path: Path) -> Path:
+    zipfile.ZipFile(write_bundle(tmp_path / "bundle.zip")).extractall(tmp_path)
+    return tmp_path / TOP
+
+
+def run_speed(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """``python speed.py ARGS`` in the unzipped bundle, as a student runs it."""
+    return subprocess.run([sys.executable, "speed.py", *args], cwd=root, capture_output=True, text=True, timeout=300)
+
+
+def test_speed_script_needs_only_the_standard_library_and_torch():
+    tree = ast.parse((STUDENT / "speed.py").read_text())
+    nodes = list(ast.walk(tree))
+    imported = {alias.name.split(".")[0] for node in nodes if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in nodes if isinstance(node, ast.ImportFrom)}
+    extra = imported - set(sys.stdlib_module_names) - {"__future__", "torch"}
+    assert not extra, f"speed.py imports {sorted(extra)}: a student's install has only torch, numpy and pytest"
+
+
+def test_speed_script_on_the_skeleton_is_one_line_naming_the_todo(tmp_path):
+    run = run_speed(unzipped_bundle(tmp_path))
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode != 0 and run.stdout == "", run.stdout
+    assert len(lines) == 1 and "Traceback" not in lines[0], run.stderr[-2000:]
+    assert re.search(r"not finished: TODO \d: ", lines[0]) and "pytest -m todo" in lines[0], lines[0]
+
+
+def test_speed_script_shows_the_speed_up_of_the_students_finished_code(tmp_path):
+    root = unzipped_bundle(tmp_path)
+    shutil.rmtree(root / "assignments" / "kvcache")
+    shutil.copytree(REFERENCE / "kvcache", root / "assignments" / "kvcache")
+    run = run_speed(root, "--lengths", "64", "256")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert str(root / "assignments" / "kvcache") in run.stdout
+    rows = re.findall(r"^ +(\d+) +\d+ tok/s +\d+ tok/s +([\d.]+)x +(yes|NO)$", run.stdout, re.MULTILINE)
+    assert [row[0] for row in rows] == ["64", "256"] and all(row[2] == "yes" for row in rows), run.stdout
+    speed_up = float(re.search(r"your cache makes generation ([\d.]+)x faster", run.stdout).group(1))
+    assert speed_up > 1, run.stdout
+
+
+def test_speed_script_takes_another_folder_with_impl(tmp_path):
+    root = unzipped_bundle(tmp_path)
+    run = run_speed(root, "--impl", str(REFERENCE), "--lengths", "32")
+    assert run.returncode == 0 and f"({REFERENCE / 'kvcache'})" in run.stdout, run.stderr[-2000:]
+    run = run_speed(root, "--impl", str(tmp_path / "nowhere"))
+    assert run.returncode != 0 and len(run.stderr.strip().splitlines()) == 1 and "no kvcache package" in run.stderr

@@ -2,7 +2,8 @@
 
 Holds ``assignments/kvcache/`` (the skeleton), the public ``tests/`` with
 their goldens and the ``kvchecks`` helpers, the root ``conftest.py`` and the
-student README, pytest settings and requirements from ``autograder/student/``.
+student README, pytest settings, requirements and ``speed.py`` (times the
+student's code with and without the cache) from ``autograder/student/``.
 Never the reference, the hidden tests or their goldens.
 """
 
@@ -20,7 +21,8 @@ TOP = "kv-cache-exercise"
 def bundle_files() -> dict[str, Path]:
     """Archive name -> source file, for every file the bundle holds."""
     files = {"README.md": ASSIGNMENTS / "README.md", "conftest.py": ROOT / "conftest.py",
-             "pytest.ini": STUDENT / "pytest.ini", "requirements.txt": STUDENT / "requirements.txt"}
+             "pytest.ini": STUDENT / "pytest.ini", "requirements.txt": STUDENT / "requirements.txt",
+             "speed.py": STUDENT / "speed.py"}
     for folder, prefix in ((ASSIGNMENTS / "kvcache", "assignments/kvcache"), (PUBLIC_TESTS, "tests")):
         for path in sorted(folder.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
@@ -39,7 +41,8 @@ def write_bundle(out: Path) -> Path:
 
 def run(args) -> int:
     path = write_bundle(Path(args.out))
-    print(f"wrote {path}: unzip it, then `pip install -r requirements.txt` and `pytest` inside {TOP}/")
+    print(f"wrote {path}: unzip it, then `pip install -r requirements.txt`, `pytest` and `python speed.py` "
+          f"inside {TOP}/")
     return 0
 
 

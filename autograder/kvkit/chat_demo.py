@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .impl import add_impl_argument, load_impl, todos_as_usage_errors
+from .impl import add_impl_argument, opened_impl
 
 TURNS = [[5, 17, 42, 8, 99, 23, 61, 4, 77, 30, 12, 3], [64, 9, 81, 27, 50, 2, 38], [11, 70, 45, 6, 93, 58, 21, 34, 88]]
 REPLY_TOKENS = 8
@@ -47,26 +47,31 @@ def chat_turn(model, cache, user: list[int], reply_tokens: int) -> tuple[list[in
 
 
 def run(args) -> int:
-    kvcache = load_impl(args.impl)
+    with opened_impl(args.impl) as impl, torch.inference_mode():
+        ok = chat(impl.module)
+    print("all turns OK" if ok else "MISMATCH: cached logits differ from a full recompute")
+    return 0 if ok else 1
+
+
+def chat(kvcache) -> bool:
+    """Run :data:`TURNS` on one cache, printing each turn; True if every cached logit matched the recompute."""
     torch.manual_seed(0)
     max_len = sum(len(turn) + REPLY_TOKENS for turn in TURNS)
     model = kvcache.Transformer(depth=2, hidden_dim=64, vocab_size=101, max_seq_len=max_len, nheads=4).eval()
     cache = kvcache.TransformerGenerator(model, max_len).new_cache(batch_size=1)
     history: list[int] = []
     ok = True
-    with todos_as_usage_errors(args.impl), torch.inference_mode():
-        for number, user in enumerate(TURNS, start=1):
-            reused = cache.current_length
-            reply, logits = chat_turn(model, cache, user, REPLY_TOKENS)
-            history += user + reply
-            full = model(torch.tensor([history]))[0, -logits.shape[0] :]
-            same = torch.allclose(logits, full, atol=ATOL)
-            ok &= same
-            print(
-                f"turn {number}: fed {len(user)} user + {len(reply)} reply tokens; reused {reused} cached positions "
-                f"(not recomputed); cache length {cache.current_length}\n"
-                f"  reply {reply}; logits vs full recompute: {'OK' if same else 'MISMATCH'} "
-                f"(max diff {(logits - full).abs().max():.2e})"
-            )
-    print("all turns OK" if ok else "MISMATCH: cached logits differ from a full recompute")
-    return 0 if ok else 1
+    for number, user in enumerate(TURNS, start=1):
+        reused = cache.current_length
+        reply, logits = chat_turn(model, cache, user, REPLY_TOKENS)
+        history += user + reply
+        full = model(torch.tensor([history]))[0, -logits.shape[0] :]
+        same = torch.allclose(logits, full, atol=ATOL)
+        ok &= same
+        print(
+            f"turn {number}: fed {len(user)} user + {len(reply)} reply tokens; reused {reused} cached positions "
+            f"(not recomputed); cache length {cache.current_length}\n"
+            f"  reply {reply}; logits vs full recompute: {'OK' if same else 'MISMATCH'} "
+            f"(max diff {(logits - full).abs().max():.2e})"
+        )
+    return ok

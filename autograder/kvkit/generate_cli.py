@@ -8,7 +8,7 @@ import torch
 
 from .errors import UsageError
 from .hf import from_gpt2, load_pretrained
-from .impl import add_impl_argument, load_impl, todos_as_usage_errors
+from .impl import add_impl_argument, opened_impl
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json")
 
@@ -54,9 +54,21 @@ def _tokenizer(path: str):
 
 def run(args) -> int:
     hf_model = load_pretrained(args.hf)
-    kvcache = load_impl(args.impl)
-    model = from_gpt2(kvcache, hf_model)
     tokenizer = _tokenizer(args.hf)
+    with opened_impl(args.impl) as impl, torch.inference_mode():
+        model = from_gpt2(impl.module, hf_model)
+        prompt = _prompt(args, tokenizer, model)
+        out = impl.module.TransformerGenerator(model, max_seq_len=len(prompt) + args.max_new_tokens).generate(
+            prompt, args.max_new_tokens
+        )
+    print("ids:", ",".join(map(str, out)))
+    if tokenizer is not None:
+        print("text:", tokenizer.decode(out))
+    return 0
+
+
+def _prompt(args, tokenizer, model) -> list[int]:
+    """The prompt's token ids, checked against the model's vocabulary and positions."""
     if args.text is not None:
         if tokenizer is None:
             raise UsageError(f"{args.hf} holds no tokenizer: use --prompt-ids, or save a tokenizer into that folder")
@@ -67,15 +79,9 @@ def run(args) -> int:
         prompt = _parse_ids(args.prompt_ids, model.vocab_size)
     if args.max_new_tokens < 0:
         raise UsageError(f"--max-new-tokens must be >= 0, got {args.max_new_tokens}")
-    total = len(prompt) + args.max_new_tokens
-    if total > model.max_seq_len:
+    if len(prompt) + args.max_new_tokens > model.max_seq_len:
         raise UsageError(
             f"prompt ({len(prompt)}) + --max-new-tokens ({args.max_new_tokens}) exceeds the model's "
             f"{model.max_seq_len} positions; shorten one of them"
         )
-    with todos_as_usage_errors(args.impl), torch.inference_mode():
-        out = kvcache.TransformerGenerator(model, max_seq_len=total).generate(prompt, args.max_new_tokens)
-    print("ids:", ",".join(map(str, out)))
-    if tokenizer is not None:
-        print("text:", tokenizer.decode(out))
-    return 0
+    return prompt

@@ -1,0 +1,114 @@
+"""The files a student installs from and reads: ``requirements.txt`` (torch's CPU wheel) and the student README."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from kvkit.bundle import STUDENT
+from kvkit.gradescope import TORCH_INDEX
+from kvkit.notebook import collect_checks
+from kvkit.paths import ASSIGNMENTS, ROOT
+
+REQUIREMENTS = STUDENT / "requirements.txt"
+README = ASSIGNMENTS / "README.md"
+CPU_INDEX_LINE = f"--extra-index-url {TORCH_INDEX}"
+POINTS_SENTENCE = r"(\d+)\s+points\s+in\s+all,\s+(\d+)\s+of\s+them\s+in\s+the\s+public\s+checks"  # across line breaks
+
+
+def requirement_lines() -> list[str]:
+    return [line.strip() for line in REQUIREMENTS.read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+
+def kit_torch_pin() -> str:
+    """The torch requirement of the kit's own pyproject.toml, e.g. ``torch==2.13.0``."""
+    found = re.search(r'"(torch==[^"]+)"', (ROOT / "pyproject.toml").read_text())
+    assert found, "pyproject.toml pins no torch version"
+    return found.group(1)
+
+
+def test_requirements_add_pytorch_cpu_index_and_pin_the_kits_torch():
+    lines = requirement_lines()
+    assert CPU_INDEX_LINE in lines, f"{REQUIREMENTS} must hold {CPU_INDEX_LINE!r} (else Linux gets the CUDA build)"
+    assert not any(line.startswith(("--index-url", "-i ")) for line in lines), (
+        "--index-url would replace PyPI, where numpy and pytest come from; use --extra-index-url"
+    )
+    torch = [line for line in lines if line.startswith("torch")]
+    assert torch == [kit_torch_pin()], f"expected exactly {kit_torch_pin()!r} (no +cpu: macOS has no such wheel)"
+
+
+def fake_wheel(folder: Path, name: str, version: str, tag: str) -> None:
+    """An empty but valid wheel ``name-version-tag.whl`` in ``folder/name/``, listed in its ``index.html``."""
+    project = folder / name
+    project.mkdir(parents=True, exist_ok=True)
+    filename = f"{name}-{version}-{tag}.whl"
+    info = f"{name}-{version}.dist-info"
+    files = {
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{info}/WHEEL": f"Wheel-Version: 1.0\nGenerator: kit-test\nRoot-Is-Purelib: false\nTag: {tag}\n",
+    }
+    files[f"{info}/RECORD"] = "".join(f"{path},,\n" for path in files) + f"{info}/RECORD,,\n"
+    with zipfile.ZipFile(project / filename, "w") as wheel:
+        for path, text in files.items():
+            wheel.writestr(path, text)
+    links = "".join(f'<a href="{p.name}">{p.name}</a>\n' for p in sorted(project.glob("*.whl")))
+    (project / "index.html").write_text(f"<html><body>\n{links}</body></html>\n")
+
+
+@pytest.mark.parametrize("platform, expected", [("manylinux_2_28_x86_64", "+cpu"), ("macosx_11_0_arm64", "")])
+def test_pip_picks_the_cpu_wheel_on_linux_and_the_plain_one_on_macos(tmp_path, platform, expected):
+    """pip's own resolver on local stand-ins for PyPI and PyTorch's CPU index, each holding what the real one does."""
+    version = kit_torch_pin().split("==")[1]
+    pypi, cpu = tmp_path / "pypi", tmp_path / "cpu"
+    for tag in ("cp311-cp311-manylinux_2_28_x86_64", "cp311-none-macosx_11_0_arm64"):
+        fake_wheel(pypi, "torch", version, tag)  # PyPI: the CUDA build on Linux, the CPU build on macOS
+    fake_wheel(cpu, "torch", f"{version}+cpu", "cp311-cp311-manylinux_2_28_x86_64")
+    fake_wheel(cpu, "torch", version, "cp311-none-macosx_11_0_arm64")  # the CPU index's macOS wheel has no +cpu
+    fake_wheel(pypi, "numpy", "2.0.0", "py3-none-any")
+    fake_wheel(pypi, "pytest", "8.0.0", "py3-none-any")
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(REQUIREMENTS.read_text().replace(TORCH_INDEX, cpu.as_uri()))
+    report = tmp_path / "report.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--isolated", "--dry-run", "--ignore-installed", "--quiet",
+         "--report", str(report), "--target", str(tmp_path / "target"), "--disable-pip-version-check",
+         "--index-url", pypi.as_uri(), "--only-binary=:all:", "--platform", platform,
+         "--python-version", "3.11", "--implementation", "cp", "-r", str(requirements)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    installs = json.loads(report.read_text())["install"]
+    chosen = {item["metadata"]["name"]: item["metadata"]["version"] for item in installs}
+    assert chosen["torch"] == version + expected, f"on {platform} pip chose torch {chosen['torch']}"
+
+
+def graded_points() -> tuple[int, int]:
+    """``(all points, public points)`` of the checks ``kvkit grade`` runs."""
+    items = collect_checks(hidden=True)
+    return sum(item.points for item in items), sum(item.points for item in items if not item.hidden)
+
+
+def test_readme_states_the_graded_points():
+    total, public = graded_points()
+    found = re.search(POINTS_SENTENCE, README.read_text())
+    assert found, f"{README} must say 'N points in all, M of them in the public checks'"
+    assert (int(found.group(1)), int(found.group(2))) == (total, public), (
+        f"{README} says {found.group(1)} points in all, {found.group(2)} public; the checks give {total} and {public}"
+    )
+
+
+def test_readme_names_the_python_the_kit_requires():
+    minimum = re.search(r'requires-python = ">=(\d+\.\d+)"', (ROOT / "pyproject.toml").read_text()).group(1)
+    assert f"Python {minimum} or newer" in README.read_text(), f"{README} must say 'Python {minimum} or newer'"
+
+
+def test_readme_explains_the_cpu_install_and_the_speed_script():
+    text = README.read_text()
+    assert "pip install -r requirements.txt" in text and "CPU" in text
+    assert "python speed.py" in text
