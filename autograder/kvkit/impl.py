@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 from kvchecks.backends import load_package
+from kvchecks.failures import describe, package_files, summary
 from kvchecks.todos import TODOS
 
 from .errors import UsageError
@@ -84,7 +85,8 @@ def load_kvcache(folder: Path | str, impl: str | None = None) -> ModuleType:
     try:
         return load_package(folder)
     except Exception as err:  # the student's import-time error: say what and where, in one line
-        raise UsageError(f"--impl {named}: importing kvcache failed: {describe(err, folder / 'kvcache')}") from err
+        found = describe(err, package_files(str(folder / "kvcache")))
+        raise UsageError(f"--impl {named}: importing kvcache failed: {summary(found)}") from err
 
 
 @contextmanager
@@ -94,56 +96,12 @@ def student_errors_as_usage_errors(impl: str, package: Path) -> Iterator[None]:
         yield
     except UsageError:
         raise
-    except NotImplementedError as err:
-        raise UsageError(
-            f"--impl {impl} is not finished ({unfinished(err, package)}); finish that TODO or use --impl reference"
-        ) from err
     except Exception as err:
-        if not where(err, package):
+        found = describe(err, package_files(str(package)))
+        if found["not_implemented"]:
+            todo = TODOS[found["todo"]].stub_message if found["todo"] else summary(found)
+            raise UsageError(f"--impl {impl} is not finished ({todo}); finish that TODO or use --impl reference") \
+                from err
+        if not found["frames"]:
             raise  # not raised in the package's code: the kit's own bug, keep its traceback
-        raise UsageError(f"--impl {impl} raised {describe(err, package)}") from err
-
-
-def unfinished(err: NotImplementedError, package: Path) -> str:
-    """What is left to do: the skeleton's ``TODO n: ...`` message, or for a bare ``NotImplementedError()`` (as
-    nbgrader's release leaves it) the TODO whose function raised it."""
-    if str(err).strip():
-        return str(err).strip().splitlines()[0]
-    frames = package_frames(err, package)
-    if not frames:
-        return "NotImplementedError"
-    file, line, function = frames[-1]
-    todo = next((todo for todo in TODOS.values() if todo.function == function), None)
-    return todo.stub_message if todo else f"NotImplementedError in {function} (kvcache/{file}, line {line})"
-
-
-def describe(err: BaseException, package: Path) -> str:
-    """``"ValueError: message (kvcache/model.py, line 80)"``, the message cut to its first line."""
-    message = (str(err).strip().splitlines() or [""])[0][:300]
-    text = f"{type(err).__name__}: {message}" if message else type(err).__name__
-    place = where(err, package)
-    return f"{text} ({place})" if place else text
-
-
-def where(err: BaseException, package: Path) -> str:
-    """The innermost place inside ``package`` that ``err`` came from, as ``kvcache/FILE, line N``; or ``""``."""
-    frames = package_frames(err, package)
-    return f"kvcache/{frames[-1][0]}, line {frames[-1][1]}" if frames else ""
-
-
-def package_frames(err: BaseException, package: Path) -> list[tuple[str, int, str]]:
-    """``(file in the package, line, function's qualified name)`` of the traceback's frames in ``package``,
-    outermost first; for a ``SyntaxError`` in the package, its file and line last."""
-    package = package.resolve()
-    frames = []
-    tb = err.__traceback__
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        path = Path(code.co_filename).resolve()
-        if path.is_relative_to(package):
-            function = getattr(code, "co_qualname", code.co_name)  # co_qualname: Python 3.11+
-            frames.append((path.relative_to(package).as_posix(), tb.tb_lineno, function))
-        tb = tb.tb_next
-    if isinstance(err, SyntaxError) and err.filename and Path(err.filename).resolve().is_relative_to(package):
-        frames.append((Path(err.filename).resolve().relative_to(package).as_posix(), err.lineno, ""))
-    return frames
+        raise UsageError(f"--impl {impl} raised {summary(found)}") from err
