@@ -30,6 +30,8 @@ def test_interleaved_layers_and_lengths(probe, expected):
     got, want = cache_steps(probe, expected, ops, buffers="last")
     for i, (step, ref) in enumerate(zip(got, want)):
         expect.no_error(step, f"update number {i + 1}")
+        expect.equal(step["same_buffers"], True, "cache.keys/values still hold the tensors allocated in __init__",
+                     hint="Write into the preallocated buffers in place; never replace them.")
         expect.close(step["returned"][0], ref["returned"][0], f"keys returned by update {i + 1}", atol=0, rtol=0)
         expect.close(step["returned"][1], ref["returned"][1], f"values returned by update {i + 1}", atol=0, rtol=0)
     for layer in range(WIDE_CACHE["num_layers"]):
@@ -53,6 +55,8 @@ def test_filling_the_cache_exactly_then_one_more(probe, expected):
     ops = [{"op": "update", "layer": 0, "n": 16}, {"op": "set_length", "value": 16}, {"op": "update", "layer": 0, "n": 1}]
     got, want = cache_steps(probe, expected, ops)
     expect.no_error(got[0], "update filling all 16 positions")
+    expect.equal(got[0]["same_buffers"], True, "cache.keys/values still hold the tensors allocated in __init__",
+                 hint="Write into the preallocated buffers in place; never replace them.")
     expect.raised(got[-1], "overflow", "a write into a full cache")
     expect.close(got[-1]["keys"][0], want[-1]["keys"][0], "cache.keys[0] after the refused write", atol=0, rtol=0)
     expect.equal(got[-1]["length_after"], 16, "current_length after the refused write")
@@ -75,7 +79,9 @@ def test_irregular_chunks_with_many_heads(probe, expected):
     args = dict(config=WIDE_ATTENTION, seed=31, batch=3, length=14)
     got = probe("attention_steps", chunks=[1, 3, 1, 6, 2, 1], **args)
     want = expected("attention_steps", chunks=None, **args)
-    expect.close(got["out"], want["out"], "outputs of chunks 1, 3, 1, 6, 2, 1 (8 heads, batch 3)")
+    mistakes = {name: seen["out"] for name, seen in
+                expected.mistakes("attention_steps", chunks=[1, 3, 1, 6, 2, 1], **args).items()}
+    expect.close(got["out"], want["out"], "outputs of chunks 1, 3, 1, 6, 2, 1 (8 heads, batch 3)", mistakes=mistakes)
 
 
 @pytest.mark.todo2
@@ -83,16 +89,17 @@ def test_irregular_chunks_with_many_heads(probe, expected):
 def test_large_chunk_reads_tampered_cache(probe, expected):
     args = dict(config=WIDE_ATTENTION, seed=32, batch=2, length=13, chunks=[4, 6, 3], tamper_after=0, layer_idx=1)
     got, want = probe("attention_steps", **args), expected("attention_steps", **args)
-    expect.close(got["out"], want["out"], "outputs after the cached entries were changed (layer 1)")
+    mistakes = {name: seen["out"] for name, seen in expected.mistakes("attention_steps", **args).items()}
+    expect.close(got["out"], want["out"], "outputs after the cached entries were changed (layer 1)", mistakes=mistakes)
 
 
 @pytest.mark.todo2
 @pytest.mark.points(2)
 def test_non_causal_layer_with_irregular_chunks(probe, expected):
-    args = dict(config=WIDE_ATTENTION, seed=37, batch=2, length=11, causal=False)
-    got = probe("attention_steps", chunks=[2, 1, 5, 3], **args)
-    want = expected("attention_steps", chunks=None, **args)
-    expect.close(got["out"], want["out"], "outputs of a causal=False layer fed chunks 2, 1, 5, 3")
+    args = dict(config=WIDE_ATTENTION, seed=37, batch=2, length=11, causal=False, chunks=[2, 1, 5, 3])
+    got, want = probe("attention_steps", **args), expected("attention_steps", **args)
+    expect.close(got["out"], want["out"], "outputs of a causal=False layer fed chunks 2, 1, 5, 3",
+                 hint="With causal=False, each new token sees every position stored so far (L + S), not later ones.")
 
 
 @pytest.mark.todo3

@@ -151,10 +151,11 @@ def attention_steps(kv, config: dict, seed: int, batch: int, length: int, chunks
     chunk after chunk with a :class:`ListCache` (whose stored entries are
     tampered with after chunk ``tamper_after``, to show whether later
     chunks really read the cache). Returns the output ``[batch, length,
-    hidden_dim]``, the positions each of ``Wq``/``Wk``/``Wv`` saw per call and
-    the cache's update calls.
+    hidden_dim]``, the positions each of ``Wq``/``Wk``/``Wv`` saw per call,
+    the cache's update calls and its ``current_length`` right after each call
+    (the probe, standing in for the model, then advances it).
     """
-    attn = kv.Attention(config["hidden_dim"], config["nheads"], layer_idx=layer_idx)
+    attn = kv.Attention(config["hidden_dim"], config["nheads"], layer_idx=layer_idx, causal=causal)
     fill_parameters(attn, seed)
     attn.eval()
     x = seeded_tensor([batch, length, config["hidden_dim"]], seed + 1)
