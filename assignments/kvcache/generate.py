@@ -43,7 +43,8 @@ class TransformerGenerator:
         before it. Every call of ``generate`` starts from a new, empty cache.
 
         Returns:
-            ``prompt + new_tokens``, a list of ``len(prompt) + max_new_tokens`` ints.
+            ``prompt + new_tokens``, a new list of ``len(prompt) + max_new_tokens``
+            Python ints; the caller's ``prompt`` list is left unchanged.
 
         Raises:
             ValueError: the prompt is empty, ``max_new_tokens`` is negative, or

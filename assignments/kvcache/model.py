@@ -55,12 +55,15 @@ class Attention(nn.Module):
             kv_cache: when given, it already holds ``L = kv_cache.current_length``
                 earlier positions. This call stores the new tokens' keys and
                 values in it (through ``kv_cache.update(self.layer_idx, ...)``)
-                and attends over all ``L + S`` positions. New token ``i`` sits
-                at absolute position ``L + i`` and, when ``causal``, sees
-                positions ``0 .. L + i``. When ``kv_cache`` is None, ``L = 0``.
+                and attends over all ``L + S`` positions: the keys and values
+                that ``update`` returns. New token ``i`` sits at absolute
+                position ``L + i`` and, when ``causal``, sees positions
+                ``0 .. L + i``; otherwise it sees all ``L + S``. This layer
+                leaves ``kv_cache.current_length`` alone (the model advances
+                it). When ``kv_cache`` is None, ``L = 0``.
 
         Returns:
-            ``[B, S, D]``.
+            ``[B, S, D]``: the attention output through ``Wo``.
         """
         raise NotImplementedError('TODO 2: Attention.forward - store K/V through the cache and attend over every cached position with an offset causal mask')
 

@@ -1,0 +1,11 @@
+# Breaks: new keys go to keys[layer], new values to values[layer] (they are swapped).
+if not 0 <= layer < self.num_layers:
+    raise IndexError(f"layer {layer} is out of range")
+if new_keys.shape != new_values.shape or new_keys.dim() != 4 or (new_keys.shape[0], new_keys.shape[1], new_keys.shape[3]) != (self.batch_size, self.num_heads, self.head_dim):
+    raise ValueError("bad shape")
+start, end = self.current_length, self.current_length + new_keys.shape[2]
+if end > self.max_seq_len:
+    raise CacheOverflowError("full")
+self.keys[layer][:, :, start:end] = new_values
+self.values[layer][:, :, start:end] = new_keys
+return self.values[layer][:, :, :end], self.keys[layer][:, :, :end]

@@ -1,0 +1,12 @@
+# Breaks: the attention layer leaves current_length alone (it advances it after its update).
+q = self.split_heads(self.Wq(x))
+k = self.split_heads(self.Wk(x))
+v = self.split_heads(self.Wv(x))
+past = 0
+if kv_cache is not None:
+    past = kv_cache.current_length
+    k, v = kv_cache.update(self.layer_idx, k, v)
+    kv_cache.current_length = past + q.shape[2]
+new = q.shape[2]
+mask = torch.ones(new, past + new, dtype=torch.bool, device=x.device).tril(diagonal=past) if self.causal else None
+return self.Wo(self.merge_heads(F.scaled_dot_product_attention(q, k, v, attn_mask=mask)))

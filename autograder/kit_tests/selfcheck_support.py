@@ -1,0 +1,39 @@
+"""Run the graded checks (public and hidden) in this process on a package: fast, for the kit's many examples."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import pytest
+
+from kvchecks.plugin import SCOREBOARD, Result
+from kvchecks.todos import TODOS
+from kvkit.examples import write_package
+from kvkit.paths import EXAMPLES, HIDDEN_TESTS, PUBLIC_TESTS
+
+
+class _Results:
+    def __init__(self) -> None:
+        self.results: list[Result] = []
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self.results = list(config.pluginmanager.get_plugin(SCOREBOARD).results)
+
+
+def checks_in_process(folder: Path) -> dict[str, Result]:
+    """Check name (``test_x`` or ``test_x[id]``) -> its result, for the ``kvcache`` package in ``folder``."""
+    grab = _Results()
+    args = [str(PUBLIC_TESTS), str(HIDDEN_TESTS), f"--impl={folder}", "-p", "no:cacheprovider",
+            "--import-mode=importlib", "-q", "-W", "ignore"]
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        pytest.main(args, plugins=[grab])
+    assert grab.results, f"no check ran on {folder}"
+    return {r.name.split("::")[-1]: r for r in grab.results}
+
+
+def example_package(body: str, out: Path) -> Path:
+    """The reference with one TODO body replaced by ``autograder/examples/<body>.py`` (its name says the TODO)."""
+    todo = int(Path(body).name[4])
+    return write_package(out, {TODOS[todo].function: (EXAMPLES / f"{body}.py").read_text()})
