@@ -37,16 +37,16 @@ def misplacement(got, want, fill) -> str:
     position, value, meant = index[2], float(got[index]), float(want[index])
     if value == fill:
         return f"position {position} was not written (it still holds the initial value {fill:g})."
+    source = int(abs(value)) % 100  # a synthetic entry: 10000 * tag + 1000 * row + 100 * head + position + ...
+    if abs(value) >= 10000 and source != position:
+        return f"position {position} holds the entry meant for position {source}."
     if meant == fill:
         return (f"position {position} should not have been written (only [current_length, current_length + n) "
                 f"are), but it holds {value:g}.")
     if value == -meant:
         return (f"position {position} holds the new key where its value belongs, or the other way round (here "
                 "values = -keys): new_keys go to keys[layer], new_values to values[layer].")
-    source = int(abs(value)) % 100
-    if source != position:
-        return f"position {position} holds the entry meant for position {source}."
-    return f"position {position} holds {value:g}, expected {meant:g}: it comes from another batch row or head."
+    return f"position {position} holds {value:g}, expected {meant:g}: it comes from another layer, batch row or head."
 
 
 def check_buffers(step, want_step, layers, fill, hint=""):

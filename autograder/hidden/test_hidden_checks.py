@@ -7,7 +7,7 @@ reference's outputs for these calls are in ``goldens.json`` beside this file.
 import pytest
 
 from kvchecks import expect
-from kvchecks.configs import MODEL
+from kvchecks.configs import LOGITS, MODEL
 
 WIDE_CACHE = dict(num_layers=4, batch_size=3, num_heads=2, head_dim=5, max_seq_len=16)
 WIDE_MODEL = dict(depth=4, hidden_dim=48, nheads=6, vocab_size=97, max_seq_len=64)
@@ -109,7 +109,7 @@ def test_deep_wide_batched_model_cached_equals_uncached(probe, expected):
     got = probe("model_run", chunks=[7, 1, 4, 1, 1], **args)
     want = expected("model_run", chunks=None, **args)
     expect.close(got["logits"], want["logits"], "logits of chunks 7, 1, 4, 1, 1 (depth 4, batch 3)",
-                 needs=WHOLE_MODEL)
+                 needs=WHOLE_MODEL, **LOGITS)
     expect.equal(got["lengths"], [7, 8, 12, 13, 14], "current_length after each call")
 
 
@@ -122,7 +122,7 @@ def test_three_turn_conversation(probe, expected):
     expect.equal(got["history"], want["history"], "history of a three-turn conversation", needs=WHOLE_MODEL)
     recomputed = expected("model_run", config=WIDE_MODEL, seed=34, tokens=[want["history"][:-1]])
     expect.close(got["logits"], recomputed["logits"], "logits of all turns against a full recompute",
-                 needs=WHOLE_MODEL)
+                 needs=WHOLE_MODEL, **LOGITS)
 
 
 @pytest.mark.todo3
@@ -131,7 +131,8 @@ def test_changed_weights_show_reuse_in_a_batch(probe, expected):
     args = dict(config=dict(MODEL, depth=3), seed=35, batch=2, length=9, chunks=[3, 2, 1, 1, 1, 1],
                 change_kv_weights_after_first=True)
     got, want = probe("model_run", **args), expected("model_run", **args)
-    expect.close(got["logits"], want["logits"], "logits after Wk/Wv changed (batch 2, depth 3)", needs=WHOLE_MODEL)
+    expect.close(got["logits"], want["logits"], "logits after Wk/Wv changed (batch 2, depth 3)", needs=WHOLE_MODEL,
+                 **LOGITS)
 
 
 @pytest.mark.todo4

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from kvchecks.todos import TODOS
 from kvkit.paths import ROOT
 
@@ -43,8 +45,9 @@ def test_every_todo_has_checks_of_its_own(graded):
         assert public and hidden, f"TODO {todo} needs public and hidden checks"
 
 
-def test_a_correct_solution_written_differently_gets_full_marks(graded):
-    report = graded("alternative")
+@pytest.mark.parametrize("example", ["alternative", "alternative2"])
+def test_a_correct_solution_written_differently_gets_full_marks(graded, example):
+    report = graded(example)
     failed = [f"{r.name}: {r.message}" for r in report.results if not r.passed]
     assert not failed, "an honest alternative solution must pass (tolerances too tight?):\n" + "\n".join(failed)
 

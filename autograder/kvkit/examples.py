@@ -26,6 +26,9 @@ EXAMPLE_BODIES: dict[str, dict[int, str]] = {
     # a correct solution written differently from the reference (explicit softmax, validation order, ...).
     "alternative": {1: "todo1_alternative", 2: "todo2_explicit_softmax", 3: "todo3_alternative",
                     4: "todo4_alternative"},
+    # another one: index_copy_ and narrow, an additive mask (is_causal only with nothing cached), a generator that
+    # sizes its own cache, inference_mode and topk.
+    "alternative2": {1: "todo1_index_copy", 2: "todo2_additive_mask", 4: "todo4_own_cache_inference_mode"},
 }
 
 

@@ -47,7 +47,8 @@ def whole_model_note(needs: tuple[int, ...]) -> str:
     if failing:
         counts = ", ".join(f"TODO {n} fails {CURRENT.failed[n]} of "
                            f"{CURRENT.failed[n] + CURRENT.passed.get(n, 0)}" for n in failing)
-        return f"This check runs the whole model, which uses {labels(needs)}; {counts} of its checks so far: fix those first."
+        return (f"This check runs the whole model, which uses {labels(needs)}; {counts} of its checks so far: "
+                "fix those first.")
     if unknown:
         return (f"This check runs the whole model, which also uses {labels(needs)}; run their checks too "
                 f"(plain `pytest`) to see whether the cause lies there.")

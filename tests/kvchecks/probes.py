@@ -245,10 +245,11 @@ def model_run(kv, config: dict, seed: int, batch: int = 1, length: int | None = 
                 parts.append(model(tokens_t[:, pos:pos + size], kv_cache=cache))
                 pos += size
                 lengths.append(cache.current_length)
-                if change_kv_weights_after_first and i == 0:
+                if change_kv_weights_after_first and i == 0:  # new weights of the same scale
                     for j, layer in enumerate(model.layers):
                         for proj in (layer.attn.Wk, layer.attn.Wv):
-                            proj.weight.add_(seeded_tensor(list(proj.weight.shape), 1000 + j))
+                            change = seeded_tensor(list(proj.weight.shape), seed + 1000 + j)
+                            proj.weight.add_(change / proj.weight.shape[1] ** 0.5)
             logits = torch.cat(parts, dim=1) if all(isinstance(p, torch.Tensor) for p in parts) else parts
     return {"logits": logits, "lengths": lengths, "positions": positions, "kv_rows": kv_rows, "stub_seen": stub_seen}
 

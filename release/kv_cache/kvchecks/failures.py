@@ -57,7 +57,11 @@ def describe(err: BaseException, is_student_file: Callable[[str], bool]) -> dict
         todo = _TODO_BY_FUNCTION.get(name, todo)
         source = traceback.FrameSummary(path, line, name).line or ""
         frames.append({"file": display_path(path), "line": line, "function": name, "code": source.strip()})
-    return {"type": type(err).__name__, "message": str(err)[:MAX_MESSAGE], "todo": todo,
+    if isinstance(err, SyntaxError) and err.filename and is_student_file(err.filename):
+        frames.append({"file": display_path(err.filename), "line": err.lineno, "function": "",
+                       "code": (err.text or "").strip()})
+    message = err.msg if isinstance(err, SyntaxError) and frames and not frames[-1]["function"] else str(err)
+    return {"type": type(err).__name__, "message": str(message)[:MAX_MESSAGE], "todo": todo,
             "not_implemented": isinstance(err, NotImplementedError), "frames": frames[-MAX_FRAMES:]}
 
 
@@ -126,6 +130,14 @@ def format_error(description: dict, check_todo: int | None = None) -> str:
         text += f"\n  (this check of {todo_label(check_todo)} runs {todo_label(todo)} too)"
     hint = error_hint(kind, message, todo)
     return text + (f"\n  Hint: {hint}" if hint else "")
+
+
+def summary(description: dict) -> str:
+    """One line: ``ValueError: message (kvcache/model.py, line 80)``."""
+    message = (_clean(description.get("message", ""), MAX_MESSAGE).strip().splitlines() or [""])[0][:300]
+    text = f"{_clean(description.get('type', 'Exception'), 80)}" + (f": {message}" if message else "")
+    frames = description.get("frames") or []
+    return f"{text} ({frames[-1]['file']}, line {frames[-1]['line']})" if frames else text
 
 
 def format_import_error(description: dict) -> str:

@@ -62,7 +62,7 @@ class Expected:
         return self._observe(probe, args, None)
 
     def mistakes(self, probe: str, **args) -> dict[str, object]:
-        """Known mistake -> its observation of this call (a mistake that crashed there, or none to compare: left out)."""
+        """Known mistake -> its observation of this call (left out: a mistake that crashed there, or none at all)."""
         if not self.diagnose:
             return {}
         observed = {m.name: self._observe(probe, args, m.name) for m in known.for_probe(probe)}

@@ -8,7 +8,7 @@ need TODO 1 (KVCache.update) and TODO 2 (Attention.forward).
 import pytest
 
 from kvchecks import expect
-from kvchecks.configs import MODEL
+from kvchecks.configs import LOGITS, MODEL
 
 pytestmark = pytest.mark.todo3
 
@@ -20,7 +20,8 @@ def test_uncached_forward_matches_the_reference(probe, expected):
     args = dict(config=MODEL, seed=5, batch=2, length=9, stub_attention=True)
     got, want = probe("model_run", **args), expected("model_run", **args)
     expect.close(got["logits"], want["logits"], "logits without a cache (attention stubbed out)",
-                 hint="Embed tokens, add position embeddings for positions 0..S-1, run the layers, ln_f, unemb.")
+                 hint="Embed tokens, add position embeddings for positions 0..S-1, run the layers, ln_f, unemb.",
+                 **LOGITS)
 
 
 @pytest.mark.points(2)
@@ -36,7 +37,8 @@ def test_positions_start_at_the_cache_length(probe, expected):
         if wrong:
             length, ids = wrong[0]
             hint = f"in the call made with current_length={length}, pos_emb was given positions {ids}. " + hint
-    expect.close(got["logits"], want["logits"], "logits of chunks 4, 1, 3, 1 (attention stubbed out)", hint=hint)
+    expect.close(got["logits"], want["logits"], "logits of chunks 4, 1, 3, 1 (attention stubbed out)", hint=hint,
+                 **LOGITS)
 
 
 @pytest.mark.points(2)
@@ -64,7 +66,7 @@ def test_cached_logits_equal_uncached(probe, expected, depth, batch):
     got = probe("model_run", chunks=[6, 1, 1, 1, 1], **args)
     want = expected("model_run", chunks=None, **args)
     expect.close(got["logits"], want["logits"], f"per-position logits of prefill + decode (depth {depth}, "
-                 f"batch {batch})", needs=WHOLE_MODEL)
+                 f"batch {batch})", needs=WHOLE_MODEL, **LOGITS)
 
 
 @pytest.mark.points(2)
@@ -72,7 +74,8 @@ def test_chunked_prefill_equals_one_shot(probe, expected):
     args = dict(config=MODEL, seed=8, batch=2, length=10)
     got = probe("model_run", chunks=[3, 5, 2], **args)
     want = expected("model_run", chunks=[10], **args)
-    expect.close(got["logits"], want["logits"], "logits of a prefill in chunks of 3, 5 and 2", needs=WHOLE_MODEL)
+    expect.close(got["logits"], want["logits"], "logits of a prefill in chunks of 3, 5 and 2", needs=WHOLE_MODEL,
+                 **LOGITS)
 
 
 @pytest.mark.points(3)
@@ -84,7 +87,8 @@ def test_second_turn_on_a_warm_cache_equals_recomputing_the_history(probe, expec
                  needs=WHOLE_MODEL)
     expect.equal(got["lengths"], [7, 14], "current_length after each turn", needs=WHOLE_MODEL)
     recomputed = expected("model_run", config=MODEL, seed=9, tokens=[want["history"][:-1]])
-    expect.close(got["logits"], recomputed["logits"], "logits of both turns against a full recompute", needs=WHOLE_MODEL)
+    expect.close(got["logits"], recomputed["logits"], "logits of both turns against a full recompute",
+                 needs=WHOLE_MODEL, **LOGITS)
 
 
 @pytest.mark.points(2)
@@ -101,4 +105,4 @@ def test_cached_keys_are_reused_not_recomputed(probe, expected):
     args = dict(config=MODEL, seed=5, batch=1, length=8, chunks=[5, 1, 1, 1], change_kv_weights_after_first=True)
     got, want = probe("model_run", **args), expected("model_run", **args)
     expect.close(got["logits"], want["logits"], "decode logits after Wk/Wv changed (the cache keeps old K/V)",
-                 hint="Old positions' keys and values must come from the cache.", needs=WHOLE_MODEL)
+                 hint="Old positions' keys and values must come from the cache.", needs=WHOLE_MODEL, **LOGITS)
