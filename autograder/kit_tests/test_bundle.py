@@ -6,8 +6,10 @@ import ast
 import json
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -101,3 +103,59 @@ def test_speed_script_takes_another_folder_with_impl(tmp_path):
     assert run.returncode == 0 and f"({REFERENCE / 'kvcache'})" in run.stdout, run.stderr[-2000:]
     run = run_speed(root, "--impl", str(tmp_path / "nowhere"))
     assert run.returncode != 0 and len(run.stderr.strip().splitlines()) == 1 and "no kvcache package" in run.stderr
+
+
+def with_bodies(root: Path, **bodies: str) -> Path:
+    """The bundle's assignments/kvcache replaced by the reference with some TODO bodies swapped (hostile pieces)."""
+    from hostile_support import make_submission
+
+    package = root / "assignments" / "kvcache"
+    shutil.rmtree(package)
+    made = make_submission(root / "_made", {int(todo[4:]): name for todo, name in bodies.items()})
+    shutil.move(str(made / "kvcache"), package)
+    shutil.rmtree(made)
+    return root
+
+
+def test_a_student_cannot_record_or_erase_the_expected_outputs(tmp_path):
+    root = unzipped_bundle(tmp_path)
+    goldens = (root / "tests" / "goldens.json").read_bytes()
+    helped = subprocess.run([sys.executable, "-m", "pytest", "--help"], cwd=root, capture_output=True, text=True)
+    assert "--impl" in helped.stdout and "record" not in helped.stdout.lower()
+    tried = subprocess.run([sys.executable, "-m", "pytest", "--record-goldens"], cwd=root, capture_output=True,
+                           text=True)
+    assert tried.returncode == 4 and "unrecognized arguments: --record-goldens" in tried.stderr
+    assert (root / "tests" / "goldens.json").read_bytes() == goldens
+
+
+def test_the_first_run_on_the_skeleton_is_short(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "pytest"], cwd=unzipped_bundle(tmp_path), capture_output=True,
+                         text=True)
+    lines = run.stdout.splitlines()
+    assert run.returncode == 1 and lines[-1].startswith("Total")
+    checks = int(re.search(r"(\d+) failed", run.stdout).group(1))
+    assert len(lines) <= 250 and len(lines) <= 4 * checks + 30, f"{len(lines)} lines for {checks} checks"
+    assert "Traceback" not in run.stdout and "kvchecks/" not in run.stdout  # no frames of the checks' own code
+
+
+def test_an_endless_loop_ends_in_the_self_check_with_the_score_table(tmp_path):
+    root = with_bodies(unzipped_bundle(tmp_path), todo4="todo4_endless_loop")
+    started = time.monotonic()
+    run = subprocess.run([sys.executable, "-m", "pytest"], cwd=root, capture_output=True, text=True, timeout=120)
+    assert time.monotonic() - started < 120
+    lines = run.stdout.splitlines()
+    assert lines[-1].startswith("Total") and "timed out after 4 s" in run.stdout
+    earned = {int(m.group(1)): (float(m.group(2)), float(m.group(3)))
+              for m in (re.match(r"TODO (\d) .*?(\d+) / (\d+)", line) for line in lines) if m}
+    assert earned[4][0] == 0 and all(earned[n][0] == earned[n][1] > 0 for n in (1, 2, 3)), earned
+
+
+def test_ctrl_c_still_prints_the_score_table(tmp_path):
+    root = with_bodies(unzipped_bundle(tmp_path), todo3="todo4_endless_loop")
+    proc = subprocess.Popen([sys.executable, "-m", "pytest"], cwd=root, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    time.sleep(6)  # torch's import, then the checks of TODOs 1 and 2, then TODO 3's loop
+    proc.send_signal(signal.SIGINT)
+    out = proc.communicate(timeout=60)[0]
+    assert "KeyboardInterrupt" in out and "score per TODO" in out
+    assert re.search(r"\d+ of the \d+ selected checks did not run \(interrupted\)", out), out[-1500:]
