@@ -83,7 +83,7 @@ def test_update_keeps_keys_and_values_apart(probe, expected):
     check_buffers(got[0], want[0], [1], fill, "new_values go to values[layer], new_keys to keys[layer].")
 
 
-@pytest.mark.points(1)
+@pytest.mark.points(2)
 def test_update_fills_every_batch_row_and_head(probe, expected):
     got, want, fill = run(probe, expected, PREFILL_DECODE)
     for step in got:

@@ -24,7 +24,7 @@ def test_uncached_forward_matches_the_reference(probe, expected):
                  **LOGITS)
 
 
-@pytest.mark.points(2)
+@pytest.mark.points(3)
 def test_positions_start_at_the_cache_length(probe, expected):
     args = dict(config=MODEL, seed=5, batch=2, length=9, stub_attention=True)
     got = probe("model_run", chunks=[4, 1, 3, 1], **args)

@@ -50,10 +50,14 @@ class Result:
 
 
 class Scoreboard:
-    """Collects one :class:`Result` per graded test."""
+    """Collects one :class:`Result` per graded test, and counts the graded tests selected to run."""
 
     def __init__(self) -> None:
         self.results: list[Result] = []
+        self.selected = 0
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.selected = sum(graded_todo(item) is not None for item in session.items)
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -185,3 +189,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         passed = sum(r.passed for r in mine)
         write(f"TODO {todo.number}  {todo.function:<32} {got:5g} / {out_of:<5g} ({passed}/{len(mine)} checks pass)")
     write(f"{'Total':<40} {earned:5g} / {total:<5g}")
+    missing = board.selected - len(board.results)
+    if missing > 0:
+        write(f"{missing} of the {board.selected} selected checks did not run (interrupted): the total counts only "
+              "the checks that ran.")
