@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 from kvchecks.todos import TODOS
-from kvkit.build import solution_regions
-from kvkit.examples import write_package
-from kvkit.paths import EXAMPLES, REFERENCE, ROOT
+from kvkit.examples import reference_body, write_package
+from kvkit.paths import EXAMPLES, ROOT
 
 HOSTILE = EXAMPLES / "hostile"
-
-
-def reference_body(todo: int) -> str:
-    """The reference's solution body of TODO ``todo``, at zero indentation."""
-    path = REFERENCE / TODOS[todo].file
-    source = path.read_text()
-    lines = source.splitlines(keepends=True)
-    for name, begin, end in solution_regions(source, str(path)):
-        if name == TODOS[todo].function:
-            return textwrap.dedent("".join(lines[begin:end - 1]))
-    raise LookupError(todo)
 
 
 def hostile_text(name: str, **extra: str) -> str:

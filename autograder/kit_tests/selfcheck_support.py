@@ -10,7 +10,7 @@ import pytest
 
 from kvchecks.plugin import SCOREBOARD, Result
 from kvchecks.todos import TODOS
-from kvkit.examples import write_package
+from kvkit.examples import example_body, write_package
 from kvkit.paths import EXAMPLES, HIDDEN_TESTS, PUBLIC_TESTS
 
 
@@ -36,4 +36,4 @@ def checks_in_process(folder: Path) -> dict[str, Result]:
 def example_package(body: str, out: Path) -> Path:
     """The reference with one TODO body replaced by ``autograder/examples/<body>.py`` (its name says the TODO)."""
     todo = int(Path(body).name[4])
-    return write_package(out, {TODOS[todo].function: (EXAMPLES / f"{body}.py").read_text()})
+    return write_package(out, {TODOS[todo].function: example_body(todo, next(EXAMPLES.glob(f"{body}.*")))})

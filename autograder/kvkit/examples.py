@@ -2,12 +2,15 @@
 
 An example names, per TODO, a body file in ``autograder/examples/bodies/``
 (code at zero indentation); every other TODO keeps the reference's body, and
-``"stub"`` leaves the skeleton's ``NotImplementedError``. Nothing is kept as a
-second copy of the package, so the examples follow the reference.
+``"stub"`` leaves the skeleton's ``NotImplementedError``. A ``.patch`` file
+(:func:`patched_body`) changes a few lines of the reference's own body
+instead. Nothing is kept as a second copy of the package, so the examples
+follow the reference.
 """
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 from kvchecks.todos import TODOS
@@ -72,3 +75,42 @@ def write_package(out: Path, bodies: dict[str, str]) -> Path:
     for src in sorted((REFERENCE / "kvcache").glob("*.py")):
         (target / src.name).write_text(with_bodies(src.read_text(), str(src), bodies))
     return Path(out)
+
+
+def reference_body(todo: int, reference: Path = REFERENCE) -> str:
+    """The reference's solution body of TODO ``todo``, at zero indentation."""
+    path = reference / TODOS[todo].file
+    source = path.read_text()
+    lines = source.splitlines(keepends=True)
+    for name, begin, end in solution_regions(source, str(path)):
+        if name == TODOS[todo].function:
+            return textwrap.dedent("".join(lines[begin:end - 1]))
+    raise LookupError(f"the reference has no solution region for TODO {todo}")
+
+
+def patched_body(todo: int, patch: str) -> str:
+    """TODO ``todo``'s reference body with ``patch`` applied.
+
+    A patch is hunks separated by blank lines; in each, ``- `` lines are
+    consecutive lines of the reference's body (at zero indentation) and
+    ``+ `` lines replace them; ``#`` lines are comments. A hunk whose lines
+    are not in the body is an error, so a patch that no longer fits the
+    reference fails loudly.
+    """
+    body = reference_body(todo)
+    for hunk in patch.split("\n\n"):
+        lines = [line for line in hunk.splitlines() if line.strip() and not line.startswith("#")]
+        if not lines:
+            continue
+        old = "".join(line[2:] + "\n" for line in lines if line.startswith("-"))
+        new = "".join(line[2:] + "\n" for line in lines if line.startswith("+"))
+        if not old or "\n" + old not in "\n" + body:
+            raise ValueError(f"patch hunk does not match TODO {todo}'s reference body:\n{hunk}")
+        body = ("\n" + body).replace("\n" + old, "\n" + new, 1)[1:]  # whole lines only
+    return body
+
+
+def example_body(todo: int, path: Path) -> str:
+    """The body an example file gives TODO ``todo``: a whole body (``.py``) or a patch of the reference's."""
+    text = Path(path).read_text()
+    return patched_body(todo, text) if Path(path).suffix == ".patch" else text
