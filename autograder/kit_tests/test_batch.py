@@ -18,13 +18,15 @@ import pytest
 from kvkit.batch import find_submissions
 from kvkit.errors import UsageError
 from kvkit.examples import write_example, write_package
-from kvkit.paths import ASSIGNMENTS, ROOT
+from hostile_support import make_submission
+from kvkit.paths import ASSIGNMENTS, PUBLIC_TESTS, ROOT
 
 KVKIT = [sys.executable, "-m", "kvkit.cli"]
 
 
 def make_class(folder: Path) -> Path:
-    """Five students: full marks, partial, skeleton, a zip of full marks, and an empty folder."""
+    """Six students: full marks, partial, skeleton, a zip of full marks, an empty folder, and a skeleton that
+    replays the published goldens."""
     write_package(folder / "ada", {})
     write_example("partial", folder / "bert")
     shutil.copytree(ASSIGNMENTS / "kvcache", folder / "cleo" / "kvcache", ignore=shutil.ignore_patterns("__pycache__"))
@@ -32,6 +34,8 @@ def make_class(folder: Path) -> Path:
         for path in sorted((folder / "ada" / "kvcache").glob("*.py")):
             zf.write(path, f"dana/kvcache/{path.name}")
     (folder / "emil").mkdir()
+    make_submission(folder / "finn", {n: "stub" for n in (1, 2, 3, 4)}, at_import=["import_replays_goldens"])
+    shutil.copy(PUBLIC_TESTS / "goldens.json", folder / "finn" / "kvcache" / "goldens.json")
     (folder / "notes.txt").write_text("not a submission\n")
     return folder
 
@@ -47,13 +51,14 @@ def test_grade_all_writes_a_csv_and_one_results_json_per_student_then_regrades_o
     run = subprocess.run(KVKIT + ["grade-all", str(subs), "--out", str(out), "--jobs", "2", "--results-dir",
                                   str(results)], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "5 graded, 0 already graded" in run.stdout
-    assert "grading" in run.stderr and "5/5" in run.stderr  # the progress bar
+    assert "6 graded, 0 already graded" in run.stdout
+    assert "grading" in run.stderr and "6/6" in run.stderr  # the progress bar
     rows = read_csv(out)
-    assert list(rows) == ["ada", "bert", "cleo", "dana", "emil"]
+    assert list(rows) == ["ada", "bert", "cleo", "dana", "emil", "finn"]
     full = rows["ada"]["max_score"]
     assert rows["ada"]["score"] == full == rows["dana"]["score"] and float(full) > 0
     assert rows["cleo"]["score"] == "0" and rows["cleo"]["status"] == "graded"
+    assert rows["finn"]["score"] == "0" and rows["finn"]["status"] == "graded"  # the replay earns what cleo earns
     assert 0 < float(rows["bert"]["score"]) < float(full)
     assert rows["bert"]["todo1"] == rows["ada"]["todo1"] and rows["bert"]["todo3"] != rows["ada"]["todo3"]
     assert rows["emil"]["status"] == "not graded" and "is empty" in rows["emil"]["notes"]
@@ -68,7 +73,7 @@ def test_grade_all_writes_a_csv_and_one_results_json_per_student_then_regrades_o
     before = {s: (results / s / "meta.json").stat().st_mtime_ns for s in rows}
     run = subprocess.run(KVKIT + ["grade-all", str(subs), "--out", str(out), "--results-dir", str(results),
                                   "--no-progress"], cwd=ROOT, capture_output=True, text=True)
-    assert run.returncode == 0 and "1 graded, 4 already graded" in run.stdout, run.stdout + run.stderr[-2000:]
+    assert run.returncode == 0 and "1 graded, 5 already graded" in run.stdout, run.stdout + run.stderr[-2000:]
     after = {s: (results / s / "meta.json").stat().st_mtime_ns for s in rows}
     assert [s for s in rows if before[s] != after[s]] == ["cleo"]
     assert read_csv(out) == rows
