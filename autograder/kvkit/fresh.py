@@ -12,6 +12,7 @@ fresh inputs alone says so.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import secrets
@@ -87,7 +88,7 @@ class FreshInputs:
 
     def run_check(self, item: pytest.Function) -> None:
         """Run the test function on the published inputs, then (if it runs probes) on fresh ones."""
-        kwargs = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
+        kwargs = {name: item.funcargs[name] for name in inspect.signature(item.obj).parameters}
         item.obj(**kwargs)
         if "probe" not in kwargs:
             return
