@@ -7,6 +7,7 @@ import sys
 
 from . import batch, bench, build, bundle, chat_demo, generate_cli, goldens, grade, gradescope, notebook
 from .errors import UsageError
+from .remote import GraderError
 
 COMMANDS = [build, grade, batch, gradescope, bundle, goldens, generate_cli, chat_demo, bench, notebook]
 
@@ -22,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         print(f"kvkit {args.command}: {err}", file=sys.stderr)
         return 2
+    except GraderError as err:  # the kit's own machinery failed: no score was given
+        print(f"kvkit {args.command}: the grader itself failed, so nothing was scored: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from .inputs import prepared
 from .paths import HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
 from .remote import OutputTail, RemoteBackend, SubmissionProcess
 from .report import Report
-from .sandbox import Sandbox
+from .sandbox import CONFINED, NO_ISOLATION, Sandbox, submission_sandbox
 
 IMPORT_TIMEOUT = 20.0  # the student's import of kvcache
 STARTUP_TIMEOUT = 120.0  # the child's own start (torch's import), before any student code
@@ -86,7 +86,7 @@ def grade(submission: Path, hidden: bool = True, timeout: float = PROBE_TIMEOUT,
     """
     started = time.perf_counter()
     submission = Path(submission)
-    with prepared(submission) as folder, Sandbox(folder, hide=[submission, *hide]) as box:
+    with prepared(submission) as folder, submission_sandbox(folder, hide=[submission, *hide]) as box:
         output = OutputTail()
         memory = memory_mb * 1024 * 1024 if memory_mb else None
 
@@ -111,9 +111,10 @@ def _notes(box: Sandbox, backend: RemoteBackend, output: OutputTail) -> list[str
     """Lines for the end of the report: anything unusual about how the student's code ran."""
     notes = []
     info = backend.info or {}
-    if box.mode == "none" or info.get("mode") == "none":
-        notes.append("Isolation: none (the grader is not root, or KVKIT_ISOLATION=none): the student's code ran as "
-                     "the grader's own user.")
+    if box.mode not in CONFINED or info.get("mode") not in CONFINED:
+        notes.append(NO_ISOLATION)
+    for problem in info.get("problems") or []:
+        notes.append(f"WARNING: the student's process was confined with a gap: {str(problem)[:200]}.")
     if info.get("exposed"):
         notes.append(f"WARNING: the student's process could read {', '.join(info['exposed'])}.")
     if backend.timeouts or backend.crashes:

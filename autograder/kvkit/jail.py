@@ -17,7 +17,19 @@ the grader is root), then imports torch, the probes and, last, the student's
 - ``uid``: resource limits, ``no_new_privs`` and a switch to an unprivileged
   user and group of its own (the grader has removed other users' access to
   the secrets beforehand).
-- ``none``: resource limits only (the grader is not root).
+- ``userns`` (a grader without root, where unprivileged user namespaces are
+  allowed): a user namespace in which it is root only over namespaces of its
+  own, with network, mount, IPC and pid namespaces; it becomes the first
+  process of the new pid namespace (its parent only waits for it), so every
+  process it starts dies with it and no process of the grader can be named,
+  signalled or traced; a fresh ``/proc``; the same covers as ``namespace``
+  (and ``/run``, where the grader's user sockets live); every other mount
+  made read-only, so nothing the grader's user owns can be changed; then all
+  capabilities dropped, so no mount can be undone.
+- ``bwrap`` (a grader without root, with bubblewrap): the grader starts the
+  child inside ``bwrap`` (:func:`kvkit.sandbox.bwrap_command`); here only the
+  limits.
+- ``none``: resource limits only.
 
 It returns what it did and which of the paths it was asked to check it
 could still read (``exposed``), checked after the switch.
@@ -32,8 +44,16 @@ import signal
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
-MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
-PR_SET_NO_NEW_PRIVS = 38
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWIPC = 0x08000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
+MS_NOATIME, MS_NODIRATIME, MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = 1024, 2048, 4096, 16384, 1 << 18, 1 << 21
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
+CAPABILITY_VERSION_3 = 0x20080522
+# statvfs flags of a mount -> the mount flags a read-only remount must keep (a locked flag cannot be dropped)
+KEPT_FLAGS = [(os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV), (os.ST_NOEXEC, MS_NOEXEC),
+              (os.ST_NOATIME, MS_NOATIME), (os.ST_NODIRATIME, MS_NODIRATIME), (os.ST_RELATIME, MS_RELATIME)]
 
 
 def _call(result: int, what: str) -> None:
@@ -42,14 +62,31 @@ def _call(result: int, what: str) -> None:
         raise OSError(errno, f"{what}: {os.strerror(errno)}")
 
 
+def _processes_of(uid: int) -> int:
+    count = 0
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                count += any(line.startswith("Uid:") and int(line.split()[1]) == uid for line in f)
+        except (OSError, ValueError):
+            continue
+    return count
+
+
 def set_limits(config: dict, own_uid: bool) -> None:
-    """Memory (address space), file size, core dumps, open files, CPU seconds and, with a user of its own, processes."""
+    """Memory (address space), file size, core dumps, open files, CPU seconds and processes.
+
+    With a user of its own the process limit is ``nproc``; sharing the
+    grader's user (``userns``), it is ``nproc`` more than that user runs now.
+    """
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write fails with EFBIG instead of killing
     limits = [(resource.RLIMIT_CORE, 0), (resource.RLIMIT_FSIZE, config.get("fsize")),
               (resource.RLIMIT_AS, config.get("memory")), (resource.RLIMIT_NOFILE, config.get("nofile")),
               (resource.RLIMIT_CPU, config.get("cpu"))]
     if own_uid:
         limits.append((resource.RLIMIT_NPROC, config.get("nproc")))
+    elif config.get("mode") == "userns" and config.get("nproc"):
+        limits.append((resource.RLIMIT_NPROC, _processes_of(os.getuid()) + config["nproc"]))
     for which, value in limits:
         if value is None:
             continue
@@ -105,6 +142,113 @@ def drop_privileges(uid: int, gid: int) -> None:
     raise RuntimeError("could not drop root privileges")
 
 
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def _become_first_process_of_new_pid_namespace(libc) -> None:
+    """Fork after ``unshare(CLONE_NEWPID)``: the child (pid 1 there) goes on; this process waits and exits with it.
+
+    The child dies with its parent (``PR_SET_PDEATHSIG``; the grader kills
+    both through their process group), and everything it starts dies with it
+    (the end of a pid namespace's first process).
+    """
+    child = os.fork()
+    if child:
+        os.closerange(3, 65536)  # only the child speaks to the grader
+        while True:
+            try:
+                _, status = os.waitpid(child, 0)
+                break
+            except InterruptedError:
+                continue
+        code = os.waitstatus_to_exitcode(status)
+        os._exit(code if code >= 0 else 128 - code)
+    _call(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+
+
+def _mount_points() -> list[str]:
+    """Every mount point this process sees, from ``/proc/self/mountinfo`` (octal escapes decoded)."""
+    points = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            raw = line.split()[4]
+            points.append(raw.encode().decode("unicode_escape"))
+    return points
+
+
+def _make_read_only(libc, writable: list[str]) -> list[str]:
+    """Remount every mount read-only but those of ``writable``; the mount points that refused."""
+    refused = []
+    keep = {os.path.realpath(p) for p in writable}
+    for point in sorted(set(_mount_points()), key=len):
+        if point in keep or not os.path.isdir(point) and not os.path.isfile(point):
+            continue
+        try:
+            flags = os.statvfs(point).f_flag
+        except OSError:
+            continue
+        if flags & os.ST_RDONLY:
+            continue
+        kept = sum(mount_flag for stat_flag, mount_flag in KEPT_FLAGS if flags & stat_flag)
+        if libc.mount(None, point.encode(), None, MS_BIND | MS_REMOUNT | MS_RDONLY | kept, None) != 0:
+            refused.append(point)
+    return refused
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def _drop_capabilities(libc) -> None:
+    """No capability left, now or after an ``execve`` (empty bounding set), and ``no_new_privs``."""
+    for cap in range(64):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            break  # past the last capability this kernel knows
+    data = (_CapData * 2)()
+    _call(libc.capset(ctypes.byref(_CapHeader(CAPABILITY_VERSION_3, 0)), data), "capset")
+    _call(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+
+
+def enter_user_namespace(config: dict) -> dict:
+    """``userns`` mode, for a grader without root; what it could not do comes back in the dict."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    uid, gid = os.getuid(), os.getgid()
+    _call(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWPID),
+          "unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWPID)")
+    _write("/proc/self/setgroups", "deny")
+    _write("/proc/self/uid_map", f"0 {uid} 1")
+    _write("/proc/self/gid_map", f"0 {gid} 1")
+    _become_first_process_of_new_pid_namespace(libc)
+    _mount(libc, "none", "/", None, MS_REC | MS_PRIVATE, None)
+    problems = []
+    if libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None) != 0:
+        _cover(libc, "/proc", [], "0555", "64k")  # the old /proc would show the grader's processes: hide it
+        problems.append("no /proc of its own")
+    keep = [os.path.realpath(p) for p in config.get("keep", [])]
+    for path in sorted({os.path.realpath(p) for p in config.get("hide", [])}, key=len, reverse=True):
+        if os.path.isdir(path):
+            _cover(libc, path, keep, "0755", "64k")
+    scratch = [p for p in config.get("scratch", []) if os.path.isdir(p)]
+    for path in scratch:
+        _cover(libc, path, keep, "1777", config.get("scratch_size", "64m"))
+    writable = [*scratch, "/proc"]
+    for path in config.get("writable", []):  # folders the grader shares with the child: mounts of their own
+        _mount(libc, path, path, None, MS_BIND, None)
+        writable.append(path)
+    if config.get("workdir"):
+        _cover(libc, config["workdir"], [], "0700", config.get("scratch_size", "64m"))
+        writable.append(config["workdir"])
+    problems += [f"could not make {p} read-only" for p in _make_read_only(libc, writable)]
+    _drop_capabilities(libc)
+    return {"problems": problems}
+
+
 def exposed(paths: list[str]) -> list[str]:
     """The paths this process can still read: a file it can open, a folder it can list with anything in it."""
     found = []
@@ -127,12 +271,18 @@ def enter(config: dict) -> dict:
     mode = config.get("mode", "none")
     own_uid = mode in ("namespace", "uid") and os.geteuid() == 0
     set_limits(config, own_uid)
-    offline = False
+    offline, problems = False, []
     if mode == "namespace" and os.geteuid() == 0:
         offline = enter_namespace(config)
+    elif mode == "userns":
+        problems = enter_user_namespace(config)["problems"]
+        offline = True
+    elif mode == "bwrap":
+        offline = True  # bwrap gave it network, mount, pid and user namespaces of their own
     if own_uid:
         drop_privileges(int(config["uid"]), int(config["gid"]))
     if config.get("workdir"):
         os.chdir(config["workdir"])
-    return {"mode": mode if own_uid or mode == "none" else "none", "uid": os.getuid(), "offline": offline,
-            "exposed": exposed(config.get("check", []))}
+    confined = own_uid or mode in ("userns", "bwrap")
+    return {"mode": mode if confined or mode == "none" else "none", "uid": os.getuid(), "offline": offline,
+            "problems": problems, "exposed": exposed(config.get("check", []))}

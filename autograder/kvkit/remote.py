@@ -143,8 +143,8 @@ class SubmissionProcess:
         config = json.dumps(self.box.jail_config(self.memory_bytes, self.uid))
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-I", "-u", "-c", BOOT, str(to_child_r), str(from_child_w), str(self.box.submission),
-                 str(self.box.harness), config],
+                self.box.command([sys.executable, "-I", "-u", "-c", BOOT, str(to_child_r), str(from_child_w),
+                                  str(self.box.path("submission")), str(self.box.harness), config]),
                 pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
                 cwd=self.box.root, env=self.box.child_env(), start_new_session=True,
             )

@@ -1,20 +1,30 @@
-"""A throw-away folder from which the submission runs, and the confinement settings of its process.
+"""A throw-away folder from which the student's code runs, and the confinement settings of its process.
 
-Layout: ``submission/kvcache/`` (a copy of the student's package),
-``harness/kvchecks/`` (the public probe code) and ``harness/kvjail.py``
-(:mod:`kvkit.jail`), ``work/`` (the child's working directory, the only
-place it may write). The reference solution, the hidden tests and their
-goldens are never copied in.
+Layout: read-only copies (for grading: ``submission/kvcache/``, a copy of the
+student's package, and ``harness/kvchecks/``, the public probe code), always
+``harness/kvjail.py`` (:mod:`kvkit.jail`), ``work/`` (the child's working
+directory: a small private tmpfs, the only place it may write) and, where
+asked, shared folders both sides reach (a kernel's sockets). The reference
+solution, the hidden tests and their goldens are never copied in.
 
-When the grader runs as root, the child runs as a user and group of its own
-(fresh numeric ids: a group per sandbox, so two submissions graded at once
-cannot read each other, and a user per child process, so every process it
-starts can be found and killed): the copies are owned by root and readable
-by that group only; ``work/`` is writable by that group. Isolation modes (see :mod:`kvkit.jail`):
-``namespace`` (root and mount namespaces allowed: the secrets are covered
-with empty mounts), ``uid`` (root only: other users lose access to the
-grader's folders by ``chmod o-rwx``), ``none`` (not root: the child runs as
-the grader's user; the report says so). ``KVKIT_ISOLATION`` forces one.
+Isolation modes (``KVKIT_ISOLATION`` forces one; otherwise the strongest that
+works here):
+
+- ``namespace`` (root, mount namespaces allowed): the child runs as a user and
+  group of its own (fresh numeric ids: a group per sandbox, so two gradings at
+  once cannot read each other, and a user per child, so every process it
+  starts can be found and killed); the copies are owned by root and readable
+  by that group only; the secrets are covered with empty mounts; no network.
+- ``uid`` (root without mount namespaces): the same user switch; other users
+  lose access to the grader's folders (``chmod o-rwx``).
+- ``userns`` (not root, unprivileged user namespaces allowed): the child makes
+  user, mount, network, IPC and pid namespaces of its own, covers the secrets,
+  makes every other mount read-only and drops every capability (see
+  :mod:`kvkit.jail`).
+- ``bwrap`` (not root, bubblewrap installed and working): the child starts
+  inside ``bwrap``, which shows it only the system's folders, the interpreter
+  and the sandbox, read-only, a writable ``work/`` and nothing else.
+- ``none``: nothing but resource limits; every report carries a WARNING.
 """
 
 from __future__ import annotations
@@ -37,7 +47,14 @@ HARNESS = ROOT / "tests" / "kvchecks"
 JAIL = Path(__file__).resolve().parent / "jail.py"
 MAX_PACKAGE_BYTES = 20 * 1024 * 1024
 MAX_PACKAGE_FILES = 500
-MODES = ("namespace", "uid", "none")
+SCRATCH_BYTES = 64 * 1024 * 1024  # each of the child's writable folders: a tmpfs of this size
+MODES = ("namespace", "uid", "userns", "bwrap", "none")
+ROOT_MODES = ("namespace", "uid")  # the child gets a user id of its own
+CONFINED = ("namespace", "uid", "userns", "bwrap")
+NO_ISOLATION = ("WARNING: no isolation: the student's code ran as the grader's own user and could read and change "
+                "what that user can (the grader is not root, and neither unprivileged user namespaces nor "
+                "bubblewrap work here, or KVKIT_ISOLATION=none); install bubblewrap (sudo apt-get install bubblewrap) "
+                "or grade as root.")
 
 
 def _ignore_caches(_dir: str, names: list[str]) -> list[str]:
@@ -87,13 +104,23 @@ def _world_reachable(path: str) -> bool:
     return bool(os.stat(path).st_mode & stat.S_IROTH)
 
 
-@functools.lru_cache(maxsize=None)
-def _namespaces_work() -> bool:
-    code = "import ctypes; l = ctypes.CDLL(None, use_errno=True); raise SystemExit(l.unshare(0x20000) != 0)"
+def _works(argv: list[str]) -> bool:
     try:
-        return subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, timeout=30).returncode == 0
+        return subprocess.run(argv, capture_output=True, timeout=30).returncode == 0
     except (OSError, subprocess.SubprocessError):
         return False
+
+
+@functools.lru_cache(maxsize=None)
+def _unshare_works(flags: int) -> bool:
+    code = f"import ctypes; l = ctypes.CDLL(None, use_errno=True); raise SystemExit(l.unshare({flags}) != 0)"
+    return _works([sys.executable, "-I", "-S", "-c", code])
+
+
+@functools.lru_cache(maxsize=None)
+def _bwrap_works() -> bool:
+    bwrap = shutil.which("bwrap")
+    return bool(bwrap) and _works([bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"])
 
 
 def isolation_mode() -> str:
@@ -101,13 +128,25 @@ def isolation_mode() -> str:
     forced = os.environ.get("KVKIT_ISOLATION", "auto")
     if forced in MODES:
         return forced
-    if os.geteuid() != 0:
-        return "none"
-    if _namespaces_work():
-        return "namespace"
-    if all(_world_reachable(d) for d in interpreter_dirs()):
-        return "uid"
-    return "none"
+    if os.geteuid() == 0:
+        if _unshare_works(0x20000):  # CLONE_NEWNS
+            return "namespace"
+        return "uid" if all(_world_reachable(d) for d in interpreter_dirs()) else "none"
+    if _unshare_works(0x10000000 | 0x20000 | 0x40000000 | 0x20000000):  # user, mount, network and pid namespaces
+        return "userns"
+    return "bwrap" if _bwrap_works() else "none"
+
+
+def protect_grader(mode: str) -> None:
+    """Without a user of its own, the child shares the grader's user: make the grader untraceable by it.
+
+    A process that is not dumpable cannot be traced, nor its memory read
+    through ``/proc``, by a process of the same user without capabilities.
+    """
+    if mode in ("userns", "bwrap"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
 
 
 def secret_paths(extra: list[Path] = ()) -> list[str]:
@@ -150,63 +189,76 @@ def protect_for_uid_mode(paths: list[str]) -> None:
 
 
 class Sandbox:
-    """Context manager: copies a submission and the harness into a temporary folder, removes it on exit.
+    """Context manager: read-only copies of ``trees`` in a temporary folder, removed on exit.
 
-    ``source`` is a folder holding ``kvcache/`` (see :mod:`kvkit.inputs`);
+    ``trees`` maps a path inside the sandbox to the folder copied there;
     ``hide`` adds folders the child must not read (e.g. all the submissions
-    of a batch).
+    of a batch); ``shared`` names folders (inside the sandbox) that the child
+    may write and the grader reads.
     """
 
-    def __init__(self, source: Path, hide: list[Path] = (), mode: str | None = None) -> None:
-        self.source = Path(source)
-        self.package = self.source / "kvcache"
-        if not (self.package / "__init__.py").is_file():
-            raise UsageError(f"{self.source} holds no kvcache package (expected {self.package}/__init__.py)")
+    def __init__(self, trees: dict[str, Path], hide: list[Path] = (), mode: str | None = None,
+                 shared: tuple[str, ...] = ()) -> None:
+        self.trees = {name: Path(folder) for name, folder in trees.items()}
         self.hide = [Path(p) for p in hide]
         self.mode = mode or isolation_mode()
-        self.gid = None
+        self.shared_names = shared
+        self.gid = random.SystemRandom().randint(200_000, 899_999) if self.mode in ROOT_MODES else None
         self.uids: list[int] = []
-        if self.mode != "none":
-            self.gid = random.SystemRandom().randint(200_000, 899_999)
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    @property
+    def workdir(self) -> Path:
+        return self.root / "work"
+
+    @property
+    def harness(self) -> Path:
+        return self.root / "harness"
+
+    @property
+    def shared(self) -> list[Path]:
+        return [self.root / name for name in self.shared_names]
 
     def __enter__(self) -> "Sandbox":
-        check_package(self.package)
         self.root = Path(tempfile.mkdtemp(prefix="kvkit-grade-"))
         try:
-            self.submission = self.root / "submission"
-            self.harness = self.root / "harness"
-            self.workdir = self.root / "work"
-            shutil.copytree(self.package, self.submission / "kvcache", ignore=_ignore_caches, symlinks=True)
-            shutil.copytree(HARNESS, self.harness / "kvchecks", ignore=_ignore_caches)
+            for name, folder in self.trees.items():
+                shutil.copytree(folder, self.root / name, ignore=_ignore_caches, symlinks=True)
+            self.harness.mkdir(exist_ok=True)
             shutil.copy(JAIL, self.harness / "kvjail.py")
-            self.workdir.mkdir()
-            if self.mode != "none":
+            for folder in (self.workdir, *self.shared):
+                folder.mkdir(parents=True)
+            if self.mode in ROOT_MODES:
                 self._set_owners()
             if self.mode == "uid":
                 protect_for_uid_mode(secret_paths(self.hide))
         except BaseException:
             shutil.rmtree(self.root, ignore_errors=True)
             raise
+        protect_grader(self.mode)
         return self
 
     def _set_owners(self) -> None:
+        """Root modes: everything root-owned and readable by the sandbox's group; ``work/`` and shared folders
+        writable by it."""
         os.chown(self.root, 0, self.gid)
         os.chmod(self.root, 0o750)
-        for top in (self.submission, self.harness):
-            for dirpath, dirnames, filenames in os.walk(top):
-                os.chown(dirpath, 0, self.gid)
-                os.chmod(dirpath, 0o750)
-                for name in filenames:
-                    path = os.path.join(dirpath, name)
-                    os.chown(path, 0, self.gid, follow_symlinks=False)
-                    if not os.path.islink(path):
-                        os.chmod(path, 0o640)
-        os.chown(self.workdir, 0, self.gid)
-        os.chmod(self.workdir, 0o770)
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            os.chown(dirpath, 0, self.gid)
+            os.chmod(dirpath, 0o750)
+            for name in filenames:
+                path = os.path.join(dirpath, name)
+                os.chown(path, 0, self.gid, follow_symlinks=False)
+                if not os.path.islink(path):
+                    os.chmod(path, 0o640)
+        for folder in (self.workdir, *self.shared):
+            os.chmod(folder, 0o770)
 
     def new_uid(self) -> int | None:
-        """A fresh user id for one child process (None without isolation): strays are killed by user id."""
-        if self.mode == "none":
+        """A fresh user id for one child process (root modes only): strays are killed by user id."""
+        if self.mode not in ROOT_MODES:
             return None
         uid = random.SystemRandom().randint(200_000, 899_999)
         self.uids.append(uid)
@@ -214,15 +266,23 @@ class Sandbox:
 
     def jail_config(self, memory_bytes: int | None, uid: int | None) -> dict:
         """What ``kvjail.enter`` gets: mode, ids, limits, what to cover and what to check."""
+        hide = secret_paths(self.hide)
+        if self.mode in ("namespace", "userns"):
+            hide += foreign_top_dirs()
+        if self.mode == "userns":
+            hide.append("/run")  # the grader's user sockets (systemd, D-Bus) live under /run/user
         return {
             "mode": self.mode, "uid": uid, "gid": self.gid, "workdir": str(self.workdir),
             "memory": memory_bytes, "fsize": 64 * 1024 * 1024, "nofile": 1024, "nproc": 256,
             "cpu": 900,  # a child orphaned by a killed grader cannot spin for ever
-            "hide": secret_paths(self.hide) + (foreign_top_dirs() if self.mode == "namespace" else []),
-            "keep": interpreter_dirs() + [str(self.root)],
-            "scratch": ["/tmp", "/var/tmp", "/dev/shm"], "scratch_size": "64m",
-            "check": check_paths(self.hide),
+            "hide": hide, "keep": interpreter_dirs() + [str(self.root)],
+            "scratch": ["/tmp", "/var/tmp", "/dev/shm"], "scratch_size": f"{SCRATCH_BYTES // (1 << 20)}m",
+            "writable": [str(p) for p in self.shared], "check": check_paths(self.hide),
         }
+
+    def command(self, argv: list[str]) -> list[str]:
+        """The command line that starts ``argv`` (the child) in this sandbox: inside ``bwrap`` in that mode."""
+        return bwrap_command(self) + ["--", *argv] if self.mode == "bwrap" else list(argv)
 
     def child_env(self) -> dict:
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(self.workdir), "TMPDIR": str(self.workdir),
@@ -233,6 +293,36 @@ class Sandbox:
         for uid in self.uids:  # a student's code may fork and detach from its process group
             kill_uid(uid)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def submission_sandbox(folder: Path, hide: list[Path] = (), mode: str | None = None) -> Sandbox:
+    """The grading sandbox for ``folder``, which holds the student's ``kvcache/``: the package and the harness."""
+    package = Path(folder) / "kvcache"
+    if not (package / "__init__.py").is_file():
+        raise UsageError(f"{folder} holds no kvcache package (expected {package}/__init__.py)")
+    check_package(package)
+    return Sandbox({"submission/kvcache": package, "harness/kvchecks": HARNESS}, hide=hide, mode=mode)
+
+
+def bwrap_command(box: Sandbox) -> list[str]:
+    """``bwrap`` and its options: the system's folders, the interpreter and the sandbox read-only, ``work/`` and the
+    shared folders writable, fresh ``/proc``, ``/dev`` and temporary folders, no network, nothing else."""
+    args = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--as-pid-1",
+            "--cap-drop", "ALL"]
+    for top in ("usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/") / top
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    scratch = ["--size", str(SCRATCH_BYTES), "--tmpfs"]
+    args += ["--proc", "/proc", "--dev", "/dev", *scratch, "/dev/shm", *scratch, "/tmp", *scratch, "/var/tmp"]
+    for folder in [*interpreter_dirs(), str(box.root)]:
+        args += ["--ro-bind", folder, folder]
+    args += [*scratch, str(box.workdir)]
+    for folder in box.shared:
+        args += ["--bind", str(folder), str(folder)]
+    return args + ["--chdir", str(box.workdir)]
 
 
 def kill_uid(uid: int, rounds: int = 5) -> None:

@@ -1,0 +1,141 @@
+"""``kvkit grade`` run by an instructor without root: the student's code is still confined.
+
+The kit's tests run as root (as CI does); each test here runs the grader as another user (uid 65534) with
+``setpriv``. That user must reach the interpreter: where a folder on its way is closed to other users (``/root``
+holds pyenv's Python here), the grader runs in a mount namespace of the test's own in which only the needed
+folders are bound into an open one, as they would be on an instructor's machine. Each non-root isolation mode
+(``userns``: unprivileged user namespaces; ``bwrap``: bubblewrap) is graded on the same hostile submissions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from hostile_support import make_submission
+from kvkit.paths import HIDDEN_TESTS, PUBLIC_TESTS, ROOT
+from kvkit.sandbox import interpreter_dirs
+
+USER = 65534  # nobody
+IS_ROOT = os.geteuid() == 0
+pytestmark = pytest.mark.skipif(not IS_ROOT, reason="dropping to another user needs root (as CI has)")
+MODES = [pytest.param("userns", id="userns"),
+         pytest.param("bwrap", id="bwrap", marks=pytest.mark.skipif(
+             not shutil.which("bwrap"), reason="bubblewrap is not installed (make setup installs it as root)"))]
+
+
+def closed_ancestors(path: str) -> list[tuple[str, str]]:
+    """``(folder, child)`` for each folder on ``path``'s way that other users cannot enter, with the child of it
+    that leads to ``path``."""
+    parts = Path(path).resolve().parts
+    found = []
+    for i in range(1, len(parts) - 1):
+        folder = os.path.join(*parts[:i + 1])
+        if not os.stat(folder).st_mode & stat.S_IXOTH:
+            found.append((folder, parts[i + 1]))
+    return found
+
+
+def as_unprivileged(argv: list[str], env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``argv`` as user 65534, with the interpreter's and the kit's folders reachable by it."""
+    script = ["set -e", "mount --make-rprivate /"]
+    needed = sorted({pair for path in [*interpreter_dirs(), str(ROOT)] for pair in closed_ancestors(path)})
+    for index, (folder, child) in enumerate(needed):
+        stash = f"/tmp/.kvkit-stash-{os.getpid()}-{index}"
+        script += [f"mkdir -p {stash}", f"mount --bind {shlex.quote(folder)} {stash}",
+                   f"mount -t tmpfs -o mode=755 tmpfs {shlex.quote(folder)}",
+                   f"mkdir -p {shlex.quote(os.path.join(folder, child))}",
+                   f"mount --bind {stash}/{shlex.quote(child)} {shlex.quote(os.path.join(folder, child))}"]
+    script.append(f"exec setpriv --reuid={USER} --regid={USER} --clear-groups -- {shlex.join(argv)}")
+    return subprocess.run(["unshare", "--mount", "sh", "-c", "\n".join(script)], env=env, capture_output=True,
+                          text=True, timeout=timeout, cwd="/")
+
+
+@pytest.fixture
+def workspace():
+    """A folder the unprivileged user owns (pytest's own temporary folders are closed to it)."""
+    folder = Path(tempfile.mkdtemp(prefix="kvkit-nonroot-"))
+    os.chmod(folder, 0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def grade_as_unprivileged(workspace: Path, submission: Path, mode: str) -> tuple[subprocess.CompletedProcess, dict]:
+    for path in [workspace, *workspace.rglob("*")]:
+        os.chown(path, USER, USER, follow_symlinks=False)
+    results = workspace / "results.json"
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(workspace), "LANG": "C.UTF-8",
+           "KVKIT_ISOLATION": mode}
+    run = as_unprivileged([sys.executable, "-m", "kvkit.cli", "grade", str(submission), "--json", str(results)], env)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    return run, json.loads(results.read_text())
+
+
+def processes_of(uid: int, settle: float = 3.0) -> list[int]:
+    """The live processes of ``uid`` (waiting up to ``settle`` seconds for dying ones to go; zombies are gone)."""
+    deadline = time.monotonic() + settle
+    while True:
+        found = []
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/status") as f:
+                    status = dict(line.split(":", 1) for line in f if ":" in line)
+                if int(status["Uid"].split()[0]) == uid and not status["State"].strip().startswith(("Z", "X")):
+                    found.append(int(entry))
+            except (OSError, ValueError, KeyError):
+                continue
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_stealing_submission_gains_nothing_without_root(workspace, mode):
+    sub = make_submission(workspace / "sub", {n: "stub" for n in (1, 2, 3, 4)},
+                          at_import=["import_steals_solution", "import_network", "import_fills_disk",
+                                     "import_detached_child"])
+    assert processes_of(USER) == []
+    run, results = grade_as_unprivileged(workspace, sub, mode)
+    assert results["score"] == 0, "the submission found the reference and used it"
+    notes = results["output"]
+    assert "FOUND []" in notes and "WARNING" not in notes and "WARNING" not in run.stdout, notes
+    assert "NETWORK blocked" in notes
+    assert int(re.search(r"DISK wrote (\d+) MB", notes).group(1)) <= 3 * 64
+    assert "DETACHED" in notes and processes_of(USER) == [], "a process of the submission outlived its grading"
+
+
+def test_the_same_submission_steals_full_marks_unconfined(workspace):
+    sub = make_submission(workspace / "sub", {n: "stub" for n in (1, 2, 3, 4)}, at_import=["import_steals_solution"])
+    run, results = grade_as_unprivileged(workspace, sub, "none")
+    assert results["score"] == results["max_score"] > 0  # the attack is real
+    assert "WARNING: no isolation" in run.stdout and "WARNING: no isolation" in results["output"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_vandalism_changes_nothing_outside_the_childs_scratch_space(workspace, mode):
+    sentinel = workspace / "sentinel.txt"
+    sentinel.write_text("keep me\n")
+    kit = sorted(p for p in (*PUBLIC_TESTS.rglob("*"), *HIDDEN_TESTS.rglob("*")) if p.is_file()
+                 and "__pycache__" not in p.parts)
+    before = {p: p.read_bytes() for p in kit}
+    sub = make_submission(workspace / "sub", at_import=["import_vandal"], __KVKIT_SENTINEL__=str(sentinel))
+    own = {p: p.read_bytes() for p in (sub / "kvcache").glob("*.py")}
+    run, results = grade_as_unprivileged(workspace, sub, mode)
+    assert re.search(r"^Total: ", run.stdout, re.M), "the grader did not finish its report"
+    assert sentinel.read_text() == "keep me\n"
+    assert {p: p.read_bytes() for p in kit} == before
+    assert {p: p.read_bytes() for p in own} == own
+    edits = [line for line in results["output"].splitlines() if "DONE" in line and ("edit" in line or "delete" in line
+                                                                                   or "rmtree" in line)]
+    assert not edits, edits
