@@ -75,7 +75,7 @@ def test_run_autograder_gives_the_reference_full_marks(tmp_path, autograder_zip)
     assert hidden and all("test_hidden" in t["name"] for t in hidden)
     assert results["stdout_visibility"] == "hidden"
     if os.geteuid() == 0:  # confined as in kvkit grade: the kit under ROOT/source is out of the child's reach
-        assert "could read" not in results["output"] and "Isolation: none" not in results["output"]
+        assert "could read" not in results["output"] and "WARNING" not in results["output"]
 
 
 def test_run_autograder_gives_the_skeleton_zero(tmp_path, autograder_zip):

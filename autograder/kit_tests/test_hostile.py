@@ -165,7 +165,7 @@ def test_the_reference_and_hidden_tests_are_out_of_the_childs_reach(tmp_path, mo
     assert report.score == 0, "the submission found and used the reference"
     notes = "\n".join(report.notes)
     assert "FOUND []" in notes, notes
-    assert "WARNING" not in notes and "Isolation: none" not in notes
+    assert "WARNING" not in notes
     # the same submission, graded without confinement, steals the reference: the attack is real
     monkeypatch.setenv("KVKIT_ISOLATION", "none")
     unconfined = grade(sub)
