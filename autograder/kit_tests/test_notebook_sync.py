@@ -18,7 +18,8 @@ import pytest
 
 from kvkit.build import solution_regions
 from kvkit.cli import main
-from kvkit.notebook import (MODULES, NOTEBOOK_NAME, RELEASE_DIR, SOURCE_DIR, SOURCE_NOTEBOOK, collect_checks,
+from kvkit.notebook import (MODULES, NOTEBOOK_NAME, RELEASE_DIR, SOURCE_DIR, SOURCE_NOTEBOOK, check_key, check_name,
+                            collect_checks,
                             notebook_points, notebook_to_package, read_notebook, stale_paths)
 from kvkit.paths import HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE
 
@@ -135,14 +136,27 @@ def test_one_test_cell_per_graded_item_with_its_points(items):
     cells = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade")]
     assert len(cells) == len(items)
     assert notebook_points(nb) == sum(item.points for item in items)
-    public = {c["metadata"]["kvkit"]["check"]: c["metadata"]["nbgrader"]["points"] for c in cells
-              if c["metadata"]["kvkit"]["check"] != "hidden"}
-    assert public == {item.nodeid: item.points for item in items if not item.hidden}
+    keys = {c["metadata"]["kvkit"]["check"]: c["metadata"]["nbgrader"]["points"] for c in cells}
+    assert keys == {check_key(check_name(i), i.hidden): i.points for i in items}
     for todo in (1, 2, 3, 4):
         mine = [c for c in cells if c["metadata"]["kvkit"]["todo"] == todo]
         assert sum(c["metadata"]["nbgrader"]["points"] for c in mine) == sum(i.points for i in items if i.todo == todo)
-        hidden = [c for c in mine if c["metadata"]["kvkit"]["check"] == "hidden"]
-        assert len(hidden) == sum(1 for i in items if i.todo == todo and i.hidden)
+    hidden = [c for c in cells if c["metadata"]["kvkit"]["check"].startswith("hidden-")]
+    assert len(hidden) == sum(i.hidden for i in items)
+    assert all(c["metadata"]["nbgrader"]["grade_id"] == f"hidden_todo{c['metadata']['kvkit']['todo']}_"
+               f"{c['metadata']['kvkit']['check'][7:17]}" for c in hidden)
+
+
+def test_cell_ids_do_not_move_when_a_check_is_added(items):
+    """Grade ids come from the checks' names, not their positions: a running course keeps its cells."""
+    from kvkit.notebook import check_cells
+
+    before = {c["metadata"]["nbgrader"]["grade_id"] for todo in (1, 2, 3, 4) for c in check_cells(items, todo)}
+    extra = [i for i in items if i.hidden][0]
+    added = [*items, type(extra)(extra.nodeid.replace("::test_", "::test_a_new_"), extra.path, extra.function,
+                                 extra.params, extra.todo, extra.points, True)]
+    after = {c["metadata"]["nbgrader"]["grade_id"] for todo in (1, 2, 3, 4) for c in check_cells(added, todo)}
+    assert before < after and len(after - before) == 1
 
 
 def test_answer_cells_keep_the_solution_markers_and_provided_cells_are_locked():

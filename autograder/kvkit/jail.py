@@ -40,6 +40,7 @@ from __future__ import annotations
 import ctypes
 import os
 import resource
+import shutil
 import signal
 
 CLONE_NEWNS = 0x00020000
@@ -283,6 +284,9 @@ def enter(config: dict) -> dict:
         drop_privileges(int(config["uid"]), int(config["gid"]))
     if config.get("workdir"):
         os.chdir(config["workdir"])
+        for entry in os.scandir(config["seed"]) if config.get("seed") else ():  # what it starts with, in its
+            copy = shutil.copytree if entry.is_dir() else shutil.copyfile  # fresh and empty working folder
+            copy(entry.path, os.path.join(config["workdir"], entry.name))
     confined = own_uid or mode in ("userns", "bwrap")
     return {"mode": mode if confined or mode == "none" else "none", "uid": os.getuid(), "offline": offline,
             "problems": problems, "exposed": exposed(config.get("check", []))}

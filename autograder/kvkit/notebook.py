@@ -228,14 +228,26 @@ def _slug(text: str, limit: int = 60) -> str:
     return slug
 
 
+def check_name(item: CheckItem) -> str:
+    """The check's name as grading reports it (``Result.name``): ``test_file.py::test_x[params]``."""
+    return item.nodeid.split("/")[-1]
+
+
+def check_key(name: str, hidden: bool) -> str:
+    """The ``kvkit.check`` metadata of a test cell, from the check's name: the name itself for a public check; for a
+    hidden one a hash of it, so the release does not show hidden checks' names. Stable while checks are added."""
+    return f"hidden-{hashlib.sha256(name.encode()).hexdigest()[:16]}" if hidden else name
+
+
 def check_cells(items: list[CheckItem], todo: int) -> list[dict]:
     """The autograder-test cells of one TODO: public checks, then hidden ones."""
     cells = []
     mine = [item for item in items if item.todo == todo]
-    for number, item in enumerate(sorted(mine, key=lambda i: i.hidden), start=1):
+    for item in sorted(mine, key=lambda i: i.hidden):
         args = "".join(f", {name}={value!r}" for name, value in item.params.items())
+        key = check_key(check_name(item), item.hidden)
         if item.hidden:
-            grade_id = f"hidden_todo{todo}_{number}"
+            grade_id = f"hidden_todo{todo}_{key.split('-')[1][:10]}"
             rel = item.nodeid
             source = (
                 f"# Hidden check of TODO {todo} ({item.points:g} point{'s' if item.points != 1 else ''}): its code is not in your copy of the notebook;\n"
@@ -254,7 +266,7 @@ def check_cells(items: list[CheckItem], todo: int) -> list[dict]:
                       f"checks.run({item.nodeid!r}{args})")
         cells.append(_code_cell(source, grade_id, nbgrader={"grade": True, "solution": False, "locked": True,
                                                             "points": item.points},
-                                kvkit={"check": "hidden" if item.hidden else item.nodeid, "todo": todo}))
+                                kvkit={"check": key, "todo": todo}))
     return cells
 
 
@@ -516,23 +528,34 @@ def read_notebook(path: Path) -> dict:
 
 
 def notebook_to_package(notebook: Path, out: Path, release: Path | None = RELEASE_NOTEBOOK) -> Path:
-    """Write ``out/kvcache/`` from a student's notebook; returns ``out``.
+    """Write ``out/kvcache/`` from a student's notebook file; returns ``out``.
 
-    Each module is its header plus the notebook cells listed for it in the
-    notebook's ``kvkit`` metadata, matched by nbgrader ``grade_id``. As
-    ``nbgrader autograde`` does, read-only cells come from the release
-    notebook (a student's edits to them do not count) and the student's
-    answer cells are taken as they are; an answer cell that is missing is
-    taken from the release (its TODOs stay unfinished).
+    The package layout and the read-only cells come from the release
+    notebook when there is one (see :func:`package_from_notebook`).
     """
     nb = read_notebook(Path(notebook))
-    released = read_notebook(release) if release is not None and Path(release).is_file() else None
-    layout = nb.get("metadata", {}).get("kvkit", {}).get("package")
-    if not layout and released is not None:
-        layout = released["metadata"]["kvkit"]["package"]
+    trusted = read_notebook(release) if release is not None and Path(release).is_file() else None
+    try:
+        return package_from_notebook(nb, trusted, out)
+    except ValueError as err:
+        raise UsageError(f"{notebook}: {err}")
+
+
+def package_from_notebook(nb: dict, trusted: dict | None, out: Path) -> Path:
+    """Write ``out/kvcache/`` from a student's notebook ``nb`` (nbformat data); returns ``out``.
+
+    Each module is its header plus the notebook cells listed for it in the
+    ``kvkit`` metadata, matched by nbgrader ``grade_id``. The layout and, as
+    ``nbgrader autograde`` does, the read-only cells come from ``trusted`` (the
+    release or source notebook; a student's edits to them do not count); only
+    without one are they read from ``nb`` itself. The student's answer cells
+    are taken as they are; an answer cell that is missing is taken from
+    ``trusted`` (its TODOs stay unfinished).
+    """
+    layout = (trusted or nb).get("metadata", {}).get("kvkit", {}).get("package")
     if not layout:
-        raise UsageError(f"{notebook} has no kvkit package layout in its metadata: is it the kv_cache notebook?")
-    mine, theirs = _cells_by_grade_id(nb), _cells_by_grade_id(released) if released else {}
+        raise ValueError("no kvkit package layout in the notebook's metadata: is it the kv_cache notebook?")
+    mine, theirs = _cells_by_grade_id(nb), _cells_by_grade_id(trusted) if trusted else {}
     target = Path(out) / "kvcache"
     target.mkdir(parents=True, exist_ok=True)
     (target / "__init__.py").write_text(layout["__init__.py"])
@@ -543,7 +566,7 @@ def notebook_to_package(notebook: Path, out: Path, release: Path | None = RELEAS
             locked = (original or given or {}).get("metadata", {}).get("nbgrader", {}).get("locked", False)
             cell = original if (locked and original is not None) or given is None else given
             if cell is None:
-                raise UsageError(f"{notebook} has no cell {grade_id!r} and no release notebook to take it from")
+                raise ValueError(f"no cell {grade_id!r} and no release notebook to take it from")
             parts.append(_source(cell).rstrip("\n"))
         (target / module).write_text("\n\n\n".join(parts) + "\n")
     return Path(out)

@@ -109,6 +109,8 @@ def test_update_returns_the_filled_prefix(probe, expected):
 def test_returned_tensors_are_views_of_the_cache(probe):
     step = probe("cache_ops", config=CACHE, ops=PREFILL_DECODE)["steps"][-1]
     expect.no_error(step, "update(0, keys, values)")
+    expect.equal(step["same_buffers"], True, "cache.keys/values still hold the tensors allocated in __init__",
+                 hint=REPLACED)
     expect.equal(step.get("shares_storage"), [True, True], "returned keys/values share memory with the cache",
                  hint="Return slices (views) of keys[layer]/values[layer], not copies: attention reads the whole "
                       "prefix at every step, and a copy costs memory and time that grow with the context.")
