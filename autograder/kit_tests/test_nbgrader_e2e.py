@@ -1,10 +1,12 @@
 """The nbgrader course end to end: real nbgrader CLI, real Jupyter kernel, real SQLite gradebook.
 
-In a temporary copy of the course: generate the release, add five students, submit (1) the reference
-filled into the release notebook, (2) the untouched release, (3) TODOs 1-2 right and 3-4 wrong (the
-"partial" example's bodies), (4) a TODO that hangs, (5) the partial code with one test cell edited and
-another deleted; autograde them all in one ``nbgrader autograde`` run (timed), read the gradebook, make
-feedback and export the grades. Every score must equal ``kvkit grade`` on the same code.
+In a temporary copy of the course: generate the release, add students, submit notebooks, autograde them all in
+one ``nbgrader autograde`` run (timed), read the gradebook, make feedback and export the grades. The submissions:
+the reference filled into the release, the untouched release, TODOs 1-2 right and 3-4 wrong, a TODO that hangs,
+the partial code with test cells edited and deleted, and tampered skeletons that attack the grading from their
+answer cells: rebinding the checks, silencing stderr, rewriting every grade in the gradebook with sqlite3, reading
+the course's secrets. Every score must equal ``kvkit grade`` on the same notebook, every tampered skeleton must
+score 0, and nothing a student's cell does may reach a secret or another student's grade.
 """
 
 from __future__ import annotations
@@ -23,21 +25,49 @@ from kvchecks.todos import TODOS
 from kvkit.examples import BODIES, EXAMPLE_BODIES
 from kvkit.grade import grade
 from kvkit.notebook import (ASSIGNMENT, NBGRADER_CONFIG, NOTEBOOK_NAME, SOURCE_DIR, ensure_kernel, fill_notebook,
-                            nbgrader_command, nbgrader_env, notebook_points, notebook_to_package, read_notebook)
+                            nbgrader_command, nbgrader_env, notebook_points, read_notebook)
 
 pytest.importorskip("nbgrader")
 
-CHECK_TIMEOUT = 2.0  # seconds per check inside the kernel (KVKIT_CHECK_TIMEOUT) and per probe in kvkit grade
 HANG = "while True:\n    pass\n"
 PARTIAL = {TODOS[n].function: (BODIES / f"{body}.py").read_text() for n, body in EXAMPLE_BODIES["partial"].items()}
-STUDENTS = ["s1_reference", "s2_untouched", "s3_partial", "s4_hangs", "s5_tampered"]
-EDITED_CELL = "hidden_todo3_12"  # a hidden check the partial code fails: the student replaces it with `pass`
-DELETED_CELL = "check_todo4_test_first_new_token_comes_from_the_prefill_logits"  # ... and deletes this one
+DELETED_CELL = "check_todo4_test_first_new_token_comes_from_the_prefill_logits"
+# code appended to the first answer cell of an untouched release (the skeleton)
+TAMPERING = {
+    "t_rebinds_checks": "checks.run = checks.run_hidden = (lambda *a, **k: print('passed'))",
+    "t_silences_stderr": "import sys, io\nsys.stderr = io.StringIO()",
+    "t_rewrites_gradebook": (
+        "import glob, sqlite3\n"
+        "for _db in ['__COURSE__/gradebook.db', '../../../gradebook.db', *glob.glob('/tmp/*/*/*/gradebook.db')]:\n"
+        "    try:\n"
+        "        _con = sqlite3.connect(_db)\n"
+        "        _con.execute('UPDATE grade SET manual_score = 51000')\n"
+        "        _con.commit()\n"
+        "        print('REWROTE', _db)\n"
+        "    except Exception as _err:\n"
+        "        print('GRADEBOOK', type(_err).__name__)"),
+    "t_reads_secrets": (
+        "import glob, os\n"
+        "_found = []\n"
+        "for _pattern in ['__COURSE__/gradebook.db', '__COURSE__/source/*/*.ipynb', '__KIT__/reference/kvcache/*.py',\n"
+        "                 '__KIT__/autograder/hidden/*', '__COURSE__/submitted/*/*/*.ipynb', '../../../gradebook.db',\n"
+        "                 '/*/*/hidden/goldens.json', '/*/*/*/hidden/goldens.json', '/*/*/reference/kvcache/*.py',\n"
+        "                 '/*/*/*/reference/kvcache/*.py', '/tmp/*/*/*/gradebook.db']:\n"
+        "    for _path in glob.glob(_pattern):\n"
+        "        try:\n"
+        "            open(_path, 'rb').read(1)\n"
+        "            _found.append(_path)\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "print('SECRETS', _found)"),
+}
+HONEST = ["s1_reference", "s2_untouched", "s3_partial", "s4_hangs", "s5_edits_test_cells"]
+STUDENTS = HONEST + sorted(TAMPERING)
 
 
 def nbgrader(course: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     done = subprocess.run([*nbgrader_command(), *args], cwd=course, capture_output=True, text=True,
-                          env=nbgrader_env(**env), timeout=600)
+                          env=nbgrader_env(**env), timeout=900)
     assert done.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done
 
@@ -51,7 +81,16 @@ def cell_source(cell: dict) -> str:
     return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
 
 
-def write_submissions(course: Path, release_nb: Path) -> dict[str, Path]:
+def first_answer_cell(nb: dict) -> dict:
+    return next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("solution"))
+
+
+def edited_hidden_cell(source_nb: dict) -> str:
+    """A hidden check of TODO 3 that the partial code fails (the student replaces it with ``pass``)."""
+    return next(gid for gid, c in grade_cells(source_nb).items() if gid.startswith("hidden_todo3_"))
+
+
+def write_submissions(course: Path, release_nb: Path, kit: Path) -> dict[str, Path]:
     made = {}
     for student in STUDENTS:
         target = course / "submitted" / student / ASSIGNMENT / NOTEBOOK_NAME
@@ -62,25 +101,33 @@ def write_submissions(course: Path, release_nb: Path) -> dict[str, Path]:
     fill_notebook(release_nb, made["s3_partial"], PARTIAL)
     fill_notebook(release_nb, made["s4_hangs"], {todo.function: (HANG if todo.number == 2 else "stub")
                                                  for todo in TODOS.values()})
-    tampered = read_notebook(fill_notebook(release_nb, made["s5_tampered"], PARTIAL))
+    edited = read_notebook(fill_notebook(release_nb, made["s5_edits_test_cells"], PARTIAL))
+    hidden = edited_hidden_cell(read_notebook(course / "source" / ASSIGNMENT / NOTEBOOK_NAME))
     cells = []
-    for cell in tampered["cells"]:
+    for cell in edited["cells"]:
         grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
         if grade_id == DELETED_CELL:
             continue
-        if grade_id == EDITED_CELL:
+        if grade_id == hidden:
             cell["source"] = ["pass  # nothing to see here"]
             cell["metadata"]["nbgrader"]["points"] = 100
         cells.append(cell)
-    assert len(cells) == len(tampered["cells"]) - 1
-    tampered["cells"] = cells
-    made["s5_tampered"].write_text(json.dumps(tampered, indent=1))
+    edited["cells"] = cells
+    made["s5_edits_test_cells"].write_text(json.dumps(edited, indent=1))
+    for student, code in TAMPERING.items():
+        nb = read_notebook(release_nb)
+        cell = first_answer_cell(nb)
+        code = code.replace("__COURSE__", str(course)).replace("__KIT__", str(kit))
+        cell["source"] = cell_source(cell).rstrip("\n") + "\n\n\n" + code + "\n"
+        made[student].write_text(json.dumps(nb, indent=1))
     return made
 
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     """Run the whole course once; the tests below read what it left behind."""
+    from kvkit.paths import ROOT
+
     ensure_kernel()
     root = tmp_path_factory.mktemp("course")
     shutil.copytree(SOURCE_DIR, root / "source" / ASSIGNMENT)
@@ -89,38 +136,44 @@ def course(tmp_path_factory):
     release_nb = root / "release" / ASSIGNMENT / NOTEBOOK_NAME
     for student in STUDENTS:
         nbgrader(root, "db", "student", "add", student, f"--last-name={student}", "--first-name=Test")
-    submitted = write_submissions(root, release_nb)
+    submitted = write_submissions(root, release_nb, ROOT)
 
     started = time.perf_counter()
-    autograde = nbgrader(root, "autograde", ASSIGNMENT, "--force", KVKIT_CHECK_TIMEOUT=str(CHECK_TIMEOUT))
+    autograde = nbgrader(root, "autograde", ASSIGNMENT, "--force")
     seconds = time.perf_counter() - started
     print(f"\nnbgrader autograde of {len(STUDENTS)} submissions: {seconds:.1f} s wall")
 
     from nbgrader.api import Gradebook
 
     course_id = re.search(r'course_id = "([^"]+)"', NBGRADER_CONFIG.read_text()).group(1)
-    scores, cells = {}, {}
+    scores, cells, manual = {}, {}, {}
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id) as gb:
         for student in STUDENTS:
             submission = gb.find_submission(ASSIGNMENT, student)
             scores[student] = (submission.score, submission.max_score)
             notebook = gb.find_submission_notebook(Path(NOTEBOOK_NAME).stem, ASSIGNMENT, student)
             cells[student] = {g.name: (g.score, g.max_score) for g in notebook.grades}
+            manual[student] = [g.manual_score for g in notebook.grades if g.manual_score is not None]
     for student in STUDENTS:
-        print(f"  gradebook: {student:<14} {scores[student][0]:g} / {scores[student][1]:g}")
+        print(f"  gradebook: {student:<22} {scores[student][0]:g} / {scores[student][1]:g}")
     return {"root": root, "release": release_nb, "submitted": submitted, "scores": scores, "cells": cells,
-            "seconds": seconds, "log": autograde.stdout + autograde.stderr}
+            "manual": manual, "seconds": seconds, "log": autograde.stdout + autograde.stderr}
+
+
+def autograded(course, student: str) -> dict:
+    return read_notebook(course["root"] / "autograded" / student / ASSIGNMENT / NOTEBOOK_NAME)
+
+
+def printed(course, student: str) -> str:
+    """What the student's cells printed during autograde."""
+    return "\n".join("".join(o.get("text", "")) for c in autograded(course, student)["cells"]
+                     for o in c.get("outputs", []))
 
 
 @pytest.fixture(scope="module")
-def kvkit_scores(course, tmp_path_factory):
-    """``kvkit grade`` on each submitted notebook, turned into a package by ``notebook_to_package``."""
-    scores = {}
-    for student, notebook in course["submitted"].items():
-        folder = notebook_to_package(notebook, tmp_path_factory.mktemp(student))
-        report = grade(folder, timeout=CHECK_TIMEOUT if student == "s4_hangs" else 10.0)
-        scores[student] = (report.score, report.max_score, report)
-    return scores
+def kvkit_scores(course):
+    """``kvkit grade`` on each submitted notebook (the kit's own release notebook gives the package layout)."""
+    return {student: grade(notebook, timeout=4.0) for student, notebook in course["submitted"].items()}
 
 
 def test_total_points_equal_kvkit_grade_maximum(course, graded):
@@ -130,12 +183,9 @@ def test_total_points_equal_kvkit_grade_maximum(course, graded):
         assert course["scores"][student][1] == total, student
 
 
-def test_reference_gets_full_marks(course):
+def test_reference_gets_full_marks_and_the_untouched_release_zero(course):
     score, max_score = course["scores"]["s1_reference"]
     assert score == max_score > 0
-
-
-def test_untouched_release_gets_zero(course):
     assert course["scores"]["s2_untouched"][0] == 0
 
 
@@ -155,30 +205,53 @@ def test_partial_submission_gets_todos_1_and_2_only(course, graded):
 
 def test_hanging_submission_gets_zero_without_stalling(course):
     assert course["scores"]["s4_hangs"][0] == 0
-    autograded = read_notebook(course["root"] / "autograded" / "s4_hangs" / ASSIGNMENT / NOTEBOOK_NAME)
-    timed_out = [c for c in grade_cells(autograded).values()
-                 if any("timed out" in "".join(o.get("text", "")) for o in c.get("outputs", []))]
-    assert len(timed_out) >= 5, "the TODO 2 checks should each stop at the check time limit"
-    assert course["seconds"] < 150, f"autograde took {course['seconds']:.0f} s"
+    failed = [c for c in grade_cells(autograded(course, "s4_hangs")).values()
+              if any("timed out" in "\n".join(o.get("traceback", [])) for o in c.get("outputs", []))]
+    assert len(failed) >= 5, "the TODO 2 checks should each stop at the probe time limit"
+    assert course["seconds"] < 300, f"autograde took {course['seconds']:.0f} s"
 
 
 def test_deleted_and_edited_test_cells_are_restored(course):
-    assert course["scores"]["s5_tampered"] == course["scores"]["s3_partial"]
-    cells = course["cells"]["s5_tampered"]
-    assert DELETED_CELL in cells and cells[EDITED_CELL] == (0, cells[EDITED_CELL][1])
+    assert course["scores"]["s5_edits_test_cells"] == course["scores"]["s3_partial"]
     source = grade_cells(read_notebook(SOURCE_DIR / NOTEBOOK_NAME))
-    autograded = grade_cells(read_notebook(course["root"] / "autograded" / "s5_tampered" / ASSIGNMENT / NOTEBOOK_NAME))
-    assert cell_source(autograded[EDITED_CELL]) == cell_source(source[EDITED_CELL])  # hidden test back in place
-    assert cell_source(source[DELETED_CELL]) in cell_source(autograded[DELETED_CELL])  # re-added by nbgrader
+    hidden = edited_hidden_cell(read_notebook(SOURCE_DIR / NOTEBOOK_NAME))
+    cells = course["cells"]["s5_edits_test_cells"]
+    assert DELETED_CELL in cells and cells[hidden] == (0, cells[hidden][1])
+    done = grade_cells(autograded(course, "s5_edits_test_cells"))
+    assert cell_source(done[hidden]) == cell_source(source[hidden])  # hidden test back in place
+    assert cell_source(source[DELETED_CELL]) in cell_source(done[DELETED_CELL])  # re-added by nbgrader
+
+
+@pytest.mark.parametrize("student", sorted(TAMPERING))
+def test_a_tampered_skeleton_scores_zero(course, student):
+    assert course["scores"][student] == (0, course["scores"]["s1_reference"][1]), course["cells"][student]
+
+
+def test_no_cell_reaches_the_secrets_or_another_students_grade(course):
+    secrets = printed(course, "t_reads_secrets")
+    assert "SECRETS []" in secrets, secrets
+    assert "REWROTE" not in printed(course, "t_rewrites_gradebook")
+    assert all(manual == [] for manual in course["manual"].values()), course["manual"]
+    assert course["scores"]["s1_reference"][0] == course["scores"]["s1_reference"][1]
+
+
+def test_graded_cells_are_not_run_in_the_students_kernel(course):
+    """The tampering student's ``checks.run = ...`` had nothing to act on: every graded cell holds the grader's
+    verdict, and the cells' hidden code never ran in the student's kernel."""
+    done = autograded(course, "t_rebinds_checks")
+    for cell in grade_cells(done).values():
+        outputs = cell.get("outputs", [])
+        assert len(outputs) == 1 and outputs[0]["output_type"] == "error", cell["outputs"]
+        assert outputs[0]["traceback"][0].startswith("FAILED: ")
 
 
 def test_kvkit_grade_gives_the_same_scores(course, kvkit_scores):
     for student in STUDENTS:
-        score, max_score, report = kvkit_scores[student]
-        assert (score, max_score) == course["scores"][student], f"{student}:\n{report.table()}"
+        report = kvkit_scores[student]
+        assert (report.score, report.max_score) == course["scores"][student], f"{student}:\n{report.table()}"
 
 
-def test_feedback_hides_the_hidden_tests_and_grades_export(course):
+def test_feedback_shows_failure_reasons_but_not_the_hidden_tests_and_grades_export(course):
     root = course["root"]
     nbgrader(root, "generate_feedback", ASSIGNMENT, "--force")
     hidden_names = [line.split("(")[0][4:] for line in
@@ -187,10 +260,45 @@ def test_feedback_hides_the_hidden_tests_and_grades_export(course):
     assert hidden_names
     for student in STUDENTS:
         html = (root / "feedback" / student / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
+        own = TAMPERING.get(student, "")  # a tampering student's own cell may name these
         assert "Hidden check of TODO" in html  # the cells are there ...
         for secret in ["BEGIN HIDDEN TESTS", "run_hidden", "goldens=", "WIDE_CACHE", "def test_", *hidden_names]:
-            assert secret not in html, f"{student}'s feedback shows {secret!r}"  # ... their code is not
+            assert secret in own or secret not in html, f"{student}'s feedback shows {secret!r}"  # ... their code is not
+    partial = (root / "feedback" / "s3_partial" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
+    assert "FAILED: hidden check" in partial and "TODO 3 (Transformer.forward)" in partial
     nbgrader(root, "export", "--to", str(root / "grades.csv"))
     with open(root / "grades.csv") as f:
         rows = {row["student_id"]: float(row["score"]) for row in csv.DictReader(f)}
     assert rows == {student: course["scores"][student][0] for student in STUDENTS}
+
+
+def test_unconfined_the_same_attacks_succeed_and_the_log_warns(tmp_path):
+    """The control: with isolation off (KVKIT_ISOLATION=none), the secrets are found and the gradebook rewritten,
+    so the tests above can fail; nbgrader's log says so first."""
+    from kvkit.paths import ROOT
+
+    root = tmp_path / "course"
+    shutil.copytree(SOURCE_DIR, root / "source" / ASSIGNMENT)
+    shutil.copyfile(NBGRADER_CONFIG, root / "nbgrader_config.py")
+    nbgrader(root, "generate_assignment", ASSIGNMENT, "--force")
+    release_nb = root / "release" / ASSIGNMENT / NOTEBOOK_NAME
+    for student in ("t_reads_secrets", "t_rewrites_gradebook"):
+        nb = read_notebook(release_nb)
+        cell = first_answer_cell(nb)
+        code = TAMPERING[student].replace("__COURSE__", str(root)).replace("__KIT__", str(ROOT))
+        cell["source"] = cell_source(cell).rstrip("\n") + "\n\n\n" + code + "\n"
+        target = root / "submitted" / student / ASSIGNMENT / NOTEBOOK_NAME
+        target.parent.mkdir(parents=True)
+        target.write_text(json.dumps(nb, indent=1))
+    run = nbgrader(root, "autograde", ASSIGNMENT, "--force", KVKIT_ISOLATION="none")
+    log = run.stdout + run.stderr
+    first = log.index("WARNING: no isolation")
+    assert first < log.index("kvkit grade of"), "the warning should come before any grade"
+    found = "\n".join("".join(o.get("text", "")) for c in read_notebook(
+        root / "autograded" / "t_reads_secrets" / ASSIGNMENT / NOTEBOOK_NAME)["cells"] for o in c.get("outputs", []))
+    assert "SECRETS ['" in found and "gradebook.db" in found and "reference/kvcache" in found, found
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "kv_cache_course") as gb:
+        notebook = gb.find_submission_notebook(Path(NOTEBOOK_NAME).stem, ASSIGNMENT, "t_reads_secrets")
+        assert any(g.manual_score == 51000 for g in notebook.grades)  # the other student's grades were rewritten
