@@ -38,9 +38,11 @@ c.GenerateAssignment.preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
-# Autograding: the notebook runs in a confined kernel (graded cells are not run there), then the kit's grader
-# decides every graded cell and writes its verdict as the cell's output, which SaveAutoGrades stores.
+# Autograding: the kit's grader starts grading the answer cells (outside the kernel) while the notebook runs in a
+# confined kernel (graded cells are not run there); then every graded cell's output becomes its verdict, which
+# SaveAutoGrades stores.
 c.Autograde.autograde_preprocessors = [
+    "kvkit.autograde.StartTrustedGrading",
     "kvkit.autograde.ConfinedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",

@@ -40,7 +40,7 @@ TAMPERING = {
         "import glob, sqlite3\n"
         "for _db in ['__COURSE__/gradebook.db', '../../../gradebook.db', *glob.glob('/tmp/*/*/*/gradebook.db')]:\n"
         "    try:\n"
-        "        _con = sqlite3.connect(_db)\n"
+        "        _con = sqlite3.connect(f'file:{_db}?mode=rw', uri=True)  # never creates a file\n"
         "        _con.execute('UPDATE grade SET manual_score = 51000')\n"
         "        _con.commit()\n"
         "        print('REWROTE', _db)\n"

@@ -10,13 +10,16 @@
   no course directory, no network, the same limits), talking to nbgrader over
   unix sockets in a folder both can reach. The graded test cells are not run
   in it at all, so hidden test code never reaches the student's process.
-- :class:`TrustedVerdicts` (``Autograde``, before ``SaveAutoGrades``): the
-  notebook's answer cells become a ``kvcache`` package (layout and read-only
-  cells from the course's source notebook) graded by :func:`kvkit.grade.grade`,
-  the same checks as ``kvkit grade``, public and hidden, each on published and
-  fresh inputs, in a confined child; each graded cell's outputs are replaced by
-  its verdict (a pass: one stdout line; a failure: an error with the reason),
-  which nbgrader's own score keeping then stores.
+- :class:`StartTrustedGrading` (``Autograde``, first): the notebook's answer
+  cells become a ``kvcache`` package (layout and read-only cells from the
+  course's source notebook), graded by :func:`kvkit.grade.grade` (the same
+  checks as ``kvkit grade``, public and hidden, each on published and fresh
+  inputs, in a confined child) in a thread of this process while the kernel
+  runs the notebook.
+- :class:`TrustedVerdicts` (``Autograde``, before ``SaveAutoGrades``): each
+  graded cell's outputs are replaced by its verdict (a pass: one stdout line;
+  a failure: an error with the reason), which nbgrader's own score keeping
+  then stores.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import os
 import shutil
 import sys
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from nbformat.notebooknode import NotebookNode, from_dict
@@ -155,19 +159,50 @@ class ConfinedExecute(Execute):
             self.log.warning("the notebook's kernel could read %s", ", ".join(map(str, info["exposed"]))[:500])
 
 
+class StartTrustedGrading(NbGraderPreprocessor):
+    """Build the package from the notebook's answer cells and start grading it, while the notebook runs."""
+
+    def preprocess(self, nb: NotebookNode, resources: dict):
+        trusted = trusted_notebook(self.config, resources)
+        resources["kvkit"] = {"trusted": trusted,
+                              "grading": start_grading(nb, trusted, hide=[course_root(self.config)])}
+        return nb, resources
+
+
+_GRADING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kvkit-grading")
+
+
+def start_grading(nb: NotebookNode, trusted: dict, hide: list[Path]) -> Future:
+    """:func:`kvkit.grade.grade` of ``nb``'s answer cells as a package, in a worker thread."""
+    scratch = Path(tempfile.mkdtemp(prefix="kvkit-autograde-"))
+    try:
+        folder = package_from_notebook(json.loads(json.dumps(nb)), trusted, scratch)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+
+    def work():
+        try:
+            return grade(folder, hide=hide)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    return _GRADING.submit(work)
+
+
 class TrustedVerdicts(NbGraderPreprocessor):
     """Every graded cell's outputs become the verdict of ``kvkit grade`` on the notebook's answer cells."""
 
     def preprocess(self, nb: NotebookNode, resources: dict):
-        trusted = trusted_notebook(self.config, resources)
-        keys = {c["metadata"]["nbgrader"]["grade_id"]: c["metadata"].get("kvkit", {}).get("check")
-                for c in trusted["cells"] if is_test_cell(c)}
-        with tempfile.TemporaryDirectory(prefix="kvkit-autograde-") as scratch:
-            folder = package_from_notebook(json.loads(json.dumps(nb)), trusted, Path(scratch))
-            report = grade(folder, hide=[course_root(self.config)])
+        started = resources.get("kvkit") or {}
+        trusted = started.get("trusted") or trusted_notebook(self.config, resources)
+        grading = started.get("grading") or start_grading(nb, trusted, hide=[course_root(self.config)])
+        report = grading.result()
         self.log.info("kvkit grade of %s: %g / %g", resources["nbgrader"]["student"], report.score, report.max_score)
         for note in report.notes:
             (self.log.warning if note.startswith("WARNING") else self.log.info)("%s", note)
+        keys = {c["metadata"]["nbgrader"]["grade_id"]: c["metadata"].get("kvkit", {}).get("check")
+                for c in trusted["cells"] if is_test_cell(c)}
         results = {check_key(r.name, r.hidden): r for r in report.results}
         for cell in nb.cells:
             if is_test_cell(cell):

@@ -65,7 +65,7 @@ def run_checks(backend: RemoteBackend, fresh: FreshInputs, hidden: bool = True) 
     plugin = _Grading(backend, fresh)
     paths = [str(PUBLIC_TESTS)] + ([str(HIDDEN_TESTS)] if hidden and HIDDEN_TESTS.is_dir() else [])
     args = [*paths, "--rootdir", str(ROOT), "-p", "kvchecks.plugin", "-p", "no:cacheprovider", "-q",
-            "--tb=line", "-W", "ignore"]
+            "--tb=line", "-W", "ignore", "--capture=no"]  # no capture of the process's own file descriptors
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         code = pytest.main(args, plugins=[plugin])
