@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from kvchecks.timing import PROBE_TIMEOUT, RETRY_TIMEOUT
 from .errors import UsageError
 from .fresh import FreshInputs
 from .inputs import prepared
+from .notebook import notebook_places
 from .paths import HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
 from .remote import OutputTail, RemoteBackend, SubmissionProcess
 from .report import Report
@@ -103,6 +105,7 @@ def grade(submission: Path, hidden: bool = True, timeout: float = PROBE_TIMEOUT,
             backend.close()
         if backend.grader_error is not None:
             raise backend.grader_error
+        results = [replace(r, message=notebook_places(r.message, folder)) for r in results]
         notes = _notes(box, backend, output)
     return Report(str(submission), results, time.perf_counter() - started, notes, fresh_key=fresh.secret)
 

@@ -559,8 +559,10 @@ def package_from_notebook(nb: dict, trusted: dict | None, out: Path) -> Path:
     target = Path(out) / "kvcache"
     target.mkdir(parents=True, exist_ok=True)
     (target / "__init__.py").write_text(layout["__init__.py"])
+    places: dict[str, list] = {}
     for module in MODULES:
         parts = [layout[module]["header"].rstrip("\n")]
+        line = len(parts[0].splitlines()) + 3  # the first line of the next part (parts are 2 blank lines apart)
         for grade_id in layout[module]["cells"]:
             given, original = mine.get(grade_id), theirs.get(grade_id)
             locked = (original or given or {}).get("metadata", {}).get("nbgrader", {}).get("locked", False)
@@ -568,8 +570,35 @@ def package_from_notebook(nb: dict, trusted: dict | None, out: Path) -> Path:
             if cell is None:
                 raise ValueError(f"no cell {grade_id!r} and no release notebook to take it from")
             parts.append(_source(cell).rstrip("\n"))
+            classes = (original or cell).get("metadata", {}).get("kvkit", {}).get("classes") or [grade_id]
+            places.setdefault(module, []).append([line, line + len(parts[-1].splitlines()) - 1,
+                                                  f"{'your answer' if not locked else 'the'} cell of "
+                                                  f"{', '.join(classes)}"])
+            line += len(parts[-1].splitlines()) + 2
         (target / module).write_text("\n\n\n".join(parts) + "\n")
+    (Path(out) / CELL_PLACES).write_text(json.dumps(places))
     return Path(out)
+
+
+CELL_PLACES = "notebook-cells.json"  # beside kvcache/ when it was made from a notebook: where each cell's lines are
+
+
+def notebook_places(message: str, folder: Path) -> str:
+    """``message`` with each ``kvcache/FILE, line N`` of a package made from a notebook told as the notebook's cell
+    and the line in it (the student never saw the package's files)."""
+    path = Path(folder) / CELL_PLACES
+    if not path.is_file():
+        return message
+    places = json.loads(path.read_text())
+
+    def place(match: re.Match) -> str:
+        number = int(match.group(2))
+        for first, last, label in places.get(match.group(1), []):
+            if first <= number <= last:
+                return f"{label} (line {number - first + 1} of the cell)"
+        return match.group(0)
+
+    return re.sub(r"kvcache/(\w+\.py), line (\d+)", place, message)
 
 
 def answer_sources(bodies: dict[str, str], reference: Path = REFERENCE) -> dict[str, str]:
