@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import resource
 import shutil
 import signal
@@ -169,22 +170,44 @@ def _become_first_process_of_new_pid_namespace(libc) -> None:
     _call(libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
 
 
-def _mount_points() -> list[str]:
-    """Every mount point this process sees, from ``/proc/self/mountinfo`` (octal escapes decoded)."""
+def _mount_points() -> list[tuple[int, str]]:
+    """``(mount id, mount point)`` of every mount this process sees, from ``/proc/self/mountinfo`` (octal escapes
+    decoded)."""
     points = []
     with open("/proc/self/mountinfo") as f:
         for line in f:
-            raw = line.split()[4]
-            points.append(raw.encode().decode("unicode_escape"))
+            fields = line.split()
+            points.append((int(fields[0]), fields[4].encode().decode("unicode_escape")))
     return points
 
 
+def _reached_mount(path: str) -> int | None:
+    """The id of the mount that ``path`` leads to now (``None`` where this cannot be told)."""
+    try:
+        fd = os.open(path, os.O_PATH)
+    except OSError:
+        return None
+    try:
+        with open(f"/proc/self/fdinfo/{fd}") as f:
+            found = re.search(r"^mnt_id:\s*(\d+)", f.read(), re.MULTILINE)
+        return int(found.group(1)) if found else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def _make_read_only(libc, writable: list[str]) -> list[str]:
-    """Remount every mount read-only but those of ``writable``; the mount points that refused."""
+    """Remount every mount read-only but those of ``writable``; the mount points that refused.
+
+    A mount hidden under a later one (a folder covered by a tmpfs) is out of reach and left alone.
+    """
     refused = []
     keep = {os.path.realpath(p) for p in writable}
-    for point in sorted(set(_mount_points()), key=len):
+    for mount_id, point in sorted(set(_mount_points()), key=lambda entry: len(entry[1])):
         if point in keep or not os.path.isdir(point) and not os.path.isfile(point):
+            continue
+        if _reached_mount(point) not in (mount_id, None):
             continue
         try:
             flags = os.statvfs(point).f_flag
