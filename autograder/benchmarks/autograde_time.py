@@ -27,7 +27,7 @@ FILL = """
 import shutil, sys
 from kvkit.examples import BODIES, EXAMPLE_BODIES
 from kvkit.notebook import fill_notebook
-from kvchecks.todos import TODOS
+from kvchecks.assignment import TODOS
 release, out = sys.argv[1], sys.argv[2]
 fill_notebook(release, out + "/reference/kv_cache/kv_cache.ipynb", {})
 shutil.copyfile(release, out + "/untouched/kv_cache/kv_cache.ipynb")
@@ -49,6 +49,9 @@ def run(kit: Path, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
 def prepare(kit: Path, scratch: Path) -> Path:
     course = scratch / kit.name
     shutil.copytree(kit / "source" / "kv_cache", course / "source" / "kv_cache")
+    if not (course / "source" / "kv_cache" / "kvchecks").is_dir():  # kits that commit only the notebook
+        run(kit, ["-c", "import sys; from pathlib import Path; from kvkit.notebook import write_support; "
+                        "write_support(Path(sys.argv[1]))", str(course / "source" / "kv_cache")], course)
     shutil.copyfile(kit / "nbgrader_config.py", course / "nbgrader_config.py")
     run(kit, ["-m", "nbgrader", "generate_assignment", "kv_cache", "--force"], course)
     for student in STUDENTS:

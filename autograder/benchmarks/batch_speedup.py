@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kvkit.batch import grade_all
+from kvkit.grade_all import grade_all
 from kvkit.examples import write_example, write_package
 from kvkit.paths import ASSIGNMENTS
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kvchecks.todos import TODOS
+from kvchecks.assignment import TODOS
 from kvkit.build import build_skeleton, solution_regions, stale_files, strip_solutions
 from kvkit.paths import ASSIGNMENTS, REFERENCE
 

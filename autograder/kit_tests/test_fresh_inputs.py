@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from kvchecks.assignment import TODOS
 from hostile_support import make_submission
 from kvchecks.backends import InProcessBackend
 from kvchecks.fresh import redraw
@@ -44,7 +45,7 @@ def test_every_published_call_is_redrawn_with_its_shapes_kept():
 @pytest.fixture(scope="module")
 def replay(tmp_path_factory):
     """The skeleton, plus code that answers every published probe call with its published observation."""
-    sub = make_submission(tmp_path_factory.mktemp("replay"), {n: "stub" for n in (1, 2, 3, 4)},
+    sub = make_submission(tmp_path_factory.mktemp("replay"), {n: "stub" for n in TODOS},
                           at_import=["import_replays_goldens"])
     shutil.copy(PUBLIC_TESTS / "goldens.json", sub / "kvcache" / "goldens.json")
     return sub

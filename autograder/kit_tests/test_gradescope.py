@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hostile_support import make_submission, reference_body
-from kvchecks.todos import TODOS
+from kvchecks.assignment import TODOS
 from kvkit.cli import main
 from kvkit.paths import ASSIGNMENTS, REFERENCE
 
@@ -55,7 +55,7 @@ def test_the_zip_holds_the_scripts_checks_and_the_reference_for_fresh_inputs(aut
     assert any(n.startswith("kit/autograder/hidden/") and n.endswith(".py") for n in names)
     assert "kit/autograder/hidden/goldens.json" in names and "kit/tests/goldens.json" in names
     assert not [n for n in names if "/examples/" in n or "source/" in n or "kit_tests" in n]
-    for todo in (1, 2, 3, 4):  # the solution is there, in the reference only (kvkit.fresh needs it)
+    for todo in TODOS:  # the solution is there, in the reference only (kvkit.fresh needs it)
         body = reference_body(todo).strip().splitlines()
         longest = max(body, key=len).strip()
         assert [n for n, text in texts.items() if longest in text] == [f"kit/{TODOS[todo].file.replace('kvcache', 'reference/kvcache')}"]
@@ -101,7 +101,7 @@ def test_the_reference_in_the_zip_is_out_of_the_childs_reach(tmp_path, autograde
     if os.geteuid() != 0:
         pytest.skip("Gradescope runs the autograder as root; this checks that confinement")
     kit = tmp_path / "autograder" / "source" / "kit"  # where gradescope_root unpacks the zip
-    sub = make_submission(tmp_path / "sub", {n: "stub" for n in (1, 2, 3, 4)}, at_import=["import_steals_solution"],
+    sub = make_submission(tmp_path / "sub", {n: "stub" for n in TODOS}, at_import=["import_steals_solution"],
                           __KVKIT_ROOT__=str(kit))
     root = gradescope_root(tmp_path, autograder_zip, sub / "kvcache")
     run, results = run_autograder(root)

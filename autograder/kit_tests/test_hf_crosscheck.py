@@ -14,7 +14,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 from kvkit.cli import main
 from kvkit.errors import UsageError
 from kvkit.hf import from_gpt2
-from kvkit.impl import load_kvcache
+from kvkit.impl import import_impl
 from kvkit.paths import REFERENCE
 
 ATOL = 1e-4
@@ -33,7 +33,7 @@ def small_gpt2(**overrides) -> GPT2LMHeadModel:
 
 @pytest.fixture(scope="module")
 def kvcache():
-    return load_kvcache(REFERENCE)
+    return import_impl(REFERENCE)
 
 
 @pytest.fixture(scope="module")

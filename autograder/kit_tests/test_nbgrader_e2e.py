@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from kvchecks.todos import TODOS
+from kvchecks.assignment import TODOS
 from kvkit.examples import BODIES, EXAMPLE_BODIES
 from kvkit.grade import grade
 from kvkit.notebook import (ASSIGNMENT, NBGRADER_CONFIG, NOTEBOOK_NAME, SOURCE_DIR, ensure_kernel, fill_notebook,
-                            nbgrader_command, nbgrader_env, notebook_points, read_notebook)
+                            nbgrader_command, nbgrader_env, notebook_points, read_notebook, write_support)
 
 pytest.importorskip("nbgrader")
 
@@ -93,7 +93,7 @@ def edited_hidden_cell(source_nb: dict) -> str:
 def write_submissions(course: Path, release_nb: Path, kit: Path) -> dict[str, Path]:
     made = {}
     for student in STUDENTS:
-        target = course / "submitted" / student / ASSIGNMENT / NOTEBOOK_NAME
+        target = course / "submitted" / student / ASSIGNMENT.name / NOTEBOOK_NAME
         target.parent.mkdir(parents=True)
         made[student] = target
     fill_notebook(release_nb, made["s1_reference"], {})
@@ -102,7 +102,7 @@ def write_submissions(course: Path, release_nb: Path, kit: Path) -> dict[str, Pa
     fill_notebook(release_nb, made["s4_hangs"], {todo.function: (HANG if todo.number == 2 else "stub")
                                                  for todo in TODOS.values()})
     edited = read_notebook(fill_notebook(release_nb, made["s5_edits_test_cells"], PARTIAL))
-    hidden = edited_hidden_cell(read_notebook(course / "source" / ASSIGNMENT / NOTEBOOK_NAME))
+    hidden = edited_hidden_cell(read_notebook(course / "source" / ASSIGNMENT.name / NOTEBOOK_NAME))
     cells = []
     for cell in edited["cells"]:
         grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
@@ -130,16 +130,17 @@ def course(tmp_path_factory):
 
     ensure_kernel()
     root = tmp_path_factory.mktemp("course")
-    shutil.copytree(SOURCE_DIR, root / "source" / ASSIGNMENT)
+    shutil.copytree(SOURCE_DIR, root / "source" / ASSIGNMENT.name)
+    write_support(root / "source" / ASSIGNMENT.name)  # the repository holds only the notebook
     shutil.copyfile(NBGRADER_CONFIG, root / "nbgrader_config.py")
-    nbgrader(root, "generate_assignment", ASSIGNMENT, "--force")
-    release_nb = root / "release" / ASSIGNMENT / NOTEBOOK_NAME
+    nbgrader(root, "generate_assignment", ASSIGNMENT.name, "--force")
+    release_nb = root / "release" / ASSIGNMENT.name / NOTEBOOK_NAME
     for student in STUDENTS:
         nbgrader(root, "db", "student", "add", student, f"--last-name={student}", "--first-name=Test")
     submitted = write_submissions(root, release_nb, ROOT)
 
     started = time.perf_counter()
-    autograde = nbgrader(root, "autograde", ASSIGNMENT, "--force")
+    autograde = nbgrader(root, "autograde", ASSIGNMENT.name, "--force")
     seconds = time.perf_counter() - started
     print(f"\nnbgrader autograde of {len(STUDENTS)} submissions: {seconds:.1f} s wall")
 
@@ -149,9 +150,9 @@ def course(tmp_path_factory):
     scores, cells, manual = {}, {}, {}
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id) as gb:
         for student in STUDENTS:
-            submission = gb.find_submission(ASSIGNMENT, student)
+            submission = gb.find_submission(ASSIGNMENT.name, student)
             scores[student] = (submission.score, submission.max_score)
-            notebook = gb.find_submission_notebook(Path(NOTEBOOK_NAME).stem, ASSIGNMENT, student)
+            notebook = gb.find_submission_notebook(Path(NOTEBOOK_NAME).stem, ASSIGNMENT.name, student)
             cells[student] = {g.name: (g.score, g.max_score) for g in notebook.grades}
             manual[student] = [g.manual_score for g in notebook.grades if g.manual_score is not None]
     for student in STUDENTS:
@@ -161,7 +162,7 @@ def course(tmp_path_factory):
 
 
 def autograded(course, student: str) -> dict:
-    return read_notebook(course["root"] / "autograded" / student / ASSIGNMENT / NOTEBOOK_NAME)
+    return read_notebook(course["root"] / "autograded" / student / ASSIGNMENT.name / NOTEBOOK_NAME)
 
 
 def printed(course, student: str) -> str:
@@ -253,18 +254,18 @@ def test_kvkit_grade_gives_the_same_scores(course, kvkit_scores):
 
 def test_feedback_shows_failure_reasons_but_not_the_hidden_tests_and_grades_export(course):
     root = course["root"]
-    nbgrader(root, "generate_feedback", ASSIGNMENT, "--force")
+    nbgrader(root, "generate_feedback", ASSIGNMENT.name, "--force")
     hidden_names = [line.split("(")[0][4:] for line in
                     (Path(__file__).parents[1] / "hidden" / "test_hidden_checks.py").read_text().splitlines()
                     if line.startswith("def test_")]
     assert hidden_names
     for student in STUDENTS:
-        html = (root / "feedback" / student / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
+        html = (root / "feedback" / student / ASSIGNMENT.name / f"{ASSIGNMENT.name}.html").read_text()
         own = TAMPERING.get(student, "")  # a tampering student's own cell may name these
         assert "Hidden check of TODO" in html  # the cells are there ...
         for secret in ["BEGIN HIDDEN TESTS", "run_hidden", "goldens=", "WIDE_CACHE", "def test_", *hidden_names]:
             assert secret in own or secret not in html, f"{student}'s feedback shows {secret!r}"  # ... their code is not
-    partial = (root / "feedback" / "s3_partial" / ASSIGNMENT / f"{ASSIGNMENT}.html").read_text()
+    partial = (root / "feedback" / "s3_partial" / ASSIGNMENT.name / f"{ASSIGNMENT.name}.html").read_text()
     assert "FAILED: hidden check" in partial and "TODO 3 (Transformer.forward)" in partial
     nbgrader(root, "export", "--to", str(root / "grades.csv"))
     with open(root / "grades.csv") as f:
@@ -278,27 +279,28 @@ def test_unconfined_the_same_attacks_succeed_and_the_log_warns(tmp_path):
     from kvkit.paths import ROOT
 
     root = tmp_path / "course"
-    shutil.copytree(SOURCE_DIR, root / "source" / ASSIGNMENT)
+    shutil.copytree(SOURCE_DIR, root / "source" / ASSIGNMENT.name)
+    write_support(root / "source" / ASSIGNMENT.name)  # the repository holds only the notebook
     shutil.copyfile(NBGRADER_CONFIG, root / "nbgrader_config.py")
-    nbgrader(root, "generate_assignment", ASSIGNMENT, "--force")
-    release_nb = root / "release" / ASSIGNMENT / NOTEBOOK_NAME
+    nbgrader(root, "generate_assignment", ASSIGNMENT.name, "--force")
+    release_nb = root / "release" / ASSIGNMENT.name / NOTEBOOK_NAME
     for student in ("t_reads_secrets", "t_rewrites_gradebook"):
         nb = read_notebook(release_nb)
         cell = first_answer_cell(nb)
         code = TAMPERING[student].replace("__COURSE__", str(root)).replace("__KIT__", str(ROOT))
         cell["source"] = cell_source(cell).rstrip("\n") + "\n\n\n" + code + "\n"
-        target = root / "submitted" / student / ASSIGNMENT / NOTEBOOK_NAME
+        target = root / "submitted" / student / ASSIGNMENT.name / NOTEBOOK_NAME
         target.parent.mkdir(parents=True)
         target.write_text(json.dumps(nb, indent=1))
-    run = nbgrader(root, "autograde", ASSIGNMENT, "--force", KVKIT_ISOLATION="none")
+    run = nbgrader(root, "autograde", ASSIGNMENT.name, "--force", KVKIT_ISOLATION="none")
     log = run.stdout + run.stderr
     first = log.index("WARNING: no isolation")
     assert first < log.index("kvkit grade of"), "the warning should come before any grade"
     found = "\n".join("".join(o.get("text", "")) for c in read_notebook(
-        root / "autograded" / "t_reads_secrets" / ASSIGNMENT / NOTEBOOK_NAME)["cells"] for o in c.get("outputs", []))
+        root / "autograded" / "t_reads_secrets" / ASSIGNMENT.name / NOTEBOOK_NAME)["cells"] for o in c.get("outputs", []))
     assert "SECRETS ['" in found and "gradebook.db" in found and "reference/kvcache" in found, found
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "kv_cache_course") as gb:
-        notebook = gb.find_submission_notebook(Path(NOTEBOOK_NAME).stem, ASSIGNMENT, "t_reads_secrets")
+        notebook = gb.find_submission_notebook(Path(NOTEBOOK_NAME).stem, ASSIGNMENT.name, "t_reads_secrets")
         assert any(g.manual_score == 51000 for g in notebook.grades)  # the other student's grades were rewritten

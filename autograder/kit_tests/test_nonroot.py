@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from kvchecks.assignment import TODOS
 from hostile_support import make_submission
 from kvkit.paths import HIDDEN_TESTS, PUBLIC_TESTS, ROOT
 from kvkit.sandbox import interpreter_dirs
@@ -102,7 +103,7 @@ def processes_of(uid: int, settle: float = 3.0) -> list[int]:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_stealing_submission_gains_nothing_without_root(workspace, mode):
-    sub = make_submission(workspace / "sub", {n: "stub" for n in (1, 2, 3, 4)},
+    sub = make_submission(workspace / "sub", {n: "stub" for n in TODOS},
                           at_import=["import_steals_solution", "import_network", "import_fills_disk",
                                      "import_detached_child"])
     assert processes_of(USER) == []
@@ -116,7 +117,7 @@ def test_a_stealing_submission_gains_nothing_without_root(workspace, mode):
 
 
 def test_the_same_submission_steals_full_marks_unconfined(workspace):
-    sub = make_submission(workspace / "sub", {n: "stub" for n in (1, 2, 3, 4)}, at_import=["import_steals_solution"])
+    sub = make_submission(workspace / "sub", {n: "stub" for n in TODOS}, at_import=["import_steals_solution"])
     run, results = grade_as_unprivileged(workspace, sub, "none")
     assert results["score"] == results["max_score"] > 0  # the attack is real
     assert "WARNING: no isolation" in run.stdout and "WARNING: no isolation" in results["output"]

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from kvchecks.assignment import TODOS
 from kvkit.build import solution_regions
 from kvkit.cli import main
-from kvkit.notebook import (MODULES, NOTEBOOK_NAME, RELEASE_DIR, SOURCE_DIR, SOURCE_NOTEBOOK, check_key, check_name,
-                            collect_checks,
-                            notebook_points, notebook_to_package, read_notebook, stale_paths)
+from kvkit.notebook import (MODULES, NOTEBOOK_NAME, RELEASE_DIR, SOURCE_NOTEBOOK, check_key, check_name,
+                            collect_checks, notebook_points, notebook_to_package, read_notebook, stale_paths,
+                            write_course)
 from kvkit.paths import HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE
 
 
@@ -86,8 +87,14 @@ def leaks(folder: Path, skip_notebook: bool = False) -> dict[str, list[str]]:
     return found
 
 
-def test_committed_course_is_up_to_date():
-    assert stale_paths(release=True) == [], "run `kvkit notebook`"
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """A course written afresh, as `kvkit notebook` writes it (the repository holds only its notebooks)."""
+    return write_course(tmp_path_factory.mktemp("course"))
+
+
+def test_committed_course_is_up_to_date(course):
+    assert stale_paths(release=True, fresh=course) == [], "run `kvkit notebook`"
 
 
 def test_kvkit_notebook_check_passes(capsys):
@@ -95,17 +102,17 @@ def test_kvkit_notebook_check_passes(capsys):
     assert "up to date" in capsys.readouterr().out
 
 
-def test_release_has_no_solution_and_no_hidden_test():
-    assert leaks(RELEASE_DIR) == {}
+def test_release_has_no_solution_and_no_hidden_test(course):
+    assert leaks(course / "release") == {}
 
 
-def test_source_support_files_hold_no_solution_and_no_hidden_test():
+def test_source_support_files_hold_no_solution_and_no_hidden_test(course):
     # nbgrader copies every file of source/kv_cache/ but the notebook into each graded folder
-    assert leaks(SOURCE_DIR, skip_notebook=True) == {}
+    assert leaks(course / "source", skip_notebook=True) == {}
 
 
-def test_the_scan_finds_what_it_looks_for():
-    found = leaks(SOURCE_DIR)  # the source notebook itself holds both
+def test_the_scan_finds_what_it_looks_for(course):
+    found = leaks(course / "source")  # the source notebook itself holds both
     assert any("BEGIN SOLUTION" in bad for bad in found.get(NOTEBOOK_NAME, []))
     assert any("BEGIN HIDDEN TESTS" in bad for bad in found.get(NOTEBOOK_NAME, []))
     assert len(found[NOTEBOOK_NAME]) > 40
@@ -138,7 +145,7 @@ def test_one_test_cell_per_graded_item_with_its_points(items):
     assert notebook_points(nb) == sum(item.points for item in items)
     keys = {c["metadata"]["kvkit"]["check"]: c["metadata"]["nbgrader"]["points"] for c in cells}
     assert keys == {check_key(check_name(i), i.hidden): i.points for i in items}
-    for todo in (1, 2, 3, 4):
+    for todo in TODOS:
         mine = [c for c in cells if c["metadata"]["kvkit"]["todo"] == todo]
         assert sum(c["metadata"]["nbgrader"]["points"] for c in mine) == sum(i.points for i in items if i.todo == todo)
     hidden = [c for c in cells if c["metadata"]["kvkit"]["check"].startswith("hidden-")]
@@ -151,18 +158,18 @@ def test_cell_ids_do_not_move_when_a_check_is_added(items):
     """Grade ids come from the checks' names, not their positions: a running course keeps its cells."""
     from kvkit.notebook import check_cells
 
-    before = {c["metadata"]["nbgrader"]["grade_id"] for todo in (1, 2, 3, 4) for c in check_cells(items, todo)}
+    before = {c["metadata"]["nbgrader"]["grade_id"] for todo in TODOS for c in check_cells(items, todo)}
     extra = [i for i in items if i.hidden][0]
     added = [*items, type(extra)(extra.nodeid.replace("::test_", "::test_a_new_"), extra.path, extra.function,
                                  extra.params, extra.todo, extra.points, True)]
-    after = {c["metadata"]["nbgrader"]["grade_id"] for todo in (1, 2, 3, 4) for c in check_cells(added, todo)}
+    after = {c["metadata"]["nbgrader"]["grade_id"] for todo in TODOS for c in check_cells(added, todo)}
     assert before < after and len(after - before) == 1
 
 
 def test_answer_cells_keep_the_solution_markers_and_provided_cells_are_locked():
     nb = read_notebook(SOURCE_NOTEBOOK)
     answers = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("solution")]
-    assert sorted(t for c in answers for t in c["metadata"]["kvkit"]["todos"]) == [1, 2, 3, 4]
+    assert sorted(t for c in answers for t in c["metadata"]["kvkit"]["todos"]) == list(TODOS)
     for cell in answers:
         text = "".join(cell["source"])
         assert text.count("### BEGIN SOLUTION") == text.count("### END SOLUTION") == len(cell["metadata"]["kvkit"]["todos"])

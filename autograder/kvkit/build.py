@@ -14,10 +14,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from kvchecks.todos import TODOS
-
 from .errors import UsageError
-from .paths import ASSIGNMENTS, REFERENCE
+from .paths import ASSIGNMENT, ASSIGNMENTS, REFERENCE, ROOT
+
+TODOS = ASSIGNMENT.todos
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -85,10 +85,10 @@ def strip_solutions(source: str, filename: str) -> str:
 
 
 def build_skeleton(out: Path, reference: Path = REFERENCE) -> None:
-    """Write ``out/kvcache/`` from ``reference/kvcache/``; checks every TODO appears exactly once."""
-    package = reference / "kvcache"
+    """Write the skeleton package into ``out`` from the reference's; checks every TODO appears exactly once."""
+    package = reference / ASSIGNMENT.package
     seen: list[str] = []
-    target = out / "kvcache"
+    target = out / ASSIGNMENT.package
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
@@ -102,7 +102,7 @@ def build_skeleton(out: Path, reference: Path = REFERENCE) -> None:
 
 
 def differences(a: Path, b: Path) -> list[str]:
-    """Names of ``.py`` files that differ between two ``kvcache`` folders (or exist in one only)."""
+    """Names of ``.py`` files that differ between two package folders (or exist in one only)."""
     names = {p.name for p in a.glob("*.py")} | {p.name for p in b.glob("*.py")}
     return sorted(n for n in names if not ((a / n).exists() and (b / n).exists() and filecmp.cmp(a / n, b / n, shallow=False)))
 
@@ -111,18 +111,18 @@ def stale_files(assignments: Path = ASSIGNMENTS) -> list[str]:
     """Files of the committed skeleton that a fresh build would change."""
     with tempfile.TemporaryDirectory() as tmp:
         build_skeleton(Path(tmp))
-        return differences(Path(tmp) / "kvcache", assignments / "kvcache")
+        return differences(Path(tmp) / ASSIGNMENT.package, assignments / ASSIGNMENT.package)
 
 
 def run(args) -> int:
     if args.check:
         stale = stale_files()
         if stale:
-            raise UsageError(f"assignments/ is out of date ({', '.join(stale)}): run `kvkit build`")
-        print("assignments/ is up to date with reference/")
+            raise UsageError(f"{ASSIGNMENTS.relative_to(ROOT)}/ is out of date ({', '.join(stale)}): run `kvkit build`")
+        print(f"{ASSIGNMENTS.relative_to(ROOT)}/ is up to date with {REFERENCE.relative_to(ROOT)}/")
         return 0
     build_skeleton(ASSIGNMENTS)
-    print(f"wrote {ASSIGNMENTS / 'kvcache'} from {REFERENCE / 'kvcache'}")
+    print(f"wrote {ASSIGNMENTS / ASSIGNMENT.package} from {REFERENCE / ASSIGNMENT.package}")
     return 0
 
 

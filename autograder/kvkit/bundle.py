@@ -12,10 +12,10 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from .paths import ASSIGNMENTS, PUBLIC_TESTS, ROOT
+from .paths import ASSIGNMENT, ASSIGNMENTS, PUBLIC_TESTS, ROOT
 
 STUDENT = ROOT / "autograder" / "student"
-TOP = "kv-cache-exercise"
+TOP = ASSIGNMENT.bundle
 
 
 def bundle_files() -> dict[str, Path]:
@@ -23,7 +23,8 @@ def bundle_files() -> dict[str, Path]:
     files = {"README.md": ASSIGNMENTS / "README.md", "conftest.py": ROOT / "conftest.py",
              "pytest.ini": STUDENT / "pytest.ini", "requirements.txt": STUDENT / "requirements.txt",
              "speed.py": STUDENT / "speed.py"}
-    for folder, prefix in ((ASSIGNMENTS / "kvcache", "assignments/kvcache"), (PUBLIC_TESTS, "tests")):
+    package = f"assignments/{ASSIGNMENT.package}"
+    for folder, prefix in ((ASSIGNMENTS / ASSIGNMENT.package, package), (PUBLIC_TESTS, "tests")):
         for path in sorted(folder.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
                 files[f"{prefix}/{path.relative_to(folder).as_posix()}"] = path

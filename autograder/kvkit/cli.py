@@ -1,22 +1,55 @@
-"""The ``kvkit`` command: one sub-command per module, each with ``add_parser(sub)``."""
+"""The ``kvkit`` command: one sub-command per module, each with ``add_parser(sub)``.
+
+``kvkit --assignment NAME COMMAND ...`` works on one of the kit's assignments
+(``pyproject.toml``'s ``[tool.kvkit] assignments``); without it, on the first.
+The choice is made before anything reads the assignment's manifest.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
+from pathlib import Path
 
-from . import batch, bench, build, bundle, chat_demo, generate_cli, goldens, grade, gradescope, notebook
-from .errors import UsageError
-from .remote import GraderError
+from .registry import ENV, manifests
 
-COMMANDS = [build, grade, batch, gradescope, bundle, goldens, generate_cli, chat_demo, bench, notebook]
+COMMANDS = ["build", "grade", "grade_all", "gradescope", "bundle", "goldens", "generate", "chat_demo", "bench",
+            "notebook"]
+
+
+def choose_assignment(argv: list[str]) -> list[str]:
+    """Take ``--assignment NAME`` off ``argv`` and make it this process's assignment; the rest of ``argv``."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--assignment")
+    known, rest = parser.parse_known_args(argv)
+    if known.assignment is not None:
+        every = manifests()
+        if known.assignment not in every:
+            print(f"kvkit: no assignment called {known.assignment!r}; the kit has {', '.join(every)}",
+                  file=sys.stderr)
+            raise SystemExit(2)
+        os.environ[ENV] = str(every[known.assignment])
+    elif os.environ.get(ENV) and not Path(os.environ[ENV]).is_file():
+        print(f"kvkit: {ENV}={os.environ[ENV]} names no manifest file: unset it or give --assignment NAME",
+              file=sys.stderr)
+        raise SystemExit(2)
+    return rest
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kvkit", description="Build, grade and package the KV-cache exercise.")
+    argv = choose_assignment(sys.argv[1:] if argv is None else argv)
+    modules = [importlib.import_module(f"kvkit.{name}") for name in COMMANDS]
+    from .errors import UsageError
+    from .remote import GraderError
+
+    parser = argparse.ArgumentParser(prog="kvkit", description="Build, grade and package the kit's assignments.")
+    parser.add_argument("--assignment", metavar="NAME",
+                        help=f"the assignment to work on ({', '.join(manifests())}; default: the first)")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in COMMANDS:
-        command.add_parser(sub)
+    for module in modules:
+        module.add_parser(sub)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -13,11 +13,10 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from kvchecks.todos import TODOS
 
 from .build import solution_regions
 from .errors import UsageError
-from .paths import EXAMPLES, REFERENCE
+from .paths import ASSIGNMENT, EXAMPLES, REFERENCE
 
 BODIES = EXAMPLES / "bodies"
 
@@ -45,7 +44,7 @@ def with_bodies(source: str, filename: str, bodies: dict[str, str]) -> str:
     ``bodies`` maps a TODO function name to its new body, or to ``"stub"``;
     other regions keep the reference's code (markers removed).
     """
-    stubs = {todo.function: f"raise NotImplementedError({todo.stub_message!r})" for todo in TODOS.values()}
+    stubs = {todo.function: f"raise NotImplementedError({todo.stub_message!r})" for todo in ASSIGNMENT.todos.values()}
     lines = source.splitlines(keepends=True)
     out, cursor = [], 0
     for name, begin, end in solution_regions(source, filename):
@@ -64,26 +63,26 @@ def write_example(name: str, out: Path) -> Path:
     """Write example ``name`` as ``out/kvcache/``; returns ``out``."""
     if name not in EXAMPLE_BODIES:
         raise UsageError(f"no example named {name!r}: choose one of {', '.join(sorted(EXAMPLE_BODIES))}")
-    return write_package(out, {TODOS[n].function: (body if body == "stub" else (BODIES / f"{body}.py").read_text())
+    return write_package(out, {ASSIGNMENT.todos[n].function: (body if body == "stub" else (BODIES / f"{body}.py").read_text())
                                for n, body in EXAMPLE_BODIES[name].items()})
 
 
 def write_package(out: Path, bodies: dict[str, str]) -> Path:
     """Write a ``kvcache`` package to ``out/kvcache/``: the reference with the given TODO bodies swapped in."""
-    target = Path(out) / "kvcache"
+    target = Path(out) / ASSIGNMENT.package
     target.mkdir(parents=True, exist_ok=True)
-    for src in sorted((REFERENCE / "kvcache").glob("*.py")):
+    for src in sorted((REFERENCE / ASSIGNMENT.package).glob("*.py")):
         (target / src.name).write_text(with_bodies(src.read_text(), str(src), bodies))
     return Path(out)
 
 
 def reference_body(todo: int, reference: Path = REFERENCE) -> str:
     """The reference's solution body of TODO ``todo``, at zero indentation."""
-    path = reference / TODOS[todo].file
+    path = reference / ASSIGNMENT.todos[todo].file
     source = path.read_text()
     lines = source.splitlines(keepends=True)
     for name, begin, end in solution_regions(source, str(path)):
-        if name == TODOS[todo].function:
+        if name == ASSIGNMENT.todos[todo].function:
             return textwrap.dedent("".join(lines[begin:end - 1]))
     raise LookupError(f"the reference has no solution region for TODO {todo}")
 

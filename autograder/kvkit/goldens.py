@@ -22,7 +22,7 @@ import pytest
 from kvchecks import mistakes as known
 from kvchecks.backends import InProcessBackend
 from kvchecks.goldens import Expected, GoldenFile, key
-from kvchecks.todos import TODOS
+from kvchecks.assignment import TODOS
 
 from .examples import write_package
 from .paths import EXAMPLES, HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT

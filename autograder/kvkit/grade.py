@@ -23,12 +23,12 @@ from .errors import UsageError
 from .fresh import FreshInputs
 from .inputs import prepared
 from .notebook import notebook_places
-from .paths import HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
+from .paths import ASSIGNMENT, HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
 from .remote import OutputTail, RemoteBackend, SubmissionProcess
 from .report import Report
 from .sandbox import CONFINED, NO_ISOLATION, Sandbox, submission_sandbox
 
-IMPORT_TIMEOUT = 20.0  # the student's import of kvcache
+IMPORT_TIMEOUT = 20.0  # the student's import of their package
 STARTUP_TIMEOUT = 120.0  # the child's own start (torch's import), before any student code
 BUDGET = 240.0  # seconds of probes per submission in all
 MEMORY_MB = 1536  # address space of the child (torch itself takes about 650 MB)
@@ -140,8 +140,8 @@ def run(args) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("grade", help="grade one submission (a folder holding kvcache/) with public and hidden checks")
-    p.add_argument("submission", help="folder that holds the student's kvcache/ package, a .zip of it, or a notebook")
+    p = sub.add_parser("grade", help=f"grade one submission (a folder holding {ASSIGNMENT.package}/) with public and hidden checks")
+    p.add_argument("submission", help=f"folder that holds the student's {ASSIGNMENT.package}/ package, a .zip of it, or a notebook")
     p.add_argument("--json", metavar="RESULTS_JSON", help="also write Gradescope's results.json here")
     p.add_argument("--public-only", action="store_true", help="run only the public checks")
     p.add_argument("--timeout", type=float, default=PROBE_TIMEOUT, help="seconds each check may run (default %(default)s)")

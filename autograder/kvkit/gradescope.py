@@ -36,7 +36,7 @@ from importlib import metadata
 from pathlib import Path
 
 from .errors import UsageError
-from .paths import HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
+from .paths import ASSIGNMENT, DEFAULT, HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
 
 TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 PINNED = ("numpy", "pytest", "pluggy", "iniconfig", "packaging")
@@ -87,11 +87,11 @@ def _kit_files() -> list[tuple[Path, str]]:
                 files.append((path, "kit/" + str(path.relative_to(ROOT))))
 
     add_tree(ROOT / "autograder" / "kvkit", (".py",))
-    add_tree(PUBLIC_TESTS, (".py", ".json"))
+    add_tree(PUBLIC_TESTS, (".py", ".json", ".toml"))
     add_tree(REFERENCE, (".py",))
     if HIDDEN_TESTS.is_dir():
         add_tree(HIDDEN_TESTS, (".py", ".json"))
-    for extra in (ROOT / "pyproject.toml", ROOT / "conftest.py", ROOT / "release" / "kv_cache" / "kv_cache.ipynb"):
+    for extra in (ROOT / "pyproject.toml", ROOT / "conftest.py", DEFAULT.release / f"{ASSIGNMENT.name}.ipynb"):
         if extra.is_file():
             files.append((extra, "kit/" + str(extra.relative_to(ROOT))))
     return files

@@ -19,11 +19,13 @@ from types import ModuleType
 
 from kvchecks.backends import load_package
 from kvchecks.failures import describe, package_files, summary
-from kvchecks.todos import TODOS
+from kvchecks.assignment import TODOS
 
 from .errors import UsageError
 from .inputs import prepared
-from .paths import ASSIGNMENTS, REFERENCE
+from .paths import ASSIGNMENT, ASSIGNMENTS, REFERENCE
+
+PACKAGE = ASSIGNMENT.package
 
 KIT_FOLDERS = {"reference": REFERENCE, "assignments": ASSIGNMENTS}
 
@@ -43,7 +45,7 @@ def add_impl_argument(parser) -> None:
         "--impl",
         default="reference",
         metavar="PATH",
-        help="the kvcache to run: a folder holding kvcache/ (e.g. '.' in your copy of the exercise), kvcache/ "
+        help=f"the {PACKAGE} to run: a folder holding {PACKAGE}/ (e.g. '.' in your copy of the exercise), {PACKAGE}/ "
         "itself, a .zip or a notebook, as kvkit grade takes; 'reference' or 'assignments' mean the kit's own "
         "folders unless such a path exists here (default: reference)",
     )
@@ -70,23 +72,23 @@ def opened_impl(impl: str) -> Iterator[Implementation]:
             folder = stack.enter_context(prepared(source))
         except UsageError as err:
             raise UsageError(f"--impl {impl}: {err}") from None
-        module = load_kvcache(folder, impl)
+        module = import_impl(folder, impl)
         found = Implementation(module, source.resolve(), folder.resolve() == REFERENCE.resolve())
-        with student_errors_as_usage_errors(impl, folder / "kvcache"):
+        with student_errors_as_usage_errors(impl, folder / PACKAGE):
             yield found
 
 
-def load_kvcache(folder: Path | str, impl: str | None = None) -> ModuleType:
-    """Import ``folder/kvcache`` (see ``kvchecks.backends.load_package``); a failing import is one line."""
+def import_impl(folder: Path | str, impl: str | None = None) -> ModuleType:
+    """Import the package in ``folder`` (see ``kvchecks.backends.load_package``); a failing import is one line."""
     folder = Path(folder).resolve()
     named = impl or str(folder)
-    if not (folder / "kvcache" / "__init__.py").is_file():
-        raise UsageError(f"--impl {named}: no kvcache package in {folder} (expected kvcache/__init__.py)")
+    if not (folder / PACKAGE / "__init__.py").is_file():
+        raise UsageError(f"--impl {named}: no {PACKAGE} package in {folder} (expected {PACKAGE}/__init__.py)")
     try:
         return load_package(folder)
     except Exception as err:  # the student's import-time error: say what and where, in one line
-        found = describe(err, package_files(str(folder / "kvcache")))
-        raise UsageError(f"--impl {named}: importing kvcache failed: {summary(found)}") from err
+        found = describe(err, package_files(str(folder / PACKAGE)))
+        raise UsageError(f"--impl {named}: importing {PACKAGE} failed: {summary(found)}") from err
 
 
 @contextmanager

@@ -22,13 +22,15 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from .errors import UsageError
+from .paths import ASSIGNMENT
 
-WHAT = "give a folder that holds your kvcache/ package, a .zip of it, or your notebook (.ipynb)"
+PACKAGE = ASSIGNMENT.package
+WHAT = f"give a folder that holds your {PACKAGE}/ package, a .zip of it, or your notebook (.ipynb)"
 MAX_ZIP_BYTES = 50 * 1024 * 1024  # uncompressed, all members together
 MAX_ZIP_MEMBERS = 2000
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
 MAX_DEPTH = 4
-LOOSE = ("__init__.py", "cache.py", "model.py", "generate.py")
+LOOSE = ASSIGNMENT.files  # a package's files given loose, without their folder
 SKIP_DIRS = {"__MACOSX", "__pycache__", "site-packages", "node_modules", ".venv", "venv", ".git"}
 
 
@@ -61,23 +63,23 @@ def resolve(path: Path, scratch: Path, depth: int = 0) -> Path:
 
 
 def find_package_folder(folder: Path, scratch: Path, depth: int = 0) -> Path:
-    if (folder / "kvcache" / "__init__.py").is_file():
+    if (folder / PACKAGE / "__init__.py").is_file():
         return folder
-    if folder.name == "kvcache" and (folder / "__init__.py").is_file():
+    if folder.name == PACKAGE and (folder / "__init__.py").is_file():
         return folder.parent
     if all((folder / name).is_file() for name in LOOSE):
         out = Path(tempfile.mkdtemp(prefix="loose-", dir=scratch))
-        (out / "kvcache").mkdir()
+        (out / PACKAGE).mkdir()
         for file in folder.glob("*.py"):
             if file.is_file() and not file.is_symlink():
-                shutil.copy(file, out / "kvcache" / file.name)
+                shutil.copy(file, out / PACKAGE / file.name)
         return out
     found = sorted(_packages_below(folder))
     if len(found) == 1:
         return found[0].parent
     if len(found) > 1:
         names = ", ".join(str(p.relative_to(folder)) for p in found[:4])
-        raise UsageError(f"{folder} holds {len(found)} kvcache packages ({names}): which one to grade is ambiguous; "
+        raise UsageError(f"{folder} holds {len(found)} {PACKAGE} packages ({names}): which one to grade is ambiguous; "
                          "keep exactly one")
     entries = [p for p in folder.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
     inputs = [p for p in entries if p.is_file() and p.suffix.lower() in (".zip", ".ipynb")]
@@ -85,10 +87,10 @@ def find_package_folder(folder: Path, scratch: Path, depth: int = 0) -> Path:
         return resolve(inputs[0], scratch, depth + 1)
     if len(inputs) > 1:
         names = ", ".join(p.name for p in inputs[:4])
-        raise UsageError(f"{folder} holds no kvcache package but several archives/notebooks ({names}): keep exactly one")
+        raise UsageError(f"{folder} holds no {PACKAGE} package but several archives/notebooks ({names}): keep exactly one")
     if not entries:
         raise UsageError(f"{folder} is empty: {WHAT}")
-    raise UsageError(f"{folder} holds no kvcache package (expected {folder / 'kvcache'}/__init__.py): {WHAT}")
+    raise UsageError(f"{folder} holds no {PACKAGE} package (expected {folder / PACKAGE}/__init__.py): {WHAT}")
 
 
 def _packages_below(folder: Path, depth: int = 0) -> Iterator[Path]:
@@ -101,7 +103,7 @@ def _packages_below(folder: Path, depth: int = 0) -> Iterator[Path]:
     for child in children:
         if child.is_symlink() or not child.is_dir() or child.name.startswith(".") or child.name in SKIP_DIRS:
             continue
-        if child.name == "kvcache" and (child / "__init__.py").is_file():
+        if child.name == PACKAGE and (child / "__init__.py").is_file():
             yield child
         else:
             yield from _packages_below(child, depth + 1)
@@ -158,9 +160,9 @@ def from_notebook(notebook: Path, out: Path) -> Path:
         raise
     except Exception as err:  # a broken notebook is the user's mistake: say what went wrong, in one line
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise UsageError(f"{notebook} could not be turned into a kvcache package: {first[:300]}")
-    if (folder / "__init__.py").is_file() and folder.name == "kvcache":
+        raise UsageError(f"{notebook} could not be turned into a {PACKAGE} package: {first[:300]}")
+    if (folder / "__init__.py").is_file() and folder.name == PACKAGE:
         folder = folder.parent
-    if not (folder / "kvcache" / "__init__.py").is_file():
-        raise UsageError(f"{notebook} did not yield a kvcache package: {WHAT}")
+    if not (folder / PACKAGE / "__init__.py").is_file():
+        raise UsageError(f"{notebook} did not yield a {PACKAGE} package: {WHAT}")
     return folder

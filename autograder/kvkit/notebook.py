@@ -41,23 +41,24 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import kvchecks
 from kvchecks import codec
-from kvchecks.todos import TODOS
+from kvchecks.assignment import MANIFEST, TODOS
 
 from .build import BEGIN, END, solution_regions
 from .errors import UsageError
-from .paths import HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
+from .paths import ASSIGNMENT, DEFAULT, HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
 
-ASSIGNMENT = "kv_cache"
-SOURCE_DIR = ROOT / "source" / ASSIGNMENT
-RELEASE_DIR = ROOT / "release" / ASSIGNMENT
-NOTEBOOK_NAME = f"{ASSIGNMENT}.ipynb"
+SOURCE_DIR = DEFAULT.source
+RELEASE_DIR = DEFAULT.release
+NOTEBOOK_NAME = f"{ASSIGNMENT.name}.ipynb"
 SOURCE_NOTEBOOK = SOURCE_DIR / NOTEBOOK_NAME
 RELEASE_NOTEBOOK = RELEASE_DIR / NOTEBOOK_NAME
-TEMPLATE = ROOT / "autograder" / "notebook" / "kv_cache.md"
+TEMPLATE = DEFAULT.notebook_template
 NBGRADER_CONFIG = ROOT / "nbgrader_config.py"
-KVCHECKS = PUBLIC_TESTS / "kvchecks"
-MODULES = ("cache.py", "model.py", "generate.py")
+KVCHECKS = Path(kvchecks.__file__).resolve().parent
+MODULES = ASSIGNMENT.modules
+PACKAGE = ASSIGNMENT.package
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 HIDDEN_END = "### END HIDDEN TESTS"
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
@@ -99,7 +100,7 @@ def split_module(text: str, filename: str) -> ModuleParts:
 
 
 def reference_modules(reference: Path = REFERENCE) -> dict[str, ModuleParts]:
-    return {name: split_module((reference / "kvcache" / name).read_text(), str(reference / "kvcache" / name))
+    return {name: split_module((reference / PACKAGE / name).read_text(), str(reference / PACKAGE / name))
             for name in MODULES}
 
 
@@ -388,7 +389,7 @@ def build_notebook(items: list[CheckItem] | None = None, template: Path = TEMPLA
                              f"%% classes cell, found {placed[module]}")
     if sorted(checks_done) != sorted(TODOS):
         raise ValueError(f"template: needs one %% checks cell per TODO {sorted(TODOS)}, found {checks_done}")
-    package = {"__init__.py": (reference / "kvcache" / "__init__.py").read_text()}
+    package = {"__init__.py": (reference / PACKAGE / "__init__.py").read_text()}
     for module in MODULES:
         ids = [c["metadata"]["nbgrader"]["grade_id"] for c in cells
                if c["metadata"].get("kvkit", {}).get("module") == module]
@@ -414,23 +415,34 @@ def notebook_points(nb: dict) -> float:
 # ----------------------------------------------------------------------------------------------------------------------
 # The course folders
 # ----------------------------------------------------------------------------------------------------------------------
+SUPPORT_DIRS = ("kvchecks", "tests")  # written next to the notebooks by `kvkit notebook`, not committed
+
+
 def support_files() -> dict[str, Path]:
     """Files shipped next to the notebook (relative name -> repository file): public check code and tests only."""
     files = {f"kvchecks/{p.name}": p for p in sorted(KVCHECKS.glob("*.py"))}
     files.update({f"tests/{p.name}": p for p in sorted(PUBLIC_TESTS.glob("test_todo*.py"))})
     files["tests/goldens.json"] = PUBLIC_TESTS / "goldens.json"
+    files[f"tests/{MANIFEST}"] = ASSIGNMENT.manifest
     return files
 
 
+def write_support(dest: Path) -> None:
+    """Write the support files into the course folder ``dest`` (replacing the old ones)."""
+    for folder in SUPPORT_DIRS:
+        shutil.rmtree(dest / folder, ignore_errors=True)
+    for rel, src in support_files().items():
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest / rel)
+
+
 def write_source(dest: Path = SOURCE_DIR, items: list[CheckItem] | None = None) -> Path:
-    """Write ``dest/kv_cache.ipynb`` and its support files, removing anything else in ``dest``."""
+    """Write ``dest/<name>.ipynb`` and its support files, removing anything else in ``dest``."""
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     (dest / NOTEBOOK_NAME).write_text(dumps_notebook(build_notebook(items)))
-    for rel, src in support_files().items():
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, dest / rel)
+    write_support(dest)
     return dest / NOTEBOOK_NAME
 
 
@@ -471,16 +483,16 @@ def generate_release(source: Path = SOURCE_DIR, dest: Path = RELEASE_DIR) -> Pat
         raise UsageError("nbgrader is not installed: `make setup` (or pip install -e '.[nbgrader]'), or use --no-release")
     with tempfile.TemporaryDirectory(prefix="kvkit-nbgrader-") as tmp:
         course = Path(tmp)
-        shutil.copytree(source, course / "source" / ASSIGNMENT,
+        shutil.copytree(source, course / "source" / ASSIGNMENT.name,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints"))
         shutil.copyfile(NBGRADER_CONFIG, course / "nbgrader_config.py")
-        done = subprocess.run([*nbgrader_command(), "generate_assignment", ASSIGNMENT, "--force"],
+        done = subprocess.run([*nbgrader_command(), "generate_assignment", ASSIGNMENT.name, "--force"],
                               cwd=course, capture_output=True, text=True, env=nbgrader_env())
         if done.returncode != 0:
             raise RuntimeError(f"nbgrader generate_assignment failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
         if dest.exists():
             shutil.rmtree(dest)
-        shutil.copytree(course / "release" / ASSIGNMENT, dest)
+        shutil.copytree(course / "release" / ASSIGNMENT.name, dest)
     return dest / NOTEBOOK_NAME
 
 
@@ -491,16 +503,31 @@ def _tree_differences(a: Path, b: Path) -> list[str]:
                   if not ((a / n).is_file() and (b / n).is_file() and filecmp.cmp(a / n, b / n, shallow=False)))
 
 
-def stale_paths(release: bool = True) -> list[str]:
-    """Committed course files that a fresh ``kvkit notebook`` would change."""
+def _committed(names: list[str]) -> list[str]:
+    """The names of a course folder's files that the repository holds (the support files it does not)."""
+    return [n for n in names if n.split("/", 1)[0] not in SUPPORT_DIRS]
+
+
+def write_course(dest: Path, release: bool = True) -> Path:
+    """Write ``dest/source`` and (with ``release``) ``dest/release`` as ``kvkit notebook`` writes the course's."""
+    write_source(dest / "source")
+    if release:
+        generate_release(dest / "source", dest / "release")
+    return dest
+
+
+def stale_paths(release: bool = True, fresh: Path | None = None) -> list[str]:
+    """Committed course files (the notebooks) that a fresh ``kvkit notebook`` would change; ``fresh`` holds a course
+    already written by :func:`write_course`."""
     with tempfile.TemporaryDirectory(prefix="kvkit-nbcheck-") as tmp:
-        fresh_source = Path(tmp) / "source"
-        write_source(fresh_source)
-        stale = [f"source/{ASSIGNMENT}/{n}" for n in _tree_differences(fresh_source, SOURCE_DIR)]
+        if fresh is None:
+            write_course(Path(tmp), release)
+        folder = fresh or Path(tmp)
+        stale = [f"source/{ASSIGNMENT.name}/{n}"
+                 for n in _committed(_tree_differences(folder / "source", SOURCE_DIR))]
         if release:
-            fresh_release = Path(tmp) / "release"
-            generate_release(fresh_source, fresh_release)
-            stale += [f"release/{ASSIGNMENT}/{n}" for n in _tree_differences(fresh_release, RELEASE_DIR)]
+            stale += [f"release/{ASSIGNMENT.name}/{n}"
+                      for n in _committed(_tree_differences(folder / "release", RELEASE_DIR))]
     return stale
 
 
@@ -554,9 +581,9 @@ def package_from_notebook(nb: dict, trusted: dict | None, out: Path) -> Path:
     """
     layout = (trusted or nb).get("metadata", {}).get("kvkit", {}).get("package")
     if not layout:
-        raise ValueError("no kvkit package layout in the notebook's metadata: is it the kv_cache notebook?")
+        raise ValueError(f"no kvkit package layout in the notebook's metadata: is it the {ASSIGNMENT.name} notebook?")
     mine, theirs = _cells_by_grade_id(nb), _cells_by_grade_id(trusted) if trusted else {}
-    target = Path(out) / "kvcache"
+    target = Path(out) / PACKAGE
     target.mkdir(parents=True, exist_ok=True)
     (target / "__init__.py").write_text(layout["__init__.py"])
     places: dict[str, list] = {}
@@ -598,7 +625,7 @@ def notebook_places(message: str, folder: Path) -> str:
                 return f"{label} (line {number - first + 1} of the cell)"
         return match.group(0)
 
-    return re.sub(r"kvcache/(\w+\.py), line (\d+)", place, message)
+    return re.sub(rf"{re.escape(PACKAGE)}/(\w+\.py), line (\d+)", place, message)
 
 
 def answer_sources(bodies: dict[str, str], reference: Path = REFERENCE) -> dict[str, str]:
@@ -607,7 +634,7 @@ def answer_sources(bodies: dict[str, str], reference: Path = REFERENCE) -> dict[
 
     sources = {}
     for module in MODULES:
-        path = reference / "kvcache" / module
+        path = reference / PACKAGE / module
         parts = split_module(with_bodies(path.read_text(), str(path), bodies), str(path))
         for name, todos in reference_modules(reference)[module].todo_classes.items():
             sources[cell_grade_id(module, [name])] = parts.classes[name].rstrip("\n")
@@ -648,7 +675,7 @@ def run(args) -> int:
     if args.to_package:
         notebook, out = args.to_package
         notebook_to_package(Path(notebook), Path(out))
-        print(f"wrote {Path(out) / 'kvcache'} from {notebook}")
+        print(f"wrote {Path(out) / PACKAGE} from {notebook}")
         return 0
     nb = write_source()
     print(f"wrote {nb} ({notebook_points(json.loads(nb.read_text())):g} points) and its support files")
@@ -662,7 +689,7 @@ def add_parser(sub) -> None:
     p.add_argument("--check", action="store_true", help="only check that source/ and release/ are up to date")
     p.add_argument("--no-release", action="store_true", help="skip nbgrader generate_assignment (source/ only)")
     p.add_argument("--to-package", nargs=2, metavar=("NOTEBOOK", "OUT"),
-                   help="write OUT/kvcache/ from a student's notebook (what kvkit grade runs on)")
+                   help=f"write OUT/{PACKAGE}/ from a student's notebook (what kvkit grade runs on)")
     p.add_argument("--ensure-kernel", action="store_true",
                    help="register this Python as the python3 Jupyter kernel if Jupyter does not find one")
     p.set_defaults(func=run)

@@ -1,12 +1,67 @@
-"""Where the kit's folders are, relative to the repository root."""
+"""Where the kit's folders are: the repository root, and each assignment's folders as its manifest names them.
+
+The assignments are listed in ``pyproject.toml`` (see :mod:`kvkit.registry`);
+the module-level names below are the folders of this run's assignment
+(``kvkit --assignment NAME``, else the first listed).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-REFERENCE = ROOT / "reference"
-ASSIGNMENTS = ROOT / "assignments"
-PUBLIC_TESTS = ROOT / "tests"
-HIDDEN_TESTS = ROOT / "autograder" / "hidden"
+from kvchecks.assignment import Assignment, current
+
+from .registry import ROOT
+
 EXAMPLES = ROOT / "autograder" / "examples"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """An assignment and its folders in the repository."""
+
+    assignment: Assignment
+
+    def _folder(self, role: str) -> Path:
+        return ROOT / self.assignment.folders[role]
+
+    @property
+    def reference(self) -> Path:
+        """The folder holding the solution package."""
+        return self._folder("reference")
+
+    @property
+    def skeleton(self) -> Path:
+        """The folder ``kvkit build`` writes the student's package into."""
+        return self._folder("skeleton")
+
+    @property
+    def public_tests(self) -> Path:
+        return self._folder("public_tests")
+
+    @property
+    def hidden_tests(self) -> Path:
+        return self._folder("hidden_tests")
+
+    @property
+    def notebook_template(self) -> Path:
+        return self._folder("notebook_template")
+
+    @property
+    def source(self) -> Path:
+        """The nbgrader source folder, ``source/<name>/``."""
+        return ROOT / "source" / self.assignment.name
+
+    @property
+    def release(self) -> Path:
+        """The nbgrader release folder, ``release/<name>/``."""
+        return ROOT / "release" / self.assignment.name
+
+
+DEFAULT = Layout(current())  # the assignment of this run: kvkit --assignment, else the first listed
+ASSIGNMENT = DEFAULT.assignment
+REFERENCE = DEFAULT.reference
+ASSIGNMENTS = DEFAULT.skeleton
+PUBLIC_TESTS = DEFAULT.public_tests
+HIDDEN_TESTS = DEFAULT.hidden_tests

@@ -31,10 +31,13 @@ import time
 from typing import Callable
 
 from kvchecks import codec, context, protocol
+from kvchecks.assignment import ASSIGNMENT
 from kvchecks.failures import StudentCodeError, format_error, format_import_error
 from kvchecks.timing import TimeoutPolicy
 
 from .sandbox import kill_uid
+
+PACKAGE = ASSIGNMENT.package
 
 BOOT = ("import sys, json; sys.path.insert(0, sys.argv[4]); import kvjail; info = kvjail.enter(json.loads(sys.argv[5])); "
         "from kvchecks import protocol; from kvchecks.child import serve; "
@@ -195,14 +198,14 @@ class SubmissionProcess:
             reply = self._receive(self.import_timeout)
         except TimeoutError:
             self.stop()
-            reply = {"import_error": f"importing kvcache failed: timed out after {self.import_timeout:g} s "
+            reply = {"import_error": f"importing {PACKAGE} failed: timed out after {self.import_timeout:g} s "
                                      f"(an endless loop at import time?)"}
         except ValueError as err:
             self.stop()
-            reply = {"import_error": f"importing kvcache failed: the submission's process sent a broken message: {err}"}
+            reply = {"import_error": f"importing {PACKAGE} failed: the submission's process sent a broken message: {err}"}
         if reply is None:
             code = self.stop()
-            reply = {"import_error": f"importing kvcache failed: the submission's process ended (exit code {code}) "
+            reply = {"import_error": f"importing {PACKAGE} failed: the submission's process ended (exit code {code}) "
                                      f"(sys.exit or os._exit at import time?)"}
         if "import_error" in reply:
             err = reply["import_error"]
@@ -210,7 +213,7 @@ class SubmissionProcess:
                 reply = {"import_error": format_import_error(err)}
         elif reply.get("ready") is not True:
             self.stop()
-            reply = {"import_error": "importing kvcache failed: the submission's process sent an unexpected message"}
+            reply = {"import_error": f"importing {PACKAGE} failed: the submission's process sent an unexpected message"}
         self.ready = reply
         return reply
 

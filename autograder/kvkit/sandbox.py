@@ -40,10 +40,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .errors import UsageError
-from .paths import HIDDEN_TESTS, REFERENCE, ROOT
+import kvchecks
+from kvchecks.assignment import MANIFEST
 
-HARNESS = ROOT / "tests" / "kvchecks"
+from .errors import UsageError
+from .paths import ASSIGNMENT, HIDDEN_TESTS, REFERENCE, ROOT
+
+HARNESS = Path(kvchecks.__file__).resolve().parent
 JAIL = Path(__file__).resolve().parent / "jail.py"
 MAX_PACKAGE_BYTES = 20 * 1024 * 1024
 MAX_PACKAGE_FILES = 500
@@ -169,7 +172,7 @@ def foreign_top_dirs() -> list[str]:
 
 def check_paths(extra: list[Path] = ()) -> list[str]:
     """What the child tries to read after confinement; any it can read is reported as exposed."""
-    paths = [str(REFERENCE), str(REFERENCE / "kvcache" / "cache.py"), str(HIDDEN_TESTS),
+    paths = [str(REFERENCE), str(REFERENCE / ASSIGNMENT.todos[1].file), str(HIDDEN_TESTS),
              str(HIDDEN_TESTS / "goldens.json"), str(ROOT / ".git"), str(ROOT / "autograder"),
              *(str(Path(p).resolve()) for p in extra)]
     return [p for p in dict.fromkeys(paths) if os.path.exists(p)]
@@ -228,6 +231,7 @@ class Sandbox:
                 shutil.copytree(folder, self.root / name, ignore=_ignore_caches, symlinks=True)
             self.harness.mkdir(exist_ok=True)
             shutil.copy(JAIL, self.harness / "kvjail.py")
+            shutil.copy(ASSIGNMENT.manifest, self.harness / MANIFEST)  # kvchecks reads it beside itself
             for folder in (self.workdir, *self.shared):
                 folder.mkdir(parents=True)
             if self.mode in ROOT_MODES:
@@ -296,12 +300,12 @@ class Sandbox:
 
 
 def submission_sandbox(folder: Path, hide: list[Path] = (), mode: str | None = None) -> Sandbox:
-    """The grading sandbox for ``folder``, which holds the student's ``kvcache/``: the package and the harness."""
-    package = Path(folder) / "kvcache"
+    """The grading sandbox for ``folder``, which holds the student's package: the package and the harness."""
+    package = Path(folder) / ASSIGNMENT.package
     if not (package / "__init__.py").is_file():
-        raise UsageError(f"{folder} holds no kvcache package (expected {package}/__init__.py)")
+        raise UsageError(f"{folder} holds no {ASSIGNMENT.package} package (expected {package}/__init__.py)")
     check_package(package)
-    return Sandbox({"submission/kvcache": package, "harness/kvchecks": HARNESS}, hide=hide, mode=mode)
+    return Sandbox({f"submission/{ASSIGNMENT.package}": package, "harness/kvchecks": HARNESS}, hide=hide, mode=mode)
 
 
 def bwrap_command(box: Sandbox) -> list[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 from . import codec, context
+from .assignment import ASSIGNMENT
 from .failures import StudentCodeError, describe, format_error, format_import_error, format_timeout, package_files
 from .probes import PROBES
 from .timing import CheckTimeout, TimeoutPolicy, time_limit
@@ -25,17 +26,17 @@ _loaded = itertools.count()
 
 
 def find_package(folder: Path) -> Path:
-    """The ``kvcache`` package directory inside ``folder``; ``FileNotFoundError`` with a clear message if none."""
-    package = Path(folder) / "kvcache"
+    """The assignment's package directory inside ``folder``; ``FileNotFoundError`` with a clear message if none."""
+    package = Path(folder) / ASSIGNMENT.package
     if not (package / "__init__.py").is_file():
-        raise FileNotFoundError(f"{folder} holds no kvcache package (expected {package}/__init__.py)")
+        raise FileNotFoundError(f"{folder} holds no {ASSIGNMENT.package} package (expected {package}/__init__.py)")
     return package
 
 
 def load_package(folder: Path) -> ModuleType:
-    """Import the ``kvcache`` package in ``folder`` under a private name, so several can coexist."""
+    """Import the assignment's package in ``folder`` under a private name, so several can coexist."""
     package = find_package(folder)
-    name = f"_kvcache_{next(_loaded)}"
+    name = f"_{ASSIGNMENT.package}_{next(_loaded)}"
     spec = importlib.util.spec_from_file_location(name, package / "__init__.py",
                                                   submodule_search_locations=[str(package)])
     module = importlib.util.module_from_spec(spec)

@@ -1,4 +1,4 @@
-"""The submission's process: imports the student's ``kvcache`` and runs probes on request.
+"""The submission's process: imports the student's package (``kvcache``) and runs probes on request.
 
 Started by the grader as ``python -I -c BOOT READ_FD WRITE_FD SUBMISSION_DIR``.
 It answers ``{"ready": true}`` or ``{"import_error": ...}``, then one reply
@@ -9,12 +9,14 @@ score; the grader judges what it sends back.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
 import torch
 
 from . import codec, protocol
+from .assignment import ASSIGNMENT
 from .failures import describe, package_files
 from .probes import PROBES
 
@@ -22,16 +24,16 @@ from .probes import PROBES
 def serve(read_fd: int, write_fd: int, submission: str) -> None:
     torch.set_num_threads(1)  # the checks' tensors are tiny; spinning threads only slow a busy machine
     sys.path.insert(0, submission)
-    student = package_files(os.path.join(submission, "kvcache"))
+    student = package_files(os.path.join(submission, ASSIGNMENT.package))
     try:
-        import kvcache
+        package = importlib.import_module(ASSIGNMENT.package)
     except BaseException as err:  # anything the student's import does wrong is their zero, with the reason
         protocol.send(write_fd, {"import_error": describe(err, student)})
         return
     protocol.send(write_fd, {"ready": True})
     while (request := protocol.receive(read_fd)) is not None:
         try:
-            result = PROBES[request["probe"]](kvcache, **codec.from_jsonable(request["args"]))
+            result = PROBES[request["probe"]](package, **codec.from_jsonable(request["args"]))
             reply = {"ok": codec.to_jsonable(result)}
         except BaseException as err:  # includes SystemExit and KeyboardInterrupt raised by student code
             reply = {"error": describe(err, student)}

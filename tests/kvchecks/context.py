@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .todos import TODOS
+from .assignment import TODOS
 
 
 @dataclass

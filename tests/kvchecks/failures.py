@@ -16,7 +16,7 @@ import re
 import traceback
 from collections.abc import Callable
 
-from .todos import TODOS
+from .assignment import ASSIGNMENT, TODOS
 
 MAX_MESSAGE = 600
 MAX_FRAMES = 4
@@ -70,8 +70,8 @@ def display_path(path: str) -> str:
     parts = path.replace(os.sep, "/").split("/")
     if len(parts) > 1 and parts[-2].startswith("ipykernel_"):
         return "your notebook cell"
-    if "kvcache" in parts:
-        return "/".join(parts[len(parts) - 1 - parts[::-1].index("kvcache"):])
+    if ASSIGNMENT.package in parts:
+        return "/".join(parts[len(parts) - 1 - parts[::-1].index(ASSIGNMENT.package):])
     return parts[-1]
 
 
@@ -148,7 +148,7 @@ def format_import_error(description: dict) -> str:
         last = frames[-1]
         where = (f"\n  at {_clean(last.get('file'), 120)}, line {_clean(last.get('line'), 10)}: "
                  f"{_clean(last.get('code'), 160)}")
-    return (f"importing kvcache failed: {_clean(description.get('type', 'Exception'), 80)}: "
+    return (f"importing {ASSIGNMENT.package} failed: {_clean(description.get('type', 'Exception'), 80)}: "
             f"{_clean(description.get('message', ''), MAX_MESSAGE)}{where}")
 
 

@@ -24,11 +24,11 @@ import pytest
 import torch
 
 from . import context
+from .assignment import ASSIGNMENT, TODOS
 from .backends import InProcessBackend, find_package
 from .failures import StudentCodeError
 from .goldens import Expected, GoldenFile
 from .timing import CheckTimeout
-from .todos import TODOS
 
 SCOREBOARD = "kvkit-scoreboard"
 
@@ -36,7 +36,8 @@ SCOREBOARD = "kvkit-scoreboard"
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kvkit", "KV-cache exercise")
     group.addoption("--impl", default="assignments",
-                    help="which kvcache to check: assignments (default), reference, or --impl=FOLDER holding kvcache/")
+                    help=f"which {ASSIGNMENT.package} to check: assignments (default), reference, or --impl=FOLDER "
+                         f"holding {ASSIGNMENT.package}/")
 
 
 @dataclass
@@ -78,11 +79,13 @@ class Scoreboard:
 
 def resolve_impl(rootpath: Path, impl: str) -> Path:
     """The folder holding the ``kvcache`` package that ``--impl`` names."""
-    folder = rootpath / impl if impl in ("assignments", "reference") else Path(impl).expanduser().resolve()
+    named = {"assignments": ASSIGNMENT.folders["skeleton"], "reference": ASSIGNMENT.folders["reference"]}
+    folder = rootpath / named[impl] if impl in named else Path(impl).expanduser().resolve()
     try:
         find_package(folder)
     except FileNotFoundError as err:
-        raise pytest.UsageError(f"--impl: {err}; give 'assignments', 'reference' or a folder holding kvcache/")
+        raise pytest.UsageError(f"--impl: {err}; give 'assignments', 'reference' or a folder holding "
+                               f"{ASSIGNMENT.package}/")
     return folder
 
 

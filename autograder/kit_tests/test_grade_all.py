@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.batch import find_submissions
+from kvchecks.assignment import TODOS
+from kvkit.grade_all import find_submissions
 from kvkit.errors import UsageError
 from kvkit.examples import write_example, write_package
 from hostile_support import make_submission
@@ -34,7 +35,7 @@ def make_class(folder: Path) -> Path:
         for path in sorted((folder / "ada" / "kvcache").glob("*.py")):
             zf.write(path, f"dana/kvcache/{path.name}")
     (folder / "emil").mkdir()
-    make_submission(folder / "finn", {n: "stub" for n in (1, 2, 3, 4)}, at_import=["import_replays_goldens"])
+    make_submission(folder / "finn", {n: "stub" for n in TODOS}, at_import=["import_replays_goldens"])
     shutil.copy(PUBLIC_TESTS / "goldens.json", folder / "finn" / "kvcache" / "goldens.json")
     (folder / "notes.txt").write_text("not a submission\n")
     return folder

@@ -1,0 +1,24 @@
+"""The kit's assignments: ``pyproject.toml``'s ``[tool.kvkit] assignments`` lists their manifests, the default first.
+
+Reads only ``pyproject.toml`` and the manifests' names, so ``kvkit --assignment`` can choose one before anything
+else reads a manifest.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = "KVKIT_ASSIGNMENT"  # the chosen manifest's path, read by kvchecks.assignment
+
+
+def manifests() -> dict[str, Path]:
+    """Each assignment's name -> its manifest, in the order ``pyproject.toml`` lists them."""
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        listed = tomllib.load(f)["tool"]["kvkit"]["assignments"]
+    found = {}
+    for manifest in listed:
+        with open(ROOT / manifest, "rb") as f:
+            found[tomllib.load(f)["name"]] = ROOT / manifest
+    return found
