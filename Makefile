@@ -6,7 +6,7 @@ KVKIT := $(VENV)/bin/kvkit
 STAMP := $(VENV)/.installed-stamp
 OUT := out
 
-.PHONY: setup demo test selfcheck bundle goldens notebook bench bench-batch gradescope clean
+.PHONY: setup demo check test selfcheck bundle goldens notebook bench bench-batch gradescope clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,12 @@ demo: setup
 	rm -rf $(OUT)/examples/partial
 	$(PY) -c "from kvkit.examples import write_example; write_example('partial', '$(OUT)/examples/partial')"
 	$(KVKIT) grade $(OUT)/examples/partial
+
+# The maintainers' fast loop: every public and hidden check against the reference, then the kit tests that are not
+# marked slow (real nbgrader, Jupyter kernels, a grader per submission: those run in `make test`).
+check: setup
+	$(PY) -m pytest tests autograder/hidden --impl=reference -p no:cacheprovider -q
+	$(PY) -m pytest autograder/kit_tests -m "not slow" -p no:cacheprovider -q
 
 # The kit's own tests: reference full marks, skeleton zero, build/goldens/notebooks in sync, bundle clean,
 # graders against hostile submissions, nbgrader end to end, GPT-2 cross-check.

@@ -11,6 +11,11 @@ from kvkit.grade import grade
 from kvkit.paths import ASSIGNMENTS, REFERENCE
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: an end-to-end kit test (real nbgrader, kernels, a grader per "
+                                       "submission); `make check` leaves it to `make test`")
+
+
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory):
     """``graded(name)``: the report of ``kvkit grade`` on ``reference``, ``assignments`` or an example."""

@@ -13,9 +13,13 @@ import time
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from kvkit.build import solution_regions
 from kvkit.bundle import STUDENT, TOP, write_bundle
 from kvkit.paths import HIDDEN_TESTS, REFERENCE
+
+pytestmark = pytest.mark.slow
 
 
 def solution_lines() -> set[str]:

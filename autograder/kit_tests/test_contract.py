@@ -14,6 +14,8 @@ from kvchecks.assignment import TODOS
 from kvkit.paths import ROOT
 from selfcheck_support import checks_in_process, example_package
 
+pytestmark = pytest.mark.slow
+
 CONTRACT = ROOT / "docs" / "contract.md"
 ROW = re.compile(r"^\| ([1-4]) \| (.+?) \| (.+?) \| `([\w/]+)` \|$")
 

@@ -19,6 +19,8 @@ from kvkit.fresh import FRESH_ONLY, FreshInputs
 from kvkit.grade import grade, run_checks
 from kvkit.paths import HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
 
+pytestmark = pytest.mark.slow
+
 
 def published_calls():
     for folder in (PUBLIC_TESTS, HIDDEN_TESTS):

@@ -22,6 +22,8 @@ from kvkit.examples import write_example, write_package
 from hostile_support import make_submission
 from kvkit.paths import ASSIGNMENTS, PUBLIC_TESTS, ROOT
 
+pytestmark = pytest.mark.slow
+
 KVKIT = [sys.executable, "-m", "kvkit.cli"]
 
 

@@ -17,6 +17,8 @@ from kvchecks.assignment import TODOS
 from kvkit.cli import main
 from kvkit.paths import ASSIGNMENTS, REFERENCE
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def autograder_zip(tmp_path_factory) -> Path:

@@ -24,6 +24,8 @@ from kvkit.grade import grade
 from kvkit.paths import HIDDEN_TESTS, PUBLIC_TESTS, ROOT
 from kvkit.sandbox import isolation_mode
 
+pytestmark = pytest.mark.slow
+
 KVKIT = [sys.executable, "-m", "kvkit.cli"]
 IS_ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="confinement needs the grader to run as root (as CI does)")

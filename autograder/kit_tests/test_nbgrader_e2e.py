@@ -27,6 +27,8 @@ from kvkit.grade import grade
 from kvkit.notebook import (ASSIGNMENT, NBGRADER_CONFIG, NOTEBOOK_NAME, SOURCE_DIR, ensure_kernel, fill_notebook,
                             nbgrader_command, nbgrader_env, notebook_points, read_notebook, write_support)
 
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("nbgrader")
 
 HANG = "while True:\n    pass\n"

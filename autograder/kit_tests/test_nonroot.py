@@ -30,7 +30,8 @@ from kvkit.sandbox import interpreter_dirs
 
 USER = 65534  # nobody
 IS_ROOT = os.geteuid() == 0
-pytestmark = pytest.mark.skipif(not IS_ROOT, reason="dropping to another user needs root (as CI has)")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not IS_ROOT, reason="dropping to another user needs root (as CI has)")]
 MODES = [pytest.param("userns", id="userns"),
          pytest.param("bwrap", id="bwrap", marks=pytest.mark.skipif(
              not shutil.which("bwrap"), reason="bubblewrap is not installed (make setup installs it as root)"))]

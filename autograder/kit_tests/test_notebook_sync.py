@@ -93,6 +93,7 @@ def course(tmp_path_factory):
     return write_course(tmp_path_factory.mktemp("course"))
 
 
+@pytest.mark.slow  # real nbgrader generate_assignment
 def test_committed_course_is_up_to_date(course):
     assert stale_paths(release=True, fresh=course) == [], "run `kvkit notebook`"
 
@@ -102,15 +103,18 @@ def test_kvkit_notebook_check_passes(capsys):
     assert "up to date" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # real nbgrader generate_assignment
 def test_release_has_no_solution_and_no_hidden_test(course):
     assert leaks(course / "release") == {}
 
 
+@pytest.mark.slow  # real nbgrader generate_assignment
 def test_source_support_files_hold_no_solution_and_no_hidden_test(course):
     # nbgrader copies every file of source/kv_cache/ but the notebook into each graded folder
     assert leaks(course / "source", skip_notebook=True) == {}
 
 
+@pytest.mark.slow  # real nbgrader generate_assignment
 def test_the_scan_finds_what_it_looks_for(course):
     found = leaks(course / "source")  # the source notebook itself holds both
     assert any("BEGIN SOLUTION" in bad for bad in found.get(NOTEBOOK_NAME, []))
