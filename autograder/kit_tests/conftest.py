@@ -11,6 +11,9 @@ from kvkit.grade import grade
 from kvkit.paths import ASSIGNMENTS, REFERENCE
 
 
+collect_ignore = ["toy"]  # a second assignment's files, which test_second_assignment.py builds a kit with
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: an end-to-end kit test (real nbgrader, kernels, a grader per "
                                        "submission); `make check` leaves it to `make test`")

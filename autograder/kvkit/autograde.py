@@ -11,7 +11,7 @@
   unix sockets in a folder both can reach. The graded test cells are not run
   in it at all, so hidden test code never reaches the student's process.
 - :class:`StartTrustedGrading` (``Autograde``, first): the notebook's answer
-  cells become a ``kvcache`` package (layout and read-only cells from the
+  cells become the assignment's package (layout and read-only cells from the
   course's source notebook), graded by :func:`kvkit.grade.grade` (the same
   checks as ``kvkit grade``, public and hidden, each on published and fresh
   inputs, in a confined child) in a thread of this process while the kernel
@@ -39,7 +39,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from traitlets import Integer
 
-from kvchecks.assignment import TODOS
+from kvchecks.assignment import ASSIGNMENT, TODOS
 
 from .grade import MEMORY_MB, grade
 from .notebook import check_key, package_from_notebook, read_notebook
@@ -163,6 +163,10 @@ class StartTrustedGrading(NbGraderPreprocessor):
     """Build the package from the notebook's answer cells and start grading it, while the notebook runs."""
 
     def preprocess(self, nb: NotebookNode, resources: dict):
+        named = resources["nbgrader"]["assignment"]
+        if named != ASSIGNMENT.name:
+            raise RuntimeError(f"nbgrader grades {named!r} but the kit's hooks were set up for {ASSIGNMENT.name!r}: "
+                               f"name the assignment on the command line (nbgrader autograde {named})")
         trusted = trusted_notebook(self.config, resources)
         resources["kvkit"] = {"trusted": trusted,
                               "grading": start_grading(nb, trusted, hide=[course_root(self.config)])}

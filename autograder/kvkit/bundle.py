@@ -2,8 +2,9 @@
 
 Holds ``assignments/kvcache/`` (the skeleton), the public ``tests/`` with
 their goldens and the ``kvchecks`` helpers, the root ``conftest.py`` and the
-student README, pytest settings, requirements and ``speed.py`` (times the
-student's code with and without the cache) from ``autograder/student/``.
+student README, and the files of the manifest's ``student`` folder (for part 1,
+``autograder/student/``: pytest settings, requirements and ``speed.py``, which times
+the student's code with and without the cache).
 Never the reference, the hidden tests or their goldens.
 """
 
@@ -12,19 +13,23 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from .paths import ASSIGNMENT, ASSIGNMENTS, PUBLIC_TESTS, ROOT
+import kvchecks
 
-STUDENT = ROOT / "autograder" / "student"
+from .paths import ASSIGNMENT, ASSIGNMENTS, DEFAULT, PUBLIC_TESTS, ROOT
+
+KVCHECKS = Path(kvchecks.__file__).resolve().parent
+
+STUDENT = DEFAULT.student
 TOP = ASSIGNMENT.bundle
 
 
 def bundle_files() -> dict[str, Path]:
     """Archive name -> source file, for every file the bundle holds."""
-    files = {"README.md": ASSIGNMENTS / "README.md", "conftest.py": ROOT / "conftest.py",
-             "pytest.ini": STUDENT / "pytest.ini", "requirements.txt": STUDENT / "requirements.txt",
-             "speed.py": STUDENT / "speed.py"}
+    files = {"README.md": ASSIGNMENTS / "README.md", "conftest.py": ROOT / "conftest.py"}
+    files.update({path.name: path for path in sorted(STUDENT.iterdir()) if path.is_file()})
     package = f"assignments/{ASSIGNMENT.package}"
-    for folder, prefix in ((ASSIGNMENTS / ASSIGNMENT.package, package), (PUBLIC_TESTS, "tests")):
+    trees = ((ASSIGNMENTS / ASSIGNMENT.package, package), (KVCHECKS, "tests/kvchecks"), (PUBLIC_TESTS, "tests"))
+    for folder, prefix in trees:
         for path in sorted(folder.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
                 files[f"{prefix}/{path.relative_to(folder).as_posix()}"] = path
@@ -42,8 +47,7 @@ def write_bundle(out: Path) -> Path:
 
 def run(args) -> int:
     path = write_bundle(Path(args.out))
-    print(f"wrote {path}: unzip it, then `pip install -r requirements.txt`, `pytest` and `python speed.py` "
-          f"inside {TOP}/")
+    print(f"wrote {path}: unzip it and follow {TOP}/README.md (`pip install -r requirements.txt`, then `pytest`)")
     return 0
 
 

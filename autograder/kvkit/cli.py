@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from .registry import ENV, manifests
+from .registry import ENV, choose, manifests
 
 COMMANDS = ["build", "grade", "grade_all", "gradescope", "bundle", "goldens", "generate", "chat_demo", "bench",
             "notebook"]
@@ -25,12 +25,11 @@ def choose_assignment(argv: list[str]) -> list[str]:
     parser.add_argument("--assignment")
     known, rest = parser.parse_known_args(argv)
     if known.assignment is not None:
-        every = manifests()
-        if known.assignment not in every:
-            print(f"kvkit: no assignment called {known.assignment!r}; the kit has {', '.join(every)}",
-                  file=sys.stderr)
+        try:
+            choose(known.assignment)
+        except KeyError as err:
+            print(f"kvkit: {err.args[0]}", file=sys.stderr)
             raise SystemExit(2)
-        os.environ[ENV] = str(every[known.assignment])
     elif os.environ.get(ENV) and not Path(os.environ[ENV]).is_file():
         print(f"kvkit: {ENV}={os.environ[ENV]} names no manifest file: unset it or give --assignment NAME",
               file=sys.stderr)

@@ -35,6 +35,8 @@ import zipfile
 from importlib import metadata
 from pathlib import Path
 
+import kvchecks
+
 from .errors import UsageError
 from .paths import ASSIGNMENT, DEFAULT, HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
 
@@ -73,28 +75,29 @@ PY="${KVKIT_PYTHON:-$ROOT/venv/bin/python}"
 KIT="$ROOT/source/kit"
 mkdir -p "$ROOT/results"
 cd "$KIT" || exit 1
-PYTHONPATH="$KIT/autograder:$KIT/tests" exec "$PY" -m kvkit.gradescope run --root "$ROOT"
+KVKIT_ASSIGNMENT="$KIT/@MANIFEST@" PYTHONPATH="$KIT/autograder:$KIT/tests" exec "$PY" -m kvkit.gradescope run --root "$ROOT"
 """
 
 
 def _kit_files() -> list[tuple[Path, str]]:
     """``(file, path in the zip)`` for everything the grader needs (the reference for fresh inputs included)."""
-    files = []
+    files = {}
 
     def add_tree(folder: Path, suffixes: tuple[str, ...]) -> None:
         for path in sorted(folder.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix in suffixes:
-                files.append((path, "kit/" + str(path.relative_to(ROOT))))
+                files["kit/" + str(path.relative_to(ROOT))] = path
 
     add_tree(ROOT / "autograder" / "kvkit", (".py",))
+    add_tree(Path(kvchecks.__file__).resolve().parent, (".py",))
     add_tree(PUBLIC_TESTS, (".py", ".json", ".toml"))
     add_tree(REFERENCE, (".py",))
     if HIDDEN_TESTS.is_dir():
         add_tree(HIDDEN_TESTS, (".py", ".json"))
     for extra in (ROOT / "pyproject.toml", ROOT / "conftest.py", DEFAULT.release / f"{ASSIGNMENT.name}.ipynb"):
         if extra.is_file():
-            files.append((extra, "kit/" + str(extra.relative_to(ROOT))))
-    return files
+            files["kit/" + str(extra.relative_to(ROOT))] = extra
+    return [(path, name) for name, path in files.items()]
 
 
 def requirements() -> str:
@@ -113,10 +116,11 @@ def build_zip(out: Path) -> Path:
         raise UsageError(f"{out}: the Gradescope autograder must be a .zip file")
     out.parent.mkdir(parents=True, exist_ok=True)
     torch_version = metadata.version("torch").split("+")[0]
+    manifest = ASSIGNMENT.manifest.relative_to(ROOT).as_posix()
     tmp = out.with_name(f".{out.name}.tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, text in (("setup.sh", SETUP_SH.format(torch=torch_version, index=TORCH_INDEX)),
-                           ("run_autograder", RUN_AUTOGRADER)):
+                           ("run_autograder", RUN_AUTOGRADER.replace("@MANIFEST@", manifest))):
             info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
             info.external_attr = 0o100755 << 16
             info.compress_type = zipfile.ZIP_DEFLATED

@@ -307,7 +307,9 @@ def parse_template(text: str) -> list[TemplateCell]:
     ``%% markdown`` and ``%% code`` (an editable demo cell) carry text;
     ``%% setup`` (imports and the checks helper, read-only), ``%% classes
     MODULE CLASS...`` (those reference classes in one cell) and ``%% checks N``
-    (the test cells of TODO N) are generated and carry none.
+    (the test cells of TODO N) are generated and carry none. Classes the
+    template does not place come at the end, one cell each, each followed by
+    the checks of its TODOs (so a new TODO needs no template edit).
     """
     cells: list[TemplateCell] = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -350,6 +352,15 @@ checks = NotebookChecks(globals())
 _ = torch.manual_seed(0)'''
 
 
+def _classes_cell(module: str, names: list[str], parts: ModuleParts) -> dict:
+    """One code cell holding reference classes: an answer cell if they hold a TODO, else read-only."""
+    todos = sorted(t for n in names for t in parts.todo_classes.get(n, []))
+    source = "\n\n\n".join(parts.classes[n].rstrip("\n") for n in names)
+    return _code_cell(source, cell_grade_id(module, names),
+                      nbgrader={"grade": False, "solution": bool(todos), "locked": not todos},
+                      kvkit={"module": module, "classes": names, "todos": todos})
+
+
 def build_notebook(items: list[CheckItem] | None = None, template: Path = TEMPLATE,
                    reference: Path = REFERENCE) -> dict:
     """The source notebook (with solutions and hidden tests) as nbformat JSON data."""
@@ -372,21 +383,22 @@ def build_notebook(items: list[CheckItem] | None = None, template: Path = TEMPLA
             missing = [n for n in names if n not in parts.classes]
             if missing:
                 raise ValueError(f"template: {module} has no class {', '.join(missing)}")
-            todos = sorted(t for n in names for t in parts.todo_classes.get(n, []))
-            grade_id = cell_grade_id(module, names)
-            source = "\n\n\n".join(parts.classes[n].rstrip("\n") for n in names)
-            nbgrader = {"grade": False, "solution": bool(todos), "locked": not todos}
-            cells.append(_code_cell(source, grade_id, nbgrader=nbgrader,
-                                    kvkit={"module": module, "classes": names, "todos": todos}))
+            cells.append(_classes_cell(module, names, parts))
             placed[module] += names
         else:
             todo = int(cell.args[0])
             cells += check_cells(items, todo)
             checks_done.append(todo)
-    for module, parts in modules.items():
-        if sorted(placed[module]) != sorted(parts.classes):
-            raise ValueError(f"template: {module}'s classes {list(parts.classes)} must each appear once in a "
+    for module, parts in modules.items():  # what the template leaves out comes last: each class, then its checks
+        if len(set(placed[module])) != len(placed[module]) or set(placed[module]) - set(parts.classes):
+            raise ValueError(f"template: {module}'s classes {list(parts.classes)} may each appear once in a "
                              f"%% classes cell, found {placed[module]}")
+        for name in [n for n in parts.classes if n not in placed[module]]:
+            cells.append(_classes_cell(module, [name], parts))
+            placed[module].append(name)
+            for todo in [t for t in parts.todo_classes.get(name, []) if t not in checks_done]:
+                cells += check_cells(items, todo)
+                checks_done.append(todo)
     if sorted(checks_done) != sorted(TODOS):
         raise ValueError(f"template: needs one %% checks cell per TODO {sorted(TODOS)}, found {checks_done}")
     package = {"__init__.py": (reference / PACKAGE / "__init__.py").read_text()}
@@ -424,6 +436,8 @@ def support_files() -> dict[str, Path]:
     files.update({f"tests/{p.name}": p for p in sorted(PUBLIC_TESTS.glob("test_todo*.py"))})
     files["tests/goldens.json"] = PUBLIC_TESTS / "goldens.json"
     files[f"tests/{MANIFEST}"] = ASSIGNMENT.manifest
+    if ASSIGNMENT.probes_file:
+        files[f"tests/{ASSIGNMENT.probes_file.name}"] = ASSIGNMENT.probes_file
     return files
 
 

@@ -49,6 +49,11 @@ class Layout:
         return self._folder("notebook_template")
 
     @property
+    def student(self) -> Path:
+        """Files the student's zip holds at its top (pytest settings, requirements, scripts)."""
+        return self._folder("student")
+
+    @property
     def source(self) -> Path:
         """The nbgrader source folder, ``source/<name>/``."""
         return ROOT / "source" / self.assignment.name

@@ -6,6 +6,7 @@ else reads a manifest.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 
@@ -22,3 +23,21 @@ def manifests() -> dict[str, Path]:
         with open(ROOT / manifest, "rb") as f:
             found[tomllib.load(f)["name"]] = ROOT / manifest
     return found
+
+
+def choose(name: str) -> None:
+    """Make ``name`` this process's assignment (``KeyError`` when the kit has none of that name)."""
+    every = manifests()
+    if name not in every:
+        raise KeyError(f"no assignment called {name!r}; the kit has {', '.join(every)}")
+    os.environ[ENV] = str(every[name])
+
+
+def choose_from_command_line(argv: list[str]) -> None:
+    """For ``nbgrader_config.py``: the kit's assignment that nbgrader's command line names, if it names one."""
+    names = manifests()
+    for arg in argv:
+        value = arg.split("=", 1)[-1]
+        if value in names:
+            choose(value)
+            return

@@ -11,7 +11,9 @@ kit and in the student's bundle, ``tests/assignment.toml`` next to
 from __future__ import annotations
 
 import functools
+import importlib
 import os
+import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +48,7 @@ class Assignment:
     modules: tuple[str, ...]  # its modules besides __init__.py, in reading order
     exports: tuple[str, ...]  # the public names the checks use
     bundle: str  # the top folder of the student's zip
+    probes: str  # the module (importable beside the manifest) whose ``PROBES`` run the student's code
     folders: dict[str, str]  # role -> folder relative to the repository root
     todos: dict[int, Todo]
     manifest: Path
@@ -54,6 +57,19 @@ class Assignment:
     def files(self) -> tuple[str, ...]:
         """The package's files, ``__init__.py`` first."""
         return ("__init__.py", *self.modules)
+
+    @property
+    def probes_file(self) -> Path | None:
+        """The probes module's file when it lies beside the manifest (``None`` for ``kvchecks``' own)."""
+        path = self.manifest.parent / (self.probes.replace(".", "/") + ".py")
+        return path if not self.probes.startswith("kvchecks.") and path.is_file() else None
+
+    def probe_table(self) -> dict:
+        """``PROBES`` of the probes module: probe name -> function(package, **args) -> observations."""
+        folder = str(self.manifest.parent)
+        if folder not in sys.path:
+            sys.path.append(folder)
+        return importlib.import_module(self.probes).PROBES
 
 
 def load(path: Path | str) -> Assignment:
@@ -66,7 +82,7 @@ def load(path: Path | str) -> Assignment:
     if sorted(todos) != list(range(1, len(todos) + 1)):
         raise ValueError(f"{path}: the TODOs must be numbered 1..{len(todos)}, got {sorted(todos)}")
     return Assignment(raw["name"], raw["title"], package, tuple(raw["modules"]), tuple(raw["exports"]),
-                      raw["bundle"], dict(raw["folders"]), dict(sorted(todos.items())), path)
+                      raw["bundle"], raw["probes"], dict(raw["folders"]), dict(sorted(todos.items())), path)
 
 
 def manifest_path() -> Path:

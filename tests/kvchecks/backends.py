@@ -19,7 +19,6 @@ from types import ModuleType
 from . import codec, context
 from .assignment import ASSIGNMENT
 from .failures import StudentCodeError, describe, format_error, format_import_error, format_timeout, package_files
-from .probes import PROBES
 from .timing import CheckTimeout, TimeoutPolicy, time_limit
 
 _loaded = itertools.count()
@@ -65,6 +64,7 @@ class ProbeRunner:
         self.policy = policy or TimeoutPolicy()
         self._package = None
         self._import_error: str | None = None
+        self._probes = ASSIGNMENT.probe_table()
 
     def _load(self):
         if self._package is None and self._import_error is None:
@@ -82,7 +82,7 @@ class ProbeRunner:
         package = self._load()
         args = codec.loads(codec.dumps(args))
         if self.trusted:
-            return codec.loads(codec.dumps(PROBES[probe](package, **args)))
+            return codec.loads(codec.dumps(self._probes[probe](package, **args)))
         todo = context.CURRENT.todo
         why = self.policy.lost(probe, args)
         if why is not None:
@@ -90,7 +90,7 @@ class ProbeRunner:
         limit = self.policy.limit(todo)
         try:
             with time_limit(limit):
-                result = PROBES[probe](package, **args)
+                result = self._probes[probe](package, **args)
         except CheckTimeout as err:
             message = format_timeout(describe(err, self._student), limit, probe)
             self.policy.record_loss(probe, args, todo, message, timed_out=True)

@@ -80,7 +80,11 @@ class Scoreboard:
 def resolve_impl(rootpath: Path, impl: str) -> Path:
     """The folder holding the ``kvcache`` package that ``--impl`` names."""
     named = {"assignments": ASSIGNMENT.folders["skeleton"], "reference": ASSIGNMENT.folders["reference"]}
-    folder = rootpath / named[impl] if impl in named else Path(impl).expanduser().resolve()
+    if impl in named:  # the kit's folder for it, or (in the student's bundle) the folder of that name
+        candidates = [rootpath / named[impl], rootpath / impl]
+        folder = next((c for c in candidates if (c / ASSIGNMENT.package / "__init__.py").is_file()), candidates[0])
+    else:
+        folder = Path(impl).expanduser().resolve()
     try:
         find_package(folder)
     except FileNotFoundError as err:
