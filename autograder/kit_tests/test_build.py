@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from kvchecks.assignment import TODOS
-from kvkit.build import build_skeleton, solution_regions, stale_files, strip_solutions
+from kvkit.build import build_skeleton, signature, solution_regions, stale_files, strip_solutions, todo_table
 from kvkit.paths import ASSIGNMENTS, REFERENCE
 
 
@@ -45,3 +47,14 @@ def test_a_region_outside_the_todo_functions_is_refused():
     source = 'class KVCache:\n    def reset(self):\n        """Doc."""\n        ### BEGIN SOLUTION\n        pass\n        ### END SOLUTION\n'
     with pytest.raises(ValueError, match="not one of the TODO functions"):
         strip_solutions(source, "cache.py")
+
+
+def test_the_student_readmes_todo_table_comes_from_the_manifest(tmp_path):
+    shutil.copytree(ASSIGNMENTS, tmp_path / "assignments")
+    readme = tmp_path / "assignments" / "README.md"
+    table = todo_table()
+    assert table in readme.read_text()
+    for todo in TODOS.values():
+        assert f"`{signature(todo)}` | {todo.contract} |" in table
+    readme.write_text(readme.read_text().replace(TODOS[2].contract, "attend somehow"))
+    assert stale_files(tmp_path / "assignments") == ["README.md"]

@@ -21,6 +21,8 @@ TODOS = ASSIGNMENT.todos
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
+TABLE_BEGIN = "<!-- kvkit build: the TODO table, from the manifest -->"
+TABLE_END = "<!-- end of the TODO table -->"
 
 
 def _functions_by_line(tree: ast.Module) -> dict[int, tuple[str, ast.FunctionDef]]:
@@ -101,6 +103,34 @@ def build_skeleton(out: Path, reference: Path = REFERENCE) -> None:
         raise ValueError(f"solution regions found for {sorted(seen)}, expected exactly one each for {expected}")
 
 
+def signature(todo, reference: Path = REFERENCE) -> str:
+    """``KVCache.update(layer, new_keys, new_values)``: the TODO function as the reference declares it."""
+    path = reference / todo.file
+    for name, node in set(_functions_by_line(ast.parse(path.read_text(), str(path))).values()):
+        if name == todo.function:
+            names = [a.arg for a in node.args.args if a.arg != "self"]
+            defaults = [""] * (len(names) - len(node.args.defaults)) + [f"={ast.unparse(d)}" for d in node.args.defaults]
+            return f"{todo.function}({', '.join(n + d for n, d in zip(names, defaults))})"
+    raise ValueError(f"{path}: no function {todo.function}")
+
+
+def todo_table(reference: Path = REFERENCE) -> str:
+    """The student README's table of TODOs: where each one is, and its contract in brief (from the manifest)."""
+    rows = ["| TODO | where | what |", "|---|---|---|"]
+    for todo in TODOS.values():
+        rows.append(f"| {todo.number} | `{todo.file.split('/', 1)[1]}`, `{signature(todo, reference)}` | "
+                    f"{todo.contract or todo.task} |")
+    return "\n".join(rows) + "\n"
+
+
+def with_todo_table(readme: str, reference: Path = REFERENCE) -> str:
+    """``readme`` with the text between the TODO-table markers written afresh (unchanged without markers)."""
+    begin, end = readme.find(TABLE_BEGIN), readme.find(TABLE_END)
+    if begin < 0 or end < begin:
+        return readme
+    return readme[:begin + len(TABLE_BEGIN)] + "\n" + todo_table(reference) + readme[end:]
+
+
 def differences(a: Path, b: Path) -> list[str]:
     """Names of ``.py`` files that differ between two package folders (or exist in one only)."""
     names = {p.name for p in a.glob("*.py")} | {p.name for p in b.glob("*.py")}
@@ -108,10 +138,20 @@ def differences(a: Path, b: Path) -> list[str]:
 
 
 def stale_files(assignments: Path = ASSIGNMENTS) -> list[str]:
-    """Files of the committed skeleton that a fresh build would change."""
+    """Files of the committed skeleton (and its README's TODO table) that a fresh build would change."""
     with tempfile.TemporaryDirectory() as tmp:
         build_skeleton(Path(tmp))
-        return differences(Path(tmp) / ASSIGNMENT.package, assignments / ASSIGNMENT.package)
+        stale = differences(Path(tmp) / ASSIGNMENT.package, assignments / ASSIGNMENT.package)
+    readme = assignments / "README.md"
+    if readme.is_file() and with_todo_table(readme.read_text()) != readme.read_text():
+        stale.append("README.md")
+    return stale
+
+
+def write_todo_table(assignments: Path = ASSIGNMENTS) -> None:
+    readme = assignments / "README.md"
+    if readme.is_file():
+        readme.write_text(with_todo_table(readme.read_text()))
 
 
 def run(args) -> int:
@@ -122,6 +162,7 @@ def run(args) -> int:
         print(f"{ASSIGNMENTS.relative_to(ROOT)}/ is up to date with {REFERENCE.relative_to(ROOT)}/")
         return 0
     build_skeleton(ASSIGNMENTS)
+    write_todo_table(ASSIGNMENTS)
     print(f"wrote {ASSIGNMENTS / ASSIGNMENT.package} from {REFERENCE / ASSIGNMENT.package}")
     return 0
 

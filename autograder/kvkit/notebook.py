@@ -329,13 +329,17 @@ def parse_template(text: str) -> list[TemplateCell]:
 
 
 def _fill_points(text: str, items: list[CheckItem]) -> str:
-    """Replace ``{{points:N}}`` (TODO N's points, visible + hidden) and ``{{points:total}}`` in template text."""
+    """Replace ``{{points:N}}`` (TODO N's points, visible + hidden), ``{{points:total}}`` and ``{{todos}}`` (a
+    table of the TODOs from the manifest, with their points) in template text."""
     def points(match: re.Match) -> str:
         which = match.group(1)
         chosen = [i for i in items if which == "total" or i.todo == int(which)]
         hidden = sum(i.points for i in chosen if i.hidden)
         return f"{sum(i.points for i in chosen):g} ({hidden:g} of them hidden)"
-    return re.sub(r"\{\{points:(\d+|total)\}\}", points, text)
+    rows = ["| TODO | what you write | points |", "| --- | --- | --- |"]
+    rows += [f"| {t.number} | `{t.function}`: {t.task} | {{{{points:{t.number}}}}} |" for t in TODOS.values()]
+    rows.append("| | total | {{points:total}} |")
+    return re.sub(r"\{\{points:(\d+|total)\}\}", points, text.replace("{{todos}}", "\n".join(rows)))
 
 
 SETUP = '''\

@@ -28,6 +28,7 @@ class Todo:
     file: str  # relative to the folder that holds the package, e.g. "kvcache/cache.py"
     function: str  # qualified name, e.g. "KVCache.update"
     task: str  # one line: what the student implements
+    contract: str = ""  # the contract in brief, for the student README's table (markdown)
 
     @property
     def marker(self) -> str:
@@ -77,7 +78,8 @@ def load(path: Path | str) -> Assignment:
     with open(path, "rb") as f:
         raw = tomllib.load(f)
     package = raw["package"]
-    todos = {int(t["number"]): Todo(int(t["number"]), f"{package}/{t['module']}", t["function"], t["task"])
+    todos = {int(t["number"]): Todo(int(t["number"]), f"{package}/{t['module']}", t["function"], t["task"],
+                                    t.get("contract", ""))
              for t in raw["todos"]}
     if sorted(todos) != list(range(1, len(todos) + 1)):
         raise ValueError(f"{path}: the TODOs must be numbered 1..{len(todos)}, got {sorted(todos)}")
