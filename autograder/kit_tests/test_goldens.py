@@ -12,9 +12,15 @@ from kvkit.goldens import record
 from kvkit.paths import HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
 
 
+# float32 results differ between CPUs (vector widths, summation order) by a few units in the last place: 6e-6 on
+# logits of size ~10 has been seen; the checks compare logits at 1e-4, so anything staler than this is a real change.
+ATOL = RTOL = 2e-5
+
+
 def same(a, b) -> bool:
     if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.shape == b.shape and torch.allclose(a.double(), b.double(), atol=1e-6, rtol=1e-6)
+        return (isinstance(b, torch.Tensor) and a.shape == b.shape
+                and torch.allclose(a.double(), b.double(), atol=ATOL, rtol=RTOL))
     if isinstance(a, dict):
         return isinstance(b, dict) and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     if isinstance(a, list):
