@@ -35,7 +35,7 @@ demo: setup
 # The maintainers' fast loop: every public and hidden check against the reference, then the kit tests that are not
 # marked slow (real nbgrader, Jupyter kernels, a grader per submission: those run in `make test`).
 check: setup
-	$(PY) -m pytest tests autograder/hidden --impl=reference -p no:cacheprovider -q
+	$(PY) -m pytest tests/kv_cache autograder/hidden/kv_cache --impl=reference -p no:cacheprovider -q
 	$(PY) -m pytest autograder/kit_tests -m "not slow" -p no:cacheprovider -q
 
 # The kit's own tests: reference full marks, skeleton zero, build/goldens/notebooks in sync, bundle clean,

@@ -27,7 +27,7 @@ FILL = """
 import shutil, sys
 from kvkit.examples import BODIES, EXAMPLE_BODIES
 from kvkit.notebook import fill_notebook
-from kvchecks.assignment import TODOS
+from kvkit.paths import TODOS
 release, out = sys.argv[1], sys.argv[2]
 fill_notebook(release, out + "/reference/kv_cache/kv_cache.ipynb", {})
 shutil.copyfile(release, out + "/untouched/kv_cache/kv_cache.ipynb")

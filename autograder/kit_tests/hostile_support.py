@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kvchecks.assignment import TODOS
+from kvkit.paths import TODOS
 from kvkit.examples import reference_body, write_package
 from kvkit.paths import EXAMPLES, ROOT
 

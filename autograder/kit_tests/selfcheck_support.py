@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kvchecks.plugin import SCOREBOARD, Result
-from kvchecks.assignment import TODOS
+from kvkit.paths import TODOS
 from kvkit.examples import example_body, write_package
 from kvkit.paths import EXAMPLES, HIDDEN_TESTS, PUBLIC_TESTS
 

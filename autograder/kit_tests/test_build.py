@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from kvchecks.assignment import TODOS
+from kvkit.paths import TODOS
 from kvkit.build import build_skeleton, signature, solution_regions, stale_files, strip_solutions, todo_table
 from kvkit.paths import ASSIGNMENTS, REFERENCE
 

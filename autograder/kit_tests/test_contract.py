@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from kvchecks.assignment import TODOS
+from kvkit.paths import TODOS
 from kvkit.paths import ROOT
 from selfcheck_support import checks_in_process, example_package
 

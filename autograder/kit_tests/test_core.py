@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from kvchecks.assignment import TODOS
+from kvkit.paths import TODOS
 from kvkit.paths import ROOT
 
 NOT_IMPLEMENTED = re.compile(r"TODO (\d) \((\S+)\) is not implemented yet \(NotImplementedError at kvcache/\w+\.py, line \d+\)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from kvchecks.assignment import TODOS
+from kvkit.paths import TODOS
 from kvkit.examples import write_package
 from kvkit.grade import grade
 from selfcheck_support import checks_in_process, example_package

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from kvchecks.assignment import TODOS
+from kvkit.paths import TODOS
 from hostile_support import make_submission
 from kvchecks.backends import InProcessBackend
 from kvchecks.fresh import redraw

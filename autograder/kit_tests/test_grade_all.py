@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kvchecks.assignment import TODOS
+from kvkit.paths import TODOS
 from kvkit.grade_all import find_submissions
 from kvkit.errors import UsageError
 from kvkit.examples import write_example, write_package

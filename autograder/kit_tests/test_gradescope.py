@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from hostile_support import make_submission, reference_body
-from kvchecks.assignment import TODOS
 from kvkit.cli import main
-from kvkit.paths import ASSIGNMENTS, REFERENCE
+from kvkit.paths import ASSIGNMENTS, HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT, TODOS
 
 pytestmark = pytest.mark.slow
 
@@ -54,8 +53,9 @@ def test_the_zip_holds_the_scripts_checks_and_the_reference_for_fresh_inputs(aut
         modes = {n: zf.getinfo(n).external_attr >> 16 for n in ("setup.sh", "run_autograder")}
     assert {"setup.sh", "run_autograder", "requirements.txt"} <= set(names)
     assert all(mode & 0o111 for mode in modes.values())
-    assert any(n.startswith("kit/autograder/hidden/") and n.endswith(".py") for n in names)
-    assert "kit/autograder/hidden/goldens.json" in names and "kit/tests/goldens.json" in names
+    hidden, public = (f"kit/{folder.relative_to(ROOT).as_posix()}" for folder in (HIDDEN_TESTS, PUBLIC_TESTS))
+    assert any(n.startswith(f"{hidden}/") and n.endswith(".py") for n in names)
+    assert f"{hidden}/goldens.json" in names and f"{public}/goldens.json" in names
     assert not [n for n in names if "/examples/" in n or "source/" in n or "kit_tests" in n]
     for todo in TODOS:  # the solution is there, in the reference only (kvkit.fresh needs it)
         body = reference_body(todo).strip().splitlines()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from kvchecks.assignment import TODOS
+from kvkit.paths import TODOS
 from hostile_support import make_submission
 from kvkit.paths import HIDDEN_TESTS, PUBLIC_TESTS, ROOT
 from kvkit.sandbox import interpreter_dirs

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kvchecks.assignment import TODOS
+from kvkit.paths import TODOS
 from kvkit.build import solution_regions
 from kvkit.cli import main
 from kvkit.notebook import (MODULES, NOTEBOOK_NAME, RELEASE_DIR, SOURCE_NOTEBOOK, check_key, check_name,

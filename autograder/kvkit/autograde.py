@@ -39,7 +39,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from traitlets import Integer
 
-from kvchecks.assignment import ASSIGNMENT, TODOS
+from .paths import ASSIGNMENT, TODOS
 
 from .grade import MEMORY_MB, grade
 from .notebook import check_key, package_from_notebook, read_notebook

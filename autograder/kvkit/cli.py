@@ -15,8 +15,11 @@ from pathlib import Path
 
 from .registry import ENV, choose, manifests
 
-COMMANDS = ["build", "grade", "grade_all", "gradescope", "bundle", "goldens", "generate", "chat_demo", "bench",
-            "notebook"]
+COMMANDS = ["build", "grade", "grade_all", "gradescope", "bundle", "goldens", "notebook"]  # every assignment's
+OWN_COMMANDS = {  # the tools that show what one assignment's code buys (each module's add_parser names its command)
+    "kv_cache": ["bench", "chat_demo", "generate"],
+    "kv_serving": ["bench_serving"],
+}
 
 
 def choose_assignment(argv: list[str]) -> list[str]:
@@ -39,7 +42,9 @@ def choose_assignment(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = choose_assignment(sys.argv[1:] if argv is None else argv)
-    modules = [importlib.import_module(f"kvkit.{name}") for name in COMMANDS]
+    from .paths import ASSIGNMENT
+
+    modules = [importlib.import_module(f"kvkit.{name}") for name in COMMANDS + OWN_COMMANDS.get(ASSIGNMENT.name, [])]
     from .errors import UsageError
     from .remote import GraderError
 

@@ -3,7 +3,7 @@
 The checks run on the reference, in this process, with a recording
 ``expected``: every probe call a check compares with is run on the reference
 (and, where the check compares with known mistakes, on the reference with
-that mistake's body from ``autograder/examples/mistakes/``) and saved in the
+that mistake's body from the assignment's ``examples/mistakes/``) and saved in the
 ``goldens.json`` beside the check's file. Recording is an instructors'
 command only: the students' pytest plugin has no option for it. Run it after
 changing a check's inputs or the reference; the kit's tests fail while a
@@ -22,12 +22,12 @@ import pytest
 from kvchecks import mistakes as known
 from kvchecks.backends import InProcessBackend
 from kvchecks.goldens import Expected, GoldenFile, key
-from kvchecks.assignment import TODOS
+from .paths import TODOS
 
 from .examples import write_package
 from .paths import EXAMPLES, HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
 
-MISTAKE_BODIES = EXAMPLES / "mistakes"
+MISTAKE_BODIES = EXAMPLES / "mistakes"  # <examples>/mistakes/<name>.py
 
 
 class Recorder:
@@ -46,7 +46,7 @@ class Recorder:
 
     def _mistake(self, name: str) -> InProcessBackend:
         if name not in self.mistake_backends:
-            mistake = known.MISTAKES[name]
+            mistake = known.registry()[name]
             body = (MISTAKE_BODIES / f"{name}.py").read_text()
             folder = write_package(self.scratch / name, {TODOS[mistake.todo].function: body})
             self.mistake_backends[name] = InProcessBackend(folder, trusted=True)

@@ -31,7 +31,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from kvchecks.assignment import TODOS
+from .paths import TODOS
 
 from .errors import UsageError
 from .grade import PROBE_TIMEOUT

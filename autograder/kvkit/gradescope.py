@@ -91,7 +91,7 @@ def _kit_files() -> list[tuple[Path, str]]:
     add_tree(ROOT / "autograder" / "kvkit", (".py",))
     add_tree(Path(kvchecks.__file__).resolve().parent, (".py",))
     add_tree(PUBLIC_TESTS, (".py", ".json", ".toml"))
-    add_tree(REFERENCE, (".py",))
+    add_tree(REFERENCE / ASSIGNMENT.package, (".py",))
     if HIDDEN_TESTS.is_dir():
         add_tree(HIDDEN_TESTS, (".py", ".json"))
     for extra in (ROOT / "pyproject.toml", ROOT / "conftest.py", DEFAULT.release / f"{ASSIGNMENT.name}.ipynb"):

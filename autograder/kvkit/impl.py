@@ -19,7 +19,7 @@ from types import ModuleType
 
 from kvchecks.backends import load_package
 from kvchecks.failures import describe, package_files, summary
-from kvchecks.assignment import TODOS
+from .paths import TODOS
 
 from .errors import UsageError
 from .inputs import prepared

@@ -43,11 +43,11 @@ from pathlib import Path
 
 import kvchecks
 from kvchecks import codec
-from kvchecks.assignment import MANIFEST, TODOS
+from kvchecks.assignment import MANIFEST
 
 from .build import BEGIN, END, solution_regions
 from .errors import UsageError
-from .paths import ASSIGNMENT, DEFAULT, HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
+from .paths import ASSIGNMENT, DEFAULT, HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT, TODOS
 
 SOURCE_DIR = DEFAULT.source
 RELEASE_DIR = DEFAULT.release
@@ -71,12 +71,13 @@ KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "nam
 class ModuleParts:
     name: str  # "cache.py"
     header: str  # docstring and imports, before the first class
-    classes: dict[str, str]  # class name -> its source text, in file order
+    classes: dict[str, str]  # class (or function) name -> its source text, in file order
     todo_classes: dict[str, list[int]]  # class name -> the TODO numbers inside it
 
 
 def split_module(text: str, filename: str) -> ModuleParts:
-    """Cut a module into its header and its top-level classes (nothing else may sit at the top level after them)."""
+    """Cut a module into its header and its top-level classes and functions (nothing else may sit at the top level
+    after them); ``classes`` holds both, by name."""
     tree = ast.parse(text, filename)
     lines = text.splitlines(keepends=True)
     body = [node for node in tree.body]
@@ -86,9 +87,9 @@ def split_module(text: str, filename: str) -> ModuleParts:
     classes: dict[str, str] = {}
     rest = body[first:]
     for index, node in enumerate(rest):
-        if not isinstance(node, ast.ClassDef):
-            raise ValueError(f"{filename}:{node.lineno}: only classes may follow the imports (the notebook maps "
-                             "each class to a cell)")
+        if not isinstance(node, (ast.ClassDef, ast.FunctionDef)):
+            raise ValueError(f"{filename}:{node.lineno}: only classes and functions may follow the imports (the "
+                             "notebook maps each one to a cell)")
         # up to the next class, so trailing comment lines (### END SOLUTION) stay with their class
         stop = start_of(rest[index + 1]) - 1 if index + 1 < len(rest) else len(lines)
         classes[node.name] = "".join(lines[start_of(node) - 1:stop]).rstrip() + "\n"
@@ -263,8 +264,9 @@ def check_cells(items: list[CheckItem], todo: int) -> list[dict]:
             )
         else:
             grade_id = "check_" + _slug(f"todo{todo}_{item.nodeid.split('::', 1)[1]}")
-            source = (f"# TODO {todo} check ({item.points:g} point{'s' if item.points != 1 else ''}); its code: {item.nodeid.split('::')[0]}\n"
-                      f"checks.run({item.nodeid!r}{args})")
+            nodeid = f"tests/{check_name(item)}"  # the public test files lie in tests/ beside the notebook
+            source = (f"# TODO {todo} check ({item.points:g} point{'s' if item.points != 1 else ''}); its code: {nodeid.split('::')[0]}\n"
+                      f"checks.run({nodeid!r}{args})")
         cells.append(_code_cell(source, grade_id, nbgrader={"grade": True, "solution": False, "locked": True,
                                                             "points": item.points},
                                 kvkit={"check": key, "todo": todo}))
@@ -437,11 +439,10 @@ SUPPORT_DIRS = ("kvchecks", "tests")  # written next to the notebooks by `kvkit 
 def support_files() -> dict[str, Path]:
     """Files shipped next to the notebook (relative name -> repository file): public check code and tests only."""
     files = {f"kvchecks/{p.name}": p for p in sorted(KVCHECKS.glob("*.py"))}
-    files.update({f"tests/{p.name}": p for p in sorted(PUBLIC_TESTS.glob("test_todo*.py"))})
+    files.update({f"tests/{p.name}": p for p in sorted(PUBLIC_TESTS.glob("test_*.py"))})
     files["tests/goldens.json"] = PUBLIC_TESTS / "goldens.json"
     files[f"tests/{MANIFEST}"] = ASSIGNMENT.manifest
-    if ASSIGNMENT.probes_file:
-        files[f"tests/{ASSIGNMENT.probes_file.name}"] = ASSIGNMENT.probes_file
+    files.update({f"tests/{name}": p for name, p in ASSIGNMENT.checks_files().items()})
     return files
 
 

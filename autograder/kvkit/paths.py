@@ -12,10 +12,7 @@ from pathlib import Path
 
 from kvchecks.assignment import Assignment, current
 
-from .registry import ROOT
-
-EXAMPLES = ROOT / "autograder" / "examples"
-
+from .registry import ROOT, ensure_chosen
 
 @dataclass(frozen=True)
 class Layout:
@@ -54,6 +51,11 @@ class Layout:
         return self._folder("student")
 
     @property
+    def examples(self) -> Path:
+        """Example submissions' pieces: bodies, clause breakers, known mistakes, hostile code."""
+        return self._folder("examples")
+
+    @property
     def source(self) -> Path:
         """The nbgrader source folder, ``source/<name>/``."""
         return ROOT / "source" / self.assignment.name
@@ -64,9 +66,12 @@ class Layout:
         return ROOT / "release" / self.assignment.name
 
 
+ensure_chosen()
 DEFAULT = Layout(current())  # the assignment of this run: kvkit --assignment, else the first listed
 ASSIGNMENT = DEFAULT.assignment
 REFERENCE = DEFAULT.reference
 ASSIGNMENTS = DEFAULT.skeleton
 PUBLIC_TESTS = DEFAULT.public_tests
 HIDDEN_TESTS = DEFAULT.hidden_tests
+TODOS = ASSIGNMENT.todos
+EXAMPLES = DEFAULT.examples

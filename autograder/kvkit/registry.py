@@ -33,6 +33,12 @@ def choose(name: str) -> None:
     os.environ[ENV] = str(every[name])
 
 
+def ensure_chosen() -> None:
+    """Make the first listed assignment this process's, unless one is chosen already (``KVKIT_ASSIGNMENT``)."""
+    if not os.environ.get(ENV):
+        os.environ[ENV] = str(next(iter(manifests().values())))
+
+
 def choose_from_command_line(argv: list[str]) -> None:
     """For ``nbgrader_config.py``: the kit's assignment that nbgrader's command line names, if it names one."""
     names = manifests()

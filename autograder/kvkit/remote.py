@@ -31,7 +31,7 @@ import time
 from typing import Callable
 
 from kvchecks import codec, context, protocol
-from kvchecks.assignment import ASSIGNMENT
+from .paths import ASSIGNMENT
 from kvchecks.failures import StudentCodeError, format_error, format_import_error
 from kvchecks.timing import TimeoutPolicy
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kvchecks.plugin import Result
-from kvchecks.assignment import TODOS
+from .paths import TODOS
 
 MAX_OUTPUT = 2000
 

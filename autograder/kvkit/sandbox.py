@@ -232,8 +232,9 @@ class Sandbox:
             self.harness.mkdir(exist_ok=True)
             shutil.copy(JAIL, self.harness / "kvjail.py")
             shutil.copy(ASSIGNMENT.manifest, self.harness / MANIFEST)  # kvchecks reads it beside itself
-            if ASSIGNMENT.probes_file:  # an assignment's own probes, imported beside the manifest
-                shutil.copy(ASSIGNMENT.probes_file, self.harness / ASSIGNMENT.probes_file.name)
+            for name, path in ASSIGNMENT.checks_files().items():  # its probes, imported beside the manifest
+                (self.harness / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(path, self.harness / name)
             for folder in (self.workdir, *self.shared):
                 folder.mkdir(parents=True)
             if self.mode in ROOT_MODES:

@@ -1,11 +1,23 @@
-"""The assignment these checks grade, read from its manifest (``assignment.toml`` beside the public tests).
+"""The assignment these checks grade, read from its manifest (``assignment.toml`` beside its public tests).
 
 The manifest is the one place that names the student's package, its modules,
 its public names and its TODOs; the checks, the plugin's score table and
-``kvkit`` read it from here. Which manifest: ``KVKIT_ASSIGNMENT`` (a path)
-when set, else the one beside this package (``tests/assignment.toml`` in the
-kit and in the student's bundle, ``tests/assignment.toml`` next to
-``kvchecks/`` in the nbgrader folders).
+``kvkit`` read it from here. Which manifest, in this order:
+
+- ``KVKIT_ASSIGNMENT`` (a path), which ``kvkit --assignment`` sets;
+- one chosen with :func:`use` (the pytest plugin chooses the manifest its test
+  paths lie under, so ``pytest tests/kv_serving`` checks part 2);
+- the one beside this package: ``tests/assignment.toml`` in the student's
+  bundle, ``tests/assignment.toml`` next to ``kvchecks/`` in an nbgrader folder.
+
+Nothing is read at import: :func:`current` reads the manifest on first use.
+
+Each assignment has a *checks package* of its own beside the manifest (named
+by its ``checks`` key, e.g. ``kvcache_checks``): ``PROBES`` (probe name ->
+function running the student's code) and, optionally, ``MISTAKES`` (known
+mistakes, see :mod:`kvchecks.mistakes`), ``redraw`` (fresh-input rules for its
+probes, see :mod:`kvchecks.fresh`) and ``error_hint`` (hints for exceptions
+whose cause is known from their kind and message alone).
 """
 
 from __future__ import annotations
@@ -17,6 +29,7 @@ import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 MANIFEST = "assignment.toml"
 ENV = "KVKIT_ASSIGNMENT"
@@ -49,7 +62,7 @@ class Assignment:
     modules: tuple[str, ...]  # its modules besides __init__.py, in reading order
     exports: tuple[str, ...]  # the public names the checks use
     bundle: str  # the top folder of the student's zip
-    probes: str  # the module (importable beside the manifest) whose ``PROBES`` run the student's code
+    checks: str  # the checks package (or module) beside the manifest: PROBES, and MISTAKES, redraw, error_hint
     folders: dict[str, str]  # role -> folder relative to the repository root
     todos: dict[int, Todo]
     manifest: Path
@@ -60,17 +73,29 @@ class Assignment:
         return ("__init__.py", *self.modules)
 
     @property
-    def probes_file(self) -> Path | None:
-        """The probes module's file when it lies beside the manifest (``None`` for ``kvchecks``' own)."""
-        path = self.manifest.parent / (self.probes.replace(".", "/") + ".py")
-        return path if not self.probes.startswith("kvchecks.") and path.is_file() else None
+    def checks_path(self) -> Path:
+        """The checks package's folder (or module file) beside the manifest: it travels wherever the tests go."""
+        folder = self.manifest.parent / self.checks
+        return folder if folder.is_dir() else folder.with_suffix(".py")
 
-    def probe_table(self) -> dict:
-        """``PROBES`` of the probes module: probe name -> function(package, **args) -> observations."""
+    def checks_files(self) -> dict[str, Path]:
+        """The checks package's files by their name relative to the manifest's folder (no caches)."""
+        path = self.checks_path
+        if path.is_file():
+            return {path.name: path}
+        return {p.relative_to(path.parent).as_posix(): p for p in sorted(path.rglob("*.py"))
+                if "__pycache__" not in p.parts}
+
+    def checks_module(self) -> ModuleType:
+        """The checks package, imported from beside the manifest."""
         folder = str(self.manifest.parent)
         if folder not in sys.path:
-            sys.path.append(folder)
-        return importlib.import_module(self.probes).PROBES
+            sys.path.insert(0, folder)
+        return importlib.import_module(self.checks)
+
+    def probe_table(self) -> dict:
+        """``PROBES``: probe name -> function(package, **args) -> observations."""
+        return self.checks_module().PROBES
 
 
 def load(path: Path | str) -> Assignment:
@@ -84,30 +109,54 @@ def load(path: Path | str) -> Assignment:
     if sorted(todos) != list(range(1, len(todos) + 1)):
         raise ValueError(f"{path}: the TODOs must be numbered 1..{len(todos)}, got {sorted(todos)}")
     return Assignment(raw["name"], raw["title"], package, tuple(raw["modules"]), tuple(raw["exports"]),
-                      raw["bundle"], raw["probes"], dict(raw["folders"]), dict(sorted(todos.items())), path)
+                      raw["bundle"], raw["checks"], dict(raw["folders"]), dict(sorted(todos.items())), path)
+
+
+_chosen: list[Path] = []
+
+
+def use(path: Path | str) -> None:
+    """Make the manifest at ``path`` this process's assignment (unless ``KVKIT_ASSIGNMENT`` names one)."""
+    _chosen[:] = [Path(path).resolve()]
+    current.cache_clear()
+
+
+def beside_checks() -> Path | None:
+    """The manifest that travels with this package (bundle, nbgrader folder), if any."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / MANIFEST, here.parent / "tests" / MANIFEST):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def manifest_path() -> Path:
     """The manifest of this run (see the module's docstring)."""
     if os.environ.get(ENV):
         return Path(os.environ[ENV])
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / MANIFEST, here.parent / "tests" / MANIFEST):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"no {MANIFEST} beside {here}: the checks need their assignment's manifest")
+    if _chosen:
+        return _chosen[0]
+    found = beside_checks()
+    if found is None:
+        raise FileNotFoundError(f"no {MANIFEST} beside {Path(__file__).resolve().parent}: name the assignment's "
+                                f"test folder (e.g. pytest tests/kv_cache) or set {ENV}")
+    return found
+
+
+def manifests_under(path: Path, stop: Path) -> list[Path]:
+    """The manifests that govern test path ``path``: the nearest one at or above it (up to ``stop``), else every
+    one below it."""
+    path = Path(path).resolve()
+    stop = Path(stop).resolve()
+    for folder in (path, *path.parents):
+        if (folder / MANIFEST).is_file():
+            return [folder / MANIFEST]
+        if folder == stop:
+            break
+    return sorted(path.glob(f"*/{MANIFEST}")) if path.is_dir() else []
 
 
 @functools.cache
 def current() -> Assignment:
-    """The assignment of this run, read on first use (so ``kvkit --assignment`` can choose it first)."""
+    """The assignment of this run, read on first use."""
     return load(manifest_path())
-
-
-def __getattr__(name: str):
-    """``ASSIGNMENT`` and ``TODOS``: the current assignment and its TODOs by number."""
-    if name == "ASSIGNMENT":
-        return current()
-    if name == "TODOS":
-        return current().todos
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

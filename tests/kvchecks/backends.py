@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 from . import codec, context
-from .assignment import ASSIGNMENT
+from . import assignment
 from .failures import StudentCodeError, describe, format_error, format_import_error, format_timeout, package_files
 from .timing import CheckTimeout, TimeoutPolicy, time_limit
 
@@ -26,16 +26,17 @@ _loaded = itertools.count()
 
 def find_package(folder: Path) -> Path:
     """The assignment's package directory inside ``folder``; ``FileNotFoundError`` with a clear message if none."""
-    package = Path(folder) / ASSIGNMENT.package
+    name = assignment.current().package
+    package = Path(folder) / name
     if not (package / "__init__.py").is_file():
-        raise FileNotFoundError(f"{folder} holds no {ASSIGNMENT.package} package (expected {package}/__init__.py)")
+        raise FileNotFoundError(f"{folder} holds no {name} package (expected {package}/__init__.py)")
     return package
 
 
 def load_package(folder: Path) -> ModuleType:
     """Import the assignment's package in ``folder`` under a private name, so several can coexist."""
     package = find_package(folder)
-    name = f"_{ASSIGNMENT.package}_{next(_loaded)}"
+    name = f"_{assignment.current().package}_{next(_loaded)}"
     spec = importlib.util.spec_from_file_location(name, package / "__init__.py",
                                                   submodule_search_locations=[str(package)])
     module = importlib.util.module_from_spec(spec)
@@ -64,7 +65,7 @@ class ProbeRunner:
         self.policy = policy or TimeoutPolicy()
         self._package = None
         self._import_error: str | None = None
-        self._probes = ASSIGNMENT.probe_table()
+        self._probes = assignment.current().probe_table()
 
     def _load(self):
         if self._package is None and self._import_error is None:

@@ -16,17 +16,18 @@ import sys
 import torch
 
 from . import codec, protocol
-from .assignment import ASSIGNMENT
+from . import assignment
 from .failures import describe, package_files
 
 
 def serve(read_fd: int, write_fd: int, submission: str) -> None:
     torch.set_num_threads(1)  # the checks' tensors are tiny; spinning threads only slow a busy machine
-    probes = ASSIGNMENT.probe_table()  # before the student's code runs
+    work = assignment.current()
+    probes = work.probe_table()  # before the student's code runs
     sys.path.insert(0, submission)
-    student = package_files(os.path.join(submission, ASSIGNMENT.package))
+    student = package_files(os.path.join(submission, work.package))
     try:
-        package = importlib.import_module(ASSIGNMENT.package)
+        package = importlib.import_module(work.package)
     except BaseException as err:  # anything the student's import does wrong is their zero, with the reason
         protocol.send(write_fd, {"import_error": describe(err, student)})
         return

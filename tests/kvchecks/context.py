@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .assignment import TODOS
+from . import assignment
 
 
 @dataclass
@@ -52,6 +52,7 @@ def whole_model_note(needs: tuple[int, ...]) -> str:
     if unknown:
         return (f"This check runs the whole model, which also uses {labels(needs)}; run their checks too "
                 f"(plain `pytest`) to see whether the cause lies there.")
-    mine = f"TODO {CURRENT.todo} ({TODOS[CURRENT.todo].function})" if CURRENT.todo in TODOS else "this TODO"
+    todos = assignment.current().todos
+    mine = f"TODO {CURRENT.todo} ({todos[CURRENT.todo].function})" if CURRENT.todo in todos else "this TODO"
     return (f"This check runs the whole model; {labels(needs)} pass all their checks so far, so look at {mine} "
             "first.")

@@ -16,14 +16,11 @@ import re
 import traceback
 from collections.abc import Callable
 
-from .assignment import ASSIGNMENT, TODOS
+from . import assignment
 
 MAX_MESSAGE = 600
 MAX_FRAMES = 4
 
-_TODO_BY_FUNCTION = {todo.function: todo.number for todo in TODOS.values()}
-_SHAPE_ERROR = re.compile(r"size of tensor a|must match the size|shape .* (is|are) invalid|cannot be broadcast|"
-                          r"mat1 and mat2 shapes|expanded size|shape mismatch", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x1b]")
 
 
@@ -44,6 +41,7 @@ def describe(err: BaseException, is_student_file: Callable[[str], bool]) -> dict
     is a TODO function (an error in a helper counts for the TODO that called it).
     """
     frames, todo = [], None
+    todo_by_function = {t.function: t.number for t in assignment.current().todos.values()}
     tb = err.__traceback__
     entries = []
     while tb is not None:
@@ -54,7 +52,7 @@ def describe(err: BaseException, is_student_file: Callable[[str], bool]) -> dict
         if not is_student_file(path):
             continue
         name = _qualname(frame)
-        todo = _TODO_BY_FUNCTION.get(name, todo)
+        todo = todo_by_function.get(name, todo)
         source = traceback.FrameSummary(path, line, name).line or ""
         frames.append({"file": display_path(path), "line": line, "function": name, "code": source.strip()})
     if isinstance(err, SyntaxError) and err.filename and is_student_file(err.filename):
@@ -70,8 +68,9 @@ def display_path(path: str) -> str:
     parts = path.replace(os.sep, "/").split("/")
     if len(parts) > 1 and parts[-2].startswith("ipykernel_"):
         return "your notebook cell"
-    if ASSIGNMENT.package in parts:
-        return "/".join(parts[len(parts) - 1 - parts[::-1].index(ASSIGNMENT.package):])
+    package = assignment.current().package
+    if package in parts:
+        return "/".join(parts[len(parts) - 1 - parts[::-1].index(package):])
     return parts[-1]
 
 
@@ -99,7 +98,7 @@ def _clean(text, limit: int) -> str:
 
 
 def todo_label(todo: int) -> str:
-    return f"TODO {todo} ({TODOS[todo].function})"
+    return f"TODO {todo} ({assignment.current().todos[todo].function})"
 
 
 def format_error(description: dict, check_todo: int | None = None) -> str:
@@ -111,7 +110,7 @@ def format_error(description: dict, check_todo: int | None = None) -> str:
     kind = _clean(description.get("type", "Exception"), 80)
     message = _clean(description.get("message", ""), MAX_MESSAGE)
     todo = description.get("todo")
-    todo = todo if type(todo) is int and todo in TODOS else None
+    todo = todo if type(todo) is int and todo in assignment.current().todos else None
     frames = [f for f in description.get("frames", []) if isinstance(f, dict)][-MAX_FRAMES:]
     where = ""
     if frames:
@@ -148,7 +147,7 @@ def format_import_error(description: dict) -> str:
         last = frames[-1]
         where = (f"\n  at {_clean(last.get('file'), 120)}, line {_clean(last.get('line'), 10)}: "
                  f"{_clean(last.get('code'), 160)}")
-    return (f"importing {ASSIGNMENT.package} failed: {_clean(description.get('type', 'Exception'), 80)}: "
+    return (f"importing {assignment.current().package} failed: {_clean(description.get('type', 'Exception'), 80)}: "
             f"{_clean(description.get('message', ''), MAX_MESSAGE)}{where}")
 
 
@@ -160,16 +159,12 @@ def format_timeout(description: dict, seconds: float, probe: str) -> str:
         last = frames[-1]
         where = f"\n  it was running {last['file']}, line {last['line']}, in {last['function']}: {last['code']}"
     todo = description.get("todo")
-    who = f"your {todo_label(todo)}" if todo in TODOS else "your code"
+    who = f"your {todo_label(todo)}" if todo in assignment.current().todos else "your code"
     return f"timed out after {seconds:g} s while running {probe}: {who} did not finish (an endless loop?){where}"
 
 
 def error_hint(kind: str, message: str, todo: int | None) -> str:
-    """A hint for an exception whose cause is known from its kind and message alone (empty if none)."""
-    if kind == "AttributeError" and "ListCache" in message:
-        return ("the checks of TODO 2 give your layer a stand-in cache that offers update(layer, keys, values) "
-                "and current_length only: attend over the (keys, values) that kv_cache.update returns.")
-    if todo == 2 and kind == "RuntimeError" and _SHAPE_ERROR.search(message):
-        return ("with L cached and S new positions, q is [B, H, S, head_dim] while the keys and values that "
-                "update returns are [B, H, L + S, head_dim]: the scores, and any mask, are [S, L + S] per head.")
-    return ""
+    """A hint for an exception whose cause is known from its kind and message alone (empty if none): the
+    assignment's checks package says, through its ``error_hint`` (if it has one)."""
+    own = getattr(assignment.current().checks_module(), "error_hint", None)
+    return own(kind, message, todo) if own is not None else ""

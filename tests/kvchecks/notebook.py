@@ -4,10 +4,9 @@ The nbgrader notebook ships this package and the public test files next to it.
 Each autograder-test cell calls one graded test function (the same function
 ``pytest`` and ``kvkit grade`` run) with two arguments built here:
 
-- ``probe``: runs a probe from :mod:`kvchecks.probes` on a namespace holding
-  the notebook's ``KVCache``, ``CacheOverflowError``, ``Attention``,
-  ``Transformer`` and ``TransformerGenerator`` (read from the notebook's
-  globals at each call, so re-running a cell takes effect), under the same
+- ``probe``: runs a probe of the assignment's checks package on a namespace
+  holding the notebook's classes (the manifest's ``exports``, read from the
+  notebook's globals at each call, so re-running a cell takes effect), under the same
   per-probe time limits as the self-check (:mod:`kvchecks.timing`);
 - ``expected``: the reference's saved observation of the same probe call
   (``tests/goldens.json`` for public checks; for hidden checks the golden
@@ -38,7 +37,7 @@ from .backends import ProbeRunner
 from .failures import StudentCodeError
 from .goldens import Expected, GoldenFile, key
 from .timing import CheckTimeout
-from .assignment import ASSIGNMENT, TODOS
+from . import assignment
 
 HERE = Path(__file__).resolve().parent
 HIDDEN_FILENAME = "<hidden check>"
@@ -51,7 +50,7 @@ def is_cell_file(path: str) -> bool:
 
 
 class NotebookPackage:
-    """Stands for the ``kvcache`` package: its classes are looked up in the notebook's globals when used."""
+    """Stands for the student's package: its classes are looked up in the notebook's globals when used."""
 
     is_student_file = staticmethod(is_cell_file)
 
@@ -59,7 +58,7 @@ class NotebookPackage:
         self._namespace = namespace
 
     def __getattr__(self, name: str):
-        if name in ASSIGNMENT.exports:
+        if name in assignment.current().exports:
             if name in self._namespace:
                 return self._namespace[name]
             raise AttributeError(f"the notebook defines no {name} (yet): run the cell that defines it "
@@ -78,7 +77,7 @@ def todo_of(test, module: ModuleType) -> int | None:
     module_marks = getattr(module, "pytestmark", [])
     marks = [*getattr(test, "pytestmark", []), *(module_marks if isinstance(module_marks, list) else [module_marks])]
     names = {getattr(mark, "name", None) for mark in marks}
-    found = [todo.number for todo in TODOS.values() if todo.marker in names]
+    found = [todo.number for todo in assignment.current().todos.values() if todo.marker in names]
     return found[0] if len(found) == 1 else None
 
 

@@ -1,12 +1,15 @@
 """The pytest plugin behind every graded test run.
 
-- ``--impl assignments|reference|PATH`` picks the ``kvcache`` package that a
-  plain ``pytest`` checks (default: ``assignments``), in this process, with a
-  time limit per probe (:mod:`kvchecks.timing`).
+- The assignment: the manifest the test paths lie under (``pytest
+  tests/kv_cache``), unless ``KVKIT_ASSIGNMENT`` or the bundle's layout names
+  it (:mod:`kvchecks.assignment`).
+- ``--impl assignments|reference|PATH`` picks the package that a plain
+  ``pytest`` checks (default: ``assignments``), in this process, with a time
+  limit per probe (:mod:`kvchecks.timing`).
 - Fixtures ``probe`` (runs a probe on that package) and ``expected`` (the
   reference's saved observation of the same probe call, and of known
   mistakes).
-- Markers ``points(n)`` and ``todo1`` .. ``todo4`` on every graded test. The
+- Markers ``points(n)`` and ``todo1`` .. ``todoN`` on every graded test. The
   checks run TODO by TODO; a failure prints its reason in a few lines (no
   traceback of the checks' code); the run ends with a score per TODO, also
   when it is interrupted.
@@ -23,8 +26,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from . import context
-from .assignment import ASSIGNMENT, TODOS
+from . import assignment, context
 from .backends import InProcessBackend, find_package
 from .failures import StudentCodeError
 from .goldens import Expected, GoldenFile
@@ -36,8 +38,7 @@ SCOREBOARD = "kvkit-scoreboard"
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kvkit", "KV-cache exercise")
     group.addoption("--impl", default="assignments",
-                    help=f"which {ASSIGNMENT.package} to check: assignments (default), reference, or --impl=FOLDER "
-                         f"holding {ASSIGNMENT.package}/")
+                    help="which package to check: assignments (default), reference, or --impl=FOLDER holding it")
 
 
 @dataclass
@@ -78,26 +79,49 @@ class Scoreboard:
 
 
 def resolve_impl(rootpath: Path, impl: str) -> Path:
-    """The folder holding the ``kvcache`` package that ``--impl`` names."""
-    named = {"assignments": ASSIGNMENT.folders["skeleton"], "reference": ASSIGNMENT.folders["reference"]}
+    """The folder holding the assignment's package that ``--impl`` names."""
+    work = assignment.current()
+    named = {"assignments": work.folders["skeleton"], "reference": work.folders["reference"]}
     if impl in named:  # the kit's folder for it, or (in the student's bundle) the folder of that name
         candidates = [rootpath / named[impl], rootpath / impl]
-        folder = next((c for c in candidates if (c / ASSIGNMENT.package / "__init__.py").is_file()), candidates[0])
+        folder = next((c for c in candidates if (c / work.package / "__init__.py").is_file()), candidates[0])
     else:
         folder = Path(impl).expanduser().resolve()
     try:
         find_package(folder)
     except FileNotFoundError as err:
         raise pytest.UsageError(f"--impl: {err}; give 'assignments', 'reference' or a folder holding "
-                               f"{ASSIGNMENT.package}/")
+                               f"{work.package}/")
     return folder
+
+
+def choose_assignment(config: pytest.Config) -> None:
+    """Use the manifest that the run's test paths lie under, when they name one (one run checks one assignment)."""
+    found: set[Path] = set()
+    for arg in config.args:
+        path = Path(arg.split("::")[0])
+        found.update(assignment.manifests_under(path if path.is_absolute() else Path(config.invocation_params.dir)
+                                                / path, config.rootpath))
+    if len(found) > 1:
+        folders = " or ".join(f"pytest {m.parent.relative_to(config.rootpath)}" if m.is_relative_to(config.rootpath)
+                              else str(m.parent) for m in sorted(found))
+        raise pytest.UsageError(f"these paths hold the checks of {len(found)} assignments; run one at a time: "
+                                f"{folders}")
+    if found:
+        assignment.use(found.pop())
 
 
 def pytest_configure(config: pytest.Config) -> None:
     torch.set_num_threads(1)  # the checks' tensors are tiny; spinning threads only slow a busy machine
+    choose_assignment(config)
+    try:
+        work = assignment.current()
+    except FileNotFoundError as err:
+        raise pytest.UsageError(str(err)) from None
+    work.checks_module()  # its folder on sys.path, for the tests' own imports of it
     context.reset()
     config.addinivalue_line("markers", "points(n): how many points a graded test is worth")
-    for todo in TODOS.values():
+    for todo in work.todos.values():
         config.addinivalue_line("markers", f"{todo.marker}: checks of TODO {todo.number}, {todo.function}")
     if not config.pluginmanager.has_plugin(SCOREBOARD):
         config.pluginmanager.register(Scoreboard(), SCOREBOARD)
@@ -127,7 +151,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         parts = Path(str(item.path)).parts
         if "tests" not in parts and "hidden" not in parts:
             continue
-        todos = [t.number for t in TODOS.values() if item.get_closest_marker(t.marker)]
+        todos = [t.number for t in assignment.current().todos.values() if item.get_closest_marker(t.marker)]
         points = item.get_closest_marker("points")
         if len(todos) != 1 or points is None:
             raise pytest.UsageError(f"{item.nodeid}: a graded test needs one todoN marker and a points(n) marker")
@@ -184,9 +208,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if board is None or terminal is None or not board.results:
         return
     write = terminal.write_line
-    terminal.section("KV-cache exercise: score per TODO")
+    terminal.section(f"{assignment.current().title}: score per TODO")
     total = earned = 0.0
-    for todo in TODOS.values():
+    for todo in assignment.current().todos.values():
         mine = [r for r in board.results if r.todo == todo.number]
         if not mine:
             continue

@@ -7,7 +7,7 @@ reference's outputs for these calls are in ``goldens.json`` beside this file.
 import pytest
 
 from kvchecks import expect
-from kvchecks.configs import LOGITS, MODEL
+from kvcache_checks.configs import LOGITS, MODEL
 
 WIDE_CACHE = dict(num_layers=4, batch_size=3, num_heads=2, head_dim=5, max_seq_len=16)
 WIDE_MODEL = dict(depth=4, hidden_dim=48, nheads=6, vocab_size=97, max_seq_len=64)

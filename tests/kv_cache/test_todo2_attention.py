@@ -8,7 +8,7 @@ that equals what a known mistake computes gets that mistake's hint.
 import pytest
 
 from kvchecks import expect
-from kvchecks.configs import ATTENTION
+from kvcache_checks.configs import ATTENTION
 
 pytestmark = pytest.mark.todo2
 

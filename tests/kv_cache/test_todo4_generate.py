@@ -8,7 +8,7 @@ on TODOs 1-3; the last one runs the real model end to end.
 import pytest
 
 from kvchecks import expect
-from kvchecks.configs import MODEL
+from kvcache_checks.configs import MODEL
 
 pytestmark = pytest.mark.todo4
 

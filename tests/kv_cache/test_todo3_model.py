@@ -8,7 +8,7 @@ need TODO 1 (KVCache.update) and TODO 2 (Attention.forward).
 import pytest
 
 from kvchecks import expect
-from kvchecks.configs import LOGITS, MODEL
+from kvcache_checks.configs import LOGITS, MODEL
 
 pytestmark = pytest.mark.todo3
 

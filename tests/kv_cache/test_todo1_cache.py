@@ -8,7 +8,7 @@ entry says which position it was meant for.
 import pytest
 
 from kvchecks import expect
-from kvchecks.configs import CACHE
+from kvcache_checks.configs import CACHE
 
 pytestmark = pytest.mark.todo1
 

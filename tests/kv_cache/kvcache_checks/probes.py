@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from .failures import describe, student_files_of
-from .weights import fill_parameters, seeded_tensor, seeded_tokens
+from kvchecks.failures import describe, student_files_of
+from kvchecks.weights import fill_parameters, seeded_tensor, seeded_tokens
 
 
 def describe_error(err: BaseException, kv) -> dict:

@@ -3,7 +3,8 @@
 import json as _json
 import os as _os
 
-from kvchecks import codec as _codec, probes as _probes
+import kvcache_checks.probes as _probes
+from kvchecks import codec as _codec
 from kvchecks.goldens import key as _key
 
 with open(_os.path.join(_os.path.dirname(__file__), "goldens.json")) as _f:
