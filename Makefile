@@ -27,47 +27,66 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(KVKIT) build
 	$(KVKIT) grade reference
-	$(KVKIT) grade assignments
+	$(KVKIT) grade assignments/kv_cache
 	rm -rf $(OUT)/examples/partial
 	$(PY) -c "from kvkit.examples import write_example; write_example('partial', '$(OUT)/examples/partial')"
 	$(KVKIT) grade $(OUT)/examples/partial
 
+# The assignments (each tests/NAME/ holds a manifest; its hidden checks are autograder/hidden/NAME/), part 1 first;
+# a kit-test session checks one assignment (KVKIT_ASSIGNMENT): every kit test for part 1, the every_assignment
+# ones for each other.
+NAMES := $(patsubst tests/%/assignment.toml,%,$(wildcard tests/*/assignment.toml))
+OTHERS := $(filter-out kv_cache,$(NAMES))
+PYTEST := $(PY) -m pytest -p no:cacheprovider -q
+
 # The maintainers' fast loop: every public and hidden check against the reference, then the kit tests that are not
 # marked slow (real nbgrader, Jupyter kernels, a grader per submission: those run in `make test`).
 check: setup
-	$(PY) -m pytest tests/kv_cache autograder/hidden/kv_cache --impl=reference -p no:cacheprovider -q
-	$(PY) -m pytest autograder/kit_tests -m "not slow" -p no:cacheprovider -q
+	@for name in $(NAMES); do echo "== $$name: its checks on the reference"; \
+	    $(PYTEST) tests/$$name autograder/hidden/$$name --impl=reference || exit 1; done
+	$(PYTEST) autograder/kit_tests -m "not slow"
+	@for name in $(OTHERS); do echo "== $$name: the kit tests every assignment passes"; \
+	    KVKIT_ASSIGNMENT=$(CURDIR)/tests/$$name/assignment.toml $(PYTEST) autograder/kit_tests \
+	        -m "every_assignment and not slow" || exit 1; done
 
 # The kit's own tests: reference full marks, skeleton zero, build/goldens/notebooks in sync, bundle clean,
-# graders against hostile submissions, nbgrader end to end, GPT-2 cross-check.
+# graders against hostile submissions, nbgrader end to end, GPT-2 cross-check; then each other assignment.
 test: setup
-	$(PY) -m pytest autograder/kit_tests -p no:cacheprovider -q
+	$(PYTEST) autograder/kit_tests
+	@for name in $(OTHERS); do echo "== $$name: the kit tests every assignment passes"; \
+	    KVKIT_ASSIGNMENT=$(CURDIR)/tests/$$name/assignment.toml $(PYTEST) autograder/kit_tests -m every_assignment \
+	        || exit 1; done
 
-# What a student runs: the public checks against assignments/ with a score per TODO.
+# What a student runs: the public checks against assignments/ with a score per TODO (part 1; NAME=kv_serving for part 2).
+NAME ?= kv_cache
 selfcheck: setup
-	$(PY) -m pytest
+	$(PY) -m pytest tests/$(NAME)
 
+# The student bundle of every assignment.
 bundle: setup
-	$(KVKIT) bundle $(OUT)/kv-cache-exercise.zip
+	@for name in $(NAMES); do $(KVKIT) --assignment $$name bundle $(OUT)/$$name-exercise.zip || exit 1; done
 
-# After changing a check or the reference: new goldens, then the notebooks that embed them.
+# After changing a check or the reference: new goldens, then the notebooks that embed them (every assignment).
 goldens: setup
-	$(KVKIT) goldens
-	$(KVKIT) notebook
+	@for name in $(NAMES); do $(KVKIT) --assignment $$name goldens && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
+	    $(KVKIT) --assignment $$name notebook || exit 1; done
 
-# Regenerate source/kv_cache (from reference/ and the checks) and release/kv_cache (nbgrader generate_assignment).
+# Regenerate source/NAME (from reference/ and the checks) and release/NAME (nbgrader generate_assignment).
 notebook: setup
-	$(KVKIT) notebook
+	@for name in $(NAMES); do PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(KVKIT) --assignment $$name notebook || exit 1; done
 
+# What each assignment's techniques buy, measured (part 1: cache vs no cache vs transformers; part 2: GQA memory,
+# the bounded cache, batching, speculative decoding).
 bench: setup
-	$(KVKIT) bench --plot $(OUT)/bench.png --json $(OUT)/bench.json
+	@for name in $(NAMES); do $(KVKIT) --assignment $$name bench --plot $(OUT)/bench-$$name.png \
+	    --json $(OUT)/bench-$$name.json || exit 1; done
 
 # 40 submissions graded serially and in parallel in one run; prints both wall times and the ratio.
 bench-batch: setup
 	$(PY) autograder/benchmarks/batch_speedup.py --json $(OUT)/bench-batch.json
 
 gradescope: setup
-	$(KVKIT) gradescope $(OUT)/gradescope-autograder.zip
+	@for name in $(NAMES); do $(KVKIT) --assignment $$name gradescope $(OUT)/gradescope-$$name.zip || exit 1; done
 
 clean:
 	rm -rf $(OUT) $(VENV)

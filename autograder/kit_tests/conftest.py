@@ -1,4 +1,8 @@
-"""Shared fixtures of the kit's own tests: grade reports computed once per session."""
+"""Shared fixtures of the kit's own tests: grade reports computed once per session.
+
+One session checks one assignment (``KVKIT_ASSIGNMENT``, else the first listed): ``make test`` runs every kit test
+for part 1, then the ``every_assignment`` ones for each other assignment.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,8 @@ collect_ignore = ["toy"]  # a second assignment's files, which test_second_assig
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: an end-to-end kit test (real nbgrader, kernels, a grader per "
                                        "submission); `make check` leaves it to `make test`")
+    config.addinivalue_line("markers", "every_assignment: a promise every assignment keeps; `make test` runs these "
+                                       "once per assignment (KVKIT_ASSIGNMENT chooses it), the rest for part 1")
 
 
 @pytest.fixture(scope="session")

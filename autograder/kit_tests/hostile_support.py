@@ -1,20 +1,27 @@
-"""Building hostile and broken submissions for the kit's tests (see ``autograder/examples/hostile/``)."""
+"""Building hostile and broken submissions for the kit's tests.
+
+The pieces are in the assignment's ``<examples>/hostile/`` and, for attacks that fit every assignment, in
+``autograder/examples/hostile/`` (placeholders ``__PACKAGE__`` and ``__CHECKS__`` name the assignment's package and
+checks package).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from kvkit.paths import TODOS
 from kvkit.examples import reference_body, write_package
-from kvkit.paths import EXAMPLES, ROOT
+from kvkit.paths import ASSIGNMENT, EXAMPLES, ROOT, TODOS
 
 HOSTILE = EXAMPLES / "hostile"
+SHARED_HOSTILE = ROOT / "autograder" / "examples" / "hostile"
 
 
 def hostile_text(name: str, **extra: str) -> str:
     """The hostile piece ``name``, with ``extra`` placeholders filled in (``__KVKIT_ROOT__``: the kit's folder)."""
-    text = (HOSTILE / f"{name}.py").read_text()
-    for key, value in {**extra, "__KVKIT_ROOT__": extra.get("__KVKIT_ROOT__", str(ROOT))}.items():
+    path = next(p for p in (HOSTILE / f"{name}.py", SHARED_HOSTILE / f"{name}.py") if p.is_file())
+    names = {"__KVKIT_ROOT__": str(ROOT), "__PACKAGE__": ASSIGNMENT.package, "__CHECKS__": ASSIGNMENT.checks}
+    text = path.read_text()
+    for key, value in {**names, **extra}.items():
         text = text.replace(key, value)
     return text
 
@@ -32,7 +39,7 @@ def make_submission(out: Path, bodies: dict[int, str] = {}, at_import: list[str]
             texts[TODOS[todo].function] = hostile_text(name, **extra).replace("# __REFERENCE_BODY__",
                                                                               reference_body(todo))
     write_package(out, texts)
-    init = Path(out) / "kvcache" / "__init__.py"
+    init = Path(out) / ASSIGNMENT.package / "__init__.py"
     for name in at_import:
         init.write_text(init.read_text() + "\n" + hostile_text(name, **extra) + "\n")
     return Path(out)

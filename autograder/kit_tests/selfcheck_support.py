@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ class _Results:
 
 
 def checks_in_process(folder: Path) -> dict[str, Result]:
-    """Check name (``test_x`` or ``test_x[id]``) -> its result, for the ``kvcache`` package in ``folder``."""
+    """Check name (``test_x`` or ``test_x[id]``) -> its result, for the assignment's package in ``folder``."""
     grab = _Results()
     args = [str(PUBLIC_TESTS), str(HIDDEN_TESTS), f"--impl={folder}", "-p", "no:cacheprovider",
             "--import-mode=importlib", "-q", "-W", "ignore"]
@@ -34,6 +35,7 @@ def checks_in_process(folder: Path) -> dict[str, Result]:
 
 
 def example_package(body: str, out: Path) -> Path:
-    """The reference with one TODO body replaced by ``autograder/examples/<body>.py`` (its name says the TODO)."""
-    todo = int(Path(body).name[4])
+    """The reference with one TODO body replaced by ``<examples>/<body>.py`` or ``.patch`` (its name, ``todoN_...``,
+    says the TODO)."""
+    todo = int(re.match(r"todo(\d+)_", Path(body).name).group(1))
     return write_package(out, {TODOS[todo].function: example_body(todo, next(EXAMPLES.glob(f"{body}.*")))})

@@ -6,26 +6,28 @@ import shutil
 
 import pytest
 
-from kvkit.paths import TODOS
 from kvkit.build import build_skeleton, signature, solution_regions, stale_files, strip_solutions, todo_table
-from kvkit.paths import ASSIGNMENTS, REFERENCE
+from kvkit.paths import ASSIGNMENT, ASSIGNMENTS, REFERENCE, TODOS
+
+pytestmark = pytest.mark.every_assignment
+PACKAGE = ASSIGNMENT.package
 
 
 def test_committed_skeleton_equals_a_fresh_build():
-    assert stale_files() == [], "assignments/ is stale: run `kvkit build`"
+    assert stale_files() == [], f"{ASSIGNMENTS} is stale: run `kvkit --assignment {ASSIGNMENT.name} build`"
 
 
 def test_skeleton_has_one_stub_per_todo_and_no_solution(tmp_path):
     build_skeleton(tmp_path)
-    text = "\n".join(p.read_text() for p in sorted((tmp_path / "kvcache").glob("*.py")))
+    text = "\n".join(p.read_text() for p in sorted((tmp_path / PACKAGE).glob("*.py")))
     for todo in TODOS.values():
         assert text.count(todo.stub_message) == 1
     assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
 
 
 def test_everything_outside_the_todos_is_identical():
-    for ref in sorted((REFERENCE / "kvcache").glob("*.py")):
-        skeleton = (ASSIGNMENTS / "kvcache" / ref.name).read_text().splitlines()
+    for ref in sorted((REFERENCE / PACKAGE).glob("*.py")):
+        skeleton = (ASSIGNMENTS / PACKAGE / ref.name).read_text().splitlines()
         reference = ref.read_text().splitlines()
         regions = solution_regions(ref.read_text(), str(ref))
         outside = [line for i, line in enumerate(reference, start=1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import shutil
 import signal
@@ -17,29 +18,38 @@ import pytest
 
 from kvkit.build import solution_regions
 from kvkit.bundle import STUDENT, TOP, write_bundle
-from kvkit.paths import HIDDEN_TESTS, REFERENCE
+from kvkit.paths import ASSIGNMENT, HIDDEN_TESTS, REFERENCE
 
 pytestmark = pytest.mark.slow
+# A student's shell: no KVKIT_ASSIGNMENT (the kit's choice), so the bundle's checks read the bundle's own manifest.
+STUDENT_ENV = {name: value for name, value in os.environ.items() if name != "KVKIT_ASSIGNMENT"}
+
+
+def in_bundle(root: Path, *args: str, **options) -> subprocess.CompletedProcess:
+    """``python ARGS`` in the unzipped bundle ``root``, as a student runs it."""
+    return subprocess.run([sys.executable, *args], cwd=root, env=STUDENT_ENV, capture_output=True, text=True,
+                          **options)
 
 
 def solution_lines() -> set[str]:
     """Distinctive lines of the reference's solution regions."""
     lines = set()
-    for path in (REFERENCE / "kvcache").glob("*.py"):
+    for path in (REFERENCE / ASSIGNMENT.package).glob("*.py"):
         text = path.read_text().splitlines()
         for _, begin, end in solution_regions(path.read_text(), str(path)):
             lines |= {line.strip() for line in text[begin:end - 1] if len(line.strip()) > 25}
     return lines
 
 
+@pytest.mark.every_assignment
 def test_bundle_holds_no_solution_and_no_hidden_check(tmp_path):
     archive = zipfile.ZipFile(write_bundle(tmp_path / "bundle.zip"))
     names = archive.namelist()
-    assert f"{TOP}/assignments/kvcache/cache.py" in names and f"{TOP}/tests/goldens.json" in names
+    assert f"{TOP}/assignments/{ASSIGNMENT.todos[1].file}" in names and f"{TOP}/tests/goldens.json" in names
     assert not any("reference" in n or "hidden" in n or "autograder" in n for n in names), names
     secrets = solution_lines()
-    hidden_names = {line.split("(")[0][4:] for line in (HIDDEN_TESTS / "test_hidden_checks.py").read_text().splitlines()
-                    if line.startswith("def test_")}
+    hidden_names = {line.split("(")[0][4:] for path in HIDDEN_TESTS.glob("test_*.py")
+                    for line in path.read_text().splitlines() if line.startswith("def test_")}
     hidden_keys = set(json.loads((HIDDEN_TESTS / "goldens.json").read_text()))
     for name in names:
         text = archive.read(name).decode()
@@ -51,13 +61,13 @@ def test_bundle_holds_no_solution_and_no_hidden_check(tmp_path):
             assert not hidden_keys & set(json.loads(text)), "hidden goldens in the bundle"
 
 
+@pytest.mark.every_assignment
 def test_student_runs_pytest_in_the_unzipped_bundle(tmp_path):
     zipfile.ZipFile(write_bundle(tmp_path / "bundle.zip")).extractall(tmp_path)
     root = tmp_path / TOP
-    skeleton = subprocess.run([sys.executable, "-m", "pytest", "-q"], cwd=root, capture_output=True, text=True)
+    skeleton = in_bundle(root, "-m", "pytest", "-q")
     assert skeleton.returncode == 1 and "Total" in skeleton.stdout and "0 / " in skeleton.stdout.splitlines()[-1]
-    solved = subprocess.run([sys.executable, "-m", "pytest", "-q", f"--impl={REFERENCE}"], cwd=root,
-                            capture_output=True, text=True)
+    solved = in_bundle(root, "-m", "pytest", "-q", f"--impl={REFERENCE}")
     assert solved.returncode == 0, solved.stdout[-2000:]
 
 
@@ -68,7 +78,7 @@ def unzipped_bundle(tmp_path: Path) -> Path:
 
 def run_speed(root: Path, *args: str) -> subprocess.CompletedProcess:
     """``python speed.py ARGS`` in the unzipped bundle, as a student runs it."""
-    return subprocess.run([sys.executable, "speed.py", *args], cwd=root, capture_output=True, text=True, timeout=300)
+    return in_bundle(root, "speed.py", *args, timeout=300)
 
 
 def test_speed_script_needs_only_the_standard_library_and_torch():
@@ -121,20 +131,20 @@ def with_bodies(root: Path, **bodies: str) -> Path:
     return root
 
 
+@pytest.mark.every_assignment
 def test_a_student_cannot_record_or_erase_the_expected_outputs(tmp_path):
     root = unzipped_bundle(tmp_path)
     goldens = (root / "tests" / "goldens.json").read_bytes()
-    helped = subprocess.run([sys.executable, "-m", "pytest", "--help"], cwd=root, capture_output=True, text=True)
+    helped = in_bundle(root, "-m", "pytest", "--help")
     assert "--impl" in helped.stdout and "record" not in helped.stdout.lower()
-    tried = subprocess.run([sys.executable, "-m", "pytest", "--record-goldens"], cwd=root, capture_output=True,
-                           text=True)
+    tried = in_bundle(root, "-m", "pytest", "--record-goldens")
     assert tried.returncode == 4 and "unrecognized arguments: --record-goldens" in tried.stderr
     assert (root / "tests" / "goldens.json").read_bytes() == goldens
 
 
+@pytest.mark.every_assignment
 def test_the_first_run_on_the_skeleton_is_short(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "pytest"], cwd=unzipped_bundle(tmp_path), capture_output=True,
-                         text=True)
+    run = in_bundle(unzipped_bundle(tmp_path), "-m", "pytest")
     lines = run.stdout.splitlines()
     assert run.returncode == 1 and lines[-1].startswith("Total")
     checks = int(re.search(r"(\d+) failed", run.stdout).group(1))
@@ -145,7 +155,7 @@ def test_the_first_run_on_the_skeleton_is_short(tmp_path):
 def test_an_endless_loop_ends_in_the_self_check_with_the_score_table(tmp_path):
     root = with_bodies(unzipped_bundle(tmp_path), todo4="todo4_endless_loop")
     started = time.monotonic()
-    run = subprocess.run([sys.executable, "-m", "pytest"], cwd=root, capture_output=True, text=True, timeout=120)
+    run = in_bundle(root, "-m", "pytest", timeout=120)
     assert time.monotonic() - started < 120
     lines = run.stdout.splitlines()
     assert lines[-1].startswith("Total") and "timed out after 4 s" in run.stdout
@@ -156,7 +166,7 @@ def test_an_endless_loop_ends_in_the_self_check_with_the_score_table(tmp_path):
 
 def test_ctrl_c_still_prints_the_score_table(tmp_path):
     root = with_bodies(unzipped_bundle(tmp_path), todo3="todo4_endless_loop")
-    proc = subprocess.Popen([sys.executable, "-m", "pytest"], cwd=root, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "pytest"], cwd=root, env=STUDENT_ENV, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     time.sleep(6)  # torch's import, then the checks of TODOs 1 and 2, then TODO 3's loop
     proc.send_signal(signal.SIGINT)

@@ -1,7 +1,7 @@
 """Every clause of the student's contract has a graded check that fails when the clause is broken.
 
-The map is the tables of ``docs/contract.md``: one row per clause, naming the checks and an example body that
-breaks the clause. Each row is a test here.
+The map is the tables of ``docs/contract/<assignment>.md``: one row per clause, naming the checks and an example
+body that breaks the clause. Each row is a test here.
 """
 
 from __future__ import annotations
@@ -10,14 +10,13 @@ import re
 
 import pytest
 
-from kvkit.paths import TODOS
-from kvkit.paths import ROOT
+from kvkit.paths import ASSIGNMENT, ROOT, TODOS
 from selfcheck_support import checks_in_process, example_package
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.every_assignment]
 
-CONTRACT = ROOT / "docs" / "contract.md"
-ROW = re.compile(r"^\| ([1-4]) \| (.+?) \| (.+?) \| `([\w/]+)` \|$")
+CONTRACT = ROOT / "docs" / "contract" / f"{ASSIGNMENT.name}.md"
+ROW = re.compile(r"^\| (\d+) \| (.+?) \| (.+?) \| `([\w/]+)` \|$")
 
 
 def rows() -> list[tuple[int, str, list[str], str]]:
@@ -34,10 +33,10 @@ ROWS = rows()
 
 
 def test_the_table_covers_every_todo_and_names_real_checks():
-    assert {todo for todo, *_ in ROWS} == {1, 2, 3, 4} and len(ROWS) >= 40
+    assert {todo for todo, *_ in ROWS} == set(TODOS) and len(ROWS) >= 3 * len(TODOS)
     for _, clause, checks, body in ROWS:
         assert checks, f"row {clause!r} names no check"
-        assert int(body.split("/")[-1][4]) in TODOS, body
+        assert int(re.match(r"todo(\d+)_", body.split("/")[-1]).group(1)) in TODOS, body
 
 
 @pytest.fixture(scope="module")

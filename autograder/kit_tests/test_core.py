@@ -9,16 +9,19 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from kvkit.paths import TODOS
-from kvkit.paths import ROOT
+from kvkit.examples import EXAMPLE_BODIES
+from kvkit.paths import ASSIGNMENT, PUBLIC_TESTS, ROOT, TODOS
 
-NOT_IMPLEMENTED = re.compile(r"TODO (\d) \((\S+)\) is not implemented yet \(NotImplementedError at kvcache/\w+\.py, line \d+\)")
+NOT_IMPLEMENTED = re.compile(rf"TODO (\d+) \((\S+)\) is not implemented yet \(NotImplementedError at "
+                             rf"{ASSIGNMENT.package}/\w+\.py, line \d+\)")
+ALTERNATIVES = sorted(name for name in EXAMPLE_BODIES if name.startswith("alternative"))
 
 
 def by_todo(report):
     return {todo: (got, possible) for todo, got, possible in report.by_todo()}
 
 
+@pytest.mark.every_assignment
 def test_reference_gets_full_marks_from_public_and_hidden_checks(graded):
     report = graded("reference")
     failed = [f"{r.name}: {r.message}" for r in report.results if not r.passed]
@@ -27,6 +30,7 @@ def test_reference_gets_full_marks_from_public_and_hidden_checks(graded):
     assert report.score == report.max_score > 0
 
 
+@pytest.mark.every_assignment
 def test_skeleton_fails_every_check_through_not_implemented_error(graded):
     report = graded("assignments")
     assert report.score == 0
@@ -37,6 +41,7 @@ def test_skeleton_fails_every_check_through_not_implemented_error(graded):
         assert TODOS[int(found.group(1))].function == found.group(2)
 
 
+@pytest.mark.every_assignment
 def test_every_todo_has_checks_of_its_own(graded):
     report = graded("reference")
     for todo in TODOS:
@@ -45,7 +50,13 @@ def test_every_todo_has_checks_of_its_own(graded):
         assert public and hidden, f"TODO {todo} needs public and hidden checks"
 
 
-@pytest.mark.parametrize("example", ["alternative", "alternative2"])
+@pytest.mark.every_assignment
+def test_the_assignment_has_correct_alternatives():
+    assert ALTERNATIVES, "write at least one correct solution in another style (examples.toml: alternative...)"
+
+
+@pytest.mark.every_assignment
+@pytest.mark.parametrize("example", ALTERNATIVES)
 def test_a_correct_solution_written_differently_gets_full_marks(graded, example):
     report = graded(example)
     failed = [f"{r.name}: {r.message}" for r in report.results if not r.passed]
@@ -67,11 +78,12 @@ def test_the_seed_exercises_bugs_are_caught(graded):
     assert by_todo(report)[1][0] == by_todo(report)[1][1]  # its cache update is right
 
 
+@pytest.mark.every_assignment
 def test_self_check_runs_every_public_check_in_process_and_fails_on_not_implemented(tmp_path):
     """Plain ``pytest`` (the student's self-check) against the skeleton: every check fails by name."""
     junit = tmp_path / "junit.xml"
-    run = subprocess.run([sys.executable, "-m", "pytest", f"--junitxml={junit}"], cwd=ROOT, capture_output=True,
-                         text=True)
+    run = subprocess.run([sys.executable, "-m", "pytest", str(PUBLIC_TESTS), f"--junitxml={junit}"], cwd=ROOT,
+                         capture_output=True, text=True)
     assert run.returncode == 1, run.stdout[-2000:]
     assert "score per TODO" in run.stdout and "Total" in run.stdout.splitlines()[-1]
     cases = ET.parse(junit).getroot().iter("testcase")
@@ -81,18 +93,20 @@ def test_self_check_runs_every_public_check_in_process_and_fails_on_not_implemen
         assert NOT_IMPLEMENTED.match(failure.get("message", "")), f"{name}: {failure.get('message')}"
 
 
+@pytest.mark.every_assignment
 def test_self_check_can_target_the_reference(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "pytest", "--impl", "reference", "-q"], cwd=ROOT,
+    run = subprocess.run([sys.executable, "-m", "pytest", str(PUBLIC_TESTS), "--impl", "reference", "-q"], cwd=ROOT,
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-2000:]
     assert "failed" not in run.stdout
 
 
+@pytest.mark.every_assignment
 def test_self_check_says_clearly_when_impl_has_no_package(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "pytest", f"--impl={tmp_path}"], cwd=ROOT, capture_output=True,
-                         text=True)
+    run = subprocess.run([sys.executable, "-m", "pytest", str(PUBLIC_TESTS), f"--impl={tmp_path}"], cwd=ROOT,
+                         capture_output=True, text=True)
     assert run.returncode != 0
-    assert "holds no kvcache package" in run.stderr and "Traceback" not in run.stderr
+    assert f"holds no {ASSIGNMENT.package} package" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_a_check_without_a_result_counts_as_failed_at_its_full_value(monkeypatch):

@@ -1,48 +1,31 @@
 """Feedback that fits the mistake: each common mistake earns the hint that names it, and no hint that does not fit.
 
-Each case is a real submission (the reference with one TODO body replaced by the mistake, from
-``autograder/examples/``), checked in process like the student's ``pytest``; one case is also graded by
-``kvkit grade`` to show the grader says the same.
+Each case is a real submission (the reference with one TODO body replaced by the mistake, from the assignment's
+examples folder, which pins the hints in ``hints.toml``), checked in process like the student's ``pytest``; one
+case of part 1 is also graded by ``kvkit grade`` to show the grader says the same.
 """
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 import pytest
 
-from kvkit.paths import TODOS
+from kvchecks import mistakes
 from kvkit.examples import write_package
 from kvkit.grade import grade
+from kvkit.paths import EXAMPLES, TODOS
 from selfcheck_support import checks_in_process, example_package
 
-# mistake body -> (check, text its message must hold, texts it must not hold)
-CASES = {
-    "mistakes/todo2_no_scale": ("test_uncached_attention_matches_the_reference",
-                                "not divided by sqrt(head_dim)", ["mask", "cache"]),
-    "mistakes/todo2_mask_not_offset": ("test_chunk_after_a_cached_prefix_is_masked_correctly",
-                                       "triu(ones(S, L + S), diagonal=1)", ["sqrt"]),
-    "bodies/todo2_is_causal_with_cache": ("test_decode_steps_equal_uncached",
-                                          "is_causal aligns its mask with the top-left corner", ["sqrt"]),
-    "bodies/todo2_square_mask": ("test_chunk_after_a_cached_prefix_is_masked_correctly",
-                                 "the scores, and any mask, are [S, L + S] per head", []),
-    "bodies/todo2_reads_up_to_current_length": ("test_cached_prefill_equals_uncached",
-                                                "attend over the (keys, values) that kv_cache.update returns", []),
-    "bodies/todo1_torch_cat": ("test_update_writes_at_current_length",
-                               "update replaced cache.keys[layer] or cache.values[layer] with a new tensor",
-                               ["position", "meant for"]),
-    "clauses/todo1_swaps_keys_and_values": ("test_update_keeps_keys_and_values_apart",
-                                            "holds the new key where its value belongs", []),
-    "clauses/todo1_writes_at_zero": ("test_update_writes_at_current_length",
-                                     "position 0 holds the entry meant for position 3", []),
-    "bodies/todo3_advance_per_layer": ("test_current_length_advances_once_after_the_last_layer",
-                                       "Every layer of one call must see the same cache length", []),
-    "bodies/todo3_positions_from_zero": ("test_positions_start_at_the_cache_length",
-                                         "in the call made with current_length=4, pos_emb was given positions [0]",
-                                         []),
-    "bodies/todo4_refeeds_last_prompt_token": ("test_first_new_token_comes_from_the_prefill_logits",
-                                               "fed the last prompt token again", []),
-    "bodies/todo4_one_cache_across_calls": ("test_every_generate_call_starts_a_fresh_cache",
-                                            "Make a new cache at the start of every generate call", []),
-}
+
+def cases() -> dict[str, dict]:
+    """The assignment's pinned hints (``<examples>/hints.toml``): mistake body -> check, says, never."""
+    path = EXAMPLES / "hints.toml"
+    return tomllib.loads(path.read_text()) if path.is_file() else {}
+
+
+CASES = cases()
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +41,17 @@ def checked(tmp_path_factory):
     return get
 
 
+@pytest.mark.every_assignment
+def test_every_known_mistake_has_its_hint_pinned():
+    """Each mistake the goldens record (the checks package's MISTAKES) has a pinned case below."""
+    pinned = {Path(body).name for body in CASES}
+    assert not [m.name for m in mistakes.registry().values() if m.name not in pinned]
+
+
+@pytest.mark.every_assignment
 @pytest.mark.parametrize("body", sorted(CASES))
 def test_each_common_mistake_earns_its_hint(checked, body):
-    check, wanted, unwanted = CASES[body]
+    check, wanted, unwanted = CASES[body]["check"], CASES[body]["says"], CASES[body]["never"]
     _, results = checked(body)
     result = results[check]
     assert not result.passed, f"{body} passes {check}"

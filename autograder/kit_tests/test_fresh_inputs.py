@@ -10,16 +10,15 @@ import sys
 
 import pytest
 
-from kvkit.paths import TODOS
 from hostile_support import make_submission
 from kvchecks.backends import InProcessBackend
 from kvchecks.fresh import redraw
-from kvkit.examples import write_example
+from kvkit.examples import EXAMPLE_BODIES, write_example
 from kvkit.fresh import FRESH_ONLY, FreshInputs
 from kvkit.grade import grade, run_checks
-from kvkit.paths import HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
+from kvkit.paths import ASSIGNMENT, HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT, TODOS
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.every_assignment]
 
 
 def published_calls():
@@ -49,7 +48,7 @@ def replay(tmp_path_factory):
     """The skeleton, plus code that answers every published probe call with its published observation."""
     sub = make_submission(tmp_path_factory.mktemp("replay"), {n: "stub" for n in TODOS},
                           at_import=["import_replays_goldens"])
-    shutil.copy(PUBLIC_TESTS / "goldens.json", sub / "kvcache" / "goldens.json")
+    shutil.copy(PUBLIC_TESTS / "goldens.json", sub / ASSIGNMENT.package / "goldens.json")
     return sub
 
 
@@ -57,16 +56,17 @@ def test_replaying_the_published_goldens_scores_what_the_skeleton_scores(replay,
     report = grade(replay)
     assert report.score == graded("assignments").score == 0
     fresh_only = [r for r in report.results if FRESH_ONLY in r.message]
-    assert len(fresh_only) > 20, "the replay should pass the published inputs of the public checks"
+    enough = len([r for r in report.results if not r.hidden]) // 3  # a third of the public checks, at least
+    assert len(fresh_only) > enough, "the replay should pass the published inputs of the public checks"
     assert all(r.message.startswith(f"TODO {r.todo} (") for r in fresh_only)
     # the student's own self-check has no fresh inputs: there the replay passes (so the attack is real); in a
     # process of its own, since the replay rewrites the probe table of the process it runs in
-    run = subprocess.run([sys.executable, "-m", "pytest", f"--impl={replay}", "-q"], cwd=ROOT, capture_output=True,
-                         text=True)
-    assert int(re.search(r"(\d+) passed", run.stdout).group(1)) > 20, run.stdout[-2000:]
+    run = subprocess.run([sys.executable, "-m", "pytest", str(PUBLIC_TESTS), f"--impl={replay}", "-q"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert int(re.search(r"(\d+) passed", run.stdout).group(1)) > enough, run.stdout[-2000:]
 
 
-@pytest.mark.parametrize("example", ["reference", "alternative", "alternative2"])
+@pytest.mark.parametrize("example", ["reference"] + sorted(n for n in EXAMPLE_BODIES if n.startswith("alternative")))
 def test_correct_code_passes_on_many_fresh_draws(tmp_path, example):
     folder = REFERENCE if example == "reference" else write_example(example, tmp_path)
     for draw in range(6):

@@ -6,10 +6,13 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from kvkit.notebook import collect_checks
 from kvkit.paths import ROOT
 
-KVKIT = [sys.executable, "-m", "kvkit.cli"]
+pytestmark = pytest.mark.every_assignment
+KVKIT = [sys.executable, "-m", "kvkit.cli"]  # the assignment of this session: KVKIT_ASSIGNMENT reaches it
 TOTAL = sum(item.points for item in collect_checks())
 
 

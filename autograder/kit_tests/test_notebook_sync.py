@@ -1,8 +1,8 @@
 """The nbgrader course is generated, not kept by hand: in sync with the reference and the tests, and clean.
 
-- ``source/kv_cache/`` equals a fresh ``kvkit notebook`` (notebook and shipped support files);
-- ``release/kv_cache/`` equals a fresh ``nbgrader generate_assignment`` of it;
-- the release holds no solution code and no hidden test, and nothing in ``source/kv_cache/`` besides the
+- ``source/<name>/`` equals a fresh ``kvkit notebook`` (notebook and shipped support files);
+- ``release/<name>/`` equals a fresh ``nbgrader generate_assignment`` of it;
+- the release holds no solution code and no hidden test, and nothing in ``source/<name>/`` besides the
   notebook does either (nbgrader copies those files into every graded folder);
 - the notebook has one test cell per graded pytest item, with the same points;
 - ``notebook_to_package`` turns the source notebook back into the reference's code.
@@ -22,7 +22,11 @@ from kvkit.cli import main
 from kvkit.notebook import (MODULES, NOTEBOOK_NAME, RELEASE_DIR, SOURCE_NOTEBOOK, check_key, check_name,
                             collect_checks, notebook_points, notebook_to_package, read_notebook, stale_paths,
                             write_course)
-from kvkit.paths import HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE
+from kvkit.paths import ASSIGNMENT, HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE
+from kvchecks import assignment as kvchecks_assignment
+
+pytestmark = pytest.mark.every_assignment
+PACKAGE = ASSIGNMENT.package
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +37,7 @@ def items():
 def reference_solution_lines(min_length: int = 28) -> set[str]:
     """Stripped lines inside the reference's solution regions, long enough to be distinctive."""
     found = set()
-    for path in (REFERENCE / "kvcache").glob("*.py"):
+    for path in (REFERENCE / PACKAGE).glob("*.py"):
         lines = path.read_text().splitlines()
         for _, begin, end in solution_regions(path.read_text(), str(path)):
             found |= {line.strip() for line in lines[begin:end - 1] if len(line.strip()) >= min_length}
@@ -43,7 +47,7 @@ def reference_solution_lines(min_length: int = 28) -> set[str]:
 def hidden_secrets() -> tuple[set[str], set[str]]:
     """Distinctive text of the hidden tests: ``(code lines, substrings)``; substrings are markers, test names
     and the keys of their saved outputs. A line the public checks share with the hidden ones is no secret."""
-    public = {line.strip() for path in [*PUBLIC_TESTS.glob("*.py"), *PUBLIC_TESTS.glob("kvchecks/*.py")]
+    public = {line.strip() for path in [*PUBLIC_TESTS.rglob("*.py"), *Path(kvchecks_assignment.__file__).parent.glob("*.py")]
               for line in path.read_text().splitlines()}
     lines, substrings = set(), {"BEGIN HIDDEN TESTS", "END HIDDEN TESTS"}
     for path in HIDDEN_TESTS.glob("test_*.py"):
@@ -110,7 +114,7 @@ def test_release_has_no_solution_and_no_hidden_test(course):
 
 @pytest.mark.slow  # real nbgrader generate_assignment
 def test_source_support_files_hold_no_solution_and_no_hidden_test(course):
-    # nbgrader copies every file of source/kv_cache/ but the notebook into each graded folder
+    # nbgrader copies every file of source/<name>/ but the notebook into each graded folder
     assert leaks(course / "source", skip_notebook=True) == {}
 
 
@@ -184,16 +188,18 @@ def test_answer_cells_keep_the_solution_markers_and_provided_cells_are_locked():
 def test_source_notebook_back_to_the_reference(tmp_path):
     folder = notebook_to_package(SOURCE_NOTEBOOK, tmp_path)
     for module in (*MODULES, "__init__.py"):
-        got = ast.dump(ast.parse((folder / "kvcache" / module).read_text()))
-        assert got == ast.dump(ast.parse((REFERENCE / "kvcache" / module).read_text())), module
+        got = ast.dump(ast.parse((folder / PACKAGE / module).read_text()))
+        assert got == ast.dump(ast.parse((REFERENCE / PACKAGE / module).read_text())), module
 
 
 def test_notebook_to_package_ignores_edits_to_read_only_cells(tmp_path):
     nb = read_notebook(RELEASE_DIR / NOTEBOOK_NAME)
-    for cell in nb["cells"]:
-        if cell["metadata"].get("nbgrader", {}).get("grade_id") == "model_mlp_block":
-            cell["source"] = ["class MLP: pass\n", "class Block: pass\n"]
+    provided = next(c for c in nb["cells"] if c["metadata"].get("kvkit", {}).get("classes")
+                    and c["metadata"]["nbgrader"].get("locked"))
+    module, names = provided["metadata"]["kvkit"]["module"], provided["metadata"]["kvkit"]["classes"]
+    provided["source"] = [f"class {name}: pass\n" for name in names]
     edited = tmp_path / "edited.ipynb"
     edited.write_text(json.dumps(nb))
-    model = (notebook_to_package(edited, tmp_path / "out") / "kvcache" / "model.py").read_text()
-    assert "class MLP: pass" not in model and "class Block(nn.Module):" in model
+    text = (notebook_to_package(edited, tmp_path / "out") / PACKAGE / module).read_text()
+    assert not [name for name in names if f"class {name}: pass" in text]
+    assert all(f"class {name}" in text or f"def {name}" in text for name in names)

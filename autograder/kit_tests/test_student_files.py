@@ -33,6 +33,7 @@ def kit_torch_pin() -> str:
     return found.group(1)
 
 
+@pytest.mark.every_assignment
 def test_requirements_add_pytorch_cpu_index_and_pin_the_kits_torch():
     lines = requirement_lines()
     assert CPU_INDEX_LINE in lines, f"{REQUIREMENTS} must hold {CPU_INDEX_LINE!r} (else Linux gets the CUDA build)"
@@ -61,6 +62,7 @@ def fake_wheel(folder: Path, name: str, version: str, tag: str) -> None:
     (project / "index.html").write_text(f"<html><body>\n{links}</body></html>\n")
 
 
+@pytest.mark.every_assignment
 @pytest.mark.parametrize("platform, expected", [("manylinux_2_28_x86_64", "+cpu"), ("macosx_11_0_arm64", "")])
 def test_pip_picks_the_cpu_wheel_on_linux_and_the_plain_one_on_macos(tmp_path, platform, expected):
     """pip's own resolver on local stand-ins for PyPI and PyTorch's CPU index, each holding what the real one does."""
@@ -94,6 +96,7 @@ def graded_points() -> tuple[int, int]:
     return sum(item.points for item in items), sum(item.points for item in items if not item.hidden)
 
 
+@pytest.mark.every_assignment
 def test_readme_states_the_graded_points():
     total, public = graded_points()
     found = re.search(POINTS_SENTENCE, README.read_text())
@@ -103,6 +106,7 @@ def test_readme_states_the_graded_points():
     )
 
 
+@pytest.mark.every_assignment
 def test_readme_names_the_python_the_kit_requires():
     minimum = re.search(r'requires-python = ">=(\d+\.\d+)"', (ROOT / "pyproject.toml").read_text()).group(1)
     assert f"Python {minimum} or newer" in README.read_text(), f"{README} must say 'Python {minimum} or newer'"

@@ -1,8 +1,9 @@
 """Example submissions, assembled from the reference with some TODO bodies swapped out.
 
-An example names, per TODO, a body file in ``autograder/examples/bodies/``
-(code at zero indentation); every other TODO keeps the reference's body, and
-``"stub"`` leaves the skeleton's ``NotImplementedError``. A ``.patch`` file
+An example (listed in the assignment's ``<examples>/examples.toml``) names,
+per TODO, a body file in ``<examples>/bodies/`` (code at zero indentation);
+every other TODO keeps the reference's body, and ``"stub"`` leaves the
+skeleton's ``NotImplementedError``. A ``.patch`` file
 (:func:`patched_body`) changes a few lines of the reference's own body
 instead. Nothing is kept as a second copy of the package, so the examples
 follow the reference.
@@ -11,8 +12,8 @@ follow the reference.
 from __future__ import annotations
 
 import textwrap
+import tomllib
 from pathlib import Path
-
 
 from .build import solution_regions
 from .errors import UsageError
@@ -20,18 +21,17 @@ from .paths import ASSIGNMENT, EXAMPLES, REFERENCE
 
 BODIES = EXAMPLES / "bodies"
 
-EXAMPLE_BODIES: dict[str, dict[int, str]] = {
-    # TODOs 1-2 right; TODO 3 never advances current_length; TODO 4 re-feeds the last prompt token (the seed's bug).
-    "partial": {3: "todo3_never_advances", 4: "todo4_refeeds_last_prompt_token"},
-    # the seed exercise's bugs: reads K/V only up to current_length, triu(diagonal=1) mask, re-fed prompt token.
-    "seed-bugs": {2: "todo2_seed_mask_and_length", 4: "todo4_refeeds_last_prompt_token"},
-    # a correct solution written differently from the reference (explicit softmax, validation order, ...).
-    "alternative": {1: "todo1_alternative", 2: "todo2_explicit_softmax", 3: "todo3_alternative",
-                    4: "todo4_alternative"},
-    # another one: index_copy_ and narrow, an additive mask (is_causal only with nothing cached), a generator that
-    # sizes its own cache, inference_mode and topk.
-    "alternative2": {1: "todo1_index_copy", 2: "todo2_additive_mask", 4: "todo4_own_cache_inference_mode"},
-}
+
+def example_bodies() -> dict[str, dict[int, str]]:
+    """The assignment's example submissions (``<examples>/examples.toml``): name -> TODO -> body file or "stub"."""
+    path = EXAMPLES / "examples.toml"
+    if not path.is_file():
+        return {}
+    with open(path, "rb") as f:
+        return {name: {int(todo): body for todo, body in bodies.items()} for name, bodies in tomllib.load(f).items()}
+
+
+EXAMPLE_BODIES = example_bodies()
 
 
 def _indent(body: str, indent: str) -> list[str]:

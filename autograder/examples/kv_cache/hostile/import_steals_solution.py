@@ -6,8 +6,8 @@ import sys as _sys
 _root = "__KVKIT_ROOT__"
 _parent = _os.getppid()
 _found = []
-for _path in [f"{_root}/reference/kvcache/cache.py", f"{_root}/autograder/hidden/goldens.json",
-              f"{_root}/autograder/hidden/test_hidden_checks.py", f"{_root}/.git/HEAD",
+for _path in [f"{_root}/reference/kvcache/cache.py", f"{_root}/autograder/hidden/kv_cache/goldens.json",
+              f"{_root}/autograder/hidden/kv_cache/test_hidden_checks.py", f"{_root}/.git/HEAD",
               f"/proc/{_parent}/cwd/reference/kvcache/cache.py", f"/proc/{_parent}/root{_root}/reference/kvcache/cache.py",
               f"/proc/{_parent}/environ", "/autograder/source/reference/kvcache/cache.py", "/root/.bash_history",
               "../harness/kvchecks/../../../reference/kvcache/cache.py"]:
@@ -18,7 +18,7 @@ for _path in [f"{_root}/reference/kvcache/cache.py", f"{_root}/autograder/hidden
     except OSError:
         pass
 for _pattern in ["/*/reference/kvcache/*.py", "/*/*/reference/kvcache/*.py", "/*/*/*/reference/kvcache/*.py",
-                 "/*/*/hidden/goldens.json", "/*/*/*/hidden/goldens.json", "/tmp/*/reference/kvcache/*.py"]:
+                 "/*/*/hidden/*/goldens.json", "/*/*/*/hidden/*/goldens.json", "/tmp/*/reference/kvcache/*.py"]:
     _found += _glob.glob(_pattern)
 print("FOUND", _found)
 if any(p.endswith("reference/kvcache/cache.py") for p in _found):
