@@ -1,0 +1,67 @@
+"""Speculative decoding: a small draft model proposes tokens, the target checks them all in one call.
+
+The output is exactly the target's greedy decoding; what changes is how many
+target calls it takes. Both models keep a :class:`KVCache`; after each round
+the target's cache is rolled back (:meth:`KVCache.crop`) to the tokens that
+were accepted, so the rejected drafts' keys and values are overwritten next.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .cache import KVCache
+from .generate import Generator, _check_request
+from .model import Transformer
+
+
+class SpeculativeDecoder:
+    """Greedy decoding of ``target`` sped up by ``draft`` (same vocabulary), ``draft_tokens`` proposals a round."""
+
+    def __init__(self, target: Transformer, draft: Transformer, max_seq_len: int, draft_tokens: int = 4) -> None:
+        if target.vocab_size != draft.vocab_size:
+            raise ValueError(f"the draft's vocabulary ({draft.vocab_size}) differs from the target's "
+                             f"({target.vocab_size})")
+        if draft_tokens < 1:
+            raise ValueError(f"draft_tokens must be >= 1, got {draft_tokens}")
+        self.target, self.draft = Generator(target, max_seq_len), Generator(draft, max_seq_len)
+        self.max_seq_len = max_seq_len
+        self.draft_tokens = draft_tokens
+        self.device = self.target.device
+        self.stats: dict[str, int] = {}
+
+    def _ids(self, ids: list[int]) -> torch.Tensor:
+        return torch.tensor([ids], dtype=torch.long, device=self.device)
+
+    @torch.no_grad()
+    def generate(self, prompt: list[int], max_new_tokens: int) -> list[int]:
+        """``prompt`` plus ``max_new_tokens`` tokens, equal to the target's greedy decoding of it.
+
+        - One fresh cache per model per call (``self.target.new_cache()``,
+          ``self.draft.new_cache()``). The target runs on the whole prompt once
+          (prefill); the argmax of its last logits is the first new token.
+        - Then rounds, while tokens are missing, with ``k = min(draft_tokens,
+          missing - 1)``: the draft proposes ``d_1 .. d_k`` greedily in ``k``
+          calls (the first feeds the committed tokens it has not seen yet, each
+          later one the proposal before); the target runs **once** on ``[last
+          committed token, d_1 .. d_k]`` (``k + 1`` tokens): its argmax ``g_j``
+          after each says what it would generate there. The proposals are accepted while ``d_{j+1} ==
+          g_j``; then ``g_m`` (the target's own choice at the first mismatch,
+          or after ``d_k`` when all ``m = k`` match) is committed too, so every
+          round commits ``m + 1`` tokens and costs one target call.
+        - After each round the target's cache is cropped to hold the committed
+          tokens but the last (which the next round feeds), and the draft's to
+          ``min(its length, that)``: rejected proposals leave nothing behind.
+
+        ``self.stats`` then holds ``target_calls`` (the prefill included),
+        ``draft_calls``, ``proposed`` and ``accepted`` (proposals, over all
+        rounds).
+
+        Returns:
+            A new list ``prompt + new_tokens`` of Python ints.
+
+        Raises:
+            ValueError: an empty prompt, a negative ``max_new_tokens`` or
+                ``len(prompt) + max_new_tokens > max_seq_len``.
+        """
+        raise NotImplementedError("TODO 6: SpeculativeDecoder.generate - draft k tokens, verify them with one target call, keep the accepted prefix and the target's own next token, crop")
