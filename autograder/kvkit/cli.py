@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .registry import ENV, choose, manifests
 
-COMMANDS = ["build", "grade", "grade_all", "gradescope", "bundle", "goldens", "notebook"]  # every assignment's
+COMMANDS = ["build", "grade", "grade_all", "gradescope", "bundle", "goldens", "notebook", "catalogs"]  # every assignment's
 OWN_COMMANDS = {  # the tools that show what one assignment's code buys (each module's add_parser names its command)
     "kv_cache": ["bench", "chat_demo", "generate"],
     "kv_serving": ["bench_serving"],
