@@ -14,7 +14,7 @@ same new tokens twice:
 Both times include the work on the prompt. Torch runs on one thread unless
 ``--threads`` says otherwise: the model is small, and on a machine busy with
 other work more threads mostly wait for each other. Needs only Python and
-torch; takes about 5 to 10 s on 2 CPU cores. Timings are not graded: ``pytest``
+torch; takes about 5 to 10 s on one CPU thread. Timings are not graded: ``pytest``
 checks your code.
 """
 
