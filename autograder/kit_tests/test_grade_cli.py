@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from kvkit.notebook import collect_checks
+from kvkit.course.checks import collect_checks
 from kvkit.paths import ROOT
 
 KVKIT = [sys.executable, "-m", "kvkit.cli"]

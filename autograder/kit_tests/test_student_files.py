@@ -13,7 +13,7 @@ import pytest
 
 from kvkit.bundle import STUDENT
 from kvkit.gradescope import TORCH_INDEX
-from kvkit.notebook import collect_checks
+from kvkit.course.checks import collect_checks
 from kvkit.paths import ASSIGNMENTS, ROOT
 
 REQUIREMENTS = STUDENT / "requirements.txt"

@@ -22,7 +22,7 @@ from kvchecks.timing import PROBE_TIMEOUT, RETRY_TIMEOUT
 from .errors import UsageError
 from .fresh import FreshInputs
 from .inputs import prepared
-from .notebook import notebook_places
+from .course.submission import notebook_places
 from .paths import ASSIGNMENT, HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
 from .remote import OutputTail, RemoteBackend, SubmissionProcess
 from .report import Report
