@@ -41,9 +41,9 @@ from traitlets import Integer
 
 from .paths import ASSIGNMENT, TODOS
 
-from .grade import MEMORY_MB, grade
 from .course.checks import check_key
 from .course.submission import package_from_notebook, read_notebook
+from .grade import MEMORY_MB, grade
 from .sandbox import CONFINED, NO_ISOLATION, Sandbox
 
 NOT_RUN = "# This check is run by the grader, outside this notebook's kernel (kvkit.autograde)."
