@@ -4,7 +4,7 @@ The child imports the submission; this process never does. Replies are
 JSON (see ``kvchecks.codec``), checked before they are decoded
 (:mod:`kvkit.remote.replies`), so nothing the child sends can run code here
 or make this process allocate much. The child first confines itself
-(``kvjail``: its own user, hidden secrets, memory and file-size limits),
+(``kvchild.jail``: its own user, hidden secrets, memory and file-size limits),
 reports ``{"booted": info}``, then imports the student's ``kvcache``
 (:mod:`kvkit.remote.process`). What it prints goes through a pipe into a
 bounded buffer (:mod:`kvkit.remote.output`), never into a file or the report

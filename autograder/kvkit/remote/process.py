@@ -10,19 +10,21 @@ import subprocess
 import sys
 import time
 
-from kvchecks import codec, protocol
+from kvchecks import codec
 from kvchecks.failures import StudentCodeError, format_import_error
 
 from ..errors import GraderError
 from ..paths import ASSIGNMENT
+from ..child import protocol
 from ..sandbox import kill_uid
 from .output import OutputTail
 from .replies import receive_reply
 
 PACKAGE = ASSIGNMENT.package
 
-BOOT = ("import sys, json; sys.path.insert(0, sys.argv[4]); import kvjail; info = kvjail.enter(json.loads(sys.argv[5])); "
-        "from kvchecks import protocol; from kvchecks.child import serve; "
+BOOT = ("import sys, json; sys.path.insert(0, sys.argv[4]); import kvchild.jail; "
+        "info = kvchild.jail.enter(json.loads(sys.argv[5])); "
+        "from kvchild import protocol; from kvchild.serve import serve; "
         "protocol.send(int(sys.argv[2]), {'booted': info}); serve(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3])")
 
 

@@ -7,7 +7,7 @@ import base64
 import json
 import time
 
-from kvchecks import protocol
+from ..child import protocol
 
 MAX_REPLY = 64 * 1024 * 1024
 MAX_ELEMENTS = 4 * 1024 * 1024  # per tensor in a reply; the checks' tensors have a few thousand
