@@ -26,7 +26,10 @@ STUDENTS = ("reference", "untouched", "partial")
 FILL = """
 import shutil, sys
 from kvkit.examples import BODIES, EXAMPLE_BODIES
-from kvkit.notebook import fill_notebook
+try:
+    from kvkit.course.submission import fill_notebook
+except ImportError:  # a checkout from before kvkit.course
+    from kvkit.notebook import fill_notebook
 from kvkit.paths import TODOS
 release, out = sys.argv[1], sys.argv[2]
 fill_notebook(release, out + "/reference/kv_cache/kv_cache.ipynb", {})
@@ -50,7 +53,8 @@ def prepare(kit: Path, scratch: Path) -> Path:
     course = scratch / kit.name
     shutil.copytree(kit / "source" / "kv_cache", course / "source" / "kv_cache")
     if not (course / "source" / "kv_cache" / "kvchecks").is_dir():  # kits that commit only the notebook
-        run(kit, ["-c", "import sys; from pathlib import Path; from kvkit.notebook import write_support; "
+        run(kit, ["-c", "import sys; from pathlib import Path\ntry: from kvkit.course.folders import write_support\n"
+                        "except ImportError: from kvkit.notebook import write_support  # before kvkit.course\n"
                         "write_support(Path(sys.argv[1]))", str(course / "source" / "kv_cache")], course)
     shutil.copyfile(kit / "nbgrader_config.py", course / "nbgrader_config.py")
     run(kit, ["-m", "nbgrader", "generate_assignment", "kv_cache", "--force"], course)

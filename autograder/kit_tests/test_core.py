@@ -113,7 +113,7 @@ def test_a_check_without_a_result_counts_as_failed_at_its_full_value(monkeypatch
     """Missing results are failures, never passes, and the maximum does not shrink."""
     from kvchecks.plugin import Scoreboard
     from kvkit.grade import grade
-    from kvkit.notebook import collect_checks
+    from kvkit.course.checks import collect_checks
     from kvkit.paths import REFERENCE
 
     dropped = "test_update_writes_at_current_length"

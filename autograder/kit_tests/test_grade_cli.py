@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from kvkit.notebook import collect_checks
+from kvkit.course.checks import collect_checks
 from kvkit.paths import ROOT
 
 pytestmark = pytest.mark.every_assignment

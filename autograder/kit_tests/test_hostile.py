@@ -219,10 +219,11 @@ def test_no_network_and_bounded_disk_for_the_child(tmp_path):
 
 
 def test_a_failure_of_the_grader_itself_is_raised_not_scored_as_a_zero(tmp_path, monkeypatch):
-    from kvkit import remote
+    from kvkit.errors import GraderError
+    from kvkit.remote import process
 
-    monkeypatch.setattr(remote, "BOOT", "import sys; print('broken grader'); sys.exit(3)")
-    with pytest.raises(remote.GraderError, match="did not start.*exit code 3"):
+    monkeypatch.setattr(process, "BOOT", "import sys; print('broken grader'); sys.exit(3)")
+    with pytest.raises(GraderError, match="did not start.*exit code 3"):
         grade(make_submission(tmp_path, {}))
 
 

@@ -21,7 +21,8 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from kvkit.bundle import TOP, write_bundle
 from kvkit.cli import main
-from kvkit.notebook import RELEASE_NOTEBOOK, fill_notebook
+from kvkit.course.folders import RELEASE_NOTEBOOK
+from kvkit.course.submission import fill_notebook
 from kvkit.paths import ASSIGNMENTS, REFERENCE
 
 NEGATED = """

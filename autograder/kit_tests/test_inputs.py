@@ -144,7 +144,7 @@ def test_a_symbolic_link_inside_a_submitted_package_is_refused(tmp_path, capsys)
 
 
 def test_a_notebook_submission_is_graded(tmp_path):
-    from kvkit.notebook import SOURCE_NOTEBOOK  # the instructor's notebook: the reference's code in cells
+    from kvkit.course.folders import SOURCE_NOTEBOOK  # the instructor's notebook: the reference's code in cells
 
     notebook = tmp_path / "kv_cache.ipynb"
     shutil.copy(SOURCE_NOTEBOOK, notebook)
@@ -159,7 +159,7 @@ def test_a_broken_notebook_is_one_line(tmp_path, capsys):
 
 
 def test_without_notebook_support_a_notebook_is_one_line(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "kvkit.notebook", None)  # as if kvkit.notebook did not exist
+    monkeypatch.setitem(sys.modules, "kvkit.course.submission", None)  # as if it did not exist
     (tmp_path / "kv_cache.ipynb").write_text("{}")
     with pytest.raises(UsageError, match="cannot read notebooks"), prepared(tmp_path / "kv_cache.ipynb"):
         pass

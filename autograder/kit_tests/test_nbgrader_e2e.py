@@ -21,11 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.paths import HIDDEN_TESTS, TODOS
+from kvkit.paths import ASSIGNMENT, HIDDEN_TESTS, TODOS
 from kvkit.examples import BODIES, EXAMPLE_BODIES
 from kvkit.grade_all import grade_all
-from kvkit.notebook import (ASSIGNMENT, NBGRADER_CONFIG, NOTEBOOK_NAME, SOURCE_DIR, ensure_kernel, fill_notebook,
-                            nbgrader_command, nbgrader_env, notebook_points, read_notebook, write_support)
+from kvkit.course.folders import (NBGRADER_CONFIG, NOTEBOOK_NAME, SOURCE_DIR, ensure_kernel, nbgrader_command,
+                                  nbgrader_env, write_support)
+from kvkit.course.submission import fill_notebook, read_notebook
+from kvkit.course.template import notebook_points
 
 pytestmark = pytest.mark.slow
 

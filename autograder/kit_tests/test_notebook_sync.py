@@ -19,9 +19,11 @@ import pytest
 from kvkit.paths import TODOS
 from kvkit.build import solution_regions
 from kvkit.cli import main
-from kvkit.notebook import (MODULES, NOTEBOOK_NAME, RELEASE_DIR, SOURCE_NOTEBOOK, check_key, check_name,
-                            collect_checks, notebook_points, notebook_to_package, read_notebook, stale_paths,
-                            write_course)
+from kvkit.course.cells import MODULES
+from kvkit.course.checks import check_key, check_name, collect_checks
+from kvkit.course.folders import NOTEBOOK_NAME, RELEASE_DIR, SOURCE_NOTEBOOK, stale_paths, write_course
+from kvkit.course.submission import notebook_to_package, read_notebook
+from kvkit.course.template import notebook_points
 from kvkit.paths import ASSIGNMENT, HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE
 from kvchecks import assignment as kvchecks_assignment
 
@@ -164,7 +166,7 @@ def test_one_test_cell_per_graded_item_with_its_points(items):
 
 def test_cell_ids_do_not_move_when_a_check_is_added(items):
     """Grade ids come from the checks' names, not their positions: a running course keeps its cells."""
-    from kvkit.notebook import check_cells
+    from kvkit.course.checks import check_cells
 
     before = {c["metadata"]["nbgrader"]["grade_id"] for todo in TODOS for c in check_cells(items, todo)}
     extra = [i for i in items if i.hidden][0]

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from kvkit.bundle import STUDENT
+from kvkit.course.checks import collect_checks
 from kvkit.gradescope import TORCH_INDEX
-from kvkit.notebook import collect_checks
 from kvkit.paths import ASSIGNMENTS, ROOT
 
 REQUIREMENTS = STUDENT / "requirements.txt"

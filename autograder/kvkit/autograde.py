@@ -41,13 +41,14 @@ from traitlets import Integer
 
 from .paths import ASSIGNMENT, TODOS
 
+from .course.checks import check_key
+from .course.submission import package_from_notebook, read_notebook
 from .grade import MEMORY_MB, grade
-from .notebook import check_key, package_from_notebook, read_notebook
 from .sandbox import CONFINED, NO_ISOLATION, Sandbox
 
 NOT_RUN = "# This check is run by the grader, outside this notebook's kernel (kvkit.autograde)."
-KERNEL_BOOT = ("import sys, json; sys.path.insert(0, sys.argv[1]); import kvjail; "
-               "info = kvjail.enter(json.loads(sys.argv[2])); open(sys.argv[3], 'w').write(json.dumps(info)); "
+KERNEL_BOOT = ("import sys, json; sys.path.insert(0, sys.argv[1]); import kvchild.jail; "
+               "info = kvchild.jail.enter(json.loads(sys.argv[2])); open(sys.argv[3], 'w').write(json.dumps(info)); "
                "del sys.argv[1:4]; from ipykernel.kernelapp import launch_new_instance; launch_new_instance()")
 SUPPORT = ("kvchecks", "tests")  # the public check files nbgrader copies next to the notebook
 

@@ -45,8 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     from .paths import ASSIGNMENT
 
     modules = [importlib.import_module(f"kvkit.{name}") for name in COMMANDS + OWN_COMMANDS.get(ASSIGNMENT.name, [])]
-    from .errors import UsageError
-    from .remote import GraderError
+    from .errors import GraderError, UsageError
 
     parser = argparse.ArgumentParser(prog="kvkit", description="Build, grade and package the kit's assignments.")
     parser.add_argument("--assignment", metavar="NAME",

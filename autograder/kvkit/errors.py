@@ -1,5 +1,9 @@
-"""Errors that are the user's mistake: the CLI prints them as one line, no traceback."""
+"""Errors the CLI prints as one line, no traceback: the user's mistakes, and the grader's own failures."""
 
 
 class UsageError(Exception):
     """Bad input to a kvkit command; the message says what is wrong and what to do."""
+
+
+class GraderError(RuntimeError):
+    """The grading machinery itself failed (not the student's code)."""

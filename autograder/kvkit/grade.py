@@ -19,12 +19,14 @@ import pytest
 from kvchecks.plugin import SCOREBOARD, Result
 from kvchecks.timing import PROBE_TIMEOUT, RETRY_TIMEOUT
 
+from .course.submission import notebook_places
 from .errors import UsageError
 from .fresh import FreshInputs
 from .inputs import prepared
-from .notebook import notebook_places
 from .paths import ASSIGNMENT, HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
-from .remote import OutputTail, RemoteBackend, SubmissionProcess
+from .remote.backend import RemoteBackend
+from .remote.output import OutputTail
+from .remote.process import SubmissionProcess
 from .report import Report
 from .sandbox import CONFINED, NO_ISOLATION, Sandbox, submission_sandbox
 

@@ -5,7 +5,7 @@ Accepted: a folder holding ``kvcache/`` (or ``kvcache/`` itself, or one
 the package's loose files (``__init__.py``, ``cache.py``, ``model.py``,
 ``generate.py``, as Gradescope's file upload leaves them), a ``.zip`` of
 any of these, or a notebook (``.ipynb``, through
-``kvkit.notebook.notebook_to_package``). A folder that holds nothing but one
+``kvkit.course.submission.notebook_to_package``). A folder that holds nothing but one
 zip or one notebook stands for that file. Anything else is the user's
 mistake: :class:`~kvkit.errors.UsageError` with one line that says what to
 give instead.
@@ -146,14 +146,14 @@ def extract_zip(archive: Path, out: Path) -> None:
 
 
 def from_notebook(notebook: Path, out: Path) -> Path:
-    """A folder holding ``kvcache/`` built from a notebook by ``kvkit.notebook.notebook_to_package``."""
+    """A folder holding ``kvcache/`` built from a notebook by ``kvkit.course.submission.notebook_to_package``."""
     size = notebook.stat().st_size
     if size > MAX_NOTEBOOK_BYTES:
         raise UsageError(f"{notebook} is {size} bytes, over the limit of {MAX_NOTEBOOK_BYTES}: clear the outputs")
     try:
-        from .notebook import notebook_to_package
+        from .course.submission import notebook_to_package
     except ImportError:
-        raise UsageError(f"{notebook}: this kit cannot read notebooks (kvkit.notebook is missing): {WHAT}")
+        raise UsageError(f"{notebook}: this kit cannot read notebooks (kvkit.course.submission is missing): {WHAT}")
     try:
         folder = Path(notebook_to_package(notebook, out))
     except UsageError:

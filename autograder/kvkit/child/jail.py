@@ -1,9 +1,10 @@
 """Confinement of the submission's process, entered by that process itself before any student code runs.
 
-Standard library only: the sandbox copies this file next to the harness as
-``kvjail.py``, and the child runs :func:`enter` first thing (as root, when
-the grader is root), then imports torch, the probes and, last, the student's
-``kvcache``. What it does, by mode:
+Standard library only: the sandbox copies the child's runtime into the harness
+as the package ``kvchild``, and the child imports ``kvchild.jail`` and runs
+:func:`enter` first thing (as root, when the grader is root), then imports
+``kvchild.serve``, torch, the probes and, last, the student's ``kvcache``.
+What it does, by mode:
 
 - ``namespace``: a network namespace of its own (no network at all) and a
   private mount namespace in which the grader's secrets

@@ -1,10 +1,12 @@
 """The submission's process: imports the student's package (``kvcache``) and runs probes on request.
 
-Started by the grader as ``python -I -c BOOT READ_FD WRITE_FD SUBMISSION_DIR``.
-It answers ``{"ready": true}`` or ``{"import_error": ...}``, then one reply
-per request ``{"probe": name, "args": {...}}``: ``{"ok": observations}`` or
-``{"error": description}`` (see ``kvchecks.failures.describe``). It decides nothing about the
-score; the grader judges what it sends back.
+Started by the grader as ``python -I -u -c BOOT READ_FD WRITE_FD SUBMISSION_DIR HARNESS CONFIG``
+(:data:`kvkit.remote.process.BOOT`): from the harness's copy of this package (``kvchild``) it enters
+``kvchild.jail`` first, reports ``{"booted": info}``, then calls :func:`serve`, which takes the probes
+and the codec from the harness's ``kvchecks``. It answers ``{"ready": true}`` or
+``{"import_error": ...}``, then one reply per request ``{"probe": name, "args": {...}}``:
+``{"ok": observations}`` or ``{"error": description}`` (see ``kvchecks.failures.describe``). It
+decides nothing about the score; the grader judges what it sends back.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import sys
 
 import torch
 
-from . import codec, protocol
-from . import assignment
-from .failures import describe, package_files
+from kvchecks import assignment, codec
+from kvchecks.failures import describe, package_files
+
+from . import protocol
 
 
 def serve(read_fd: int, write_fd: int, submission: str) -> None:

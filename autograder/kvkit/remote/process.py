@@ -1,0 +1,161 @@
+"""One child process serving probes for one sandbox: started confined, it boots, imports the submission and
+answers one request at a time; a call that times out or kills it is reported as :class:`ProbeLost`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from kvchecks import codec
+from kvchecks.failures import StudentCodeError, format_import_error
+
+from ..errors import GraderError
+from ..paths import ASSIGNMENT
+from ..child import protocol
+from ..sandbox import kill_uid
+from .output import OutputTail
+from .replies import receive_reply
+
+PACKAGE = ASSIGNMENT.package
+
+BOOT = ("import sys, json; sys.path.insert(0, sys.argv[4]); import kvchild.jail; "
+        "info = kvchild.jail.enter(json.loads(sys.argv[5])); "
+        "from kvchild import protocol; from kvchild.serve import serve; "
+        "protocol.send(int(sys.argv[2]), {'booted': info}); serve(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3])")
+
+
+class ProbeLost(StudentCodeError):
+    """The child timed out or died during a call; ``timed_out`` says which."""
+
+    def __init__(self, message: str, timed_out: bool) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+class SubmissionProcess:
+    """One child process serving probes for one sandbox."""
+
+    def __init__(self, box, output: OutputTail, memory_bytes: int | None, boot_timeout: float,
+                 import_timeout: float) -> None:
+        self.box, self.output = box, output
+        self.memory_bytes = memory_bytes
+        self.boot_timeout, self.import_timeout = boot_timeout, import_timeout
+        self.proc: subprocess.Popen | None = None
+        self.ready: dict | None = None
+        self.info: dict | None = None
+        self.uid: int | None = None
+
+    def start(self) -> None:
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        out_r, out_w = os.pipe()
+        self.uid = self.box.new_uid()
+        config = json.dumps(self.box.jail_config(self.memory_bytes, self.uid))
+        try:
+            self.proc = subprocess.Popen(
+                self.box.command([sys.executable, "-I", "-u", "-c", BOOT, str(to_child_r), str(from_child_w),
+                                  str(self.box.path("submission")), str(self.box.harness), config]),
+                pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
+                cwd=self.box.root, env=self.box.child_env(), start_new_session=True,
+            )
+        finally:
+            for fd in (to_child_r, from_child_w, out_w):
+                os.close(fd)
+        self.output.drain(out_r)
+        self.write_fd, self.read_fd = to_child_w, from_child_r
+        self.started = time.monotonic()
+        self.ready = None
+
+    def handshake(self) -> dict:
+        """``{"ready": True}`` or ``{"import_error": "..."}`` (waits for the child's start and imports)."""
+        if self.ready is not None:
+            return self.ready
+        try:
+            booted = receive_reply(self.read_fd, max(1.0, self.boot_timeout - (time.monotonic() - self.started)))
+        except (TimeoutError, ValueError) as err:
+            booted = None
+            why = f"{type(err).__name__}: {err}"
+        else:
+            why = "it ended"
+        if not booted or not isinstance(booted.get("booted"), dict):
+            code = self.stop()
+            raise GraderError(f"the grading process did not start ({why}, exit code {code}):\n{self.output.text()}")
+        self.info = booted["booted"]
+        try:
+            reply = receive_reply(self.read_fd, self.import_timeout)
+        except TimeoutError:
+            self.stop()
+            reply = {"import_error": f"importing {PACKAGE} failed: timed out after {self.import_timeout:g} s "
+                                     f"(an endless loop at import time?)"}
+        except ValueError as err:
+            self.stop()
+            reply = {"import_error": f"importing {PACKAGE} failed: the submission's process sent a broken message: {err}"}
+        if reply is None:
+            code = self.stop()
+            reply = {"import_error": f"importing {PACKAGE} failed: the submission's process ended (exit code {code}) "
+                                     f"(sys.exit or os._exit at import time?)"}
+        if "import_error" in reply:
+            err = reply["import_error"]
+            if isinstance(err, dict):
+                reply = {"import_error": format_import_error(err)}
+        elif reply.get("ready") is not True:
+            self.stop()
+            reply = {"import_error": f"importing {PACKAGE} failed: the submission's process sent an unexpected message"}
+        self.ready = reply
+        return reply
+
+    def request(self, probe: str, args: dict, timeout: float) -> dict:
+        try:
+            protocol.send(self.write_fd, {"probe": probe, "args": codec.to_jsonable(args)})
+        except OSError:
+            code = self.stop()
+            raise ProbeLost(f"the submission's process ended (exit code {code}) before {probe} could run", False)
+        try:
+            reply = receive_reply(self.read_fd, timeout)
+        except TimeoutError:
+            self.stop()
+            raise ProbeLost(f"timed out after {timeout:g} s while running {probe} (an endless loop?)", True)
+        except ValueError as err:
+            self.stop()
+            raise ProbeLost(f"the submission's process sent a broken reply while running {probe}: {err}", False)
+        if reply is None:
+            code = self.stop()
+            raise ProbeLost(f"the submission's process ended (exit code {_describe_exit(code)}) while running "
+                            f"{probe} (sys.exit/os._exit, a crash, or the memory limit?)", False)
+        return reply
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> int | None:
+        """Kill the child and everything it started; its exit code."""
+        if self.proc is None:
+            return None
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.uid is not None:
+            kill_uid(self.uid)  # whatever it forked, even outside its process group
+        code = self.proc.wait()
+        for fd in (self.write_fd, self.read_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.proc = None
+        return code
+
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"{code}, {signal.Signals(-code).name}"
+        except ValueError:
+            pass
+    return str(code)
