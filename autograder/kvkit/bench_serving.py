@@ -1,0 +1,698 @@
+"""``kvkit --assignment kv_serving bench``: what part 2's techniques buy, measured on this machine.
+
+Four parts, each the payoff of one TODO, on models of random weights
+(:func:`kvchecks.weights.fill_parameters`), float32, on the CPU and on CUDA when there is one:
+
+1. **GQA memory** (TODO 1): ``KVCache.nbytes()`` for a fixed model against its
+   number of key/value heads, checked against ``2 x layers x batch x kv_heads x
+   max_len x head_dim x bytes``, and the decode time per token at a long context.
+2. **A long chat** (TODO 3): a chat far longer than the budget of a
+   ``SinkWindowCache`` on a model with the same sinks-and-window rule, against a
+   ``KVCache`` sized for the whole chat on the same model: bytes and decode time
+   after every turn, and whether the replies agree.
+3. **Batching** (TODO 4): ``BatchGenerator.generate_batch`` tokens/s against the
+   batch size, prompts of different lengths.
+4. **Speculative decoding** (TODOs 5, 6): ``SpeculativeDecoder.generate``
+   against ``Generator.generate`` of the target alone, for several draft lengths,
+   with a draft made from the target's own first blocks (see :func:`draft_pair`)
+   and with an unrelated draft.
+
+Times are best of ``rounds`` rounds in which the methods compared take turns, so a burst of other load slows
+one round of each rather than one method; torch runs one CPU thread unless ``--threads`` says otherwise. The
+report is printed; ``--json`` and ``--plot`` keep it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from pathlib import Path
+from types import ModuleType
+
+import torch
+
+from kvchecks.weights import fill_parameters, seeded_tensor, seeded_tokens
+from .errors import UsageError
+from .impl import add_impl_argument, opened_impl
+
+FULL = {
+    "rounds": 5,
+    "gqa": {"depth": 8, "hidden_dim": 512, "num_heads": 16, "vocab_size": 512, "kv_heads": [16, 8, 4, 2, 1],
+            "max_len": 4096, "steps": 16},
+    "chat": {"depth": 4, "hidden_dim": 256, "num_heads": 8, "num_kv_heads": 2, "vocab_size": 512,
+             "sinks": 4, "window": 252, "turns": 40, "user_tokens": 50, "reply_tokens": 20},
+    "batch": {"depth": 4, "hidden_dim": 256, "num_heads": 8, "num_kv_heads": 2, "vocab_size": 512,
+              "batch_sizes": [1, 2, 4, 8, 16], "shortest": 8, "longest": 64, "new_tokens": 32},
+    "speculative": {"depth": 8, "draft_depth": 2, "hidden_dim": 256, "num_heads": 8, "num_kv_heads": 2,
+                    "vocab_size": 512, "scale": 0.05, "draft_tokens": [1, 2, 3, 4, 6, 8], "unrelated_k": 4,
+                    "prompt_tokens": 32, "new_tokens": 64},
+}
+QUICK = {
+    "rounds": 1,
+    "gqa": {"depth": 2, "hidden_dim": 128, "num_heads": 16, "vocab_size": 64, "kv_heads": [16, 8, 4, 2, 1],
+            "max_len": 128, "steps": 4},
+    "chat": {"depth": 2, "hidden_dim": 64, "num_heads": 4, "num_kv_heads": 2, "vocab_size": 64,
+             "sinks": 2, "window": 14, "turns": 6, "user_tokens": 10, "reply_tokens": 5},
+    "batch": {"depth": 2, "hidden_dim": 64, "num_heads": 4, "num_kv_heads": 2, "vocab_size": 64,
+              "batch_sizes": [1, 2, 4, 8], "shortest": 4, "longest": 12, "new_tokens": 6},
+    "speculative": {"depth": 4, "draft_depth": 2, "hidden_dim": 64, "num_heads": 4, "num_kv_heads": 2,
+                    "vocab_size": 64, "scale": 0.05, "draft_tokens": [1, 2, 4], "unrelated_k": 4,
+                    "prompt_tokens": 8, "new_tokens": 12},
+}
+MODEL_KEYS = ("depth", "hidden_dim", "vocab_size", "num_heads", "num_kv_heads")
+SEED = 0
+
+NOT_GRADED = (
+    "These timings are not graded: the checks (pytest, kvkit grade) test what the code stores and computes, "
+    "not how fast it runs."
+)
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser(
+        "bench",
+        help="part 2's payoffs, measured: GQA memory, a bounded cache over a long chat, batching, speculative decoding",
+        description="Measure what each of part 2's techniques buys on random models: the cache's bytes against "
+        "the number of key/value heads, a sink-and-window cache over a chat far longer than its budget, "
+        "generate_batch tokens/s against the batch size, and speculative decoding against the target alone.",
+    )
+    add_impl_argument(parser)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: tiny models, one round")
+    parser.add_argument("--threads", type=int, default=1, metavar="N",
+                        help="torch CPU threads (default 1: on a machine shared with other work, more threads make "
+                        "the figures erratic)")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="write every figure as JSON")
+    parser.add_argument("--plot", type=Path, metavar="OUT.png", help="draw the four parts, one panel each")
+    parser.set_defaults(func=run)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _median_step_s(stamps: list[float]) -> float:
+    """Median gap between consecutive time stamps, in seconds."""
+    return statistics.median(b - a for a, b in zip(stamps, stamps[1:]))
+
+
+def _timed(device: torch.device, call):
+    """``(seconds, result)`` of ``call()``, the device's queued work included."""
+    _sync(device)
+    start = time.perf_counter()
+    result = call()
+    _sync(device)
+    return time.perf_counter() - start, result
+
+
+def build(kv: ModuleType, config: dict, device: torch.device, seed: int, **rule) -> torch.nn.Module:
+    """``kv.Transformer`` of ``config``'s dimensions (``rule``: ``sinks``, ``window``), weights from ``seed``."""
+    model = kv.Transformer(**{key: config[key] for key in MODEL_KEYS if key in config}, **rule, device=device).eval()
+    fill_parameters(model, seed)
+    return model
+
+
+def _ids(tokens: list[int], device: torch.device) -> torch.Tensor:
+    return torch.tensor([tokens], dtype=torch.long, device=device)
+
+
+def cache_formula(layers: int, batch: int, kv_heads: int, max_len: int, head_dim: int, element_size: int) -> dict:
+    """``2 x layers x batch x kv_heads x max_len x head_dim x bytes``, its value and its factors in words."""
+    factors = [2, layers, batch, kv_heads, max_len, head_dim, element_size]
+    return {"formula": math.prod(factors), "formula_text": " x ".join(map(str, factors))}
+
+
+# 1. GQA memory
+
+
+def gqa_part(kv: ModuleType, config: dict, device: torch.device, rounds: int, progress) -> dict:
+    """Cache bytes and decode ms/token for each number of key/value heads, all else fixed.
+
+    Each cache is filled through ``KVCache.update`` with random keys and values
+    up to ``max_len - (rounds + 1) * steps`` positions (what they hold does not
+    change the time of a step, and it spares a long prefill per model), then
+    every round times ``steps`` one-token decode steps on it (one warm-up round first).
+    """
+    depth, heads, max_len, steps = config["depth"], config["num_heads"], config["max_len"], config["steps"]
+    head_dim = config["hidden_dim"] // heads
+    context = max_len - (rounds + 1) * steps
+    setups = []
+    for seed, kv_heads in enumerate(config["kv_heads"]):
+        model = build(kv, {**config, "num_kv_heads": kv_heads}, device, SEED + seed)
+        cache = kv.KVCache(depth, 1, kv_heads, head_dim, max_len, device=device)
+        shape = [1, kv_heads, context, head_dim]
+        for layer in range(depth):
+            keys, values = (seeded_tensor(shape, 2 * layer + i).to(device) for i in (0, 1))
+            cache.update(layer, keys, values)
+        cache.advance(context)
+        setups.append((kv_heads, model, cache))
+    best = {kv_heads: math.inf for kv_heads in config["kv_heads"]}
+    for round_ in range(rounds + 1):
+        for kv_heads, model, cache in setups:
+            token = torch.zeros(1, 1, dtype=torch.long, device=device)
+            _sync(device)
+            stamps = [time.perf_counter()]
+            for _ in range(steps):
+                token = model(token, kv_cache=cache)[:, -1:].argmax(-1)
+                _sync(device)
+                stamps.append(time.perf_counter())
+            if round_:  # round 0 warms up
+                best[kv_heads] = min(best[kv_heads], _median_step_s(stamps))
+        if round_:
+            progress.update()
+    mha = setups[0][2].nbytes()
+    rows = []
+    for kv_heads, _, cache in setups:
+        nbytes = cache.nbytes()
+        formula = cache_formula(depth, 1, kv_heads, max_len, head_dim, cache.keys[0].element_size())
+        rows.append({
+            "device": device.type, "kv_heads": kv_heads, "groups": heads // kv_heads, "nbytes": nbytes, **formula,
+            "equal": nbytes == formula["formula"], "mha_over_this": mha / nbytes,
+            "read_per_step": nbytes * context // max_len, "decode_ms": best[kv_heads] * 1e3,
+            "tok_s": 1 / best[kv_heads],
+        })
+    return {"context": context, "rows": rows}
+
+
+# 2. memory over a long chat
+
+
+def chat(model, cache, turns: list[list[int]], reply_tokens: int, device: torch.device) -> tuple[list, list]:
+    """Run the chat on ``cache``: each turn feeds the user's tokens (after the last reply token), then decodes a
+    greedy reply one token at a time.
+
+    Returns:
+        ``(replies, per-turn rows)``; a row has ``positions`` (tokens in the chat
+        so far), ``nbytes`` (the cache's) and ``ms`` (median of the reply's
+        one-token steps, the user's chunk not counted).
+    """
+    replies, rows, pending = [], [], []
+    for user in turns:
+        token = int(model(_ids(pending + user, device), kv_cache=cache)[0, -1].argmax())
+        reply = [token]
+        _sync(device)
+        stamps = [time.perf_counter()]
+        for _ in range(reply_tokens - 1):
+            token = int(model(_ids([token], device), kv_cache=cache)[0, -1].argmax())
+            reply.append(token)
+            stamps.append(time.perf_counter())
+        pending = [token]  # fed with the next turn
+        replies.append(reply)
+        rows.append({"positions": cache.current_length + 1, "nbytes": cache.nbytes(),
+                     "ms": _median_step_s(stamps) * 1e3})
+    return replies, rows
+
+
+def chat_part(kv: ModuleType, config: dict, device: torch.device, rounds: int, progress) -> dict:
+    """The same chat on one model whose rule is "``sinks`` first positions and the latest ``window``", kept in a
+    ``SinkWindowCache`` of that rule and in a ``KVCache`` sized for the whole chat.
+
+    Every turn's figures are the best of the rounds (ms) and the bytes after
+    the turn; ``growing_bytes`` is what a cache that keeps every position holds
+    then (the formula for ``positions``).
+    """
+    sinks, window, reply_tokens = config["sinks"], config["window"], config["reply_tokens"]
+    model = build(kv, config, device, SEED, sinks=sinks, window=window)
+    turns = seeded_tokens(config["turns"], config["user_tokens"], config["vocab_size"], SEED + 1).tolist()
+    total = config["turns"] * (config["user_tokens"] + reply_tokens)
+    shape = (config["depth"], 1, config["num_kv_heads"], config["hidden_dim"] // config["num_heads"])
+    runs: dict[str, list] = {"window": [], "full": []}
+    for _ in range(rounds):
+        for name, make in (("window", lambda: kv.SinkWindowCache(*shape, sinks, window, device=device)),
+                           ("full", lambda: kv.KVCache(*shape, total, device=device))):
+            runs[name].append(chat(model, make(), turns, reply_tokens, device))
+        progress.update()
+    (window_replies, window_rows), (full_replies, full_rows) = runs["window"][-1], runs["full"][-1]
+    per_position = cache_formula(*shape[:3], 1, shape[3], 4)["formula"]
+    rows = []
+    for turn, (held, kept) in enumerate(zip(window_rows, full_rows), start=1):
+        rows.append({
+            "device": device.type, "turn": turn, "positions": held["positions"], "window_bytes": held["nbytes"],
+            "growing_bytes": per_position * held["positions"], "full_cache_bytes": kept["nbytes"],
+            "window_ms": min(run[1][turn - 1]["ms"] for run in runs["window"]),
+            "full_ms": min(run[1][turn - 1]["ms"] for run in runs["full"]),
+        })
+    return {
+        "budget": sinks + window, "positions": rows[-1]["positions"], "rows": rows,
+        "window_bytes_constant": len({row["window_bytes"] for row in rows}) == 1,
+        "same_replies": window_replies == full_replies,
+        "same_turns": sum(a == b for a, b in zip(window_replies, full_replies)),
+    }
+
+
+# 3. throughput against batch size
+
+
+def batch_part(kv: ModuleType, config: dict, device: torch.device, rounds: int, progress) -> dict:
+    """``generate_batch`` of the first ``B`` of one set of prompts (seeded lengths), for each batch size ``B``.
+
+    A forward hook on the model stamps the time after each of its calls, so a
+    figure is the median decode step (the prefill not counted), best of the
+    rounds; tokens/s counts every row's new token of a step. ``seconds`` is the
+    whole call's time in the same round. ``row0_same`` says whether row 0 (the
+    same prompt in every batch) came out as it did in batch 1.
+    """
+    sizes, new_tokens = config["batch_sizes"], config["new_tokens"]
+    model = build(kv, config, device, SEED)
+    generator = torch.Generator().manual_seed(SEED + 2)
+    lengths = torch.randint(config["shortest"], config["longest"] + 1, (max(sizes),), generator=generator).tolist()
+    prompts = [seeded_tokens(1, n, config["vocab_size"], SEED + 3 + i)[0].tolist() for i, n in enumerate(lengths)]
+    batcher = kv.BatchGenerator(model, config["longest"] + new_tokens)
+    stamps: list[float] = []
+
+    def stamp(*_) -> None:
+        _sync(device)
+        stamps.append(time.perf_counter())
+
+    best, outputs = {size: (math.inf, math.inf) for size in sizes}, {}
+    hook = model.register_forward_hook(stamp)
+    try:
+        for _ in range(rounds):
+            for size in sizes:
+                stamps.clear()
+                seconds, outputs[size] = _timed(device, lambda: batcher.generate_batch(prompts[:size], new_tokens))
+                best[size] = min(best[size], (_median_step_s(stamps), seconds))
+            progress.update()
+    finally:
+        hook.remove()
+    rows = [{
+        "device": device.type, "batch": size, "step_ms": best[size][0] * 1e3, "seconds": best[size][1],
+        "tok_s": size / best[size][0], "row0_same": outputs[size][0] == outputs[sizes[0]][0],
+    } for size in sizes]
+    for row in rows:
+        row["vs_batch_1"] = row["tok_s"] / rows[0]["tok_s"]
+    return {"prompt_lengths": lengths, "rows": rows}
+
+
+# 4. speculative decoding
+
+
+def draft_pair(kv: ModuleType, config: dict, device: torch.device) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """A target and a draft that often agrees with it, from one set of random weights.
+
+    The draft is the target's first ``draft_depth`` blocks with its embedding,
+    final norm and unembedding (the same tensors' values). The target's later
+    blocks have their output projections (``attn.Wo``, ``mlp.proj``, weight and
+    bias) scaled by ``scale``, so they add little to the residual stream and
+    move the target's logits only a little away from the draft's.
+    """
+    target = build(kv, config, device, SEED)
+    with torch.no_grad():
+        for block in target.layers[config["draft_depth"]:]:
+            for linear in (block.attn.Wo, block.mlp.proj):
+                linear.weight.mul_(config["scale"])
+                linear.bias.mul_(config["scale"])
+    draft = build(kv, {**config, "depth": config["draft_depth"]}, device, SEED)
+    own = draft.state_dict()
+    draft.load_state_dict({name: value for name, value in target.state_dict().items() if name in own})
+    return target, draft
+
+
+def speculative_part(kv: ModuleType, config: dict, device: torch.device, rounds: int, progress) -> dict:
+    """``SpeculativeDecoder.generate`` for each draft length, and for an unrelated draft, against the target alone.
+
+    Every figure is the whole call (prefill included) over ``new_tokens``, best of the rounds; ``acceptance`` is
+    accepted over proposed drafts (``stats``), ``same`` whether the output equals the target's own greedy decoding.
+    """
+    target, draft = draft_pair(kv, config, device)
+    unrelated = build(kv, {**config, "depth": config["draft_depth"]}, device, SEED + 7)
+    prompt = seeded_tokens(1, config["prompt_tokens"], config["vocab_size"], SEED + 8)[0].tolist()
+    new_tokens = config["new_tokens"]
+    max_len = len(prompt) + new_tokens
+    alone = kv.Generator(target, max_len)
+    setups = [("shared", k, kv.SpeculativeDecoder(target, draft, max_len, k)) for k in config["draft_tokens"]]
+    setups.append(("unrelated", config["unrelated_k"], kv.SpeculativeDecoder(target, unrelated, max_len,
+                                                                             config["unrelated_k"])))
+    best = {"alone": math.inf, **{(name, k): math.inf for name, k, _ in setups}}
+    for _ in range(rounds):
+        seconds, expected = _timed(device, lambda: alone.generate(prompt, new_tokens))
+        best["alone"] = min(best["alone"], seconds)
+        results = {}
+        for name, k, decoder in setups:
+            seconds, out = _timed(device, lambda: decoder.generate(prompt, new_tokens))
+            best[name, k] = min(best[name, k], seconds)
+            results[name, k] = out, dict(decoder.stats)
+        progress.update()
+    rows = []
+    for name, k, _ in setups:
+        out, stats = results[name, k]
+        rows.append({
+            "device": device.type, "draft": name, "k": k, "seconds": best[name, k],
+            "ms_per_token": best[name, k] * 1e3 / new_tokens, "speedup": best["alone"] / best[name, k],
+            "acceptance": stats["accepted"] / stats["proposed"] if stats["proposed"] else None,
+            "tokens_per_target_call": new_tokens / stats["target_calls"], **stats, "same": out == expected,
+        })
+    return {"alone_seconds": best["alone"], "alone_ms_per_token": best["alone"] * 1e3 / new_tokens, "rows": rows}
+
+
+PARTS = {"gqa": gqa_part, "chat": chat_part, "batch": batch_part, "speculative": speculative_part}
+
+
+def try_everything(kv: ModuleType, device: torch.device) -> None:
+    """Each TODO's path once on a tiny model, before the progress bar starts: an unfinished TODO then stops the
+    bench with its error as the only line on stderr (and on a device that works, it is a warm-up)."""
+    config = QUICK["speculative"]
+    model = build(kv, config, device, SEED, sinks=1, window=3)
+    shape = (config["depth"], 1, config["num_kv_heads"], config["hidden_dim"] // config["num_heads"])
+    model(_ids([1, 2, 3], device), kv_cache=kv.KVCache(*shape, 4, device=device))
+    model(_ids([1, 2, 3], device), kv_cache=kv.SinkWindowCache(*shape, 1, 3, device=device))
+    plain = build(kv, config, device, SEED)
+    kv.BatchGenerator(plain, 6).generate_batch([[1], [2, 3]], 2)
+    kv.SpeculativeDecoder(plain, plain, 8, 2).generate([1, 2], 4)
+
+
+def checks(report: dict) -> dict:
+    """What must hold whatever the timings, over every device: each ``True`` or ``False``."""
+    rows = {name: [row for part in report["devices"] for row in part[name]["rows"]] for name in PARTS}
+    return {
+        "bytes_equal_formula": all(row["equal"] for row in rows["gqa"]),
+        "window_bytes_constant": all(part["chat"]["window_bytes_constant"] for part in report["devices"]),
+        "window_replies_equal_full_cache": all(part["chat"]["same_replies"] for part in report["devices"]),
+        "batch_row0_equal_alone": all(row["row0_same"] for row in rows["batch"]),
+        "speculative_equal_target": all(row["same"] for row in rows["speculative"]),
+    }
+
+
+def run(args) -> int:
+    if args.threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
+    settings = QUICK if args.quick else FULL
+    rounds = settings["rounds"]
+    try:
+        from tqdm import tqdm
+    except ImportError as err:
+        raise UsageError("the bench's progress bar needs tqdm: pip install -e '.[bench]'") from err
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    parts = []
+    with opened_impl(args.impl) as impl, torch.inference_mode():
+        for device in devices:
+            try_everything(impl.module, device)
+        with tqdm(total=len(devices) * len(PARTS) * rounds, desc="bench", unit="round") as progress:
+            for device in devices:
+                parts.append({"device": device.type, **{
+                    name: part(impl.module, settings[name], device, rounds, progress) for name, part in PARTS.items()
+                }})
+    report = {
+        "impl": str(impl.source), "kit_reference": impl.is_kit_reference, "quick": args.quick,
+        "torch": torch.__version__, "threads": torch.get_num_threads(), "rounds": rounds, "dtype": "float32",
+        "settings": {name: settings[name] for name in PARTS}, "devices": parts,
+    }
+    report["checks"] = checks(report)
+    print_report(report)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    if args.plot:
+        plot(report, args.plot)
+    return 0 if all(report["checks"].values()) else 1
+
+
+# the report
+
+
+def _size(nbytes: float) -> str:
+    """Bytes in MiB, KiB or bytes, whichever reads best."""
+    for unit, scale in (("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:,.1f} {unit}"
+    return f"{nbytes:,.0f} bytes"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Right-aligned columns."""
+    cells = [header] + rows
+    widths = [max(len(line[i]) for line in cells) for i in range(len(header))]
+    return ["  ".join(cell.rjust(width) for cell, width in zip(line, widths)) for line in cells]
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "NO"
+
+
+def gqa_lines(report: dict) -> list[str]:
+    """Part 1 in words: the set-up, a row per number of key/value heads, the saving against MHA."""
+    config = report["settings"]["gqa"]
+    head_dim = config["hidden_dim"] // config["num_heads"]
+    context = report["devices"][0]["gqa"]["context"]
+    lines = [
+        f"1. GQA memory (TODO 1): the KVCache of one model (depth {config['depth']}, width {config['hidden_dim']}, "
+        f"{config['num_heads']} query heads of size {head_dim}, batch 1, {config['max_len']} positions) against its "
+        f"key/value heads; decode ms/token with {context} to {config['max_len']} positions in the cache.",
+    ]
+    rows = [row for part in report["devices"] for row in part["gqa"]["rows"]]
+    lines += _table(
+        ["device", "kv heads", "q heads per kv", "cache bytes", "= 2 x layers x batch x kv_heads x max_len x head_dim "
+         "x bytes", "MHA / this", "decode ms/tok", "tok/s"],
+        [[row["device"], str(row["kv_heads"]), str(row["groups"]), f"{row['nbytes']:,}",
+          f"{row['formula_text']}: {'equal' if row['equal'] else 'NOT EQUAL'}", f"{row['mha_over_this']:.1f}x",
+          f"{row['decode_ms']:.2f}", f"{row['tok_s']:.0f}"] for row in rows],
+    )
+    for part in report["devices"]:
+        mha, fewest = part["gqa"]["rows"][0], part["gqa"]["rows"][-1]
+        lines.append(
+            f"On {part['device']}: with {fewest['kv_heads']} key/value head{'s' if fewest['kv_heads'] > 1 else ''} "
+            f"the cache holds {fewest['mha_over_this']:.0f}x fewer bytes than with {mha['kv_heads']} (MHA): "
+            f"{_size(fewest['nbytes'])} instead of {_size(mha['nbytes'])}, and a decode step takes "
+            f"{fewest['decode_ms']:.2f} ms instead of {mha['decode_ms']:.2f} ms "
+            f"({mha['decode_ms'] / fewest['decode_ms']:.2f}x): each step reads {_size(fewest['read_per_step'])} of "
+            f"keys and values instead of {_size(mha['read_per_step'])}, besides the model's weights."
+        )
+    return lines
+
+
+def chat_lines(report: dict) -> list[str]:
+    """Part 2 in words: the set-up, about eight of the turns, the bytes and times at the first and last turn."""
+    config = report["settings"]["chat"]
+    first = report["devices"][0]["chat"]
+    lines = [
+        f"2. A long chat (TODO 3): {config['turns']} turns of {config['user_tokens']} user tokens and a "
+        f"{config['reply_tokens']}-token greedy reply ({first['positions']} tokens) on one model (depth "
+        f"{config['depth']}, width {config['hidden_dim']}, {config['num_kv_heads']} key/value heads) whose tokens see "
+        f"the first {config['sinks']} positions and the latest {config['window']}: a SinkWindowCache of that rule "
+        f"(budget {first['budget']} positions) against a KVCache sized for the whole chat. ms/token: the reply's "
+        "one-token steps.",
+    ]
+    step = max(1, config["turns"] // 8)
+    shown = sorted({1, *range(step, config["turns"] + 1, step)})
+    rows = [row for part in report["devices"] for row in part["chat"]["rows"] if row["turn"] in shown]
+    lines += _table(
+        ["device", "turn", "chat tokens", "window cache bytes", "a growing cache's", "KVCache for the chat",
+         "window ms/tok", "KVCache ms/tok"],
+        [[row["device"], str(row["turn"]), str(row["positions"]), f"{row['window_bytes']:,}",
+          f"{row['growing_bytes']:,}", f"{row['full_cache_bytes']:,}", f"{row['window_ms']:.3f}",
+          f"{row['full_ms']:.3f}"] for row in rows],
+    )
+    for part in report["devices"]:
+        chat = part["chat"]
+        start, end = chat["rows"][0], chat["rows"][-1]
+        held = ("holds the same bytes after every turn" if chat["window_bytes_constant"]
+                else "changed its bytes during the chat")
+        replies = ("the same on both caches in every turn" if chat["same_replies"]
+                   else f"the same on both caches in {chat['same_turns']} of {len(chat['rows'])} turns")
+        lines.append(
+            f"On {part['device']}: the SinkWindowCache {held} ({_size(end['window_bytes'])}) while the chat grows to "
+            f"{end['positions']} tokens, {end['positions'] / chat['budget']:.1f}x its budget; a cache that keeps every "
+            f"position would hold {_size(end['growing_bytes'])} by then "
+            f"({end['growing_bytes'] / end['window_bytes']:.1f}x). A reply step took {start['window_ms']:.3f} ms at "
+            f"turn 1 and {end['window_ms']:.3f} ms at turn "
+            f"{end['turn']} with the window, {start['full_ms']:.3f} ms and {end['full_ms']:.3f} ms with the KVCache. "
+            f"Replies: {replies}."
+        )
+    return lines
+
+
+def batch_lines(report: dict) -> list[str]:
+    """Part 3 in words: the set-up, a row per batch size, batch 8 (or the largest) against batch 1."""
+    config = report["settings"]["batch"]
+    lines = [
+        f"3. Batching (TODO 4): BatchGenerator.generate_batch of {config['new_tokens']} new tokens per row, prompts of "
+        f"{config['shortest']} to {config['longest']} tokens (left-padded), one model (depth {config['depth']}, width "
+        f"{config['hidden_dim']}); ms/step: the median decode step (one new token for every row; the prefill not "
+        "counted); tok/s = batch / that step; s/call: the whole call.",
+    ]
+    rows = [row for part in report["devices"] for row in part["batch"]["rows"]]
+    lines += _table(
+        ["device", "batch", "ms/step", "tok/s", "tok/s vs batch 1", "s/call", "row 0 as in batch 1"],
+        [[row["device"], str(row["batch"]), f"{row['step_ms']:.3f}", f"{row['tok_s']:.0f}",
+          f"{row['vs_batch_1']:.2f}x", f"{row['seconds']:.3f}", _yes(row["row0_same"])] for row in rows],
+    )
+    for part in report["devices"]:
+        by_size = {row["batch"]: row for row in part["batch"]["rows"]}
+        size = 8 if 8 in by_size else max(by_size)
+        lines.append(
+            f"On {part['device']}: batch {size} generates {by_size[size]['vs_batch_1']:.2f}x the tokens per second of "
+            f"batch 1 ({by_size[size]['tok_s']:.0f} against {by_size[1]['tok_s']:.0f} tok/s): one call per step "
+            "serves every row."
+        )
+    return lines
+
+
+def speculative_lines(report: dict) -> list[str]:
+    """Part 4 in words: how the pair is built, a row per draft, the best draft length and the unrelated draft."""
+    config = report["settings"]["speculative"]
+    lines = [
+        f"4. Speculative decoding (TODOs 5, 6): SpeculativeDecoder.generate of {config['new_tokens']} tokens after a "
+        f"{config['prompt_tokens']}-token prompt against Generator.generate of the target alone (depth "
+        f"{config['depth']}, width {config['hidden_dim']}). The shared draft is the target's own first "
+        f"{config['draft_depth']} blocks, embedding and unembedding, the target's later blocks having their output "
+        f"projections (attn.Wo, mlp.proj) scaled by {config['scale']}; the unrelated draft has weights of its own. "
+        "ms/token: the whole call / new tokens (prefill included); speed-up = the target alone's time / this.",
+    ]
+    rows = [row for part in report["devices"] for row in part["speculative"]["rows"]]
+    lines += _table(
+        ["device", "draft", "k", "ms/tok", "speed-up", "accepted", "tokens per target call", "target calls",
+         "draft calls", "same output"],
+        [[row["device"], row["draft"], str(row["k"]), f"{row['ms_per_token']:.3f}", f"{row['speedup']:.2f}x",
+          "-" if row["acceptance"] is None else f"{row['acceptance']:.0%}", f"{row['tokens_per_target_call']:.2f}",
+          str(row["target_calls"]), str(row["draft_calls"]), _yes(row["same"])] for row in rows],
+    )
+    for part in report["devices"]:
+        spec = part["speculative"]
+        shared = [row for row in spec["rows"] if row["draft"] == "shared"]
+        top = max(shared, key=lambda row: row["speedup"])
+        (other,) = [row for row in spec["rows"] if row["draft"] == "unrelated"]
+        lines.append(
+            f"On {part['device']}: the target alone takes {spec['alone_ms_per_token']:.3f} ms/token. With the shared "
+            f"draft the best is k={top['k']}: {top['speedup']:.2f}x, {top['acceptance']:.0%} of the drafts accepted. "
+            f"The unrelated draft (k={other['k']}) has {other['acceptance']:.0%} accepted and runs at "
+            f"{other['speedup']:.2f}x."
+        )
+    lines.append(
+        "The speed-up depends on how often the draft agrees with the target: a draft of random weights of its own "
+        "almost never does, and then each round pays k draft calls for the one token the target commits."
+    )
+    return lines
+
+
+CHECK_WORDS = {
+    "bytes_equal_formula": "cache bytes equal the formula",
+    "window_bytes_constant": "the window's bytes constant over the chat",
+    "window_replies_equal_full_cache": "chat replies equal on both caches",
+    "batch_row0_equal_alone": "batch row 0 equal in every batch",
+    "speculative_equal_target": "speculative output equal to the target's",
+}
+
+
+def print_report(report: dict) -> None:
+    """The set-up, each part's table, what it compares and plain facts, then the checks."""
+    reference = report["kit_reference"]
+    print(f"kvserving: {report['impl']}" + (" (the kit's reference)" if reference else ""))
+    rounds = f"{report['rounds']} round{'s' if report['rounds'] > 1 else ''}"
+    threads = f"{report['threads']} CPU thread{'s' if report['threads'] > 1 else ''}"
+    print(f"torch {report['torch']} ({threads}), {report['dtype']}, random weights; times are best of {rounds}"
+          + (" (--quick)" if report["quick"] else ""))
+    for lines in (gqa_lines, chat_lines, batch_lines, speculative_lines):
+        print()
+        for line in lines(report):
+            print(line)
+    print()
+    print("Checks: " + "; ".join(f"{CHECK_WORDS[name]}: {_yes(value)}" for name, value in report["checks"].items()))
+    if not reference:
+        print(NOT_GRADED)
+
+
+def _gqa_panel(ax, report: dict) -> None:
+    """Cache MiB (left axis) and decode ms/token (right axis) against the key/value heads."""
+    twin = ax.twinx()
+    for part in report["devices"]:
+        rows = part["gqa"]["rows"]
+        heads = [row["kv_heads"] for row in rows]
+        ax.plot(heads, [row["nbytes"] / 2**20 for row in rows], "o-", label=f"cache MiB ({part['device']})")
+        twin.plot(heads, [row["decode_ms"] for row in rows], "s--", color="tab:red",
+                  label=f"decode ms/token ({part['device']})")
+    config = report["settings"]["gqa"]
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(heads, [str(h) for h in heads])
+    ax.invert_xaxis()
+    ax.set_xlabel(f"key/value heads ({config['num_heads']} = MHA)")
+    ax.set_ylabel("cache MiB")
+    twin.set_ylim(bottom=0)
+    twin.set_ylabel(f"decode ms/token, {report['devices'][0]['gqa']['context']} positions cached")
+    ax.set_title(f"1. GQA: depth {config['depth']}, width {config['hidden_dim']}, {config['num_heads']} query heads, "
+                 f"{config['max_len']} positions", fontsize=10)
+    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    ax.legend(handles, [h.get_label() for h in handles], fontsize=8)
+
+
+def _chat_panel(ax, report: dict) -> None:
+    """Cache MiB (left axis) and reply ms/token (right axis) against the tokens in the chat."""
+    twin = ax.twinx()
+    for part in report["devices"]:
+        rows, device = part["chat"]["rows"], part["device"]
+        positions = [row["positions"] for row in rows]
+        for key, label, style in [("growing_bytes", "MiB, a cache keeping every position", "o-"),
+                                  ("full_cache_bytes", "MiB, KVCache sized for the chat", "--"),
+                                  ("window_bytes", "MiB, SinkWindowCache", "^-")]:
+            ax.plot(positions, [row[key] / 2**20 for row in rows], style, markersize=3, label=f"{label} ({device})")
+        for key, label, color in [("full_ms", "ms/token, KVCache", "tab:red"),
+                                  ("window_ms", "ms/token, SinkWindowCache", "tab:purple")]:
+            twin.plot(positions, [row[key] for row in rows], ":", color=color, label=f"{label} ({device})")
+    config = report["settings"]["chat"]
+    ax.set_xlabel("tokens in the chat")
+    ax.set_ylabel("cache MiB")
+    ax.set_ylim(0, 1.6 * ax.get_ylim()[1])  # room above the lines for the legend
+    twin.set_ylim(0, 2 * twin.get_ylim()[1])
+    twin.set_ylabel("reply ms/token")
+    ax.set_title(f"2. {config['turns']}-turn chat, sinks {config['sinks']} + window {config['window']}", fontsize=10)
+    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    ax.legend(handles, [h.get_label() for h in handles], fontsize=8, loc="upper left")
+
+
+def _batch_panel(ax, report: dict) -> None:
+    """New tokens/s of all rows against the batch size."""
+    for part in report["devices"]:
+        rows = part["batch"]["rows"]
+        ax.plot([row["batch"] for row in rows], [row["tok_s"] for row in rows], "o-", label=part["device"])
+    config = report["settings"]["batch"]
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(config["batch_sizes"], [str(b) for b in config["batch_sizes"]])
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("new tokens/s, all rows")
+    ax.set_title(f"3. generate_batch, {config['new_tokens']} new tokens, prompts {config['shortest']}-"
+                 f"{config['longest']} tokens", fontsize=10)
+    ax.legend(fontsize=8)
+
+
+def _speculative_panel(ax, report: dict) -> None:
+    """Speed-up and acceptance rate against the draft length; the unrelated draft as one point."""
+    for part in report["devices"]:
+        device, rows = part["device"], part["speculative"]["rows"]
+        shared = [row for row in rows if row["draft"] == "shared"]
+        others = [row for row in rows if row["draft"] == "unrelated"]
+        ax.plot([row["k"] for row in shared], [row["speedup"] for row in shared], "o-",
+                label=f"speed-up, shared draft ({device})")
+        ax.plot([row["k"] for row in shared], [row["acceptance"] for row in shared], "s:",
+                label=f"acceptance, shared draft ({device})")
+        ax.plot([row["k"] for row in others], [row["speedup"] for row in others], "x", markersize=10,
+                label=f"speed-up, unrelated draft ({device})")
+    config = report["settings"]["speculative"]
+    ax.axhline(1.0, color="gray", linewidth=0.8)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("draft tokens per round k")
+    ax.set_ylabel("speed-up over the target alone; acceptance rate")
+    ax.set_title(f"4. speculative: target depth {config['depth']}, draft = its first {config['draft_depth']} blocks",
+                 fontsize=10)
+    ax.legend(fontsize=8)
+
+
+def plot(report: dict, out: Path) -> None:
+    """A 2x2 figure, one panel per part, one line per device."""
+    try:
+        import matplotlib
+    except ImportError as err:
+        raise UsageError("--plot needs matplotlib: pip install -e '.[bench]'") from err
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(13, 9), dpi=100)
+    for ax, draw in zip(axes.flat, (_gqa_panel, _chat_panel, _batch_panel, _speculative_panel)):
+        draw(ax, report)
+        ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
