@@ -39,11 +39,13 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from traitlets import Integer
 
-from .paths import ASSIGNMENT, TODOS
+from kvchecks.i18n import _, language
 
 from .course.checks import check_key
+from .course.courses import course_named
 from .course.submission import package_from_notebook, read_notebook
 from .grade import MEMORY_MB, grade
+from .paths import ASSIGNMENT, TODOS
 from .sandbox import CONFINED, NO_ISOLATION, Sandbox
 
 NOT_RUN = "# This check is run by the grader, outside this notebook's kernel (kvkit.autograde)."
@@ -78,9 +80,9 @@ class NameTodoStubs(NbGraderPreprocessor):
             lines, stubs = cell.source.splitlines(), iter(todos)
             for number, line in enumerate(lines):
                 if line.strip() == "raise NotImplementedError()":
-                    todo = TODOS[next(stubs)]
+                    todo = TODOS[next(stubs)]  # the task in the language of the course being released
                     lines[number] = line.replace("NotImplementedError()",
-                                                 f"NotImplementedError({todo.stub_message!r})")
+                                                 f"NotImplementedError({todo.stub_message_in(language())!r})")
             cell.source = "\n".join(lines)
         return cell, resources
 
@@ -165,7 +167,7 @@ class StartTrustedGrading(NbGraderPreprocessor):
 
     def preprocess(self, nb: NotebookNode, resources: dict):
         named = resources["nbgrader"]["assignment"]
-        if named != ASSIGNMENT.name:
+        if course_named(named) is None:
             raise RuntimeError(f"nbgrader grades {named!r} but the kit's hooks were set up for {ASSIGNMENT.name!r}: "
                                f"name the assignment on the command line (nbgrader autograde {named})")
         trusted = trusted_notebook(self.config, resources)
@@ -219,11 +221,12 @@ class TrustedVerdicts(NbGraderPreprocessor):
 def verdict_output(result) -> NotebookNode:
     """The output nbgrader scores: a stdout line for a pass, an error with the reason for a failure."""
     if result is None:
-        return from_dict({"output_type": "error", "ename": "NotACheck", "evalue": "this cell is not a check of this "
-                          "assignment: it scores nothing", "traceback": []})
-    label = "hidden check" if result.hidden else result.name
+        return from_dict({"output_type": "error", "ename": "NotACheck", "evalue": _("this cell is not a check of this "
+                          "assignment: it scores nothing"), "traceback": []})
+    label = _("hidden check") if result.hidden else result.name
     if result.passed:
-        return from_dict({"output_type": "stream", "name": "stdout", "text": f"passed: {label}\n"})
-    lines = result.message.strip().splitlines() or ["(no reason given)"]
+        return from_dict({"output_type": "stream", "name": "stdout",
+                          "text": _("passed: {check}").format(check=label) + "\n"})
+    lines = result.message.strip().splitlines() or [_("(no reason given)")]
     return from_dict({"output_type": "error", "ename": "CheckFailed", "evalue": f"{label}: {lines[0]}",
-                      "traceback": [f"FAILED: {label}", *lines]})
+                      "traceback": [_("FAILED: {check}").format(check=label), *lines]})

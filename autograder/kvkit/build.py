@@ -114,21 +114,31 @@ def signature(todo, reference: Path = REFERENCE) -> str:
     raise ValueError(f"{path}: no function {todo.function}")
 
 
-def todo_table(reference: Path = REFERENCE) -> str:
-    """The student README's table of TODOs: where each one is, and its contract in brief (from the manifest)."""
-    rows = ["| TODO | where | what |", "|---|---|---|"]
+TABLE_HEADS = {"en": "| TODO | where | what |", "ja": "| TODO | 場所 | 内容 |"}
+
+
+def todo_table(reference: Path = REFERENCE, lang: str = "en") -> str:
+    """The student README's table of TODOs: where each one is, and its contract in brief (from the manifest), in
+    ``lang`` (an edition's README: its translated contracts)."""
+    rows = [TABLE_HEADS[lang], "|---|---|---|"]
     for todo in TODOS.values():
         rows.append(f"| {todo.number} | `{todo.file.split('/', 1)[1]}`, `{signature(todo, reference)}` | "
-                    f"{todo.contract or todo.task} |")
+                    f"{todo.contract_in(lang) or todo.task_in(lang)} |")
     return "\n".join(rows) + "\n"
 
 
-def with_todo_table(readme: str, reference: Path = REFERENCE) -> str:
+def with_todo_table(readme: str, reference: Path = REFERENCE, lang: str = "en") -> str:
     """``readme`` with the text between the TODO-table markers written afresh (unchanged without markers)."""
     begin, end = readme.find(TABLE_BEGIN), readme.find(TABLE_END)
     if begin < 0 or end < begin:
         return readme
-    return readme[:begin + len(TABLE_BEGIN)] + "\n" + todo_table(reference) + readme[end:]
+    return readme[:begin + len(TABLE_BEGIN)] + "\n" + todo_table(reference, lang) + readme[end:]
+
+
+def readmes(assignments: Path = ASSIGNMENTS) -> dict[str, Path]:
+    """The student READMEs in the skeleton folder by language: ``README.md`` and each edition's."""
+    return {"en": assignments / "README.md",
+            **{lang: assignments / edition.readme for lang, edition in ASSIGNMENT.editions.items()}}
 
 
 def differences(a: Path, b: Path) -> list[str]:
@@ -142,16 +152,16 @@ def stale_files(assignments: Path = ASSIGNMENTS) -> list[str]:
     with tempfile.TemporaryDirectory() as tmp:
         build_skeleton(Path(tmp))
         stale = differences(Path(tmp) / ASSIGNMENT.package, assignments / ASSIGNMENT.package)
-    readme = assignments / "README.md"
-    if readme.is_file() and with_todo_table(readme.read_text()) != readme.read_text():
-        stale.append("README.md")
+    for lang, readme in readmes(assignments).items():
+        if readme.is_file() and with_todo_table(readme.read_text(), lang=lang) != readme.read_text():
+            stale.append(readme.name)
     return stale
 
 
 def write_todo_table(assignments: Path = ASSIGNMENTS) -> None:
-    readme = assignments / "README.md"
-    if readme.is_file():
-        readme.write_text(with_todo_table(readme.read_text()))
+    for lang, readme in readmes(assignments).items():
+        if readme.is_file():
+            readme.write_text(with_todo_table(readme.read_text(), lang=lang))
 
 
 def run(args) -> int:

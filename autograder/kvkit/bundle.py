@@ -15,6 +15,7 @@ from pathlib import Path
 
 import kvchecks
 
+from .build import readmes
 from .paths import ASSIGNMENT, ASSIGNMENTS, DEFAULT, PUBLIC_TESTS, ROOT
 
 KVCHECKS = Path(kvchecks.__file__).resolve().parent
@@ -25,7 +26,8 @@ TOP = ASSIGNMENT.bundle
 
 def bundle_files() -> dict[str, Path]:
     """Archive name -> source file, for every file the bundle holds."""
-    files = {"README.md": ASSIGNMENTS / "README.md", "conftest.py": ROOT / "conftest.py"}
+    files = {readme.name: readme for readme in readmes().values() if readme.is_file()}  # README.md, its editions'
+    files["conftest.py"] = ROOT / "conftest.py"
     files.update({path.name: path for path in sorted(STUDENT.iterdir()) if path.is_file()})
     package = f"assignments/{ASSIGNMENT.package}"
     trees = ((ASSIGNMENTS / ASSIGNMENT.package, package), (KVCHECKS, "tests/kvchecks"), (PUBLIC_TESTS, "tests"))

@@ -3,6 +3,8 @@
 ``kvkit --assignment NAME COMMAND ...`` works on one of the kit's assignments
 (``pyproject.toml``'s ``[tool.kvkit] assignments``); without it, on the first.
 The choice is made before anything reads the assignment's manifest.
+``kvkit --lang ja ...`` writes reports and the checks' messages in Japanese
+(the same as ``KVKIT_LANG=ja``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import os
 import sys
 from pathlib import Path
 
-from .registry import ENV, choose, manifests
+from kvchecks.i18n import LANGUAGES
+
+from .registry import ENV, LANG_ENV, choose, manifests
 
 COMMANDS = ["build", "grade", "grade_all", "gradescope", "bundle", "goldens", "notebook", "catalogs"]  # every assignment's
 OWN_COMMANDS = {  # the tools that show what one assignment's code buys (each module's add_parser names its command)
@@ -23,10 +27,14 @@ OWN_COMMANDS = {  # the tools that show what one assignment's code buys (each mo
 
 
 def choose_assignment(argv: list[str]) -> list[str]:
-    """Take ``--assignment NAME`` off ``argv`` and make it this process's assignment; the rest of ``argv``."""
+    """Take ``--assignment NAME`` and ``--lang LANG`` off ``argv`` and make them this process's (and its children's)
+    assignment and language; the rest of ``argv``."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--assignment")
+    parser.add_argument("--lang", choices=LANGUAGES)
     known, rest = parser.parse_known_args(argv)
+    if known.lang is not None:
+        os.environ[LANG_ENV] = known.lang
     if known.assignment is not None:
         try:
             choose(known.assignment)
@@ -50,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kvkit", description="Build, grade and package the kit's assignments.")
     parser.add_argument("--assignment", metavar="NAME",
                         help=f"the assignment to work on ({', '.join(manifests())}; default: the first)")
+    parser.add_argument("--lang", choices=LANGUAGES,
+                        help="the language of the grading reports and the checks' messages (default: en, or "
+                             f"{LANG_ENV})")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in modules:
         module.add_parser(sub)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = "KVKIT_ASSIGNMENT"  # the chosen manifest's path, read by kvchecks.assignment
+LANG_ENV = "KVKIT_LANG"  # the language of the messages, read by kvchecks.i18n
 
 
 def manifests() -> dict[str, Path]:
@@ -39,11 +40,27 @@ def ensure_chosen() -> None:
         os.environ[ENV] = str(next(iter(manifests().values())))
 
 
+def courses() -> dict[str, tuple[str, str]]:
+    """Every nbgrader assignment of the kit -> ``(its assignment, its language)``: each assignment's own (English)
+    and one per edition (the manifest's ``[editions.LANG]`` names it)."""
+    found = {}
+    for name, manifest in manifests().items():
+        with open(manifest, "rb") as f:
+            editions = tomllib.load(f).get("editions", {})
+        found[name] = (name, "en")
+        found.update({edition["name"]: (name, lang) for lang, edition in editions.items()})
+    return found
+
+
 def choose_from_command_line(argv: list[str]) -> None:
-    """For ``nbgrader_config.py``: the kit's assignment that nbgrader's command line names, if it names one."""
-    names = manifests()
+    """For ``nbgrader_config.py``: the kit's assignment that nbgrader's command line names, if it names one (an
+    edition's name chooses its assignment and its language)."""
+    names = courses()
     for arg in argv:
         value = arg.split("=", 1)[-1]
         if value in names:
-            choose(value)
+            assignment, lang = names[value]
+            choose(assignment)
+            if lang != "en":
+                os.environ[LANG_ENV] = lang
             return

@@ -27,7 +27,7 @@ import importlib
 import os
 import sys
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
@@ -42,16 +42,37 @@ class Todo:
     function: str  # qualified name, e.g. "KVCache.update"
     task: str  # one line: what the student implements
     contract: str = ""  # the contract in brief, for the student README's table (markdown)
+    translations: dict[str, dict[str, str]] = field(default_factory=dict)  # lang -> {"task": ..., "contract": ...}
 
     @property
     def marker(self) -> str:
         """The pytest marker that selects this TODO's tests (``pytest -m todo1``)."""
         return f"todo{self.number}"
 
+    def task_in(self, lang: str) -> str:
+        return self.translations.get(lang, {}).get("task", self.task)
+
+    def contract_in(self, lang: str) -> str:
+        return self.translations.get(lang, {}).get("contract", self.contract)
+
+    def stub_message_in(self, lang: str) -> str:
+        """The message of the ``NotImplementedError`` left in the skeleton (``en``) or an edition's release."""
+        return f"TODO {self.number}: {self.function} - {self.task_in(lang)}"
+
     @property
     def stub_message(self) -> str:
-        """The message of the ``NotImplementedError`` left in the skeleton."""
-        return f"TODO {self.number}: {self.function} - {self.task}"
+        return self.stub_message_in("en")
+
+
+@dataclass(frozen=True)
+class Edition:
+    """The assignment in another language: the same package, checks and points; the student's texts translated."""
+
+    lang: str  # e.g. "ja"
+    name: str  # its nbgrader assignment, notebook and folders source/<name>/, release/<name>/, e.g. "kv_cache_ja"
+    notebook_template: str  # relative to the repository root
+    readme: str  # the student README's file name in the skeleton folder, e.g. "README.ja.md"
+    title: str  # the assignment's title in this language
 
 
 @dataclass(frozen=True)
@@ -66,6 +87,10 @@ class Assignment:
     folders: dict[str, str]  # role -> folder relative to the repository root
     todos: dict[int, Todo]
     manifest: Path
+    editions: dict[str, Edition] = field(default_factory=dict)  # lang -> the edition in that language
+
+    def title_in(self, lang: str) -> str:
+        return self.editions[lang].title if lang in self.editions else self.title
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -103,13 +128,16 @@ def load(path: Path | str) -> Assignment:
     with open(path, "rb") as f:
         raw = tomllib.load(f)
     package = raw["package"]
+    editions = {lang: Edition(lang, e["name"], e["notebook_template"], e["readme"], e.get("title", raw["title"]))
+                for lang, e in raw.get("editions", {}).items()}
     todos = {int(t["number"]): Todo(int(t["number"]), f"{package}/{t['module']}", t["function"], t["task"],
-                                    t.get("contract", ""))
+                                    t.get("contract", ""), {lang: dict(t[lang]) for lang in editions if lang in t})
              for t in raw["todos"]}
     if sorted(todos) != list(range(1, len(todos) + 1)):
         raise ValueError(f"{path}: the TODOs must be numbered 1..{len(todos)}, got {sorted(todos)}")
     return Assignment(raw["name"], raw["title"], package, tuple(raw["modules"]), tuple(raw["exports"]),
-                      raw["bundle"], raw["checks"], dict(raw["folders"]), dict(sorted(todos.items())), path)
+                      raw["bundle"], raw["checks"], dict(raw["folders"]), dict(sorted(todos.items())), path,
+                      editions)
 
 
 _chosen: list[Path] = []

@@ -17,9 +17,11 @@ used.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gettext
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from . import assignment
@@ -34,6 +36,20 @@ def language() -> str:
     """The language asked for: ``ja`` for ``KVKIT_LANG=ja`` (or ``ja_JP`` ...), else ``en``."""
     asked = os.environ.get(ENV, "").replace("-", "_").split("_")[0].lower()
     return asked if asked in LANGUAGES else "en"
+
+
+@contextlib.contextmanager
+def speaking(lang: str) -> Iterator[None]:
+    """Messages in ``lang`` inside the block (for writing an edition's notebook), as before after it."""
+    before = os.environ.get(ENV)
+    os.environ[ENV] = lang
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[ENV]
+        else:
+            os.environ[ENV] = before
 
 
 def add_domain(domain: str, localedir: Path) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kvchecks import codec
+from kvchecks.i18n import ngettext
 
 from ..paths import HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
 from .cells import code_cell
@@ -154,9 +155,12 @@ def check_cells(items: list[CheckItem], todo: int) -> list[dict]:
         if item.hidden:
             grade_id = f"hidden_todo{todo}_{key.split('-')[1][:10]}"
             rel = item.nodeid
+            comment = ngettext("# Hidden check of TODO {todo} ({points:g} point): its code is not in your copy of the "
+                               "notebook;\n# it runs when your work is graded.",
+                               "# Hidden check of TODO {todo} ({points:g} points): its code is not in your copy of the "
+                               "notebook;\n# it runs when your work is graded.", int(item.points))
             source = (
-                f"# Hidden check of TODO {todo} ({item.points:g} point{'s' if item.points != 1 else ''}): its code is not in your copy of the notebook;\n"
-                f"# it runs when your work is graded.\n"
+                f"{comment.format(todo=todo, points=item.points)}\n"
                 f"{HIDDEN_BEGIN}\n"
                 f"checks.run_hidden(\n"
                 f"    {rel!r}{args},\n"
@@ -168,7 +172,9 @@ def check_cells(items: list[CheckItem], todo: int) -> list[dict]:
         else:
             grade_id = "check_" + _slug(f"todo{todo}_{item.nodeid.split('::', 1)[1]}")
             nodeid = f"tests/{check_name(item)}"  # the public test files lie in tests/ beside the notebook
-            source = (f"# TODO {todo} check ({item.points:g} point{'s' if item.points != 1 else ''}); its code: {nodeid.split('::')[0]}\n"
+            comment = ngettext("# TODO {todo} check ({points:g} point); its code: {file}",
+                               "# TODO {todo} check ({points:g} points); its code: {file}", int(item.points))
+            source = (f"{comment.format(todo=todo, points=item.points, file=nodeid.split('::')[0])}\n"
                       f"checks.run({nodeid!r}{args})")
         cells.append(code_cell(source, grade_id, nbgrader={"grade": True, "solution": False, "locked": True,
                                                             "points": item.points},

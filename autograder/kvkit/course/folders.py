@@ -1,5 +1,6 @@
-"""The course folders on disk: ``source/<name>/`` (the notebook and its support files) and ``release/<name>/``
-(made by the real ``nbgrader generate_assignment``), and whether the committed ones are up to date.
+"""The course folders on disk: for each course (:mod:`kvkit.course.courses`), ``source/<name>/`` (the notebook and
+its support files) and ``release/<name>/`` (made by the real ``nbgrader generate_assignment``), and whether the
+committed ones are up to date.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import kvchecks
 from kvchecks.assignment import MANIFEST
 
 from ..errors import UsageError
-from ..paths import ASSIGNMENT, DEFAULT, PUBLIC_TESTS, ROOT
-from .checks import CheckItem
+from ..paths import ASSIGNMENT, PUBLIC_TESTS, ROOT
+from .checks import CheckItem, collect_checks
+from .courses import COURSES, ENGLISH, Course
 from .template import build_notebook, dumps_notebook
 
-SOURCE_DIR = DEFAULT.source
-RELEASE_DIR = DEFAULT.release
-NOTEBOOK_NAME = f"{ASSIGNMENT.name}.ipynb"
+SOURCE_DIR = ENGLISH.source  # the English course's, which kvkit grade takes a notebook's layout from
+RELEASE_DIR = ENGLISH.release
+NOTEBOOK_NAME = ENGLISH.notebook_name
 SOURCE_NOTEBOOK = SOURCE_DIR / NOTEBOOK_NAME
 RELEASE_NOTEBOOK = RELEASE_DIR / NOTEBOOK_NAME
 NBGRADER_CONFIG = ROOT / "nbgrader_config.py"
@@ -31,13 +33,21 @@ KVCHECKS = Path(kvchecks.__file__).resolve().parent
 SUPPORT_DIRS = ("kvchecks", "tests")  # written next to the notebooks by `kvkit notebook`, not committed
 
 
+def _catalogues(folder: Path) -> dict[str, Path]:
+    """The compiled message catalogues under ``folder/locale`` (name relative to ``folder`` -> file)."""
+    return {p.relative_to(folder).as_posix(): p for p in sorted((folder / "locale").glob("*/LC_MESSAGES/*.mo"))}
+
+
 def support_files() -> dict[str, Path]:
-    """Files shipped next to the notebook (relative name -> repository file): public check code and tests only."""
+    """Files shipped next to the notebook (relative name -> repository file): public check code, tests and their
+    compiled message catalogues only."""
     files = {f"kvchecks/{p.name}": p for p in sorted(KVCHECKS.glob("*.py"))}
+    files.update({f"kvchecks/{name}": p for name, p in _catalogues(KVCHECKS).items()})
     files.update({f"tests/{p.name}": p for p in sorted(PUBLIC_TESTS.glob("test_*.py"))})
     files["tests/goldens.json"] = PUBLIC_TESTS / "goldens.json"
     files[f"tests/{MANIFEST}"] = ASSIGNMENT.manifest
     files.update({f"tests/{name}": p for name, p in ASSIGNMENT.checks_files().items()})
+    files.update({f"tests/{name}": p for name, p in _catalogues(PUBLIC_TESTS).items()})
     return files
 
 
@@ -50,14 +60,16 @@ def write_support(dest: Path) -> None:
         shutil.copyfile(src, dest / rel)
 
 
-def write_source(dest: Path = SOURCE_DIR, items: list[CheckItem] | None = None) -> Path:
-    """Write ``dest/<name>.ipynb`` and its support files, removing anything else in ``dest``."""
+def write_source(course: Course = ENGLISH, dest: Path | None = None, items: list[CheckItem] | None = None) -> Path:
+    """Write ``course``'s notebook and its support files into ``dest`` (its ``source/<name>/``), removing anything
+    else there."""
+    dest = course.source if dest is None else dest
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    (dest / NOTEBOOK_NAME).write_text(dumps_notebook(build_notebook(items)))
+    (dest / course.notebook_name).write_text(dumps_notebook(build_notebook(items, course)))
     write_support(dest)
-    return dest / NOTEBOOK_NAME
+    return dest / course.notebook_name
 
 
 def nbgrader_command() -> list[str]:
@@ -91,23 +103,26 @@ def ensure_kernel() -> str:
     return argv0
 
 
-def generate_release(source: Path = SOURCE_DIR, dest: Path = RELEASE_DIR) -> Path:
-    """Run the real ``nbgrader generate_assignment`` on ``source`` in a scratch course; copy the result to ``dest``."""
+def generate_release(course: Course = ENGLISH, source: Path | None = None, dest: Path | None = None) -> Path:
+    """Run the real ``nbgrader generate_assignment`` on ``course``'s ``source`` folder in a scratch course; copy the
+    result to ``dest`` (its ``release/<name>/``)."""
+    source = course.source if source is None else source
+    dest = course.release if dest is None else dest
     if importlib.util.find_spec("nbgrader") is None:
         raise UsageError("nbgrader is not installed: `make setup` (or pip install -e '.[nbgrader]'), or use --no-release")
     with tempfile.TemporaryDirectory(prefix="kvkit-nbgrader-") as tmp:
-        course = Path(tmp)
-        shutil.copytree(source, course / "source" / ASSIGNMENT.name,
+        scratch = Path(tmp)
+        shutil.copytree(source, scratch / "source" / course.name,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints"))
-        shutil.copyfile(NBGRADER_CONFIG, course / "nbgrader_config.py")
-        done = subprocess.run([*nbgrader_command(), "generate_assignment", ASSIGNMENT.name, "--force"],
-                              cwd=course, capture_output=True, text=True, env=nbgrader_env())
+        shutil.copyfile(NBGRADER_CONFIG, scratch / "nbgrader_config.py")
+        done = subprocess.run([*nbgrader_command(), "generate_assignment", course.name, "--force"],
+                              cwd=scratch, capture_output=True, text=True, env=nbgrader_env())
         if done.returncode != 0:
             raise RuntimeError(f"nbgrader generate_assignment failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
         if dest.exists():
             shutil.rmtree(dest)
-        shutil.copytree(course / "release" / ASSIGNMENT.name, dest)
-    return dest / NOTEBOOK_NAME
+        shutil.copytree(scratch / "release" / course.name, dest)
+    return dest / course.notebook_name
 
 
 def _tree_differences(a: Path, b: Path) -> list[str]:
@@ -123,23 +138,28 @@ def _committed(names: list[str]) -> list[str]:
 
 
 def write_course(dest: Path, release: bool = True) -> Path:
-    """Write ``dest/source`` and (with ``release``) ``dest/release`` as ``kvkit notebook`` writes the course's."""
-    write_source(dest / "source")
-    if release:
-        generate_release(dest / "source", dest / "release")
+    """Write every course as ``kvkit notebook`` does, under ``dest/source/<name>`` and (with ``release``)
+    ``dest/release/<name>``."""
+    items = collect_checks()
+    for course in COURSES:
+        write_source(course, dest / "source" / course.name, items)
+        if release:
+            generate_release(course, dest / "source" / course.name, dest / "release" / course.name)
     return dest
 
 
 def stale_paths(release: bool = True, fresh: Path | None = None) -> list[str]:
-    """Committed course files (the notebooks) that a fresh ``kvkit notebook`` would change; ``fresh`` holds a course
-    already written by :func:`write_course`."""
+    """Committed course files (the notebooks) that a fresh ``kvkit notebook`` would change; ``fresh`` holds the
+    courses already written by :func:`write_course`."""
     with tempfile.TemporaryDirectory(prefix="kvkit-nbcheck-") as tmp:
         if fresh is None:
             write_course(Path(tmp), release)
         folder = fresh or Path(tmp)
-        stale = [f"source/{ASSIGNMENT.name}/{n}"
-                 for n in _committed(_tree_differences(folder / "source", SOURCE_DIR))]
-        if release:
-            stale += [f"release/{ASSIGNMENT.name}/{n}"
-                      for n in _committed(_tree_differences(folder / "release", RELEASE_DIR))]
+        stale = []
+        for course in COURSES:
+            stale += [f"source/{course.name}/{n}"
+                      for n in _committed(_tree_differences(folder / "source" / course.name, course.source))]
+            if release:
+                stale += [f"release/{course.name}/{n}"
+                          for n in _committed(_tree_differences(folder / "release" / course.name, course.release))]
     return stale

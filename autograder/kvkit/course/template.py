@@ -1,9 +1,8 @@
-"""The source notebook, built from the template, the reference's cells and the checks' cells.
+"""The source notebook of a course, built from its template, the reference's cells and the checks' cells.
 
-The template (``autograder/notebook/kv_cache.md`` for part 1) holds the
-narrative and demo cells; its ``%%`` lines start cells (see
-:func:`parse_template`), and say where the generated setup, class and check
-cells go.
+The template (``autograder/notebook/kv_cache.md`` for part 1, ``kv_cache.ja.md`` for its Japanese edition) holds
+the narrative and demo cells; its ``%%`` lines start cells (see :func:`parse_template`), and say where the
+generated setup, class and check cells go. Generated text is written in the course's language.
 """
 
 from __future__ import annotations
@@ -13,12 +12,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..paths import DEFAULT, REFERENCE, TODOS
+from kvchecks.i18n import _, speaking
+
+from ..paths import REFERENCE, TODOS
 from .cells import (MODULES, PACKAGE, ModuleParts, cell_grade_id, code_cell, header_imports, markdown_cell,
                     reference_modules)
 from .checks import CheckItem, check_cells, collect_checks
+from .courses import ENGLISH, Course
 
-TEMPLATE = DEFAULT.notebook_template
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
@@ -29,7 +30,7 @@ class TemplateCell:
     text: str = ""
 
 
-def parse_template(text: str) -> list[TemplateCell]:
+def parse_template(text: str, name: str = "template") -> list[TemplateCell]:
     """Cells of the template: each ``%% KIND [ARGS]`` line starts one; the lines below it are its text.
 
     ``%% markdown`` and ``%% code`` (an editable demo cell) carry text;
@@ -44,44 +45,50 @@ def parse_template(text: str) -> list[TemplateCell]:
         if line.startswith("%%"):
             kind, *args = line[2:].split()
             if kind not in ("markdown", "code", "setup", "classes", "checks"):
-                raise ValueError(f"{TEMPLATE.name}:{number}: unknown cell kind {kind!r}")
+                raise ValueError(f"{name}:{number}: unknown cell kind {kind!r}")
             cells.append(TemplateCell(kind, args))
         elif cells:
             cells[-1].text += line + "\n"
         elif line.strip():
-            raise ValueError(f"{TEMPLATE.name}:{number}: text before the first %% line")
+            raise ValueError(f"{name}:{number}: text before the first %% line")
     for cell in cells:
         if cell.kind in ("setup", "classes", "checks") and cell.text.strip():
-            raise ValueError(f"{TEMPLATE.name}: a %% {cell.kind} cell is generated and takes no text")
+            raise ValueError(f"{name}: a %% {cell.kind} cell is generated and takes no text")
     return cells
 
 
-def _fill_points(text: str, items: list[CheckItem]) -> str:
+def _fill_points(text: str, items: list[CheckItem], lang: str) -> str:
     """Replace ``{{points:N}}`` (TODO N's points, visible + hidden), ``{{points:total}}`` and ``{{todos}}`` (a
-    table of the TODOs from the manifest, with their points) in template text."""
+    table of the TODOs from the manifest, with their points) in template text, in language ``lang``."""
     def points(match: re.Match) -> str:
         which = match.group(1)
         chosen = [i for i in items if which == "total" or i.todo == int(which)]
         hidden = sum(i.points for i in chosen if i.hidden)
-        return f"{sum(i.points for i in chosen):g} ({hidden:g} of them hidden)"
-    rows = ["| TODO | what you write | points |", "| --- | --- | --- |"]
-    rows += [f"| {t.number} | `{t.function}`: {t.task} | {{{{points:{t.number}}}}} |" for t in TODOS.values()]
-    rows.append("| | total | {{points:total}} |")
+        return _("{points:g} ({hidden:g} of them hidden)").format(points=sum(i.points for i in chosen), hidden=hidden)
+    rows = [_("| TODO | what you write | points |"), "| --- | --- | --- |"]
+    rows += [f"| {t.number} | `{t.function}`: {t.task_in(lang)} | {{{{points:{t.number}}}}} |" for t in TODOS.values()]
+    rows.append(_("| | total | {{points:total}} |"))
     return re.sub(r"\{\{points:(\d+|total)\}\}", points, text.replace("{{todos}}", "\n".join(rows)))
 
 
-SETUP = '''\
-{imports}
-import os
-import sys
-
-# The graded checks (kvchecks/ and tests/) ship next to this notebook; they run the same check
-# functions as `pytest` and `kvkit grade`, on the classes this notebook defines.
-sys.path.insert(0, os.getcwd())
-from kvchecks.notebook import NotebookChecks
-
-checks = NotebookChecks(globals())
-_ = torch.manual_seed(0)'''
+def setup_source(imports: list[str], lang: str) -> str:
+    """The setup cell: the imports, then the checks helper (speaking ``lang``)."""
+    language = [f"os.environ[\"KVKIT_LANG\"] = {lang!r}  # the checks' messages in this edition's language"] \
+        if lang != "en" else []
+    return "\n".join([
+        *imports,
+        "import os",
+        "import sys",
+        "",
+        _("# The graded checks (kvchecks/ and tests/) ship next to this notebook; they run the same check"),
+        _("# functions as `pytest` and `kvkit grade`, on the classes this notebook defines."),
+        "sys.path.insert(0, os.getcwd())",
+        *language,
+        "from kvchecks.notebook import NotebookChecks",
+        "",
+        "checks = NotebookChecks(globals())",
+        "_ = torch.manual_seed(0)",
+    ])
 
 
 def _classes_cell(module: str, names: list[str], parts: ModuleParts) -> dict:
@@ -93,21 +100,25 @@ def _classes_cell(module: str, names: list[str], parts: ModuleParts) -> dict:
                       kvkit={"module": module, "classes": names, "todos": todos})
 
 
-def build_notebook(items: list[CheckItem] | None = None, template: Path = TEMPLATE,
-                   reference: Path = REFERENCE) -> dict:
-    """The source notebook (with solutions and hidden tests) as nbformat JSON data."""
+def build_notebook(items: list[CheckItem] | None = None, course: Course = ENGLISH, reference: Path = REFERENCE) -> dict:
+    """The source notebook (with solutions and hidden tests) of ``course`` as nbformat JSON data."""
     items = collect_checks() if items is None else items
+    with speaking(course.lang):
+        return _build(items, course, reference)
+
+
+def _build(items: list[CheckItem], course: Course, reference: Path) -> dict:
     modules = reference_modules(reference)
     placed: dict[str, list[str]] = {name: [] for name in MODULES}
     checks_done: list[int] = []
     cells = []
-    for index, cell in enumerate(parse_template(template.read_text())):
+    for index, cell in enumerate(parse_template(course.template.read_text(), course.template.name)):
         if cell.kind == "markdown":
-            cells.append(markdown_cell(_fill_points(cell.text, items), f"md_{index:02d}"))
+            cells.append(markdown_cell(_fill_points(cell.text, items, course.lang), f"md_{index:02d}"))
         elif cell.kind == "code":
             cells.append(code_cell(cell.text, f"demo_{index:02d}"))
         elif cell.kind == "setup":
-            source = SETUP.format(imports="\n".join(header_imports(modules)))
+            source = setup_source(header_imports(modules), course.lang)
             cells.append(code_cell(source, "setup", nbgrader={"grade": False, "solution": False, "locked": True}))
         elif cell.kind == "classes":
             module, *names = cell.args

@@ -1,0 +1,171 @@
+"""Every edition of an assignment (the manifest's ``[editions.LANG]``) is the same exercise in another language.
+
+Its notebook has the same check cells (grade ids, points, the checks they run) as the English one, its prose is in
+its language, its student README states the same points, the student's zip holds it; and with real nbgrader the
+same notebooks get the same scores in both editions, with the edition's verdicts in its language.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from kvkit.build import readmes
+from kvkit.bundle import TOP, write_bundle
+from kvkit.course.checks import collect_checks
+from kvkit.course.courses import COURSES, ENGLISH
+from kvkit.course.folders import nbgrader_command, nbgrader_env
+from kvkit.course.submission import fill_notebook, read_notebook
+from kvkit.paths import ASSIGNMENT, ROOT, TODOS
+
+pytestmark = pytest.mark.every_assignment
+
+EDITIONS = [course for course in COURSES if course is not ENGLISH]
+JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")  # kana and kanji
+POINTS_JA = r"合計\s*(\d+)\s*点（うち公開チェックで\s*(\d+)\s*点）"
+
+
+def test_every_assignment_has_a_japanese_edition():
+    assert "ja" in ASSIGNMENT.editions, f"{ASSIGNMENT.manifest} has no [editions.ja]"
+    for todo in TODOS.values():
+        assert JAPANESE.search(todo.task_in("ja")) and JAPANESE.search(todo.contract_in("ja")), (
+            f"TODO {todo.number} has no Japanese task and contract ([todos.ja] in the manifest)")
+
+
+def graded_cells(notebook: dict) -> list[tuple]:
+    """What grading depends on in a notebook: each graded cell's grade id, points, check and the line it runs."""
+    found = []
+    for cell in notebook["cells"]:
+        nbgrader = cell["metadata"].get("nbgrader", {})
+        if nbgrader.get("grade"):
+            code = [line for line in "".join(cell["source"]).splitlines() if not line.startswith("#")]
+            found.append((nbgrader["grade_id"], nbgrader["points"], cell["metadata"]["kvkit"]["check"], code))
+    return found
+
+
+@pytest.mark.parametrize("course", EDITIONS, ids=lambda c: c.name)
+@pytest.mark.parametrize("folder", ["source", "release"])
+def test_an_edition_has_the_same_checks_and_points(course, folder):
+    english = read_notebook(getattr(ENGLISH, folder) / ENGLISH.notebook_name)
+    edition = read_notebook(getattr(course, folder) / course.notebook_name)
+    assert graded_cells(edition) == graded_cells(english), f"{course.name}'s {folder} notebook checks differently"
+    answers = lambda nb: [c["metadata"]["nbgrader"]["grade_id"] for c in nb["cells"]  # noqa: E731
+                          if c["metadata"].get("nbgrader", {}).get("solution")]
+    assert answers(edition) == answers(english)
+    assert edition["metadata"]["kvkit"]["package"] == english["metadata"]["kvkit"]["package"]
+
+
+def prose(notebook: dict) -> str:
+    """The markdown cells' text without code spans, code blocks and formulas."""
+    text = "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown")
+    return re.sub(r"```.*?```|`[^`]*`|\$\$.*?\$\$|\$[^$]*\$", " ", text, flags=re.S)
+
+
+@pytest.mark.parametrize("course", EDITIONS, ids=lambda c: c.name)
+def test_an_editions_prose_is_mostly_in_its_language(course):
+    text = prose(read_notebook(course.release / course.notebook_name))
+    letters = [ch for ch in text if ch.isalpha()]
+    share = sum(bool(JAPANESE.match(ch)) for ch in letters) / max(1, len(letters))
+    assert course.lang == "ja" and share > 0.5, f"{course.name}: {share:.0%} of the prose's letters are Japanese"
+
+
+def test_the_japanese_readme_states_the_graded_points_and_the_python():
+    items = collect_checks()
+    total, public = sum(i.points for i in items), sum(i.points for i in items if not i.hidden)
+    readme = readmes()["ja"]
+    found = re.search(POINTS_JA, readme.read_text())
+    assert found, f"{readme} must say '合計 N 点（うち公開チェックで M 点）'"
+    assert (int(found.group(1)), int(found.group(2))) == (total, public)
+    minimum = re.search(r'requires-python = ">=(\d+\.\d+)"', (ROOT / "pyproject.toml").read_text()).group(1)
+    assert f"Python {minimum} 以降" in readme.read_text()
+    assert "KVKIT_LANG=ja" in readme.read_text() and "KVKIT_LANG=ja" in readmes()["en"].read_text()
+
+
+def test_the_students_zip_holds_every_readme(tmp_path):
+    names = zipfile.ZipFile(write_bundle(tmp_path / "bundle.zip")).namelist()
+    assert {f"{TOP}/{readme.name}" for readme in readmes().values()} <= set(names)
+
+
+def nbgrader(course_root: Path, *args: str) -> subprocess.CompletedProcess:
+    done = subprocess.run([*nbgrader_command(), *args], cwd=course_root, capture_output=True, text=True,
+                          env=nbgrader_env(), timeout=900)
+    assert done.returncode == 0, f"nbgrader {' '.join(args)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done
+
+
+def autograded(tmp_path: Path, course, notebooks: dict[str, Path]) -> tuple[dict, dict]:
+    """Real ``nbgrader autograde`` of ``notebooks`` (student -> notebook) in a course of ``course``: each student's
+    (score, max score), and each student's autograded notebook."""
+    from nbgrader.api import Gradebook
+
+    root = tmp_path / course.name
+    shutil.copytree(course.source, root / "source" / course.name)
+    shutil.copyfile(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
+    nbgrader(root, "generate_assignment", course.name, "--force")
+    for student, notebook in notebooks.items():
+        target = root / "submitted" / student / course.name / course.notebook_name
+        target.parent.mkdir(parents=True)
+        shutil.copyfile(notebook, target)
+    nbgrader(root, "autograde", course.name, "--force")
+    course_id = re.search(r'course_id = "([^"]+)"', (root / "nbgrader_config.py").read_text()).group(1)
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id) as gb:
+        scores = {s: (gb.find_submission(course.name, s).score, gb.find_submission(course.name, s).max_score)
+                  for s in notebooks}
+    outputs = {s: read_notebook(root / "autograded" / s / course.name / course.notebook_name) for s in notebooks}
+    return scores, outputs
+
+
+def failure_texts(notebook: dict) -> list[str]:
+    return [o.get("evalue", "") for c in notebook["cells"] for o in c.get("outputs", []) if o["output_type"] == "error"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("course", EDITIONS, ids=lambda c: c.name)
+def test_real_nbgrader_gives_an_edition_the_english_editions_scores(tmp_path, course):
+    """Source answers: full marks; the release untouched: zero; one TODO unfinished: the English score; verdicts in
+    the edition's language."""
+    pytest.importorskip("nbgrader")
+    last = TODOS[max(TODOS)].function
+    scores, verdicts = {}, {}
+    for edition in (ENGLISH, course):
+        release = edition.release / edition.notebook_name
+        notebooks = {"full": fill_notebook(release, tmp_path / edition.name / "full.ipynb", {}),
+                     "untouched": release,
+                     "partial": fill_notebook(release, tmp_path / edition.name / "partial.ipynb", {last: "stub"})}
+        scores[edition.name], verdicts[edition.name] = autograded(tmp_path / "courses", edition, notebooks)
+    english, edition = scores[ENGLISH.name], scores[course.name]
+    full = english["full"][1]
+    assert english["full"] == edition["full"] == (full, full)
+    assert english["untouched"] == edition["untouched"] == (0, full)
+    assert english["partial"] == edition["partial"] and 0 < edition["partial"][0] < full
+    failed = failure_texts(verdicts[course.name]["partial"])
+    assert failed and all(JAPANESE.search(text) for text in failed), failed[:3]
+    assert not any(JAPANESE.search(text) for text in failure_texts(verdicts[ENGLISH.name]["partial"]))
+
+
+@pytest.mark.slow
+def test_the_same_code_gets_the_same_points_in_both_languages_with_japanese_messages(tmp_path):
+    """``kvkit grade`` of one unfinished package, in English and with ``--lang ja``: the same verdicts."""
+    from kvkit.examples import write_package
+
+    folder = write_package(tmp_path / "sub", {TODOS[max(TODOS)].function: "stub"})
+    reports = {}
+    for lang in ("en", "ja"):
+        out = tmp_path / f"{lang}.json"
+        done = subprocess.run([sys.executable, "-m", "kvkit.cli", "--lang", lang, "grade", str(folder), "--json",
+                               str(out)], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        reports[lang] = (json.loads(out.read_text()), done.stdout)
+    (en, en_table), (ja, ja_table) = reports["en"], reports["ja"]
+    assert en["score"] == ja["score"] < en["max_score"] == ja["max_score"]
+    assert [(t["name"], t["score"]) for t in en["tests"]] == [(t["name"], t["score"]) for t in ja["tests"]]
+    failed = [t["output"] for t in ja["tests"] if t["status"] == "failed"]
+    assert failed and all(JAPANESE.search(text) for text in failed)
+    assert JAPANESE.search(ja_table.splitlines()[-1]) and not JAPANESE.search(en_table)
