@@ -1,5 +1,5 @@
-"""``kvkit notebook``: write the nbgrader course (``source/`` and ``release/``) of an assignment, check that the
-committed one is up to date, or turn a student's notebook into a package.
+"""``kvkit notebook``: write the nbgrader courses (``source/`` and ``release/``) of an assignment (its English one and
+one per edition), check that the committed ones are up to date, or turn a student's notebook into a package.
 
 What the course holds and how it is made: :mod:`kvkit.course`.
 """
@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 
 from .course.cells import PACKAGE
+from .course.checks import collect_checks
+from .course.courses import COURSES
 from .course.folders import ensure_kernel, generate_release, stale_paths, write_source
 from .course.submission import notebook_to_package
 from .course.template import notebook_points
@@ -32,10 +34,12 @@ def run(args) -> int:
         notebook_to_package(Path(notebook), Path(out))
         print(f"wrote {Path(out) / PACKAGE} from {notebook}")
         return 0
-    nb = write_source()
-    print(f"wrote {nb} ({notebook_points(json.loads(nb.read_text())):g} points) and its support files")
-    if not args.no_release:
-        print(f"wrote {generate_release()} with nbgrader generate_assignment")
+    items = collect_checks()
+    for course in COURSES:
+        nb = write_source(course, items=items)
+        print(f"wrote {nb} ({notebook_points(json.loads(nb.read_text())):g} points) and its support files")
+        if not args.no_release:
+            print(f"wrote {generate_release(course)} with nbgrader generate_assignment")
     return 0
 
 
