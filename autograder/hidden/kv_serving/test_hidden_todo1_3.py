@@ -7,6 +7,7 @@ calls are in ``goldens.json`` beside this file.
 import pytest
 
 from kvchecks import expect
+from kvchecks.i18n import N_, _
 from kvserving_checks.configs_attention import LOGITS, ROTARY
 
 WIDE_GQA = dict(hidden_dim=64, num_heads=8, num_kv_heads=2, rope_base=None)  # G = 4
@@ -18,8 +19,8 @@ ROPE_CHAT = dict(depth=2, hidden_dim=32, vocab_size=67, num_heads=4, num_kv_head
                  window=4)
 
 
-RULE = "Position t goes to slot t while t < sinks, else to slot sinks + (t - sinks) % window."
-RETURNS = "update returns the stored() slots, read before the write, in slot order, then the n new entries."
+RULE = N_("Position t goes to slot t while t < sinks, else to slot sinks + (t - sinks) % window.")
+RETURNS = N_("update returns the stored() slots, read before the write, in slot order, then the n new entries.")
 
 
 def steps(*chunks: int, layer: int = 0) -> list[dict]:
@@ -37,15 +38,18 @@ def check_window(probe, expected, config, ops, layers, hint):
     got, want = probe("window_ops", **args)["steps"], expected("window_ops", **args)["steps"]
     mistakes = {name: seen["steps"] for name, seen in expected.mistakes("window_ops", **args).items()}
     for i, (step, ref) in enumerate(zip(got, want)):
-        expect.no_error(step, f"update number {i + 1}")
-        expect.equal(step["same_buffers"], True, "cache.keys/values still hold the tensors allocated in __init__")
+        expect.no_error(step, _("update number {number}").format(number=i + 1))
+        expect.equal(step["same_buffers"], True, _("cache.keys/values still hold the tensors allocated in __init__"))
         for j, kind in enumerate(("keys", "values")):
             seen = {name: s[i]["returned"][j] for name, s in mistakes.items() if "returned" in s[i]}
-            expect.close(step["returned"][j], ref["returned"][j], f"{kind} returned by update number {i + 1}",
-                         atol=0, rtol=0, hint=RETURNS, mistakes=seen)
+            expect.close(step["returned"][j], ref["returned"][j],
+                         _("{kind} returned by update number {number}").format(kind=kind, number=i + 1),
+                         atol=0, rtol=0, hint=_(RETURNS), mistakes=seen)
             for layer in layers:
                 seen = {name: s[i][kind][layer] for name, s in mistakes.items() if kind in s[i]}
-                expect.close(step[kind][layer], ref[kind][layer], f"cache.{kind}[{layer}] after update number {i + 1}",
+                expect.close(step[kind][layer], ref[kind][layer],
+                             _("cache.{kind}[{layer}] after update number {number}").format(kind=kind, layer=layer,
+                                                                                            number=i + 1),
                              atol=0, rtol=0, hint=hint, mistakes=seen)
 
 
@@ -57,11 +61,11 @@ def test_wide_groups_irregular_chunks_and_a_mask(probe, expected):
     want = expected("attention_run", chunks=None, **args)
     mistakes = {name: seen["out"] for name, seen in
                 expected.mistakes("attention_run", chunks=[1, 3, 1, 6, 2], **args).items()}
-    expect.close(got["out"], want["out"], "outputs of chunks 1, 3, 1, 6, 2 (num_heads=8, num_kv_heads=2, batch 3)",
+    expect.close(got["out"], want["out"], _("outputs of chunks 1, 3, 1, 6, 2 (num_heads=8, num_kv_heads=2, batch 3)"),
                  mistakes=mistakes)
     size = WIDE_GQA["hidden_dim"] // WIDE_GQA["num_heads"]
     expect.equal([call["keys_shape"] for call in got["updates"]], [[3, 2, n, size] for n in (1, 3, 1, 6, 2)],
-                 "keys shape given to kv_cache.update per call", hint="The cache receives num_kv_heads heads.")
+                 _("keys shape given to kv_cache.update per call"), hint=_("The cache receives num_kv_heads heads."))
 
 
 @pytest.mark.todo1
@@ -69,9 +73,9 @@ def test_wide_groups_irregular_chunks_and_a_mask(probe, expected):
 def test_later_chunks_read_the_cache(probe, expected):
     args = dict(config=WIDE_GQA, seed=52, batch=2, length=9, chunks=[5, 3, 1], tamper_after=0, layer_idx=1)
     got, want = probe("attention_run", **args), expected("attention_run", **args)
-    expect.close(got["out"], want["out"], "outputs after the cached entries were changed (layer 1)",
-                 hint="Attend over the keys and values that kv_cache.update returns; do not keep your own copy of "
-                      "old positions or recompute them.")
+    expect.close(got["out"], want["out"], _("outputs after the cached entries were changed (layer 1)"),
+                 hint=_("Attend over the keys and values that kv_cache.update returns; do not keep your own copy of "
+                        "old positions or recompute them."))
 
 
 @pytest.mark.todo1
@@ -81,9 +85,9 @@ def test_multi_query_attention_with_rotation(probe, expected):
                 positions=[[0, 1, 2, 3, 4, 5], [0, 0, 1, 2, 3, 4]])
     got, want = probe("attention_run", **args), expected("attention_run", **args)
     expect.equal([call["keys_shape"] for call in got["updates"]], [[2, 1, n, 6] for n in (3, 1, 2)],
-                 "keys shape given to kv_cache.update per call (num_kv_heads=1)", needs=(2,))
-    expect.close(got["stored_keys"], want["stored_keys"], "keys the cache received (rotated once)", needs=(2,))
-    expect.close(got["out"], want["out"], "outputs of multi-query attention with rotation", needs=(2,))
+                 _("keys shape given to kv_cache.update per call (num_kv_heads=1)"), needs=(2,))
+    expect.close(got["stored_keys"], want["stored_keys"], _("keys the cache received (rotated once)"), needs=(2,))
+    expect.close(got["out"], want["out"], _("outputs of multi-query attention with rotation"), needs=(2,))
 
 
 @pytest.mark.todo1
@@ -92,8 +96,8 @@ def test_deep_rotary_gqa_model_decodes_like_one_shot(probe, expected):
     args = dict(config=DEEP_ROPE_MODEL, seed=54, batch=2, length=9)
     got = probe("model_run", chunks=[4, 1, 1, 1, 2], **args)
     want = expected("model_run", chunks=None, **args)
-    expect.close(got["logits"], want["logits"], "logits of a depth-3 rotary model (num_heads=6, num_kv_heads=2), "
-                 "prefill 4 then decode, against no cache", needs=(2,), **LOGITS)
+    expect.close(got["logits"], want["logits"], _("logits of a depth-3 rotary model (num_heads=6, num_kv_heads=2), "
+                                                  "prefill 4 then decode, against no cache"), needs=(2,), **LOGITS)
 
 
 @pytest.mark.todo2
@@ -102,8 +106,8 @@ def test_a_long_head_at_large_positions(probe, expected):
     args = dict(shape=[1, 2, 3, 64], seed=55, positions=[[0, 97, 389]])
     got, want = probe("rotary", **args), expected("rotary", **args)
     mistakes = {name: seen["value"] for name, seen in expected.mistakes("rotary", **args).items() if "value" in seen}
-    expect.close(expect.no_error(got, "apply_rotary on x [1, 2, 3, 64]"), want["value"],
-                 "apply_rotary(x [1, 2, 3, 64], positions [[0, 97, 389]])", mistakes=mistakes, **ROTARY)
+    expect.close(expect.no_error(got, _("apply_rotary on x [1, 2, 3, 64]")), want["value"],
+                 _("apply_rotary(x [1, 2, 3, 64], positions [[0, 97, 389]])"), mistakes=mistakes, **ROTARY)
 
 
 @pytest.mark.todo2
@@ -111,8 +115,8 @@ def test_a_long_head_at_large_positions(probe, expected):
 def test_the_smallest_head(probe, expected):
     args = dict(shape=[2, 1, 4, 2], seed=56, positions=[[3, 4, 5, 6], [0, 0, 1, 2]], base=50.0)
     got, want = probe("rotary", **args), expected("rotary", **args)
-    expect.close(expect.no_error(got, "apply_rotary on x [2, 1, 4, 2]"), want["value"],
-                 "apply_rotary(x [2, 1, 4, 2], two rows of positions, base=50)", **ROTARY)
+    expect.close(expect.no_error(got, _("apply_rotary on x [2, 1, 4, 2]")), want["value"],
+                 _("apply_rotary(x [2, 1, 4, 2], two rows of positions, base=50)"), **ROTARY)
 
 
 @pytest.mark.todo2
@@ -122,9 +126,10 @@ def test_the_offset_property_on_a_long_head(probe, expected):
     got = probe("rotary_dots", head_dim=32, seed=57, pairs=pairs)["dots"]
     for first in (0, 3):
         for i in (first + 1, first + 2):
-            expect.close(got[i:i + 1], got[first:first + 1], f"q at {pairs[i][0]} . k at {pairs[i][1]} against q at "
-                         f"{pairs[first][0]} . k at {pairs[first][1]}", **ROTARY)
-    expect.close(got, expected("rotary_dots", head_dim=32, seed=57, pairs=pairs)["dots"], "dot products", **ROTARY)
+            what = _("q at {m} . k at {n} against q at {first_m} . k at {first_n}").format(
+                m=pairs[i][0], n=pairs[i][1], first_m=pairs[first][0], first_n=pairs[first][1])
+            expect.close(got[i:i + 1], got[first:first + 1], what, **ROTARY)
+    expect.close(got, expected("rotary_dots", head_dim=32, seed=57, pairs=pairs)["dots"], _("dot products"), **ROTARY)
 
 
 @pytest.mark.todo2
@@ -132,30 +137,32 @@ def test_the_offset_property_on_a_long_head(probe, expected):
 def test_float64_with_its_own_base(probe, expected):
     args = dict(shape=[1, 3, 2, 10], seed=58, positions=[[7, 11]], base=1000.0, dtype="float64")
     got, want = probe("rotary", **args), expected("rotary", **args)
-    out = expect.tensor(expect.no_error(got, "apply_rotary on float64 x"), "apply_rotary's result")
-    expect.equal(str(out.dtype), "torch.float64", "dtype of the result")
-    expect.close(out, want["value"], "apply_rotary(float64 x, base=1000)", **ROTARY)
-    expect.equal(got["x_changed"], False, "x was changed")
+    out = expect.tensor(expect.no_error(got, _("apply_rotary on float64 x")), _("apply_rotary's result"))
+    expect.equal(str(out.dtype), "torch.float64", _("dtype of the result"))
+    expect.close(out, want["value"], _("apply_rotary(float64 x, base=1000)"), **ROTARY)
+    expect.equal(got["x_changed"], False, _("x was changed"))
 
 
 @pytest.mark.todo3
 @pytest.mark.points(2)
 def test_one_sink_and_a_window_of_one(probe, expected):
     check_window(probe, expected, TINY_WINDOW, steps(1, 1, 1, 1, 3, 1), [0],
-                 "With sinks=1 and window=1 the cache keeps position 0 and the latest one. " + RULE)
+                 _("With sinks=1 and window=1 the cache keeps position 0 and the latest one. {rule}").format(
+                     rule=_(RULE)))
 
 
 @pytest.mark.todo3
 @pytest.mark.points(1)
 def test_an_update_of_zero_positions(probe, expected):
-    check_window(probe, expected, TINY_WINDOW, steps(3, 0), [0], "An update of n = 0 positions writes nothing.")
+    check_window(probe, expected, TINY_WINDOW, steps(3, 0), [0], _("An update of n = 0 positions writes nothing."))
 
 
 @pytest.mark.todo3
 @pytest.mark.points(2)
 def test_chunks_across_the_sinks_and_the_wrap_in_a_wide_cache(probe, expected):
     check_window(probe, expected, WIDE_WINDOW, steps(2, 4, 1, 1, 9, layer=2), [0, 1, 2, 3],
-                 "sinks=3 and window=5, 4 layers, batch 3: " + RULE + " Other layers stay as they are.")
+                 _("sinks=3 and window=5, 4 layers, batch 3: {rule} Other layers stay as they are.").format(
+                     rule=_(RULE)))
 
 
 @pytest.mark.todo3
@@ -164,9 +171,9 @@ def test_a_windowed_chat_with_rotation(probe, expected):
     turns = [[4, 8, 15, 16, 23], [42, 7, 1, 9, 30], [11, 5, 60, 2, 3]]
     args = dict(config=ROPE_CHAT, seed=59, turns=turns, reply_tokens=6)
     got, want = probe("window_chat", **args), expected("window_chat", **args)
-    expect.equal(got["history"], want["history"], "history of a 3-turn chat with rotation on a 5-slot cache",
+    expect.equal(got["history"], want["history"], _("history of a 3-turn chat with rotation on a 5-slot cache"),
                  needs=(1, 2))
     recomputed = expected("model_run", config=ROPE_CHAT, seed=59, tokens=[want["history"][:-1]])
-    expect.close(got["logits"], recomputed["logits"], "logits of every chat step against the windowed model without "
-                 "a cache", needs=(1, 2), **LOGITS)
-    expect.equal(got["nbytes"], want["nbytes"], "nbytes() after each call", needs=(1, 2))
+    expect.close(got["logits"], recomputed["logits"], _("logits of every chat step against the windowed model "
+                                                        "without a cache"), needs=(1, 2), **LOGITS)
+    expect.equal(got["nbytes"], want["nbytes"], _("nbytes() after each call"), needs=(1, 2))

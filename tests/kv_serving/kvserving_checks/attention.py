@@ -12,6 +12,7 @@ import re
 
 import torch
 
+from kvchecks.i18n import N_, _
 from kvchecks.mistakes import Mistake
 from kvchecks.weights import fill_parameters, seeded_tensor, seeded_tokens
 
@@ -329,24 +330,25 @@ PROBES = {fn.__name__: fn for fn in (rotary, rotary_dots, attention_run, model_r
 
 MISTAKES: tuple[Mistake, ...] = (
     Mistake("todo1_repeat_not_interleave", 1, "attention_run",
-            "your output equals grouped-query attention in which query head h uses key/value head h % num_kv_heads, "
-            "as k.repeat(1, G, 1, 1) or expand-then-reshape in the wrong order give: the G = H // num_kv_heads "
-            "query heads of one group are consecutive, so query head h uses key/value head h // G "
-            "(k.repeat_interleave(G, dim=1))."),
+            N_("your output equals grouped-query attention in which query head h uses key/value head h % "
+               "num_kv_heads, as k.repeat(1, G, 1, 1) or expand-then-reshape in the wrong order give: the G = H // "
+               "num_kv_heads query heads of one group are consecutive, so query head h uses key/value head h // G "
+               "(k.repeat_interleave(G, dim=1)).")),
     Mistake("todo1_no_scale", 1, "attention_run",
-            "your output equals attention whose scores are not divided by sqrt(head_dim): scale q @ k^T by "
-            "1 / sqrt(head_dim) before the softmax (head_dim = hidden_dim // num_heads)."),
+            N_("your output equals attention whose scores are not divided by sqrt(head_dim): scale q @ k^T by "
+               "1 / sqrt(head_dim) before the softmax (head_dim = hidden_dim // num_heads).")),
     Mistake("todo2_interleaved_pairs", 2, "rotary",
-            "your output equals the interleaved layout (GPT-J's), which rotates the pairs (x[2i], x[2i + 1]): this "
-            "kit uses the rotate-half layout of GPT-NeoX and Llama, where pair i is (x[..., i], x[..., i + hd/2]) "
-            "and turns by the angle position * base ** (-2i / hd)."),
+            N_("your output equals the interleaved layout (GPT-J's), which rotates the pairs (x[2i], x[2i + 1]): "
+               "this kit uses the rotate-half layout of GPT-NeoX and Llama, where pair i is (x[..., i], x[..., i + "
+               "hd/2]) and turns by the angle position * base ** (-2i / hd).")),
     Mistake("todo3_ring_not_offset_by_sinks", 3, "window_ops",
-            "your buffers equal a ring that puts position t in slot sinks + t % window: the ring starts after the "
-            "sinks, so position t >= sinks goes to slot sinks + (t - sinks) % window (position sinks to slot sinks)."),
+            N_("your buffers equal a ring that puts position t in slot sinks + t % window: the ring starts after "
+               "the sinks, so position t >= sinks goes to slot sinks + (t - sinks) % window (position sinks to slot "
+               "sinks).")),
     Mistake("todo3_ring_one_slot_short", 3, "window_ops",
-            "your buffers equal a ring of window - 1 slots (position t >= sinks in slot sinks + (t - sinks) % "
-            "(window - 1)), which evicts every position one step early and never writes the last slot: the ring "
-            "has window slots, slot sinks + (t - sinks) % window."),
+            N_("your buffers equal a ring of window - 1 slots (position t >= sinks in slot sinks + (t - sinks) % "
+               "(window - 1)), which evicts every position one step early and never writes the last slot: the "
+               "ring has window slots, slot sinks + (t - sinks) % window.")),
 )
 
 _CACHE_HEADS = re.compile(r"num_kv_heads=(\d+), n, head_dim=\d+\], got \(\d+, (\d+), ")
@@ -355,16 +357,22 @@ _CACHE_HEADS = re.compile(r"num_kv_heads=(\d+), n, head_dim=\d+\], got \(\d+, (\
 def error_hint(kind: str, message: str, todo: int | None) -> str:
     """A hint for an exception of these TODOs whose cause is known from its kind and message alone, or ``""``."""
     if kind == "AttributeError" and "StandInCache" in message:
-        return ("the checks of TODO 1 give your layer a stand-in cache that offers update(layer, keys, values) and "
-                "current_length only: attend over the (keys, values) that kv_cache.update returns.")
+        return _("the checks of TODO 1 give your layer a stand-in cache that offers update(layer, keys, values) and "
+                 "current_length only: attend over the (keys, values) that kv_cache.update returns.")
     heads = _CACHE_HEADS.search(message)
     if todo in (1, 3) and kind == "ValueError" and heads and int(heads[2]) > int(heads[1]):
-        who = "Attention.forward (TODO 1) must store" if todo == 3 else "store"
-        return (f"the cache holds num_kv_heads={heads[1]} key/value heads and was given {heads[2]}: {who} k and v "
-                "as Wk and Wv give them ([B, num_kv_heads, S, head_dim]) and expand them to the query heads only "
-                "after kv_cache.update returns them (repeat_interleave(num_heads // num_kv_heads, dim=1)).")
+        if todo == 3:
+            text = _("the cache holds num_kv_heads={cached} key/value heads and was given {given}: Attention.forward "
+                     "(TODO 1) must store k and v as Wk and Wv give them ([B, num_kv_heads, S, head_dim]) and expand "
+                     "them to the query heads only after kv_cache.update returns them (repeat_interleave(num_heads "
+                     "// num_kv_heads, dim=1)).")
+        else:
+            text = _("the cache holds num_kv_heads={cached} key/value heads and was given {given}: store k and v as "
+                     "Wk and Wv give them ([B, num_kv_heads, S, head_dim]) and expand them to the query heads only "
+                     "after kv_cache.update returns them (repeat_interleave(num_heads // num_kv_heads, dim=1)).")
+        return text.format(cached=heads[1], given=heads[2])
     if todo == 1 and kind == "RuntimeError" and "at non-singleton dimension 1" in message:
-        return ("dimension 1 of the [B, heads, S, head_dim] tensors is the head axis: q has num_heads heads, k and "
-                "v num_kv_heads; expand k and v to num_heads after kv_cache.update returns them "
-                "(repeat_interleave(num_heads // num_kv_heads, dim=1)) before computing the scores.")
+        return _("dimension 1 of the [B, heads, S, head_dim] tensors is the head axis: q has num_heads heads, k and "
+                 "v num_kv_heads; expand k and v to num_heads after kv_cache.update returns them "
+                 "(repeat_interleave(num_heads // num_kv_heads, dim=1)) before computing the scores.")
     return ""

@@ -18,6 +18,7 @@ import re
 import torch
 import torch.nn.functional as F
 
+from kvchecks.i18n import N_, _
 from kvchecks.mistakes import Mistake
 from kvchecks.weights import seeded_tensor
 
@@ -378,15 +379,15 @@ MISTAKES: tuple[Mistake, ...] = (
     # Rotary attention depends on position differences only, so on a real model this mistake's constant shift
     # per row cancels out; the scripted model's rule reads absolute positions and shows it.
     Mistake("todo4_positions_count_padding", 4, "batch_scripted",
-            "your rows equal a batch whose positions count the padding (positions from arange over the padded "
-            "row, or no positions passed, so the model uses sequence indices): a left-padded prompt then starts "
-            "at position P - len(prompt) instead of 0, not where it starts when generated alone. A real token's "
-            "position is the number of real tokens before it in its row (attention_mask.cumsum(1) - 1), padding "
-            "0; each decode step adds one."),
+            N_("your rows equal a batch whose positions count the padding (positions from arange over the padded "
+               "row, or no positions passed, so the model uses sequence indices): a left-padded prompt then starts "
+               "at position P - len(prompt) instead of 0, not where it starts when generated alone. A real token's "
+               "position is the number of real tokens before it in its row (attention_mask.cumsum(1) - 1), padding "
+               "0; each decode step adds one.")),
     Mistake("todo4_no_attention_mask", 4, "batch_real",
-            "your rows equal a batch run without attention_mask: the shorter prompts then attend to their "
-            "padding. Pass attention_mask [B, L + S] on every call, 0 for each padding column and 1 for every "
-            "real or generated token, one more column each step."),
+            N_("your rows equal a batch run without attention_mask: the shorter prompts then attend to their "
+               "padding. Pass attention_mask [B, L + S] on every call, 0 for each padding column and 1 for every "
+               "real or generated token, one more column each step.")),
 )
 
 _STAND_IN = re.compile(r"CropRecorder")
@@ -400,22 +401,27 @@ def error_hint(kind: str, message: str, todo: int | None) -> str:
     """A hint for an exception of these TODOs whose cause is known from its kind and message alone, or ``""``."""
     crop = _CROP.search(message)
     if kind == "ValueError" and crop:
-        owner = crop.group(1)
-        return (f"your decoder cropped the {owner}'s cache to {crop.group(2)} while it held {crop.group(3)} "
-                "positions, but a crop keeps 0 .. current_length of them. After each round the target's cache keeps "
-                "the committed tokens but the last, and the draft's min(its length, that).")
+        if crop.group(1) == "target":
+            text = _("your decoder cropped the target's cache to {length} while it held {held} positions, but a crop "
+                     "keeps 0 .. current_length of them. After each round the target's cache keeps the committed "
+                     "tokens but the last, and the draft's min(its length, that).")
+        else:
+            text = _("your decoder cropped the draft's cache to {length} while it held {held} positions, but a crop "
+                     "keeps 0 .. current_length of them. After each round the target's cache keeps the committed "
+                     "tokens but the last, and the draft's min(its length, that).")
+        return text.format(length=crop.group(2), held=crop.group(3))
     if kind == "AttributeError" and _STAND_IN.search(message):
-        return ("the checks of TODO 6 give your decoder stand-in caches (from self.target.new_cache() and "
-                "self.draft.new_cache()) that offer current_length, max_seq_len, batch_size, advance(n), "
-                "crop(length) and reset() only.")
+        return _("the checks of TODO 6 give your decoder stand-in caches (from self.target.new_cache() and "
+                 "self.draft.new_cache()) that offer current_length, max_seq_len, batch_size, advance(n), "
+                 "crop(length) and reset() only.")
     if todo == 4 and kind == "ValueError" and _MASK.search(message):
-        return ("attention_mask covers every sequence index so far, the cache's L and this call's S: [B, L + S], "
-                "one column more on each decode step.")
+        return _("attention_mask covers every sequence index so far, the cache's L and this call's S: [B, L + S], "
+                 "one column more on each decode step.")
     if todo == 4 and kind == "ValueError" and _POSITIONS.search(message):
-        return "positions has one entry per new token: [B, P] for the prefill, [B, 1] for each decode step."
+        return _("positions has one entry per new token: [B, P] for the prefill, [B, 1] for each decode step.")
     if todo == 6 and _OVERFLOW.search(message):
-        return ("a decoder that follows the contract never holds more than len(prompt) + max_new_tokens - 1 "
-                "positions in a cache, which fits max_seq_len for every request it accepts. So a cache kept "
-                "positions it should have cropped, a round drafted more than min(draft_tokens, missing - 1) tokens, "
-                "or a request too long for max_seq_len got through.")
+        return _("a decoder that follows the contract never holds more than len(prompt) + max_new_tokens - 1 "
+                 "positions in a cache, which fits max_seq_len for every request it accepts. So a cache kept "
+                 "positions it should have cropped, a round drafted more than min(draft_tokens, missing - 1) "
+                 "tokens, or a request too long for max_seq_len got through.")
     return ""
