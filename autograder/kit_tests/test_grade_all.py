@@ -15,16 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.paths import TODOS
-from kvkit.grade_all import find_submissions
+from hostile_support import make_submission
 from kvkit.errors import UsageError
 from kvkit.examples import write_example, write_package
-from hostile_support import make_submission
-from kvkit.paths import ASSIGNMENTS, PUBLIC_TESTS, ROOT
+from kvkit.grade_all import find_submissions
+from kvkit.paths import ASSIGNMENT, ASSIGNMENTS, PUBLIC_TESTS, ROOT, TODOS
 
 pytestmark = pytest.mark.slow
 
 KVKIT = [sys.executable, "-m", "kvkit.cli"]
+PACKAGE = ASSIGNMENT.package
 
 
 def make_class(folder: Path) -> Path:
@@ -32,13 +32,13 @@ def make_class(folder: Path) -> Path:
     replays the published goldens."""
     write_package(folder / "ada", {})
     write_example("partial", folder / "bert")
-    shutil.copytree(ASSIGNMENTS / "kvcache", folder / "cleo" / "kvcache", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ASSIGNMENTS / PACKAGE, folder / "cleo" / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
     with zipfile.ZipFile(folder / "dana.zip", "w") as zf:
-        for path in sorted((folder / "ada" / "kvcache").glob("*.py")):
-            zf.write(path, f"dana/kvcache/{path.name}")
+        for path in sorted((folder / "ada" / PACKAGE).glob("*.py")):
+            zf.write(path, f"dana/{PACKAGE}/{path.name}")
     (folder / "emil").mkdir()
     make_submission(folder / "finn", {n: "stub" for n in TODOS}, at_import=["import_replays_goldens"])
-    shutil.copy(PUBLIC_TESTS / "goldens.json", folder / "finn" / "kvcache" / "goldens.json")
+    shutil.copy(PUBLIC_TESTS / "goldens.json", folder / "finn" / PACKAGE / "goldens.json")
     (folder / "notes.txt").write_text("not a submission\n")
     return folder
 
@@ -48,6 +48,7 @@ def read_csv(path: Path) -> dict[str, dict]:
         return {row["student"]: row for row in csv.DictReader(f)}
 
 
+@pytest.mark.every_assignment
 def test_grade_all_writes_a_csv_and_one_results_json_per_student_then_regrades_only_changes(tmp_path):
     subs = make_class(tmp_path / "subs")
     out, results = tmp_path / "grades.csv", tmp_path / "results"
@@ -64,6 +65,7 @@ def test_grade_all_writes_a_csv_and_one_results_json_per_student_then_regrades_o
     assert rows["finn"]["score"] == "0" and rows["finn"]["status"] == "graded"  # the replay earns what cleo earns
     assert 0 < float(rows["bert"]["score"]) < float(full)
     assert rows["bert"]["todo1"] == rows["ada"]["todo1"] and rows["bert"]["todo3"] != rows["ada"]["todo3"]
+    assert [f"todo{n}" for n in TODOS] == [name for name in rows["ada"] if name.startswith("todo")]
     assert rows["emil"]["status"] == "not graded" and "is empty" in rows["emil"]["notes"]
     for student in rows:
         data = json.loads((results / student / "results.json").read_text())
@@ -71,7 +73,7 @@ def test_grade_all_writes_a_csv_and_one_results_json_per_student_then_regrades_o
         if student != "emil":
             assert {t["visibility"] for t in data["tests"]} == {"visible", "after_published"}
     # a student resubmits: only that submission is graded again
-    cache = subs / "cleo" / "kvcache" / "cache.py"
+    cache = subs / "cleo" / PACKAGE / "cache.py"
     cache.write_text(cache.read_text() + "\n# changed\n")
     before = {s: (results / s / "meta.json").stat().st_mtime_ns for s in rows}
     run = subprocess.run(KVKIT + ["grade-all", str(subs), "--out", str(out), "--results-dir", str(results),

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from kvkit.paths import ASSIGNMENT, HIDDEN_TESTS, TODOS
-from kvkit.examples import BODIES, EXAMPLE_BODIES
+from kvkit.examples import example_texts
 from kvkit.grade_all import grade_all
 from kvkit.course.folders import (NBGRADER_CONFIG, NOTEBOOK_NAME, SOURCE_DIR, ensure_kernel, nbgrader_command,
                                   nbgrader_env, write_support)
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.slow
 pytest.importorskip("nbgrader")
 
 HANG = "while True:\n    pass\n"
-PARTIAL = {TODOS[n].function: (BODIES / f"{body}.py").read_text() for n, body in EXAMPLE_BODIES["partial"].items()}
+PARTIAL = example_texts("partial")
 DELETED_CELL = "check_todo4_test_first_new_token_comes_from_the_prefill_logits"
 # code appended to the first answer cell of an untouched release (the skeleton)
 TAMPERING = {

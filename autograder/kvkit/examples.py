@@ -1,7 +1,8 @@
 """Example submissions, assembled from the reference with some TODO bodies swapped out.
 
 An example (listed in the assignment's ``<examples>/examples.toml``) names,
-per TODO, a body file in ``<examples>/bodies/`` (code at zero indentation);
+per TODO, a body file in ``<examples>/bodies/`` (or ``mistakes/NAME``; code
+at zero indentation);
 every other TODO keeps the reference's body, and ``"stub"`` leaves the
 skeleton's ``NotImplementedError``. A ``.patch`` file
 (:func:`patched_body`) changes a few lines of the reference's own body
@@ -59,12 +60,22 @@ def with_bodies(source: str, filename: str, bodies: dict[str, str]) -> str:
     return "".join(out + lines[cursor:])
 
 
-def write_example(name: str, out: Path) -> Path:
-    """Write example ``name`` as ``out/kvcache/``; returns ``out``."""
+def body_file(body: str) -> Path:
+    """An example's body file: ``NAME`` in ``bodies/``, or ``FOLDER/NAME`` under the examples (``mistakes/...``)."""
+    return (EXAMPLES / f"{body}.py") if "/" in body else (BODIES / f"{body}.py")
+
+
+def example_texts(name: str) -> dict[str, str]:
+    """Example ``name``'s TODO bodies: TODO function -> body text, or ``"stub"``."""
     if name not in EXAMPLE_BODIES:
         raise UsageError(f"no example named {name!r}: choose one of {', '.join(sorted(EXAMPLE_BODIES))}")
-    return write_package(out, {ASSIGNMENT.todos[n].function: (body if body == "stub" else (BODIES / f"{body}.py").read_text())
-                               for n, body in EXAMPLE_BODIES[name].items()})
+    return {ASSIGNMENT.todos[n].function: (body if body == "stub" else body_file(body).read_text())
+            for n, body in EXAMPLE_BODIES[name].items()}
+
+
+def write_example(name: str, out: Path) -> Path:
+    """Write example ``name`` as ``out/<package>/``; returns ``out``."""
+    return write_package(out, example_texts(name))
 
 
 def write_package(out: Path, bodies: dict[str, str]) -> Path:

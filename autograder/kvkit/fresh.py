@@ -26,11 +26,12 @@ from kvchecks.backends import InProcessBackend
 from kvchecks.failures import StudentCodeError, todo_label
 from kvchecks.fresh import redraw
 from kvchecks.goldens import Expected, GoldenFile, key
+from kvchecks.i18n import N_, _
 
 ATTEMPTS = 3  # draws per check: a draw whose greedy choices sit near a tie is replaced
 MIN_MARGIN = 1e-3  # top-2 logit gap the reference needs for greedy token ids to be compared
-FRESH_ONLY = ("passes on the published inputs but not on fresh ones (new seeds and values, the same shapes and "
-              "schedules): does your code depend on the test's values?")
+FRESH_ONLY = N_("passes on the published inputs but not on fresh ones (new seeds and values, the same shapes and "
+                "schedules): does your code depend on the test's values?")  # shown as _(FRESH_ONLY)
 
 
 class RedrawInputs(Exception):
@@ -102,5 +103,6 @@ class FreshInputs:
             except (AssertionError, StudentCodeError) as err:
                 todo = context.CURRENT.todo
                 prefix = f"{todo_label(todo)}: " if todo is not None else ""
-                raise AssertionError(f"{prefix}{FRESH_ONLY}\n  On the fresh inputs: {err}") from None
+                raise AssertionError(f"{prefix}{_(FRESH_ONLY)}\n  " + _("On the fresh inputs: {error}").format(
+                    error=err)) from None
         raise RuntimeError(f"{item.nodeid}: {ATTEMPTS} fresh draws in a row were too close to a tie to compare")

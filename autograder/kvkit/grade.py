@@ -4,6 +4,11 @@ This process runs pytest over the check files and judges every observation;
 the student's code runs only in the child process of :mod:`kvkit.remote`,
 started from a :class:`~kvkit.sandbox.Sandbox` copy. Every check runs on the
 published inputs and again on inputs drawn now (:mod:`kvkit.fresh`).
+
+Importing this module registers the graders' message catalogue (``kvkit``) and
+the hidden checks' (``<assignment>_hidden``) with :mod:`kvchecks.i18n`, so
+every grading path (``kvkit grade``, ``grade-all``, Gradescope, nbgrader)
+reports in the language ``KVKIT_LANG`` asks for.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from kvchecks.i18n import _, add_domain
 from kvchecks.plugin import SCOREBOARD, Result
 from kvchecks.timing import PROBE_TIMEOUT, RETRY_TIMEOUT
 
@@ -34,6 +40,10 @@ IMPORT_TIMEOUT = 20.0  # the student's import of their package
 STARTUP_TIMEOUT = 120.0  # the child's own start (torch's import), before any student code
 BUDGET = 240.0  # seconds of probes per submission in all
 MEMORY_MB = 1536  # address space of the child (torch itself takes about 650 MB)
+LOCALE = Path(__file__).resolve().parent / "locale"  # the graders' catalogue, kvkit.po / kvkit.mo per language
+
+add_domain(f"{ASSIGNMENT.name}_hidden", HIDDEN_TESTS / "locale")  # the hidden checks' messages
+add_domain("kvkit", LOCALE)
 
 
 class _Grading:
@@ -76,8 +86,8 @@ def run_checks(backend: RemoteBackend, fresh: FreshInputs, hidden: bool = True) 
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or not plugin.collected:
         raise RuntimeError(f"the grader's own checks could not run (pytest exit {code}):\n{out.getvalue()[-3000:]}")
     done = {r.name for r in plugin.results}
-    return plugin.results + [Result(name, props["todo"], props["points"], False, "no result was recorded for this check",
-                                    props["hidden"])
+    return plugin.results + [Result(name, props["todo"], props["points"], False,
+                                    _("no result was recorded for this check"), props["hidden"])
                              for name, props in plugin.collected.items() if name not in done]
 
 
@@ -98,7 +108,7 @@ def grade(submission: Path, hidden: bool = True, timeout: float = PROBE_TIMEOUT,
             return SubmissionProcess(box, output, memory, STARTUP_TIMEOUT, max(IMPORT_TIMEOUT, 2 * timeout))
 
         backend = RemoteBackend(spawn, timeout, retry_timeout=RETRY_TIMEOUT, budget=budget,
-                                memory_note=f"{memory_mb} MB" if memory_mb else "a limited amount")
+                                memory_note=f"{memory_mb} MB" if memory_mb else None)
         backend.start()  # the child imports torch while this process does the same
         fresh = FreshInputs(REFERENCE)
         try:
@@ -116,19 +126,23 @@ def _notes(box: Sandbox, backend: RemoteBackend, output: OutputTail) -> list[str
     """Lines for the end of the report: anything unusual about how the student's code ran."""
     notes = []
     info = backend.info or {}
+    # A WARNING note starts with "WARNING" in every language: nbgrader's log (kvkit.autograde) tells them apart so.
     if box.mode not in CONFINED or info.get("mode") not in CONFINED:
-        notes.append(NO_ISOLATION)
+        notes.append(_(NO_ISOLATION))
     for problem in info.get("problems") or []:
-        notes.append(f"WARNING: the student's process was confined with a gap: {str(problem)[:200]}.")
+        notes.append(_("WARNING: the student's process was confined with a gap: {problem}.").format(
+            problem=str(problem)[:200]))
     if info.get("exposed"):
-        notes.append(f"WARNING: the student's process could read {', '.join(info['exposed'])}.")
+        notes.append(_("WARNING: the student's process could read {paths}.").format(paths=", ".join(info["exposed"])))
     if backend.timeouts or backend.crashes:
-        notes.append(f"The submission's process was restarted {backend.timeouts + backend.crashes} time(s) "
-                     f"({backend.timeouts} timeout(s), {backend.crashes} crash(es)).")
+        notes.append(_("The submission's process was restarted {restarts} time(s) ({timeouts} timeout(s), {crashes} "
+                       "crash(es)).").format(restarts=backend.timeouts + backend.crashes, timeouts=backend.timeouts,
+                                             crashes=backend.crashes))
     if output.total:
         lines = output.text(600).strip().splitlines()[-8:]
         quoted = "\n".join("  | " + line[-150:] for line in lines)  # quoted, so it cannot pass for the grader's lines
-        notes.append(f"The submission's code printed {output.total} bytes; the end of it:\n{quoted}")
+        notes.append(_("The submission's code printed {count} bytes; the end of it:").format(count=output.total)
+                     + "\n" + quoted)
     return notes
 
 

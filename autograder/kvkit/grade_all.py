@@ -31,6 +31,8 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
+from kvchecks.i18n import _
+
 from .paths import TODOS
 
 from .errors import UsageError
@@ -127,7 +129,7 @@ def grade_one(student: str, path: str, results_dir: str, print_: str, options: d
         report = grade(Path(path), hidden=options.get("hidden", True), timeout=options.get("timeout", PROBE_TIMEOUT), hide=hide)
     except UsageError as err:  # the submission is not gradable: a zero with the reason
         results = {"score": 0, "max_score": 0, "execution_time": round(time.perf_counter() - started, 2),
-                   "output": f"Not graded: {err}", "tests": []}
+                   "output": _("Not graded: {reason}").format(reason=err), "tests": []}
         meta = {"student": student, "fingerprint": print_, "status": "not graded", "notes": str(err),
                 "score": 0, "max_score": 0, "todos": {}, "seconds": results["execution_time"]}
     except Exception as err:  # the grader failed: recorded, not kept (a rerun tries again)

@@ -36,6 +36,7 @@ from importlib import metadata
 from pathlib import Path
 
 import kvchecks
+from kvchecks.i18n import _, language
 
 from .errors import UsageError
 from .paths import ASSIGNMENT, DEFAULT, HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
@@ -75,7 +76,8 @@ PY="${KVKIT_PYTHON:-$ROOT/venv/bin/python}"
 KIT="$ROOT/source/kit"
 mkdir -p "$ROOT/results"
 cd "$KIT" || exit 1
-KVKIT_ASSIGNMENT="$KIT/@MANIFEST@" PYTHONPATH="$KIT/autograder:$KIT/tests" exec "$PY" -m kvkit.gradescope run --root "$ROOT"
+KVKIT_ASSIGNMENT="$KIT/@MANIFEST@" KVKIT_LANG="@LANG@" PYTHONPATH="$KIT/autograder:$KIT/tests" \
+    exec "$PY" -m kvkit.gradescope run --root "$ROOT"
 """
 
 
@@ -88,12 +90,13 @@ def _kit_files() -> list[tuple[Path, str]]:
             if path.is_file() and "__pycache__" not in path.parts and path.suffix in suffixes:
                 files["kit/" + str(path.relative_to(ROOT))] = path
 
-    add_tree(ROOT / "autograder" / "kvkit", (".py",))
-    add_tree(Path(kvchecks.__file__).resolve().parent, (".py",))
-    add_tree(PUBLIC_TESTS, (".py", ".json", ".toml"))
+    # .mo: the compiled message catalogues, for reports in the language KVKIT_LANG asks for (kvchecks.i18n)
+    add_tree(ROOT / "autograder" / "kvkit", (".py", ".mo"))
+    add_tree(Path(kvchecks.__file__).resolve().parent, (".py", ".mo"))
+    add_tree(PUBLIC_TESTS, (".py", ".json", ".toml", ".mo"))
     add_tree(REFERENCE / ASSIGNMENT.package, (".py",))
     if HIDDEN_TESTS.is_dir():
-        add_tree(HIDDEN_TESTS, (".py", ".json"))
+        add_tree(HIDDEN_TESTS, (".py", ".json", ".mo"))
     for extra in (ROOT / "pyproject.toml", ROOT / "conftest.py", DEFAULT.release / f"{ASSIGNMENT.name}.ipynb"):
         if extra.is_file():
             files["kit/" + str(extra.relative_to(ROOT))] = extra
@@ -120,7 +123,8 @@ def build_zip(out: Path) -> Path:
     tmp = out.with_name(f".{out.name}.tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, text in (("setup.sh", SETUP_SH.format(torch=torch_version, index=TORCH_INDEX)),
-                           ("run_autograder", RUN_AUTOGRADER.replace("@MANIFEST@", manifest))):
+                           ("run_autograder", RUN_AUTOGRADER.replace("@MANIFEST@", manifest)
+                            .replace("@LANG@", language()))):  # kvkit --lang ja gradescope: Japanese feedback
             info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
             info.external_attr = 0o100755 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
@@ -147,16 +151,17 @@ def run_in_gradescope(root: Path) -> int:
         copy = Path(tmp) / "submission"
         try:
             if not (root / "submission").is_dir():
-                raise UsageError(f"{root / 'submission'} does not exist: nothing was submitted")
+                raise UsageError(_("{folder} does not exist: nothing was submitted").format(folder=root / "submission"))
             shutil.copytree(root / "submission", copy, symlinks=True)
             report = grade(copy, hide=[root])
         except UsageError as err:
             results = {"score": 0, "execution_time": round(time.perf_counter() - started, 2),
-                       "output": f"Your submission could not be graded: {err}", "tests": []}
+                       "output": _("Your submission could not be graded: {reason}").format(reason=err), "tests": []}
             print(results["output"])
         except Exception as err:  # the grader's own failure: say so, and still leave a results file
             results = {"score": 0, "execution_time": round(time.perf_counter() - started, 2),
-                       "output": f"The autograder failed ({type(err).__name__}); please tell the course staff.",
+                       "output": _("The autograder failed ({kind}); please tell the course staff.").format(
+                           kind=type(err).__name__),
                        "tests": []}
             _write(results_path, results)
             raise

@@ -6,10 +6,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kvchecks.plugin import Result
+from kvchecks.i18n import N_, _
+from kvchecks.plugin import Result, ljust, rjust
 from .paths import TODOS
 
 MAX_OUTPUT = 2000
+VERDICTS = {(True, False): N_("pass (public)"), (True, True): N_("pass (hidden)"),  # (passed, hidden) -> the
+            (False, False): N_("FAIL (public)"), (False, True): N_("FAIL (hidden)")}  # table's result column
 
 
 @dataclass
@@ -37,26 +40,32 @@ class Report:
         return rows
 
     def table(self) -> str:
+        """The report a person reads, in the language asked for (``KVKIT_LANG``)."""
         width = max(len(r.name) for r in self.results) if self.results else 10
-        lines = [f"Grading {self.submission}", f"{'TODO':<5} {'check':<{width}}  {'points':>7}  result"]
+        check, points, result = _("check"), _("points"), _("result")  # the columns' headings
+        lines = [_("Grading {submission}").format(submission=self.submission),
+                 f"{'TODO':<5} {ljust(check, width)}  {rjust(points, 7)}  {result}"]
         for r in sorted(self.results, key=lambda r: (r.todo, r.hidden, r.name)):
-            kind = "hidden" if r.hidden else "public"
             got = f"{r.points if r.passed else 0:g}/{r.points:g}"
-            lines.append(f"{r.todo:<5} {r.name:<{width}}  {got:>7}  {'pass' if r.passed else 'FAIL'} ({kind})")
+            verdict = _(VERDICTS[r.passed, r.hidden])
+            lines.append(f"{r.todo:<5} {r.name:<{width}}  {got:>7}  {verdict}")
         failures = [r for r in self.results if not r.passed]
         if failures:
             lines.append("")
-            lines.append("Why checks failed (first line of each):")
+            lines.append(_("Why checks failed (first line of each):"))
             for r in failures:
-                first = (r.message.strip().splitlines() or ["(no message)"])[0]
+                first = (r.message.strip().splitlines() or [_("(no message)")])[0]
                 lines.append(f"  {r.name}: {first[:300]}")
         lines.append("")
         for todo, got, possible in self.by_todo():
-            lines.append(f"TODO {todo} {TODOS[todo].function:<32} {got:g} / {possible:g}")
+            lines.append(_("TODO {todo} {function:<32} {got:g} / {possible:g}").format(
+                todo=todo, function=TODOS[todo].function, got=got, possible=possible))
         lines.extend(self.notes)
         if self.fresh_key:
-            lines.append(f"Every check also ran on fresh inputs (KVKIT_FRESH_KEY={self.fresh_key} draws them again).")
-        lines.append(f"Total: {self.score:g} / {self.max_score:g}   (graded in {self.seconds:.1f} s)")
+            lines.append(_("Every check also ran on fresh inputs (KVKIT_FRESH_KEY={key} draws them again).").format(
+                key=self.fresh_key))
+        lines.append(_("Total: {score:g} / {max_score:g}   (graded in {seconds:.1f} s)").format(
+            score=self.score, max_score=self.max_score, seconds=self.seconds))
         return "\n".join(lines)
 
     def gradescope(self) -> dict:

@@ -43,6 +43,7 @@ from pathlib import Path
 
 import kvchecks
 from kvchecks.assignment import MANIFEST
+from kvchecks.i18n import N_
 
 from .errors import UsageError
 from .paths import ASSIGNMENT, HIDDEN_TESTS, REFERENCE, ROOT
@@ -56,10 +57,10 @@ SCRATCH_BYTES = 64 * 1024 * 1024  # each of the child's writable folders: a tmpf
 MODES = ("namespace", "uid", "userns", "bwrap", "none")
 ROOT_MODES = ("namespace", "uid")  # the child gets a user id of its own
 CONFINED = ("namespace", "uid", "userns", "bwrap")
-NO_ISOLATION = ("WARNING: no isolation: the student's code ran as the grader's own user and could read and change "
-                "what that user can (the grader is not root, and neither unprivileged user namespaces nor "
-                "bubblewrap work here, or KVKIT_ISOLATION=none); install bubblewrap (sudo apt-get install bubblewrap) "
-                "or grade as root.")
+NO_ISOLATION = N_("WARNING: no isolation: the student's code ran as the grader's own user and could read and change "
+                  "what that user can (the grader is not root, and neither unprivileged user namespaces nor "
+                  "bubblewrap work here, or KVKIT_ISOLATION=none); install bubblewrap (sudo apt-get install "
+                  "bubblewrap) or grade as root.")  # translated where it is shown: _(NO_ISOLATION)
 
 
 def _ignore_caches(_dir: str, names: list[str]) -> list[str]:

@@ -19,6 +19,7 @@ from types import ModuleType
 from . import codec, context
 from . import assignment
 from .failures import StudentCodeError, describe, format_error, format_import_error, format_timeout, package_files
+from .i18n import _
 from .timing import CheckTimeout, TimeoutPolicy, time_limit
 
 _loaded = itertools.count()
@@ -87,7 +88,7 @@ class ProbeRunner:
         todo = context.CURRENT.todo
         why = self.policy.lost(probe, args)
         if why is not None:
-            raise StudentCodeError(f"{why} (the same call, made by an earlier check)")
+            raise StudentCodeError(_("{why} (the same call, made by an earlier check)").format(why=why))
         limit = self.policy.limit(todo)
         try:
             with time_limit(limit):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import assignment
+from .i18n import N_, _
 
 
 @dataclass
@@ -39,20 +40,29 @@ def reset() -> None:
     CURRENT.failed.clear()
 
 
+def _joined(items: list[str], pattern: str) -> str:
+    """``items`` joined pairwise by ``pattern`` (``"{first} and {second}"``), in the language asked for."""
+    text = items[0]
+    for item in items[1:]:
+        text = _(pattern).format(first=text, second=item)
+    return text
+
+
 def whole_model_note(needs: tuple[int, ...]) -> str:
     """What a failing check that also runs the TODOs ``needs`` should say about them."""
-    labels = lambda todos: " and ".join(f"TODO {n}" for n in todos)  # noqa: E731
+    labels = lambda todos: _joined([f"TODO {n}" for n in todos], N_("{first} and {second}"))  # noqa: E731
     failing = [n for n in needs if CURRENT.failed.get(n)]
     unknown = [n for n in needs if not CURRENT.failed.get(n) and not CURRENT.passed.get(n)]
     if failing:
-        counts = ", ".join(f"TODO {n} fails {CURRENT.failed[n]} of "
-                           f"{CURRENT.failed[n] + CURRENT.passed.get(n, 0)}" for n in failing)
-        return (f"This check runs the whole model, which uses {labels(needs)}; {counts} of its checks so far: "
-                "fix those first.")
+        counts = _joined([_("TODO {todo} fails {failed} of {total}").format(
+            todo=n, failed=CURRENT.failed[n], total=CURRENT.failed[n] + CURRENT.passed.get(n, 0)) for n in failing],
+            N_("{first}, {second}"))
+        return _("This check runs the whole model, which uses {todos}; {counts} of its checks so far: fix those "
+                 "first.").format(todos=labels(needs), counts=counts)
     if unknown:
-        return (f"This check runs the whole model, which also uses {labels(needs)}; run their checks too "
-                f"(plain `pytest`) to see whether the cause lies there.")
+        return _("This check runs the whole model, which also uses {todos}; run their checks too (plain `pytest`) "
+                 "to see whether the cause lies there.").format(todos=labels(needs))
     todos = assignment.current().todos
-    mine = f"TODO {CURRENT.todo} ({todos[CURRENT.todo].function})" if CURRENT.todo in todos else "this TODO"
-    return (f"This check runs the whole model; {labels(needs)} pass all their checks so far, so look at {mine} "
-            "first.")
+    mine = f"TODO {CURRENT.todo} ({todos[CURRENT.todo].function})" if CURRENT.todo in todos else _("this TODO")
+    return _("This check runs the whole model; {todos} pass all their checks so far, so look at {mine} "
+             "first.").format(todos=labels(needs), mine=mine)

@@ -13,6 +13,7 @@ import torch
 
 from . import context, mistakes as known
 from .failures import format_error, todo_label
+from .i18n import _
 
 
 def _prefix() -> str:
@@ -38,7 +39,7 @@ def that(condition: bool, message: str, hint: str = "", needs: tuple[int, ...] =
 def tensor(value, what: str) -> torch.Tensor:
     """``value`` if it is a tensor; otherwise fail saying what came back instead."""
     if not isinstance(value, torch.Tensor):
-        fail(f"{what} should be a tensor, got {_short(value)}")
+        fail(_("{what} should be a tensor, got {value}").format(what=what, value=_short(value)))
     return value
 
 
@@ -61,7 +62,8 @@ def close(actual, expected: torch.Tensor, what: str, *, atol: float = 1e-5, rtol
     """
     actual = tensor(actual, what)
     if tuple(actual.shape) != tuple(expected.shape):
-        fail(f"{what} has shape {tuple(actual.shape)}, expected {tuple(expected.shape)}.", hint, needs)
+        fail(_("{what} has shape {shape}, expected {expected}.").format(what=what, shape=tuple(actual.shape),
+                                                                       expected=tuple(expected.shape)), hint, needs)
     actual64, expected64 = actual.double(), expected.double()
     bad = ~torch.isclose(actual64, expected64, atol=atol, rtol=rtol, equal_nan=False)
     if not bad.any():
@@ -71,14 +73,17 @@ def close(actual, expected: torch.Tensor, what: str, *, atol: float = 1e-5, rtol
     diagnosed = [name for name, observed in (mistakes or {}).items() if _matches(actual, observed, atol, rtol)]
     if diagnosed:
         hint = " ".join(known.hint(name) for name in diagnosed)
-    fail(f"{what} differs from the reference: max |difference| {diff:.3g} (tolerance {atol:g}); first at index "
-         f"{index}: got {float(actual64[index]):.6g}, expected {float(expected64[index]):.6g}.", hint, needs)
+    fail(_("{what} differs from the reference: max |difference| {diff:.3g} (tolerance {atol:g}); first at index "
+           "{index}: got {got:.6g}, expected {expected:.6g}.").format(
+        what=what, diff=diff, atol=atol, index=index, got=float(actual64[index]), expected=float(expected64[index])),
+        hint, needs)
 
 
 def equal(actual, expected, what: str, hint: str = "", needs: tuple[int, ...] = ()) -> None:
     """Fail unless ``actual == expected`` (plain values: lists, ints, strings)."""
     if actual != expected:
-        fail(f"{what}: got {_short(actual)}, expected {_short(expected)}.", hint, needs)
+        fail(_("{what}: got {got}, expected {expected}.").format(what=what, got=_short(actual),
+                                                                expected=_short(expected)), hint, needs)
 
 
 def no_error(observed: dict, what: str, needs: tuple[int, ...] = ()):
@@ -93,6 +98,8 @@ def raised(observed: dict, kind: str, what: str, hint: str = "") -> None:
     error = observed.get("error")
     names = {"value_error": "ValueError", "index_error": "IndexError", "overflow": "CacheOverflowError"}
     if error is None:
-        fail(f"{what} should raise {names[kind]}, but it returned {_short(observed.get('value'), 120)}.", hint)
+        fail(_("{what} should raise {kind}, but it returned {value}.").format(
+            what=what, kind=names[kind], value=_short(observed.get("value"), 120)), hint)
     if not error.get(kind):
-        fail(f"{what} should raise {names[kind]}, but it raised {error.get('type')}: {error.get('message')}.", hint)
+        fail(_("{what} should raise {kind}, but it raised {other}: {message}.").format(
+            what=what, kind=names[kind], other=error.get("type"), message=error.get("message")), hint)

@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Callable
 
 from . import assignment
+from .i18n import _
 
 MAX_MESSAGE = 600
 MAX_FRAMES = 4
@@ -67,7 +68,7 @@ def display_path(path: str) -> str:
     """``.../kvcache/model.py`` -> ``kvcache/model.py``; a Jupyter cell -> ``your notebook cell``."""
     parts = path.replace(os.sep, "/").split("/")
     if len(parts) > 1 and parts[-2].startswith("ipykernel_"):
-        return "your notebook cell"
+        return _("your notebook cell")
     package = assignment.current().package
     if package in parts:
         return "/".join(parts[len(parts) - 1 - parts[::-1].index(package):])
@@ -113,22 +114,32 @@ def format_error(description: dict, check_todo: int | None = None) -> str:
     todo = todo if type(todo) is int and todo in assignment.current().todos else None
     frames = [f for f in description.get("frames", []) if isinstance(f, dict)][-MAX_FRAMES:]
     where = ""
+    place = {}
     if frames:
         last = frames[-1]
-        where = (f"\n  at {_clean(last.get('file'), 120)}, line {_clean(last.get('line'), 10)}, in "
-                 f"{_clean(last.get('function'), 80)}: {_clean(last.get('code'), 160)}")
+        place = {"file": _clean(last.get("file"), 120), "line": _clean(last.get("line"), 10)}
+        where = "\n  " + _("at {file}, line {line}, in {function}: {code}").format(
+            function=_clean(last.get("function"), 80), code=_clean(last.get("code"), 160), **place)
     if description.get("not_implemented") is True or kind == "NotImplementedError":
-        who = todo_label(todo) if todo is not None else "a TODO"
-        at = (f" at {_clean(frames[-1].get('file'), 120)}, line {_clean(frames[-1].get('line'), 10)}"
-              if frames else "")
-        text = f"{who} is not implemented yet (NotImplementedError{at})"
+        if todo is not None and place:
+            text = _("{todo} is not implemented yet (NotImplementedError at {file}, line {line})").format(
+                todo=todo_label(todo), **place)
+        elif todo is not None:
+            text = _("{todo} is not implemented yet (NotImplementedError)").format(todo=todo_label(todo))
+        elif place:
+            text = _("a TODO is not implemented yet (NotImplementedError at {file}, line {line})").format(**place)
+        else:
+            text = _("a TODO is not implemented yet (NotImplementedError)")
+    elif todo is not None:
+        text = _("your {todo} raised {kind}: {message}").format(todo=todo_label(todo), kind=kind,
+                                                                message=message) + where
     else:
-        who = f"your {todo_label(todo)}" if todo is not None else "your code"
-        text = f"{who} raised {kind}: {message}{where}"
+        text = _("your code raised {kind}: {message}").format(kind=kind, message=message) + where
     if todo is not None and check_todo is not None and todo != check_todo:
-        text += f"\n  (this check of {todo_label(check_todo)} runs {todo_label(todo)} too)"
+        text += "\n  " + _("(this check of {check} runs {todo} too)").format(check=todo_label(check_todo),
+                                                                          todo=todo_label(todo))
     hint = error_hint(kind, message, todo)
-    return text + (f"\n  Hint: {hint}" if hint else "")
+    return text + ("\n  " + _("Hint: {hint}").format(hint=hint) if hint else "")
 
 
 def summary(description: dict) -> str:
@@ -136,7 +147,9 @@ def summary(description: dict) -> str:
     message = (_clean(description.get("message", ""), MAX_MESSAGE).strip().splitlines() or [""])[0][:300]
     text = f"{_clean(description.get('type', 'Exception'), 80)}" + (f": {message}" if message else "")
     frames = description.get("frames") or []
-    return f"{text} ({frames[-1]['file']}, line {frames[-1]['line']})" if frames else text
+    if not frames:
+        return text
+    return _("{error} ({file}, line {line})").format(error=text, file=frames[-1]["file"], line=frames[-1]["line"])
 
 
 def format_import_error(description: dict) -> str:
@@ -145,10 +158,11 @@ def format_import_error(description: dict) -> str:
     where = ""
     if frames:
         last = frames[-1]
-        where = (f"\n  at {_clean(last.get('file'), 120)}, line {_clean(last.get('line'), 10)}: "
-                 f"{_clean(last.get('code'), 160)}")
-    return (f"importing {assignment.current().package} failed: {_clean(description.get('type', 'Exception'), 80)}: "
-            f"{_clean(description.get('message', ''), MAX_MESSAGE)}{where}")
+        where = "\n  " + _("at {file}, line {line}: {code}").format(
+            file=_clean(last.get("file"), 120), line=_clean(last.get("line"), 10), code=_clean(last.get("code"), 160))
+    return _("importing {package} failed: {kind}: {message}").format(
+        package=assignment.current().package, kind=_clean(description.get("type", "Exception"), 80),
+        message=_clean(description.get("message", ""), MAX_MESSAGE)) + where
 
 
 def format_timeout(description: dict, seconds: float, probe: str) -> str:
@@ -157,10 +171,16 @@ def format_timeout(description: dict, seconds: float, probe: str) -> str:
     where = ""
     if frames:
         last = frames[-1]
-        where = f"\n  it was running {last['file']}, line {last['line']}, in {last['function']}: {last['code']}"
+        where = "\n  " + _("it was running {file}, line {line}, in {function}: {code}").format(
+            file=last["file"], line=last["line"], function=last["function"], code=last["code"])
     todo = description.get("todo")
-    who = f"your {todo_label(todo)}" if todo in assignment.current().todos else "your code"
-    return f"timed out after {seconds:g} s while running {probe}: {who} did not finish (an endless loop?){where}"
+    if todo in assignment.current().todos:
+        text = _("timed out after {seconds:g} s while running {probe}: your {todo} did not finish (an endless "
+                 "loop?)").format(seconds=seconds, probe=probe, todo=todo_label(todo))
+    else:
+        text = _("timed out after {seconds:g} s while running {probe}: your code did not finish (an endless "
+                 "loop?)").format(seconds=seconds, probe=probe)
+    return text + where
 
 
 def error_hint(kind: str, message: str, todo: int | None) -> str:

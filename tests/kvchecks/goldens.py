@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import codec, mistakes as known
+from .i18n import _
 
 
 def key(probe: str, args: dict, mistake: str | None = None) -> str:
@@ -35,8 +36,12 @@ class GoldenFile:
             self._saved = json.loads(self.path.read_text()) if self.path.exists() else {}
         entry = self._saved.get(key(probe, args, mistake))
         if entry is None:
-            raise LookupError(f"{self.path} has no reference output for {probe}({args})"
-                              f"{f' with mistake {mistake}' if mistake else ''}: instructors run `kvkit goldens`")
+            if mistake:
+                raise LookupError(_("{path} has no reference output for {probe}({args}) with mistake {mistake}: "
+                                    "instructors run `kvkit goldens`").format(path=self.path, probe=probe, args=args,
+                                                                              mistake=mistake))
+            raise LookupError(_("{path} has no reference output for {probe}({args}): instructors run `kvkit "
+                                "goldens`").format(path=self.path, probe=probe, args=args))
         return codec.from_jsonable(entry)
 
     def write(self, entries: dict[str, object]) -> None:

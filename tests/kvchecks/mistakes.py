@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import assignment
+from .i18n import _
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class Mistake:
     name: str  # also the body file <examples>/mistakes/<name>.py
     todo: int  # the TODO whose body the mistake replaces
     probe: str  # the probe whose observations reveal it
-    hint: str
+    hint: str  # marked with N_ and translated by hint()
 
 
 def registry() -> dict[str, Mistake]:
@@ -34,4 +35,5 @@ def for_probe(probe: str) -> list[Mistake]:
 
 
 def hint(name: str) -> str:
-    return registry()[name].hint
+    """The mistake's hint in the language asked for (the checks package marks its hints with ``N_``)."""
+    return _(registry()[name].hint)

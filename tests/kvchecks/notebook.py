@@ -38,11 +38,13 @@ from . import codec, context
 from .backends import ProbeRunner
 from .failures import StudentCodeError
 from .goldens import Expected, GoldenFile, key
+from .i18n import _
 from .timing import CheckTimeout
 from . import assignment
 
 HERE = Path(__file__).resolve().parent
 HIDDEN_FILENAME = "<hidden check>"
+HIDDEN_LABEL = "hidden check"  # what a hidden check is called (its name is not in the student's notebook)
 
 
 def is_cell_file(path: str) -> bool:
@@ -63,8 +65,8 @@ class NotebookPackage:
         if name in assignment.current().exports:
             if name in self._namespace:
                 return self._namespace[name]
-            raise AttributeError(f"the notebook defines no {name} (yet): run the cell that defines it "
-                                 "(Kernel > Restart & Run All)")
+            raise AttributeError(_("the notebook defines no {name} (yet): run the cell that defines it (Kernel > "
+                                   "Restart & Run All)").format(name=name))
         raise AttributeError(name)
 
 
@@ -87,10 +89,13 @@ def describe_failure(err: BaseException) -> str:
     if isinstance(err, (AssertionError, StudentCodeError)):
         return str(err)
     if isinstance(err, CheckTimeout):
-        return "the check ran past its time limit"
+        return _("the check ran past its time limit")
     where = traceback.extract_tb(err.__traceback__)[-1:]
-    line = f" ({Path(where[0].filename).name}:{where[0].lineno})" if where else ""
-    return f"the check could not use what your code returned: {type(err).__name__}: {err}{line}"
+    if not where:
+        return _("the check could not use what your code returned: {kind}: {error}").format(kind=type(err).__name__,
+                                                                                            error=err)
+    return _("the check could not use what your code returned: {kind}: {error} ({place})").format(
+        kind=type(err).__name__, error=err, place=f"{Path(where[0].filename).name}:{where[0].lineno}")
 
 
 class NotebookChecks:
@@ -143,10 +148,10 @@ class NotebookChecks:
         def lookup(probe: str, args: dict, mistake: str | None = None):
             entry = saved.get(key(probe, args, mistake))
             if entry is None:
-                raise LookupError(f"this hidden check has no reference output for {probe}")
+                raise LookupError(_("this hidden check has no reference output for {probe}").format(probe=probe))
             return codec.from_jsonable(entry)
 
-        self._run("hidden check", load, name, Expected(lookup), params)
+        self._run(HIDDEN_LABEL, load, name, Expected(lookup), params)
 
     # -- one check -----------------------------------------------------------------------------------------------------
     def _run(self, label: str, load, name: str, expected: Expected, params: dict) -> bool:
@@ -177,10 +182,11 @@ class NotebookChecks:
         shown = printed.getvalue()
         if shown.strip():
             lines = shown.splitlines()
-            print("your code printed:\n  " + "\n  ".join(lines[:20]) + ("\n  ..." if len(lines) > 20 else ""))
+            print(_("your code printed:") + "\n  " + "\n  ".join(lines[:20]) + ("\n  ..." if len(lines) > 20 else ""))
+        check = _("hidden check") if label == HIDDEN_LABEL else label  # results keep the label in every language
         if failure is None:
-            print(f"passed: {label}")
+            print(_("passed: {check}").format(check=check))
             return True
-        sys.stderr.write(f"FAILED: {label}\n{failure}\n")
+        sys.stderr.write(_("FAILED: {check}").format(check=check) + f"\n{failure}\n")
         sys.stderr.flush()
         return False

@@ -13,6 +13,10 @@
   checks run TODO by TODO; a failure prints its reason in a few lines (no
   traceback of the checks' code); the run ends with a score per TODO, also
   when it is interrupted.
+- ``--lang en|ja``: the language of the failure reasons and the score table
+  (``--lang ja``: Japanese). It sets ``KVKIT_LANG`` (:mod:`kvchecks.i18n`) in
+  ``pytest_configure``, before any test module is imported; without it,
+  ``KVKIT_LANG`` as it is (unset: English).
 - A grader may set ``config.kvkit_backend`` (a probe runner) and
   ``config.kvkit_expected`` (``folder -> Expected``) before collection, and
   read ``Scoreboard.results``.
@@ -20,16 +24,19 @@
 
 from __future__ import annotations
 
+import os
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
 
-from . import assignment, context
+from . import assignment, context, i18n
 from .backends import InProcessBackend, find_package
 from .failures import StudentCodeError
 from .goldens import Expected, GoldenFile
+from .i18n import _
 from .timing import CheckTimeout
 
 SCOREBOARD = "kvkit-scoreboard"
@@ -39,6 +46,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kvkit", "KV-cache exercise")
     group.addoption("--impl", default="assignments",
                     help="which package to check: assignments (default), reference, or --impl=FOLDER holding it")
+    group.addoption("--lang", choices=i18n.LANGUAGES, default=None,
+                    help="the language of the failure reasons and the score table: en or ja (default: "
+                         f"${i18n.ENV}, else en)")
 
 
 @dataclass
@@ -111,7 +121,38 @@ def choose_assignment(config: pytest.Config) -> None:
         assignment.use(found.pop())
 
 
+def width(text: str) -> int:
+    """How many terminal columns ``text`` takes (a Japanese character takes two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def ljust(text: str, columns: int) -> str:
+    """``f"{text:<columns}"``, counting terminal columns rather than characters."""
+    return text + " " * max(0, columns - width(text))
+
+
+def rjust(text: str, columns: int) -> str:
+    """``f"{text:>columns}"``, counting terminal columns rather than characters."""
+    return " " * max(0, columns - width(text)) + text
+
+
+def choose_language(config: pytest.Config) -> None:
+    """``--lang``: this run's language (``KVKIT_LANG``), set before any test module is imported."""
+    lang = config.getoption("lang", None)
+    if lang is not None:
+        config._kvkit_lang_before = os.environ.get(i18n.ENV)
+        os.environ[i18n.ENV] = lang
+
+
+def add_hidden_catalogue(config: pytest.Config, work: assignment.Assignment) -> None:
+    """The hidden checks' messages (``<name>_hidden``), where the hidden checks are (the kit, not a student's copy)."""
+    hidden = work.folders.get("hidden_tests")
+    if hidden and (config.rootpath / hidden / "locale").is_dir():
+        i18n.add_domain(f"{work.name}_hidden", config.rootpath / hidden / "locale")
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    choose_language(config)
     torch.set_num_threads(1)  # the checks' tensors are tiny; spinning threads only slow a busy machine
     choose_assignment(config)
     try:
@@ -119,6 +160,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except FileNotFoundError as err:
         raise pytest.UsageError(str(err)) from None
     work.checks_module()  # its folder on sys.path, for the tests' own imports of it
+    add_hidden_catalogue(config, work)
     context.reset()
     config.addinivalue_line("markers", "points(n): how many points a graded test is worth")
     for todo in work.todos.values():
@@ -175,11 +217,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         if isinstance(err, (AssertionError, StudentCodeError)):
             report.longrepr = str(err)
         elif isinstance(err, CheckTimeout):
-            report.longrepr = "the check ran past its time limit"
+            report.longrepr = _("the check ran past its time limit")
         elif not isinstance(err, (KeyboardInterrupt, pytest.UsageError)):
             entry = call.excinfo.traceback[-1]
-            report.longrepr = (f"the check could not use what your code returned: {type(err).__name__}: {err} "
-                               f"({Path(str(entry.path)).name}:{entry.lineno + 1})")
+            report.longrepr = _("the check could not use what your code returned: {kind}: {error} ({place})").format(
+                kind=type(err).__name__, error=err, place=f"{Path(str(entry.path)).name}:{entry.lineno + 1}")
 
 
 @pytest.fixture(scope="session")
@@ -203,14 +245,33 @@ def expected(request: pytest.FixtureRequest) -> Expected:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Print the score per TODO as the run's last lines (also after Ctrl-C: what ran so far)."""
+    try:
+        score_table(config)
+    finally:
+        if hasattr(config, "_kvkit_lang_before"):  # --lang: the process's language as it was before this run
+            before = config.__dict__.pop("_kvkit_lang_before")
+            if before is None:
+                os.environ.pop(i18n.ENV, None)
+            else:
+                os.environ[i18n.ENV] = before
+
+
+def score_table(config: pytest.Config) -> None:
     board = config.pluginmanager.get_plugin(SCOREBOARD)
     terminal = config.pluginmanager.get_plugin("terminalreporter")
     if board is None or terminal is None or not board.results:
         return
     write = terminal.write_line
-    terminal.section(f"{assignment.current().title}: score per TODO")
+    work = assignment.current()
+    title = _("{title}: score per TODO").format(title=work.title_in(i18n.language()))
+    wide = width(title) - len(title)  # pytest centres a title by its characters; a Japanese one takes more columns
+    screen = getattr(getattr(terminal, "_tw", None), "fullwidth", None)
+    if wide and screen:
+        terminal.section(title, fullwidth=screen - wide)
+    else:
+        terminal.section(title)
     total = earned = 0.0
-    for todo in assignment.current().todos.values():
+    for todo in work.todos.values():
         mine = [r for r in board.results if r.todo == todo.number]
         if not mine:
             continue
@@ -218,9 +279,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         out_of = sum(r.points for r in mine)
         total, earned = total + out_of, earned + got
         passed = sum(r.passed for r in mine)
-        write(f"TODO {todo.number}  {todo.function:<32} {got:5g} / {out_of:<5g} ({passed}/{len(mine)} checks pass)")
-    write(f"{'Total':<40} {earned:5g} / {total:<5g}")
+        write(_("TODO {todo}  {function:<32} {got:5g} / {possible:<5g} ({passed}/{count} checks pass)").format(
+            todo=todo.number, function=todo.function, got=got, possible=out_of, passed=passed, count=len(mine)))
+    label = _("Total")
+    write(f"{ljust(label, 40)} {earned:5g} / {total:<5g}")
     missing = board.selected - len(board.results)
     if missing > 0:
-        write(f"{missing} of the {board.selected} selected checks did not run (interrupted): the total counts only "
-              "the checks that ran.")
+        write(_("{missing} of the {selected} selected checks did not run (interrupted): the total counts only the "
+                "checks that ran.").format(missing=missing, selected=board.selected))

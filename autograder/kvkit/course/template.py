@@ -145,10 +145,12 @@ def _build(items: list[CheckItem], course: Course, reference: Path) -> dict:
     if sorted(checks_done) != sorted(TODOS):
         raise ValueError(f"template: needs one %% checks cell per TODO {sorted(TODOS)}, found {checks_done}")
     package = {"__init__.py": (reference / PACKAGE / "__init__.py").read_text()}
-    for module in MODULES:
-        ids = [c["metadata"]["nbgrader"]["grade_id"] for c in cells
-               if c["metadata"].get("kvkit", {}).get("module") == module]
-        package[module] = {"header": modules[module].header, "cells": ids}
+    for module in MODULES:  # a module's cells in the reference's order, wherever the narrative shows them
+        order = list(modules[module].classes)
+        mine = sorted((c for c in cells if c["metadata"].get("kvkit", {}).get("module") == module),
+                      key=lambda c: order.index(c["metadata"]["kvkit"]["classes"][0]))
+        package[module] = {"header": modules[module].header,
+                           "cells": [c["metadata"]["nbgrader"]["grade_id"] for c in mine]}
     metadata = {
         "kernelspec": KERNELSPEC,
         "language_info": {"name": "python"},

@@ -8,6 +8,7 @@ from typing import Callable
 
 from kvchecks import codec, context
 from kvchecks.failures import StudentCodeError, format_error
+from kvchecks.i18n import N_, _
 from kvchecks.timing import TimeoutPolicy
 
 from ..errors import GraderError
@@ -24,9 +25,9 @@ class RemoteBackend:
     """
 
     def __init__(self, spawn: Callable[[], SubmissionProcess], timeout: float, retry_timeout: float | None = None,
-                 budget: float | None = None, memory_note: str = "a limited amount") -> None:
+                 budget: float | None = None, memory_note: str | None = None) -> None:
         self.spawn = spawn
-        self.memory_note = memory_note
+        self.memory_note = memory_note or N_("a limited amount")  # "1536 MB", or translated where shown
         self.policy = TimeoutPolicy(timeout, retry_timeout or timeout)
         self.budget = budget
         self.deadline: float | None = None
@@ -72,12 +73,12 @@ class RemoteBackend:
             raise StudentCodeError(self.import_error)
         self.start()
         if self.deadline is not None and time.monotonic() > self.deadline:
-            raise StudentCodeError(f"not run: the grading time limit ({self.budget:g} s) was used up by earlier checks "
-                                   "that timed out")
+            raise StudentCodeError(_("not run: the grading time limit ({budget:g} s) was used up by earlier checks "
+                                     "that timed out").format(budget=self.budget))
         args = codec.from_jsonable(codec.to_jsonable(args))
         why = self.policy.lost(probe, args)
         if why is not None:
-            raise StudentCodeError(f"{why} (the same call, made by an earlier check)")
+            raise StudentCodeError(_("{why} (the same call, made by an earlier check)").format(why=why))
         try:
             ready = self.active.handshake()
         except GraderError as err:  # not the student's doing: the grader stops, it does not fail the checks
@@ -99,17 +100,18 @@ class RemoteBackend:
         if "error" in reply and isinstance(reply["error"], dict):
             message = format_error(reply["error"], context.CURRENT.todo)
             if str(reply["error"].get("type")) == "MemoryError" or "can't allocate memory" in message:
-                message += f"\n  (the submission's process may use {self.memory_note} of memory)"
+                message += "\n  " + _("(the submission's process may use {amount} of memory)").format(
+                    amount=_(self.memory_note))
             raise StudentCodeError(message)
         try:
             if "ok" not in reply:
-                raise ValueError("no result in it")
+                raise ValueError(_("no result in it"))
             check_reply(reply["ok"])
             return codec.from_jsonable(reply["ok"])
         except (ValueError, TypeError, KeyError, RecursionError) as err:
             # something other than the probe code wrote into the pipe: the process cannot be trusted to stay in step
-            raise self._lose(probe, args, f"the submission's process sent an unreadable reply to {probe}: {err}",
-                             False) from None
+            raise self._lose(probe, args, _("the submission's process sent an unreadable reply to {probe}: "
+                                            "{error}").format(probe=probe, error=err), False) from None
 
     def close(self) -> None:
         for process in (self.active, self.spare):

@@ -12,6 +12,7 @@ import time
 
 from kvchecks import codec
 from kvchecks.failures import StudentCodeError, format_import_error
+from kvchecks.i18n import _
 
 from ..errors import GraderError
 from ..paths import ASSIGNMENT
@@ -89,22 +90,25 @@ class SubmissionProcess:
             reply = receive_reply(self.read_fd, self.import_timeout)
         except TimeoutError:
             self.stop()
-            reply = {"import_error": f"importing {PACKAGE} failed: timed out after {self.import_timeout:g} s "
-                                     f"(an endless loop at import time?)"}
+            reply = {"import_error": _("importing {package} failed: timed out after {seconds:g} s (an endless loop "
+                                       "at import time?)").format(package=PACKAGE, seconds=self.import_timeout)}
         except ValueError as err:
             self.stop()
-            reply = {"import_error": f"importing {PACKAGE} failed: the submission's process sent a broken message: {err}"}
+            reply = {"import_error": _("importing {package} failed: the submission's process sent a broken message: "
+                                       "{error}").format(package=PACKAGE, error=err)}
         if reply is None:
             code = self.stop()
-            reply = {"import_error": f"importing {PACKAGE} failed: the submission's process ended (exit code {code}) "
-                                     f"(sys.exit or os._exit at import time?)"}
+            reply = {"import_error": _("importing {package} failed: the submission's process ended (exit code "
+                                       "{code}) (sys.exit or os._exit at import time?)").format(package=PACKAGE,
+                                                                                                code=code)}
         if "import_error" in reply:
             err = reply["import_error"]
             if isinstance(err, dict):
                 reply = {"import_error": format_import_error(err)}
         elif reply.get("ready") is not True:
             self.stop()
-            reply = {"import_error": f"importing {PACKAGE} failed: the submission's process sent an unexpected message"}
+            reply = {"import_error": _("importing {package} failed: the submission's process sent an unexpected "
+                                       "message").format(package=PACKAGE)}
         self.ready = reply
         return reply
 
@@ -113,19 +117,23 @@ class SubmissionProcess:
             protocol.send(self.write_fd, {"probe": probe, "args": codec.to_jsonable(args)})
         except OSError:
             code = self.stop()
-            raise ProbeLost(f"the submission's process ended (exit code {code}) before {probe} could run", False)
+            raise ProbeLost(_("the submission's process ended (exit code {code}) before {probe} could run").format(
+                code=code, probe=probe), False)
         try:
             reply = receive_reply(self.read_fd, timeout)
         except TimeoutError:
             self.stop()
-            raise ProbeLost(f"timed out after {timeout:g} s while running {probe} (an endless loop?)", True)
+            raise ProbeLost(_("timed out after {seconds:g} s while running {probe} (an endless loop?)").format(
+                seconds=timeout, probe=probe), True)
         except ValueError as err:
             self.stop()
-            raise ProbeLost(f"the submission's process sent a broken reply while running {probe}: {err}", False)
+            raise ProbeLost(_("the submission's process sent a broken reply while running {probe}: {error}").format(
+                probe=probe, error=err), False)
         if reply is None:
             code = self.stop()
-            raise ProbeLost(f"the submission's process ended (exit code {_describe_exit(code)}) while running "
-                            f"{probe} (sys.exit/os._exit, a crash, or the memory limit?)", False)
+            raise ProbeLost(_("the submission's process ended (exit code {code}) while running {probe} "
+                              "(sys.exit/os._exit, a crash, or the memory limit?)").format(code=_describe_exit(code),
+                                                                                          probe=probe), False)
         return reply
 
     def alive(self) -> bool:

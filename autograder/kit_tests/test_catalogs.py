@@ -1,0 +1,62 @@
+"""The message catalogues: every message in Japanese, every compiled catalogue up to date, and the checks speak
+Japanese when asked (and English when not)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+from kvchecks import i18n
+from kvkit.catalogs import TRANSLATED, domains, problems
+from kvkit.paths import PUBLIC_TESTS, ROOT
+
+JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
+
+
+def test_every_message_is_translated_and_every_catalogue_compiled():
+    found = [line for domain in domains() for lang in TRANSLATED for line in problems(domain, lang)]
+    assert not found, "run `kvkit catalogs` and translate:\n" + "\n".join(found[:30])
+
+
+def test_a_placeholder_is_kept_by_every_translation():
+    from babel.messages.pofile import read_po
+
+    fields = re.compile(r"\{[^{}]*\}")
+    for domain in domains():
+        for lang in TRANSLATED:
+            with domain.po(lang).open("rb") as f:
+                for message in read_po(f):
+                    if not message.id:
+                        continue
+                    ids = message.id if isinstance(message.id, tuple) else (message.id,)
+                    strings = message.string if isinstance(message.string, tuple) else (message.string,)
+                    for text in strings:
+                        assert sorted(fields.findall(text)) == sorted(fields.findall(ids[-1])), (domain.name, ids[0])
+
+
+def test_english_unless_japanese_is_asked_for(monkeypatch):
+    monkeypatch.delenv(i18n.ENV, raising=False)
+    assert i18n.language() == "en"
+    for asked in ("ja", "ja_JP.UTF-8", "JA"):
+        monkeypatch.setenv(i18n.ENV, asked)
+        assert i18n.language() == "ja"
+    monkeypatch.setenv(i18n.ENV, "fr")
+    assert i18n.language() == "en"
+
+
+def test_the_self_check_speaks_japanese_when_asked():
+    """The student's ``pytest`` on the skeleton: failure reasons and the score table in Japanese with ``--lang ja``
+    (``KVKIT_LANG=ja``), in English without."""
+    runs = {}
+    for lang in ("en", "ja"):
+        done = subprocess.run([sys.executable, "-m", "pytest", str(PUBLIC_TESTS), f"--lang={lang}", "-q"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "COLUMNS": "300"})  # room for each FAILED line's reason
+        assert done.returncode == 1, done.stdout[-2000:]
+        runs[lang] = done.stdout
+    table = runs["ja"][runs["ja"].rindex("===="):]
+    failures = [line for line in runs["ja"].splitlines() if line.startswith("FAILED")]
+    assert JAPANESE.search(table) and failures and all(JAPANESE.search(line) for line in failures), runs["ja"][-1500:]
+    assert not JAPANESE.search(runs["en"]), runs["en"][-1500:]
