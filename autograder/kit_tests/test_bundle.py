@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.build import solution_regions
 from kvkit.bundle import STUDENT, TOP, write_bundle
 from kvkit.paths import ASSIGNMENT, HIDDEN_TESTS, REFERENCE
+from secrets_support import reference_solution_lines
 
 pytestmark = pytest.mark.slow
 # A student's shell: no KVKIT_ASSIGNMENT (the kit's choice), so the bundle's checks read the bundle's own manifest.
@@ -31,23 +31,13 @@ def in_bundle(root: Path, *args: str, **options) -> subprocess.CompletedProcess:
                           **options)
 
 
-def solution_lines() -> set[str]:
-    """Distinctive lines of the reference's solution regions."""
-    lines = set()
-    for path in (REFERENCE / ASSIGNMENT.package).glob("*.py"):
-        text = path.read_text().splitlines()
-        for _, begin, end in solution_regions(path.read_text(), str(path)):
-            lines |= {line.strip() for line in text[begin:end - 1] if len(line.strip()) > 25}
-    return lines
-
-
 @pytest.mark.every_assignment
 def test_bundle_holds_no_solution_and_no_hidden_check(tmp_path):
     archive = zipfile.ZipFile(write_bundle(tmp_path / "bundle.zip"))
     names = archive.namelist()
     assert f"{TOP}/assignments/{ASSIGNMENT.todos[1].file}" in names and f"{TOP}/tests/goldens.json" in names
     assert not any("reference" in n or "hidden" in n or "autograder" in n for n in names), names
-    secrets = solution_lines()
+    secrets = reference_solution_lines()
     hidden_names = {line.split("(")[0][4:] for path in HIDDEN_TESTS.glob("test_*.py")
                     for line in path.read_text().splitlines() if line.startswith("def test_")}
     hidden_keys = set(json.loads((HIDDEN_TESTS / "goldens.json").read_text()))

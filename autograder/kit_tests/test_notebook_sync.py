@@ -17,15 +17,16 @@ from pathlib import Path
 import pytest
 
 from kvkit.paths import TODOS
-from kvkit.build import solution_regions
 from kvkit.cli import main
 from kvkit.course.cells import MODULES
 from kvkit.course.checks import check_key, check_name, collect_checks
+from kvkit.course.courses import COURSES
 from kvkit.course.folders import NOTEBOOK_NAME, RELEASE_DIR, SOURCE_NOTEBOOK, stale_paths, write_course
 from kvkit.course.submission import notebook_to_package, read_notebook
 from kvkit.course.template import notebook_points
 from kvkit.paths import ASSIGNMENT, HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE
 from kvchecks import assignment as kvchecks_assignment
+from secrets_support import reference_solution_lines
 
 pytestmark = pytest.mark.every_assignment
 PACKAGE = ASSIGNMENT.package
@@ -34,16 +35,6 @@ PACKAGE = ASSIGNMENT.package
 @pytest.fixture(scope="module")
 def items():
     return collect_checks()
-
-
-def reference_solution_lines(min_length: int = 28) -> set[str]:
-    """Stripped lines inside the reference's solution regions, long enough to be distinctive."""
-    found = set()
-    for path in (REFERENCE / PACKAGE).glob("*.py"):
-        lines = path.read_text().splitlines()
-        for _, begin, end in solution_regions(path.read_text(), str(path)):
-            found |= {line.strip() for line in lines[begin:end - 1] if len(line.strip()) >= min_length}
-    return found
 
 
 def hidden_secrets() -> tuple[set[str], set[str]]:
@@ -65,7 +56,7 @@ def hidden_secrets() -> tuple[set[str], set[str]]:
 
 def lines_of(path: Path) -> set[str]:
     """Stripped lines of a file; for a notebook, of its cells' sources and outputs."""
-    text = path.read_text()
+    text = path.read_bytes().decode(errors="replace")
     if path.suffix != ".ipynb":
         return {line.strip() for line in text.splitlines()}
     found = set()
@@ -76,16 +67,18 @@ def lines_of(path: Path) -> set[str]:
     return found
 
 
-def leaks(folder: Path, skip_notebook: bool = False) -> dict[str, list[str]]:
-    """Per file of ``folder``: the solution lines, hidden-test lines and hidden-test substrings it holds."""
+def leaks(folder: Path, skip_notebook: str | None = None) -> dict[str, list[str]]:
+    """Per file of ``folder`` (but the notebook ``skip_notebook`` names): the solution lines, hidden-test lines and
+    hidden-test substrings it holds."""
     solution = reference_solution_lines()
     hidden_lines, hidden_strings = hidden_secrets()
     assert len(solution) > 10 and len(hidden_lines) > 10 and len(hidden_strings) > 10
     found = {}
     for path in sorted(folder.rglob("*")):
-        if not path.is_file() or "__pycache__" in path.parts or (skip_notebook and path.name == NOTEBOOK_NAME):
+        if not path.is_file() or "__pycache__" in path.parts or (path.name == skip_notebook):
             continue
-        text, lines = path.read_text(), lines_of(path)
+        text = path.read_bytes().decode(errors="replace")  # a compiled catalogue (.mo) is binary: scan its text too
+        lines = lines_of(path)
         bad = sorted((solution | hidden_lines) & lines) + sorted(s for s in hidden_strings if s in text)
         bad += [m for m in ("BEGIN SOLUTION", "END SOLUTION") if m in text]
         if bad:
@@ -110,22 +103,25 @@ def test_kvkit_notebook_check_passes(capsys):
 
 
 @pytest.mark.slow  # real nbgrader generate_assignment
-def test_release_has_no_solution_and_no_hidden_test(course):
-    assert leaks(course / "release") == {}
+@pytest.mark.parametrize("edition", COURSES, ids=lambda c: c.name)
+def test_release_has_no_solution_and_no_hidden_test(course, edition):
+    assert leaks(course / "release" / edition.name) == {}
 
 
 @pytest.mark.slow  # real nbgrader generate_assignment
-def test_source_support_files_hold_no_solution_and_no_hidden_test(course):
+@pytest.mark.parametrize("edition", COURSES, ids=lambda c: c.name)
+def test_source_support_files_hold_no_solution_and_no_hidden_test(course, edition):
     # nbgrader copies every file of source/<name>/ but the notebook into each graded folder
-    assert leaks(course / "source", skip_notebook=True) == {}
+    assert leaks(course / "source" / edition.name, skip_notebook=edition.notebook_name) == {}
 
 
 @pytest.mark.slow  # real nbgrader generate_assignment
-def test_the_scan_finds_what_it_looks_for(course):
-    found = leaks(course / "source")  # the source notebook itself holds both
-    assert any("BEGIN SOLUTION" in bad for bad in found.get(NOTEBOOK_NAME, []))
-    assert any("BEGIN HIDDEN TESTS" in bad for bad in found.get(NOTEBOOK_NAME, []))
-    assert len(found[NOTEBOOK_NAME]) > 40
+@pytest.mark.parametrize("edition", COURSES, ids=lambda c: c.name)
+def test_the_scan_finds_what_it_looks_for(course, edition):
+    found = leaks(course / "source" / edition.name)  # the source notebook itself holds both
+    assert any("BEGIN SOLUTION" in bad for bad in found.get(edition.notebook_name, []))
+    assert any("BEGIN HIDDEN TESTS" in bad for bad in found.get(edition.notebook_name, []))
+    assert len(found[edition.notebook_name]) > 40
 
 
 def test_hidden_tests_live_only_in_hidden_regions():

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
 import time
 from pathlib import Path
 from types import ModuleType
@@ -28,6 +27,7 @@ import torch
 from .bench_report import plot, print_report, summary, targets
 from .errors import UsageError
 from .impl import add_impl_argument, opened_impl
+from .stopwatch import median_step_s, sync
 
 MODEL = {"depth": 4, "hidden_dim": 128, "nheads": 4, "vocab_size": 512}
 LENGTHS = [64, 128, 256, 512, 1024, 2048]
@@ -53,16 +53,6 @@ def add_parser(sub) -> None:
     parser.set_defaults(func=run)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _median_step_s(stamps: list[float]) -> float:
-    """Median gap between consecutive time stamps, in seconds."""
-    return statistics.median(b - a for a, b in zip(stamps, stamps[1:]))
-
-
 def time_cached(kvcache: ModuleType, model, prompt: torch.Tensor, steps: int):
     """Prefill ``prompt [1, L]`` into a fresh cache, then time ``steps`` one-token decode steps.
 
@@ -76,13 +66,13 @@ def time_cached(kvcache: ModuleType, model, prompt: torch.Tensor, steps: int):
         max_seq_len=model.max_seq_len, device=device, dtype=model.emb.weight.dtype,
     )
     token = model(prompt, kv_cache=cache)[:, -1:].argmax(-1)  # [1, 1]
-    _sync(device)
+    sync(device)
     stamps = [time.perf_counter()]
     for _ in range(steps):
         token = model(token, kv_cache=cache)[:, -1:].argmax(-1)
-        _sync(device)
+        sync(device)
         stamps.append(time.perf_counter())
-    return _median_step_s(stamps), cache
+    return median_step_s(stamps), cache
 
 
 def time_uncached(model, prompt: torch.Tensor, steps: int, budget_s: float) -> tuple[float, int]:
@@ -94,14 +84,14 @@ def time_uncached(model, prompt: torch.Tensor, steps: int, budget_s: float) -> t
         ``(median seconds per token, steps run)``.
     """
     tokens = prompt
-    _sync(prompt.device)
+    sync(prompt.device)
     stamps = [time.perf_counter()]
     while len(stamps) <= steps and (len(stamps) < 3 or stamps[-1] - stamps[0] < budget_s):
         token = model(tokens)[:, -1:].argmax(-1)
         tokens = torch.cat([tokens, token], dim=1)
-        _sync(prompt.device)
+        sync(prompt.device)
         stamps.append(time.perf_counter())
-    return _median_step_s(stamps), len(stamps) - 1
+    return median_step_s(stamps), len(stamps) - 1
 
 
 def hf_model(max_seq_len: int, device: torch.device):
@@ -130,7 +120,7 @@ def time_hf(model, prompt: torch.Tensor, steps: int) -> float:
             self.stamps: list[float] = []
 
         def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
-            _sync(input_ids.device)
+            sync(input_ids.device)
             self.stamps.append(time.perf_counter())
             return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
@@ -139,7 +129,7 @@ def time_hf(model, prompt: torch.Tensor, steps: int) -> float:
         prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=steps + 1, do_sample=False,
         stopping_criteria=StoppingCriteriaList([clock]),
     )
-    return _median_step_s(clock.stamps)
+    return median_step_s(clock.stamps)
 
 
 def cache_bytes(cache) -> dict:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
 import time
 from pathlib import Path
 from types import ModuleType
@@ -36,6 +35,7 @@ import torch
 from kvchecks.weights import fill_parameters, seeded_tensor, seeded_tokens
 from .errors import UsageError
 from .impl import add_impl_argument, opened_impl
+from .stopwatch import median_step_s, sync
 
 FULL = {
     "rounds": 5,
@@ -88,22 +88,12 @@ def add_parser(sub) -> None:
     parser.set_defaults(func=run)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _median_step_s(stamps: list[float]) -> float:
-    """Median gap between consecutive time stamps, in seconds."""
-    return statistics.median(b - a for a, b in zip(stamps, stamps[1:]))
-
-
 def _timed(device: torch.device, call):
     """``(seconds, result)`` of ``call()``, the device's queued work included."""
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
     result = call()
-    _sync(device)
+    sync(device)
     return time.perf_counter() - start, result
 
 
@@ -152,14 +142,14 @@ def gqa_part(kv: ModuleType, config: dict, device: torch.device, rounds: int, pr
     for round_ in range(rounds + 1):
         for kv_heads, model, cache in setups:
             token = torch.zeros(1, 1, dtype=torch.long, device=device)
-            _sync(device)
+            sync(device)
             stamps = [time.perf_counter()]
             for _ in range(steps):
                 token = model(token, kv_cache=cache)[:, -1:].argmax(-1)
-                _sync(device)
+                sync(device)
                 stamps.append(time.perf_counter())
             if round_:  # round 0 warms up
-                best[kv_heads] = min(best[kv_heads], _median_step_s(stamps))
+                best[kv_heads] = min(best[kv_heads], median_step_s(stamps))
         if round_:
             progress.update()
     mha = setups[0][2].nbytes()
@@ -192,7 +182,7 @@ def chat(model, cache, turns: list[list[int]], reply_tokens: int, device: torch.
     for user in turns:
         token = int(model(_ids(pending + user, device), kv_cache=cache)[0, -1].argmax())
         reply = [token]
-        _sync(device)
+        sync(device)
         stamps = [time.perf_counter()]
         for _ in range(reply_tokens - 1):
             token = int(model(_ids([token], device), kv_cache=cache)[0, -1].argmax())
@@ -201,7 +191,7 @@ def chat(model, cache, turns: list[list[int]], reply_tokens: int, device: torch.
         pending = [token]  # fed with the next turn
         replies.append(reply)
         rows.append({"positions": cache.current_length + 1, "nbytes": cache.nbytes(),
-                     "ms": _median_step_s(stamps) * 1e3})
+                     "ms": median_step_s(stamps) * 1e3})
     return replies, rows
 
 
@@ -263,7 +253,7 @@ def batch_part(kv: ModuleType, config: dict, device: torch.device, rounds: int, 
     stamps: list[float] = []
 
     def stamp(*_) -> None:
-        _sync(device)
+        sync(device)
         stamps.append(time.perf_counter())
 
     best, outputs = {size: (math.inf, math.inf) for size in sizes}, {}
@@ -273,7 +263,7 @@ def batch_part(kv: ModuleType, config: dict, device: torch.device, rounds: int, 
             for size in sizes:
                 stamps.clear()
                 seconds, outputs[size] = _timed(device, lambda: batcher.generate_batch(prompts[:size], new_tokens))
-                best[size] = min(best[size], (_median_step_s(stamps), seconds))
+                best[size] = min(best[size], (median_step_s(stamps), seconds))
             progress.update()
     finally:
         hook.remove()

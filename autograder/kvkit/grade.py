@@ -26,7 +26,6 @@ from kvchecks.plugin import SCOREBOARD, Result
 from kvchecks.timing import PROBE_TIMEOUT, RETRY_TIMEOUT
 
 from .course.submission import notebook_places
-from .errors import UsageError
 from .fresh import FreshInputs
 from .inputs import prepared
 from .paths import ASSIGNMENT, HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT

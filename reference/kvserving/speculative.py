@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import torch
 
-from .cache import KVCache
 from .generate import Generator, _check_request
 from .model import Transformer
 

@@ -15,29 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from kvchecks.failures import describe, student_files_of
+from kvchecks.probing import attempt, greedy_margin
 from kvchecks.weights import fill_parameters, seeded_tensor, seeded_tokens
-
-
-def describe_error(err: BaseException, kv) -> dict:
-    """What a test needs to know about an exception the student's code raised (see ``failures.describe``)."""
-    overflow = getattr(kv, "CacheOverflowError", None)
-    return {
-        **describe(err, student_files_of(kv)),
-        "value_error": isinstance(err, ValueError),
-        "index_error": isinstance(err, IndexError),
-        "overflow": isinstance(overflow, type) and isinstance(err, overflow),
-    }
-
-
-def attempt(kv, fn, *args, **kwargs) -> dict:
-    """``{"value": result}`` or ``{"error": description}``; ``NotImplementedError`` propagates."""
-    try:
-        return {"value": fn(*args, **kwargs)}
-    except NotImplementedError:
-        raise
-    except Exception as err:  # the student's code may raise anything; the test judges it
-        return {"error": describe_error(err, kv)}
 
 
 def synthetic_kv(batch: int, heads: int, n: int, head_dim: int, start: int, tag: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -281,15 +260,6 @@ def conversation(kv, config: dict, seed: int, turns: list[list[int]], reply_toke
     history += pending
     return {"history": history, "logits": torch.cat(logits, dim=1), "lengths": lengths,
             "margin": greedy_margin([step[0, -1] for step in logits])}
-
-
-def greedy_margin(last_logits: list[torch.Tensor]) -> float:
-    """The smallest gap between the best and the second-best logit over greedy steps (how far from a tie)."""
-    margin = float("inf")
-    for logits in last_logits:
-        top = torch.topk(logits, 2).values
-        margin = min(margin, float(top[0] - top[1]))
-    return margin
 
 
 def generate_scripted(kv, config: dict, prompt: list[int], max_new_tokens: int, generator_len: int | None = None,

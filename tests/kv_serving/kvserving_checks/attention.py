@@ -14,9 +14,10 @@ import torch
 
 from kvchecks.i18n import N_, _
 from kvchecks.mistakes import Mistake
+from kvchecks.probing import attempt, greedy_margin
 from kvchecks.weights import fill_parameters, seeded_tensor, seeded_tokens
 
-from .common import attempt, build_model, greedy_margin, head_dim, kv_heads
+from .common import build_model, head_dim, kv_heads
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "bfloat16": torch.bfloat16}
 
@@ -313,7 +314,7 @@ def window_chat(kv, config: dict, seed: int, turns: list[list[int]], reply_token
     with torch.no_grad():
         for turn in turns:
             pending += turn
-            for _ in range(reply_tokens):
+            for _step in range(reply_tokens):
                 out = model(torch.tensor([pending], dtype=torch.long), kv_cache=cache)
                 logits.append(out)
                 history += pending

@@ -1,38 +1,13 @@
-"""What every part-2 probe shares: calling the student's code, building seeded models and caches.
+"""What every part-2 probe shares: seeded models and caches (calling the student's code: :mod:`kvchecks.probing`).
 
 A probe builds objects from the student's ``kvserving`` package (``kv``),
 drives them through one scenario and returns what it observed. It never
-judges. ``NotImplementedError`` always propagates, so an unfinished TODO
-fails its checks by name.
+judges.
 """
 
 from __future__ import annotations
 
-import torch
-
-from kvchecks.failures import describe, student_files_of
 from kvchecks.weights import fill_parameters
-
-
-def describe_error(err: BaseException, kv) -> dict:
-    """What a test needs to know about an exception the student's code raised (see ``failures.describe``)."""
-    overflow = getattr(kv, "CacheOverflowError", None)
-    return {
-        **describe(err, student_files_of(kv)),
-        "value_error": isinstance(err, ValueError),
-        "index_error": isinstance(err, IndexError),
-        "overflow": isinstance(overflow, type) and isinstance(err, overflow),
-    }
-
-
-def attempt(kv, fn, *args, **kwargs) -> dict:
-    """``{"value": result}`` or ``{"error": description}``; ``NotImplementedError`` propagates."""
-    try:
-        return {"value": fn(*args, **kwargs)}
-    except NotImplementedError:
-        raise
-    except Exception as err:  # the student's code may raise anything; the test judges it
-        return {"error": describe_error(err, kv)}
 
 
 def build_model(kv, config: dict, seed: int):
@@ -57,12 +32,3 @@ def kv_heads(config: dict) -> int:
 def new_cache(kv, config: dict, batch: int, max_seq_len: int):
     """An empty ``KVCache`` for a model of ``config``."""
     return kv.KVCache(config["depth"], batch, kv_heads(config), head_dim(config), max_seq_len)
-
-
-def greedy_margin(last_logits: list[torch.Tensor]) -> float:
-    """The smallest gap between the best and the second-best logit over greedy steps (how far from a tie)."""
-    margin = float("inf")
-    for logits in last_logits:
-        top = torch.topk(logits, 2).values
-        margin = min(margin, float(top[0] - top[1]))
-    return margin

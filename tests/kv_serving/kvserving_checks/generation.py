@@ -20,9 +20,10 @@ import torch.nn.functional as F
 
 from kvchecks.i18n import N_, _
 from kvchecks.mistakes import Mistake
+from kvchecks.probing import attempt, greedy_margin
 from kvchecks.weights import seeded_tensor
 
-from .common import attempt, build_model, greedy_margin, new_cache
+from .common import build_model, new_cache
 
 ONE_HOT = 10.0  # the scripted logits: 10 for the predicted token, 0 elsewhere
 
@@ -86,7 +87,8 @@ def batch_forward(kv, vocab: int, salt: int, log: CallLog):
         if positions is None:
             positions = index.expand(batch, seq)
         elif tuple(positions.shape) != (batch, seq):
-            raise ValueError(f"positions must be [B={batch}, S={seq}], got {tuple(positions.shape)}")
+            raise ValueError(f"the scripted model takes positions of [B={batch}, S={seq}], got "
+                             f"{tuple(positions.shape)}")
         if attention_mask is None:
             real = (index + 1).expand(batch, seq)
         elif tuple(attention_mask.shape) != (batch, past + seq):
@@ -145,7 +147,7 @@ def _greedy_uncached(model, prompt: list[int], max_new_tokens: int) -> tuple[lis
     """Greedy decoding without a cache (every step re-runs the sequence): the tokens and each step's logits."""
     tokens, steps = list(prompt), []
     with torch.no_grad():
-        for _ in range(max_new_tokens):
+        for _step in range(max_new_tokens):
             steps.append(model(torch.tensor([tokens], dtype=torch.long))[0, -1])
             tokens.append(int(steps[-1].argmax()))
     return tokens, steps
@@ -263,10 +265,10 @@ class CropRecorder:
 
     def crop(self, length: int) -> None:
         self.crops.append({"cache": self.name, "from": self.current_length, "to": length})
-        if not 0 <= length <= self.current_length:
+        if length < 0 or length > self.current_length:  # (a stand-in for the student's own crop: TODO 5)
             raise ValueError(f"CropRecorder {self.name}: cannot crop to {length}, it holds {self.current_length} "
                              "positions")
-        self.current_length = length
+        self.current_length = int(length)
 
     def reset(self) -> None:
         self.current_length = 0
@@ -393,7 +395,7 @@ MISTAKES: tuple[Mistake, ...] = (
 _STAND_IN = re.compile(r"CropRecorder")
 _CROP = re.compile(r"CropRecorder (target|draft)\d+: cannot crop to (-?\d+), it holds (\d+)")
 _MASK = re.compile(r"attention_mask must be \[B=\d+, L \+ S=\d+\]")
-_POSITIONS = re.compile(r"positions must be \[B=\d+, S=\d+\]")
+_POSITIONS = re.compile(r"positions (must be|of) \[B=\d+, S=\d+\]")
 _OVERFLOW = re.compile(r"the scripted model cannot store")
 
 
