@@ -86,7 +86,7 @@ def batch_forward(kv, vocab: int, salt: int, log: CallLog):
         index = torch.arange(past, past + seq)
         if positions is None:
             positions = index.expand(batch, seq)
-        elif tuple(positions.shape) != (batch, seq):
+        elif positions.shape != (batch, seq):
             raise ValueError(f"the scripted model takes positions of [B={batch}, S={seq}], got "
                              f"{tuple(positions.shape)}")
         if attention_mask is None:
