@@ -21,7 +21,7 @@ from kvkit.build import readmes
 from kvkit.bundle import TOP, write_bundle
 from kvkit.course.checks import collect_checks
 from kvkit.course.courses import COURSES, ENGLISH
-from kvkit.course.folders import nbgrader_command, nbgrader_env
+from kvkit.course.folders import nbgrader_command, nbgrader_env, write_support
 from kvkit.course.submission import fill_notebook, read_notebook
 from kvkit.paths import ASSIGNMENT, ROOT, TODOS
 
@@ -107,6 +107,7 @@ def autograded(tmp_path: Path, course, notebooks: dict[str, Path]) -> tuple[dict
 
     root = tmp_path / course.name
     shutil.copytree(course.source, root / "source" / course.name)
+    write_support(root / "source" / course.name)  # the check files beside the notebook (a fresh clone has none)
     shutil.copyfile(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
     nbgrader(root, "generate_assignment", course.name, "--force")
     for student, notebook in notebooks.items():

@@ -107,7 +107,8 @@ class ConfinedKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         config = self.box.jail_config(self.memory_bytes, self.box.new_uid())
-        config["seed"] = str(self.box.path("home"))
+        if self.box.path("home").is_dir():  # the course's public check files, copied into the kernel's work folder
+            config["seed"] = str(self.box.path("home"))
         return self.box.command([sys.executable, "-I", "-u", "-c", KERNEL_BOOT, str(self.box.harness),
                                  json.dumps(config), str(self.info_file), "-f", self.connection_file,
                                  *(extra_arguments or [])])
@@ -129,6 +130,10 @@ class ConfinedExecute(Execute):
     def preprocess(self, nb: NotebookNode, resources: dict):
         folder = Path(resources.get("metadata", {}).get("path") or ".")
         trees = {f"home/{name}": folder / name for name in SUPPORT if (folder / name).is_dir()}
+        if len(trees) < len(SUPPORT):  # the verdicts do not need them; the student's notebook cells do
+            self.log.warning("the course's source folder holds no %s beside the notebook, so the notebook's own "
+                             "check cells cannot run (the grades are not affected): run `make notebook` (kvkit "
+                             "notebook) after a clone", " or ".join(f"{name}/" for name in SUPPORT))
         with Sandbox(trees, hide=[course_root(self.config)], shared=("ipc",)) as box:
             if box.mode not in CONFINED:
                 self.log.warning(NO_ISOLATION)

@@ -6,8 +6,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kvchecks.i18n import N_, _
-from kvchecks.plugin import Result, ljust, rjust
+from kvchecks.i18n import N_, _, ljust, rjust
+from kvchecks.plugin import Result
+
 from .paths import TODOS
 
 MAX_OUTPUT = 2000

@@ -12,7 +12,8 @@ translated by machine: a message is looked up, when it is made, in catalogues wr
 Each ``.po`` is compiled to the ``.mo`` beside it by ``kvkit catalogs``, which also adds new messages to the
 ``.po`` files; a kit test fails while a message has no translation or a ``.mo`` is stale. A message that is
 defined before it is shown (a constant, a mistake's hint) is marked with :func:`N_` and translated where it is
-used.
+used. :func:`width`, :func:`ljust` and :func:`rjust` pad text by terminal columns (a Japanese character takes two),
+for tables in either language.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import contextlib
 import functools
 import gettext
 import os
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -99,3 +101,18 @@ def ngettext(singular: str, plural: str, count: int) -> str:
 def N_(message: str) -> str:
     """Mark ``message`` for the catalogues without translating it here (it is translated where it is shown)."""
     return message
+
+
+def width(text: str) -> int:
+    """How many terminal columns ``text`` takes (a Japanese character takes two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def ljust(text: str, columns: int) -> str:
+    """``f"{text:<columns}"``, counting terminal columns rather than characters."""
+    return text + " " * max(0, columns - width(text))
+
+
+def rjust(text: str, columns: int) -> str:
+    """``f"{text:>columns}"``, counting terminal columns rather than characters."""
+    return " " * max(0, columns - width(text)) + text

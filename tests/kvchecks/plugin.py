@@ -25,7 +25,6 @@
 from __future__ import annotations
 
 import os
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from . import assignment, context, i18n
 from .backends import InProcessBackend, find_package
 from .failures import StudentCodeError
 from .goldens import Expected, GoldenFile
-from .i18n import _
+from .i18n import _, ljust, width
 from .timing import CheckTimeout
 
 SCOREBOARD = "kvkit-scoreboard"
@@ -119,21 +118,6 @@ def choose_assignment(config: pytest.Config) -> None:
                                 f"{folders}")
     if found:
         assignment.use(found.pop())
-
-
-def width(text: str) -> int:
-    """How many terminal columns ``text`` takes (a Japanese character takes two)."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def ljust(text: str, columns: int) -> str:
-    """``f"{text:<columns}"``, counting terminal columns rather than characters."""
-    return text + " " * max(0, columns - width(text))
-
-
-def rjust(text: str, columns: int) -> str:
-    """``f"{text:>columns}"``, counting terminal columns rather than characters."""
-    return " " * max(0, columns - width(text)) + text
 
 
 def choose_language(config: pytest.Config) -> None:
