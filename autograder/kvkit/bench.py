@@ -27,7 +27,7 @@ import torch
 from .bench_report import plot, print_report, summary, targets
 from .errors import UsageError
 from .impl import add_impl_argument, opened_impl
-from .stopwatch import median_step_s, sync
+from .stopwatch import greedy_step_s, median_step_s, sync
 
 MODEL = {"depth": 4, "hidden_dim": 128, "nheads": 4, "vocab_size": 512}
 LENGTHS = [64, 128, 256, 512, 1024, 2048]
@@ -66,13 +66,7 @@ def time_cached(kvcache: ModuleType, model, prompt: torch.Tensor, steps: int):
         max_seq_len=model.max_seq_len, device=device, dtype=model.emb.weight.dtype,
     )
     token = model(prompt, kv_cache=cache)[:, -1:].argmax(-1)  # [1, 1]
-    sync(device)
-    stamps = [time.perf_counter()]
-    for _ in range(steps):
-        token = model(token, kv_cache=cache)[:, -1:].argmax(-1)
-        sync(device)
-        stamps.append(time.perf_counter())
-    return median_step_s(stamps), cache
+    return greedy_step_s(model, token, cache, steps), cache
 
 
 def time_uncached(model, prompt: torch.Tensor, steps: int, budget_s: float) -> tuple[float, int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import UsageError
+from .plotting import pyplot
 
 # name -> (what is measured, bar, "ge" or "le"); checked on the CPU rows
 TARGETS = {
@@ -154,12 +154,7 @@ def print_targets(found: dict) -> None:
 
 def plot(report: dict, out: Path) -> None:
     """Latency per token against context length, log-log, one line per method and device."""
-    try:
-        import matplotlib
-    except ImportError as err:
-        raise UsageError("--plot needs matplotlib: pip install -e '.[bench]'") from err
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
     for device in sorted({row["device"] for row in report["results"]}):

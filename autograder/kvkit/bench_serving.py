@@ -34,8 +34,9 @@ import torch
 
 from kvchecks.weights import fill_parameters, seeded_tensor, seeded_tokens
 from .errors import UsageError
+from .plotting import pyplot
 from .impl import add_impl_argument, opened_impl
-from .stopwatch import median_step_s, sync
+from .stopwatch import greedy_step_s, median_step_s, sync
 
 FULL = {
     "rounds": 5,
@@ -142,14 +143,9 @@ def gqa_part(kv: ModuleType, config: dict, device: torch.device, rounds: int, pr
     for round_ in range(rounds + 1):
         for kv_heads, model, cache in setups:
             token = torch.zeros(1, 1, dtype=torch.long, device=device)
-            sync(device)
-            stamps = [time.perf_counter()]
-            for _ in range(steps):
-                token = model(token, kv_cache=cache)[:, -1:].argmax(-1)
-                sync(device)
-                stamps.append(time.perf_counter())
+            step_s = greedy_step_s(model, token, cache, steps)
             if round_:  # round 0 warms up
-                best[kv_heads] = min(best[kv_heads], median_step_s(stamps))
+                best[kv_heads] = min(best[kv_heads], step_s)
         if round_:
             progress.update()
     mha = setups[0][2].nbytes()
@@ -671,12 +667,7 @@ def _speculative_panel(ax, report: dict) -> None:
 
 def plot(report: dict, out: Path) -> None:
     """A 2x2 figure, one panel per part, one line per device."""
-    try:
-        import matplotlib
-    except ImportError as err:
-        raise UsageError("--plot needs matplotlib: pip install -e '.[bench]'") from err
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(2, 2, figsize=(13, 9), dpi=100)
     for ax, draw in zip(axes.flat, (_gqa_panel, _chat_panel, _batch_panel, _speculative_panel)):

@@ -1,5 +1,5 @@
-"""What every assignment's probes share: calling the student's code so that its exceptions become data, and how
-far greedy choices are from a tie.
+"""What every assignment's probes share: calling the student's code so that its exceptions become data, counting
+the positions a projection sees, and how far greedy choices are from a tie.
 
 A probe never judges; it returns what it observed. ``NotImplementedError``
 always propagates, so an unfinished TODO fails its checks by name.
@@ -41,3 +41,9 @@ def greedy_margin(last_logits: list[torch.Tensor]) -> float:
         top = torch.topk(logits, 2).values
         margin = min(margin, float(top[0] - top[1]))
     return margin
+
+
+def count_rows(module: torch.nn.Module, log: list[int]):
+    """Record in ``log`` how many positions (the ``S`` of an ``[B, S, D]`` input) each call of ``module`` sees;
+    returns the hook's handle."""
+    return module.register_forward_hook(lambda _m, inputs, _out: log.append(int(inputs[0].shape[-2])))

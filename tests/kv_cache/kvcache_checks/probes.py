@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from kvchecks.probing import attempt, greedy_margin
+from kvchecks.probing import attempt, count_rows, greedy_margin
+from kvchecks.standins import ListCache
 from kvchecks.weights import fill_parameters, seeded_tensor, seeded_tokens
 
 
@@ -85,41 +86,6 @@ def cache_ops(kv, config: dict, ops: list[dict], fill: float = -7.0, buffers: st
     return {"steps": steps, "fill": fill}
 
 
-class ListCache:
-    """A stand-in cache for checking attention on its own (TODO 2 without TODO 1).
-
-    It keeps each layer's chunks in a list and concatenates them on every
-    call: the reallocation a real preallocated :class:`KVCache` avoids. It
-    records every ``update`` call; ``current_length`` is advanced by the probe.
-    """
-
-    def __init__(self, num_layers: int, batch_size: int, num_heads: int, head_dim: int, max_seq_len: int) -> None:
-        self.num_layers, self.batch_size, self.num_heads = num_layers, batch_size, num_heads
-        self.head_dim, self.max_seq_len = head_dim, max_seq_len
-        self.current_length = 0
-        self.calls: list[dict] = []
-        self._keys: list[list[torch.Tensor]] = [[] for _ in range(num_layers)]
-        self._values: list[list[torch.Tensor]] = [[] for _ in range(num_layers)]
-
-    def update(self, layer: int, new_keys: torch.Tensor, new_values: torch.Tensor):
-        """Record the call, keep a copy of the chunk, return all chunks so far ``[B, H, L + n, hd]``."""
-        self.calls.append({"layer": layer, "keys_shape": list(new_keys.shape), "values_shape": list(new_values.shape),
-                           "length": self.current_length})
-        self._keys[layer].append(new_keys.detach().clone())
-        self._values[layer].append(new_values.detach().clone())
-        return torch.cat(self._keys[layer], dim=2), torch.cat(self._values[layer], dim=2)
-
-    def tamper(self, layer: int) -> None:
-        """Change what is stored for ``layer``: keys scaled by 1.5, values negated."""
-        self._keys[layer] = [1.5 * k for k in self._keys[layer]]
-        self._values[layer] = [-v for v in self._values[layer]]
-
-
-def _count_rows(module: torch.nn.Module, log: list[int]):
-    """Record how many positions (the ``S`` of an ``[B, S, D]`` input) each call of ``module`` sees."""
-    return module.register_forward_hook(lambda _m, inputs, _out: log.append(int(inputs[0].shape[-2])))
-
-
 def attention_steps(kv, config: dict, seed: int, batch: int, length: int, chunks: list[int] | None = None,
                     layer_idx: int = 0, tamper_after: int | None = None, causal: bool = True) -> dict:
     """Run one ``Attention`` layer (built with ``causal``) over ``length`` positions, without or with a cache.
@@ -140,14 +106,13 @@ def attention_steps(kv, config: dict, seed: int, batch: int, length: int, chunks
     x = seeded_tensor([batch, length, config["hidden_dim"]], seed + 1)
     rows: dict[str, list[int]] = {"Wq": [], "Wk": [], "Wv": []}
     for name, log in rows.items():
-        _count_rows(getattr(attn, name), log)
+        count_rows(getattr(attn, name), log)
     updates, lengths = [], []
     with torch.no_grad():
         if chunks is None:
             out = attn(x)
         else:
-            head_dim = config["hidden_dim"] // config["nheads"]
-            cache = ListCache(layer_idx + 2, batch, config["nheads"], head_dim, length)
+            cache = ListCache(layer_idx + 2)
             outs, pos = [], 0
             for i, size in enumerate(chunks):
                 outs.append(attn(x[:, pos:pos + size], kv_cache=cache))
@@ -208,8 +173,8 @@ def model_run(kv, config: dict, seed: int, batch: int = 1, length: int | None = 
     model.pos_emb.register_forward_hook(lambda _m, inputs, _out: positions.append(inputs[0].reshape(-1).tolist()))
     kv_rows: list[list[int]] = [[] for _ in model.layers]
     for layer, log in zip(model.layers, kv_rows):
-        _count_rows(layer.attn.Wk, log)
-        _count_rows(layer.attn.Wv, log)
+        count_rows(layer.attn.Wk, log)
+        count_rows(layer.attn.Wv, log)
     stub_seen: list[list] = []
     if stub_attention:
         _stub_attention(model, stub_seen)

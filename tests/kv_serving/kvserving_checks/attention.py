@@ -14,7 +14,8 @@ import torch
 
 from kvchecks.i18n import N_, _
 from kvchecks.mistakes import Mistake
-from kvchecks.probing import attempt, greedy_margin
+from kvchecks.probing import attempt, count_rows, greedy_margin
+from kvchecks.standins import ListCache
 from kvchecks.weights import fill_parameters, seeded_tensor, seeded_tokens
 
 from .common import build_model, head_dim, kv_heads
@@ -65,46 +66,6 @@ def rotary_dots(kv, head_dim: int, seed: int, pairs: list[list[int]]) -> dict:
 
 # ---------------------------------------------------------------- TODO 1: Attention.forward
 
-class StandInCache:
-    """A stand-in cache for checking attention on its own (TODO 1 without the real caches).
-
-    It keeps each layer's chunks in a list and concatenates them on every
-    call, records every ``update`` call (layer, shapes, ``current_length``)
-    and offers ``update`` and ``current_length`` only; the probe advances
-    ``current_length``.
-    """
-
-    def __init__(self, num_layers: int) -> None:
-        self.current_length = 0
-        self.calls: list[dict] = []
-        self._keys: list[list[torch.Tensor]] = [[] for _ in range(num_layers)]
-        self._values: list[list[torch.Tensor]] = [[] for _ in range(num_layers)]
-
-    def update(self, layer: int, new_keys: torch.Tensor, new_values: torch.Tensor):
-        """Record the call, keep a copy of the chunk, return every chunk so far, ``[B, heads, L + n, hd]`` each."""
-        self.calls.append({"layer": layer, "keys_shape": list(new_keys.shape), "values_shape": list(new_values.shape),
-                           "length": self.current_length})
-        self._keys[layer].append(new_keys.detach().clone())
-        self._values[layer].append(new_values.detach().clone())
-        return torch.cat(self._keys[layer], dim=2), torch.cat(self._values[layer], dim=2)
-
-    def stored(self, layer: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Everything ``layer`` received, concatenated (None when it received nothing)."""
-        if not self._keys[layer]:
-            return None, None
-        return torch.cat(self._keys[layer], dim=2), torch.cat(self._values[layer], dim=2)
-
-    def tamper(self, layer: int) -> None:
-        """Change what is stored for ``layer``: keys scaled by 1.5, values negated."""
-        self._keys[layer] = [1.5 * k for k in self._keys[layer]]
-        self._values[layer] = [-v for v in self._values[layer]]
-
-
-def _count_rows(module: torch.nn.Module, log: list[int]):
-    """Record how many positions (the ``S`` of an ``[B, S, D]`` input) each call of ``module`` sees."""
-    return module.register_forward_hook(lambda _m, inputs, _out: log.append(int(inputs[0].shape[-2])))
-
-
 def attention_mask(batch: int, length: int, seed: int, kind: str) -> torch.Tensor:
     """The mask of a whole run, ``[1, 1, L, L]`` causal, or ``[B, 1, L, L]`` for ``kind="random"``: causal with
     about a third of the earlier keys hidden at random (from ``seed``); a token always sees itself."""
@@ -126,7 +87,7 @@ def attention_run(kv, config: dict, seed: int, batch: int, length: int, chunks: 
     ``h``'s); ``x`` ``[batch, length, D]`` from ``seed + 1``; the mask of
     :func:`attention_mask` from ``seed + 2``, each call given its rows and
     the columns of the keys so far; the tokens' ``positions`` ``[batch,
-    length]`` default to ``0 .. length - 1`` in every row. With ``chunks`` the layer gets a :class:`StandInCache`
+    length]`` default to ``0 .. length - 1`` in every row. With ``chunks`` the layer gets a :class:`ListCache`
     (tampered with after chunk ``tamper_after``, to show whether later
     chunks read it). Returns the output ``[batch, length, D]``, the positions
     each of ``Wq``/``Wk``/``Wv`` saw per call, the cache's update calls, its
@@ -151,8 +112,8 @@ def attention_run(kv, config: dict, seed: int, batch: int, length: int, chunks: 
     full_mask = attention_mask(batch, length, seed + 2, mask)
     rows: dict[str, list[int]] = {"Wq": [], "Wk": [], "Wv": []}
     for name, log in rows.items():
-        _count_rows(getattr(attn, name), log)
-    cache = StandInCache(layer_idx + 2)
+        count_rows(getattr(attn, name), log)
+    cache = ListCache(layer_idx + 2)
     lengths = []
     with torch.no_grad():
         if chunks is None:
@@ -357,7 +318,7 @@ _CACHE_HEADS = re.compile(r"num_kv_heads=(\d+), n, head_dim=\d+\], got \(\d+, (\
 
 def error_hint(kind: str, message: str, todo: int | None) -> str:
     """A hint for an exception of these TODOs whose cause is known from its kind and message alone, or ``""``."""
-    if kind == "AttributeError" and "StandInCache" in message:
+    if kind == "AttributeError" and "ListCache" in message:
         return _("the checks of TODO 1 give your layer a stand-in cache that offers update(layer, keys, values) and "
                  "current_length only: attend over the (keys, values) that kv_cache.update returns.")
     heads = _CACHE_HEADS.search(message)
