@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from kvchecks.probing import attempt, count_rows, greedy_margin
+from kvchecks.probing import attempt, count_rows, greedy_chat, greedy_margin
 from kvchecks.standins import ListCache
 from kvchecks.weights import fill_parameters, seeded_tensor, seeded_tokens
 
@@ -208,23 +208,10 @@ def conversation(kv, config: dict, seed: int, turns: list[list[int]], reply_toke
     vocab]``, ``current_length`` after each turn and the greedy ``margin``
     (see :func:`greedy_margin`).
     """
-    model = _build_model(kv, config, seed)
-    cache = _new_cache(kv, config, 1)
-    history: list[int] = []
-    pending: list[int] = []
-    logits, lengths = [], []
-    with torch.no_grad():
-        for turn in turns:
-            pending += turn
-            for _ in range(reply_tokens):
-                out = model(torch.tensor([pending], dtype=torch.long), kv_cache=cache)
-                logits.append(out)
-                history += pending
-                pending = [int(out[0, -1].argmax())]
-            lengths.append(cache.current_length)
-    history += pending
-    return {"history": history, "logits": torch.cat(logits, dim=1), "lengths": lengths,
-            "margin": greedy_margin([step[0, -1] for step in logits])}
+    chat = greedy_chat(_build_model(kv, config, seed), _new_cache(kv, config, 1), turns, reply_tokens,
+                       observe=lambda cache: cache.current_length)
+    lengths = chat.pop("observed")[reply_tokens - 1::reply_tokens]  # after each turn
+    return {**chat, "lengths": lengths}
 
 
 def generate_scripted(kv, config: dict, prompt: list[int], max_new_tokens: int, generator_len: int | None = None,

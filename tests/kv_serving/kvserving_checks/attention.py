@@ -14,7 +14,7 @@ import torch
 
 from kvchecks.i18n import N_, _
 from kvchecks.mistakes import Mistake
-from kvchecks.probing import attempt, count_rows, greedy_margin
+from kvchecks.probing import attempt, count_rows, greedy_chat
 from kvchecks.standins import ListCache
 from kvchecks.weights import fill_parameters, seeded_tensor, seeded_tokens
 
@@ -269,23 +269,14 @@ def window_chat(kv, config: dict, seed: int, turns: list[list[int]], reply_token
     cache = kv.SinkWindowCache(config["depth"], 1, kv_heads(config), head_dim(config), config["sinks"],
                                config["window"])
     first = list(cache.keys) + list(cache.values)
-    history: list[int] = []
-    pending: list[int] = []
-    logits, lengths, nbytes, same = [], [], [], []
-    with torch.no_grad():
-        for turn in turns:
-            pending += turn
-            for _step in range(reply_tokens):
-                out = model(torch.tensor([pending], dtype=torch.long), kv_cache=cache)
-                logits.append(out)
-                history += pending
-                pending = [int(out[0, -1].argmax())]
-                lengths.append(cache.current_length)
-                nbytes.append(cache.nbytes())
-                same.append(all(a is b for a, b in zip(list(cache.keys) + list(cache.values), first)))
-    history += pending
-    return {"history": history, "logits": torch.cat(logits, dim=1), "lengths": lengths, "nbytes": nbytes,
-            "same_buffers": same, "margin": greedy_margin([step[0, -1] for step in logits])}
+
+    def observe(cache) -> tuple:
+        return (cache.current_length, cache.nbytes(),
+                all(a is b for a, b in zip(list(cache.keys) + list(cache.values), first)))
+
+    chat = greedy_chat(model, cache, turns, reply_tokens, observe)
+    lengths, nbytes, same = (list(column) for column in zip(*chat.pop("observed")))
+    return {**chat, "lengths": lengths, "nbytes": nbytes, "same_buffers": same}
 
 
 PROBES = {fn.__name__: fn for fn in (rotary, rotary_dots, attention_run, model_run, window_ops, window_chat)}
