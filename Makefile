@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	        >/dev/null 2>&1 || echo "WARNING: could not install bubblewrap: non-root grading uses user namespaces or none"; \
 	fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[nbgrader,bench,hf]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[nbgrader,bench,hf,dev]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $(STAMP)
 
@@ -44,9 +44,9 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider -q
 check: setup
 	@for name in $(NAMES); do echo "== $$name: its checks on the reference"; \
 	    $(PYTEST) tests/$$name autograder/hidden/$$name --impl=reference || exit 1; done
-	$(PYTEST) autograder/kit_tests -m "not slow"
+	$(PYTEST) -n 2 autograder/kit_tests -m "not slow"
 	@for name in $(OTHERS); do echo "== $$name: the kit tests every assignment passes"; \
-	    KVKIT_ASSIGNMENT=$(CURDIR)/tests/$$name/assignment.toml $(PYTEST) autograder/kit_tests \
+	    KVKIT_ASSIGNMENT=$(CURDIR)/tests/$$name/assignment.toml $(PYTEST) -n 2 autograder/kit_tests \
 	        -m "every_assignment and not slow" || exit 1; done
 
 # The kit's own tests: reference full marks, skeleton zero, build/goldens/notebooks in sync, bundle clean,
