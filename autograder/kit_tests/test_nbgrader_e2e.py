@@ -313,3 +313,29 @@ def test_unconfined_the_same_attacks_succeed_and_the_log_warns(tmp_path):
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "kv_cache_course") as gb:
         notebook = gb.find_submission_notebook(Path(NOTEBOOK_NAME).stem, ASSIGNMENT.name, "t_reads_secrets")
         assert any(g.manual_score == 51000 for g in notebook.grades)  # the other student's grades were rewritten
+
+
+def test_a_course_without_its_support_files_gets_the_kits_scores_and_a_warning(tmp_path):
+    """A course copied without running ``kvkit notebook`` (no kvchecks/ or tests/ beside the notebook): the kernel
+    still starts, the grades are the trusted grader's, and nbgrader's log says what is missing and what to run."""
+    from nbgrader.api import Gradebook
+
+    root = tmp_path / "course"
+    shutil.copytree(SOURCE_DIR, root / "source" / ASSIGNMENT.name,
+                    ignore=shutil.ignore_patterns("kvchecks", "tests"))
+    shutil.copyfile(NBGRADER_CONFIG, root / "nbgrader_config.py")
+    nbgrader(root, "generate_assignment", ASSIGNMENT.name, "--force")
+    release_nb = root / "release" / ASSIGNMENT.name / NOTEBOOK_NAME
+    for student, notebook in (("full", fill_notebook(release_nb, tmp_path / "full.ipynb", {})),
+                              ("untouched", release_nb)):
+        target = root / "submitted" / student / ASSIGNMENT.name / NOTEBOOK_NAME
+        target.parent.mkdir(parents=True)
+        shutil.copyfile(notebook, target)
+    run = nbgrader(root, "autograde", ASSIGNMENT.name, "--force")
+    assert "holds no kvchecks/ or tests/" in run.stdout + run.stderr
+    course_id = re.search(r'course_id = "([^"]+)"', (root / "nbgrader_config.py").read_text()).group(1)
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id) as gb:
+        scores = {s: (gb.find_submission(ASSIGNMENT.name, s).score, gb.find_submission(ASSIGNMENT.name, s).max_score)
+                  for s in ("full", "untouched")}
+    total = notebook_points(read_notebook(release_nb))
+    assert scores == {"full": (total, total), "untouched": (0, total)}
