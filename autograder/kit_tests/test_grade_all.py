@@ -55,7 +55,7 @@ def test_grade_all_writes_a_csv_and_one_results_json_per_student_then_regrades_o
     run = subprocess.run(KVKIT + ["grade-all", str(subs), "--out", str(out), "--jobs", "2", "--results-dir",
                                   str(results)], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "6 graded, 0 already graded" in run.stdout
+    assert "5 graded, 0 already graded (skipped), 1 not gradable" in run.stdout  # emil: an empty folder
     assert "grading" in run.stderr and "6/6" in run.stderr  # the progress bar
     rows = read_csv(out)
     assert list(rows) == ["ada", "bert", "cleo", "dana", "emil", "finn"]
@@ -113,11 +113,13 @@ def test_a_killed_run_resumes_without_losing_finished_grades(tmp_path):
     assert rows["student0"]["score"] == rows["student0"]["max_score"]
 
 
-def test_two_entries_for_one_student_are_a_usage_error(tmp_path):
+def test_two_entries_for_one_student_cost_only_that_student(tmp_path):
     write_package(tmp_path / "ada", {})
     (tmp_path / "ada.zip").write_bytes(b"")
-    with pytest.raises(UsageError, match="both student 'ada'"):
-        find_submissions(tmp_path)
+    write_package(tmp_path / "bert", {})
+    entries, skipped = find_submissions(tmp_path)
+    assert [(e.student, e.refused is not None) for e in entries] == [("ada", True), ("ada", True), ("bert", False)]
+    assert "2 submissions for ada (ada, ada.zip): keep one" in entries[0].refused and not skipped
 
 
 def test_a_folder_without_submissions_is_a_usage_error(tmp_path):

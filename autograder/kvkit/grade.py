@@ -27,7 +27,7 @@ from kvchecks.timing import PROBE_TIMEOUT, RETRY_TIMEOUT
 
 from .course.submission import notebook_places
 from .fresh import FreshInputs
-from .inputs import prepared
+from .intake import Submission, received
 from .paths import ASSIGNMENT, HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
 from .remote.backend import RemoteBackend
 from .remote.output import OutputTail
@@ -90,16 +90,19 @@ def run_checks(backend: RemoteBackend, fresh: FreshInputs, hidden: bool = True) 
                              for name, props in plugin.collected.items() if name not in done]
 
 
-def grade(submission: Path, hidden: bool = True, timeout: float = PROBE_TIMEOUT, *, hide: list[Path] = (),
-          memory_mb: int | None = MEMORY_MB, budget: float | None = BUDGET) -> Report:
-    """Grade one submission (a folder, a .zip or a notebook: see :mod:`kvkit.inputs`).
+def grade(submission: Path | Submission, hidden: bool = True, timeout: float = PROBE_TIMEOUT, *,
+          hide: list[Path] = (), memory_mb: int | None = MEMORY_MB, budget: float | None = BUDGET) -> Report:
+    """Grade one submission: a path (a folder, a .zip or a notebook), taken in by :mod:`kvkit.intake`, or a
+    :class:`~kvkit.intake.Submission` already taken in.
 
     ``hide`` names more folders the student's process must not read (e.g. the
     other submissions of a batch).
     """
+    if not isinstance(submission, Submission):
+        with received(submission) as taken:
+            return grade(taken, hidden, timeout, hide=[Path(submission), *hide], memory_mb=memory_mb, budget=budget)
     started = time.perf_counter()
-    submission = Path(submission)
-    with prepared(submission) as folder, submission_sandbox(folder, hide=[submission, *hide]) as box:
+    with submission_sandbox(submission.folder, hide=[submission.folder, *hide]) as box:
         output = OutputTail()
         memory = memory_mb * 1024 * 1024 if memory_mb else None
 
@@ -116,9 +119,9 @@ def grade(submission: Path, hidden: bool = True, timeout: float = PROBE_TIMEOUT,
             backend.close()
         if backend.grader_error is not None:
             raise backend.grader_error
-        results = [replace(r, message=notebook_places(r.message, folder)) for r in results]
-        notes = _notes(box, backend, output)
-    return Report(str(submission), results, time.perf_counter() - started, notes, fresh_key=fresh.secret)
+        results = [replace(r, message=notebook_places(r.message, submission.places)) for r in results]
+        notes = [*submission.notes, *_notes(box, backend, output)]
+    return Report(submission.given, results, time.perf_counter() - started, notes, fresh_key=fresh.secret)
 
 
 def _notes(box: Sandbox, backend: RemoteBackend, output: OutputTail) -> list[str]:

@@ -9,8 +9,11 @@ grading's own confined child.
 
 For each student the results folder gets ``<student>/results.json``
 (Gradescope's format) and ``<student>/meta.json`` (score per TODO, status,
-and a fingerprint of the submission's bytes and of the checks), each written
-atomically, ``meta.json`` last. A rerun skips every student whose
+and a fingerprint of the checks and of the submission as :mod:`kvkit.intake`
+copied it, the copy that is then graded), each written atomically,
+``meta.json`` last. An entry that cannot be taken in (a link, a pipe, a name
+that is not UTF-8, two entries for one student, anything ``kvkit grade``
+refuses) costs only that student: "not graded", with the reason. A rerun skips every student whose
 ``meta.json`` has the same fingerprint, so a run that was killed halfway loses
 no finished grade; a changed submission or changed checks are graded again.
 The CSV is written (atomically) from the results folder at the end.
@@ -24,7 +27,9 @@ import io
 import json
 import multiprocessing
 import os
+import stat
 import sys
+import tempfile
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -37,65 +42,80 @@ from .paths import TODOS
 
 from .errors import UsageError
 from .grade import PROBE_TIMEOUT
+from .intake import Submission, take_in
 from .paths import HIDDEN_TESTS, PUBLIC_TESTS
 
 SUFFIXES = (".zip", ".ipynb")
 SKIP = {"__MACOSX", "__pycache__"}
+KINDS = {stat.S_IFLNK: "a symbolic link", stat.S_IFIFO: "a pipe (FIFO)", stat.S_IFSOCK: "a socket",
+         stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
 
 
 @dataclass
 class Entry:
+    """One student's entry of the submissions folder; ``refused`` says why it cannot be graded, if it cannot."""
+
     student: str
     path: Path
+    refused: str | None = None
 
 
-def find_submissions(folder: Path) -> list[Entry]:
-    """One entry per student, sorted; ``UsageError`` when there is nothing to grade or names clash."""
+def find_submissions(folder: Path) -> tuple[list[Entry], list[str]]:
+    """One entry per student, sorted, and the names of the entries that are no submission (skipped).
+
+    Every folder, ``.zip`` and ``.ipynb`` is a student (the name without its
+    suffix). An entry that is a link, a pipe, a device or a socket, whose name
+    is not UTF-8, or whose student has another entry too, is a student whose
+    entry is refused (graded "not graded", with the reason); other files and
+    hidden entries are skipped. ``UsageError`` only when the folder itself is
+    wrong or holds no submission.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise UsageError(f"{folder} is not a folder: give the folder that holds one sub-folder or zip per student")
-    entries, seen = [], {}
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or path.name in SKIP or path.is_symlink():
+    entries: list[Entry] = []
+    skipped: list[str] = []
+    for name in sorted(os.listdir(folder)):
+        shown = os.fsencode(name).decode("utf-8", "backslashreplace")
+        if name.startswith(".") or name in SKIP:
+            skipped.append(shown)
             continue
-        if path.is_dir():
-            name = path.name
-        elif path.is_file() and path.suffix.lower() in SUFFIXES:
-            name = path.stem
-        else:
+        path = folder / name
+        mode = os.lstat(path).st_mode
+        suffix = Path(shown).suffix.lower()
+        student = shown[: -len(suffix)] if suffix in SUFFIXES else shown
+        if stat.S_ISREG(mode) and suffix not in SUFFIXES:
+            skipped.append(shown)
             continue
-        if name in seen:
-            raise UsageError(f"{seen[name].name} and {path.name} are both student {name!r}: keep one")
-        seen[name] = path
-        entries.append(Entry(name, path))
+        entry = Entry(student, path)
+        if shown != name:
+            entry.refused = _("its name {name!r} is not valid UTF-8: rename it").format(name=shown)
+        elif not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+            entry.refused = _("{name} is {kind}: hand in a folder, a .zip or a notebook itself").format(
+                name=shown, kind=KINDS.get(stat.S_IFMT(mode), "not a regular file"))
+        entries.append(entry)
+    by_student: dict[str, list[Entry]] = {}
+    for entry in entries:
+        by_student.setdefault(entry.student, []).append(entry)
+    for student, mine in by_student.items():
+        if len(mine) > 1:
+            names = ", ".join(e.path.name if e.student == e.path.name else os.fsencode(e.path.name).decode(
+                "utf-8", "backslashreplace") for e in mine)
+            for entry in mine:
+                entry.refused = _("{count} submissions for {student} ({names}): keep one").format(
+                    count=len(mine), student=student, names=names)
     if not entries:
         raise UsageError(f"{folder} holds no submissions (sub-folders, .zip or .ipynb files)")
-    return entries
-
-
-def _hash_tree(h, path: Path) -> None:
-    if path.is_file():
-        h.update(b"F" + path.name.encode() + b"\0" + path.read_bytes())
-        return
-    for child in sorted(path.rglob("*")):
-        if child.is_file() and "__pycache__" not in child.parts and not child.name.endswith(".pyc"):
-            h.update(b"F" + str(child.relative_to(path)).encode() + b"\0" + child.read_bytes())
-        elif child.is_symlink():
-            h.update(b"L" + str(child.relative_to(path)).encode())
+    return entries, skipped
 
 
 def checks_fingerprint(hidden: bool = True) -> str:
     """A hash of the checks and their goldens: grades made with other checks are stale."""
     h = hashlib.sha256()
-    _hash_tree(h, PUBLIC_TESTS)
-    if hidden and HIDDEN_TESTS.is_dir():
-        _hash_tree(h, HIDDEN_TESTS)
-    return h.hexdigest()
-
-
-def fingerprint(path: Path, checks: str) -> str:
-    h = hashlib.sha256(checks.encode())
-    _hash_tree(h, path)
+    for tree in [PUBLIC_TESTS] + ([HIDDEN_TESTS] if hidden and HIDDEN_TESTS.is_dir() else []):
+        for path in sorted(tree.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and not path.name.endswith(".pyc"):
+                h.update(b"F" + str(path.relative_to(tree)).encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 
 
@@ -117,35 +137,70 @@ def load_meta(results_dir: Path, student: str) -> dict | None:
     return meta if isinstance(meta, dict) else None
 
 
-def grade_one(student: str, path: str, results_dir: str, print_: str, options: dict) -> dict:
-    """Worker: grade one submission and write its files; the row for the CSV."""
+def grade_one(student: str, submission: Submission, results_dir: str, print_: str, options: dict) -> dict:
+    """Worker: grade one submission (already taken in by :mod:`kvkit.intake`) and write its files; the CSV row."""
     from .grade import grade  # imported in the worker: pytest and torch, never student code
 
     folder = Path(results_dir) / student
-    folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     hide = [Path(p) for p in options.get("hide", [])]
     try:
-        report = grade(Path(path), hidden=options.get("hidden", True), timeout=options.get("timeout", PROBE_TIMEOUT), hide=hide)
+        report = grade(submission, hidden=options.get("hidden", True), timeout=options.get("timeout", PROBE_TIMEOUT),
+                       hide=hide)
     except UsageError as err:  # the submission is not gradable: a zero with the reason
-        results = {"score": 0, "max_score": 0, "execution_time": round(time.perf_counter() - started, 2),
-                   "output": _("Not graded: {reason}").format(reason=err), "tests": []}
-        meta = {"student": student, "fingerprint": print_, "status": "not graded", "notes": str(err),
-                "score": 0, "max_score": 0, "todos": {}, "seconds": results["execution_time"]}
+        return write_refusal(folder, student, print_, str(err), time.perf_counter() - started)
     except Exception as err:  # the grader failed: recorded, not kept (a rerun tries again)
         text = f"{type(err).__name__}: {err}"
+        folder.mkdir(parents=True, exist_ok=True)
         write_atomically(folder / "error.txt", text + "\n" + traceback.format_exc())
         return {"student": student, "status": "grader error", "notes": text.splitlines()[0][:300], "skipped": False}
-    else:
-        results = report.gradescope()
-        meta = {"student": student, "fingerprint": print_, "status": "graded",
-                "notes": " ".join(n.splitlines()[0] for n in report.notes)[:500],
-                "score": report.score, "max_score": report.max_score,
-                "todos": {str(t): [got, possible] for t, got, possible in report.by_todo()},
-                "seconds": round(report.seconds, 2)}
+    results = report.gradescope()
+    meta = {"student": student, "fingerprint": print_, "status": "graded",
+            "notes": " ".join(n.splitlines()[0] for n in report.notes)[:500],
+            "score": report.score, "max_score": report.max_score,
+            "todos": {str(t): [got, possible] for t, got, possible in report.by_todo()},
+            "seconds": round(report.seconds, 2)}
+    return write_grade(folder, results, meta)
+
+
+def write_refusal(folder: Path, student: str, print_: str, reason: str, seconds: float) -> dict:
+    """A submission that cannot be graded: a zero with the reason, kept like a grade (a rerun skips it unchanged)."""
+    results = {"score": 0, "max_score": 0, "execution_time": round(seconds, 2),
+               "output": _("Not graded: {reason}").format(reason=reason), "tests": []}
+    meta = {"student": student, "fingerprint": print_, "status": "not graded", "notes": reason[:500],
+            "score": 0, "max_score": 0, "todos": {}, "seconds": results["execution_time"]}
+    return write_grade(folder, results, meta)
+
+
+def write_grade(folder: Path, results: dict, meta: dict) -> dict:
+    folder.mkdir(parents=True, exist_ok=True)
     write_atomically(folder / "results.json", json.dumps(results, indent=2) + "\n")
     write_atomically(folder / "meta.json", json.dumps(meta, indent=2) + "\n")  # last: marks the grade as finished
     return {**meta, "skipped": False}
+
+
+def take_in_all(entries: list[Entry], scratch: Path, checks: str) -> dict[str, tuple[Submission | None, str, str]]:
+    """student -> (the submission taken in, or None; its fingerprint; the reason it was refused, or "").
+
+    Each entry is read once, here, into ``scratch``; the fingerprint is of
+    what was copied, so what is graded is what was fingerprinted, however the
+    entry changes meanwhile. A refusal costs only that student.
+    """
+    taken = {}
+    for index, entry in enumerate(entries):
+        reason = entry.refused
+        submission = None
+        if reason is None:
+            try:
+                submission = take_in(entry.path, scratch / str(index))
+            except UsageError as err:
+                reason = str(err)
+        if submission is not None:
+            print_ = hashlib.sha256(f"{checks}:{submission.fingerprint}".encode()).hexdigest()
+        else:
+            print_ = hashlib.sha256(f"{checks}:refused:{reason}".encode()).hexdigest()
+        taken[entry.student] = (submission, print_, reason or "")
+    return taken
 
 
 CSV_FIELDS = ["student", "score", "max_score", *[f"todo{t}" for t in TODOS], "status", "notes"]
@@ -157,7 +212,7 @@ def csv_text(entries: list[Entry], results_dir: Path, errors: dict[str, str]) ->
     writer.writeheader()
     for entry in entries:
         meta = load_meta(results_dir, entry.student)
-        row = {"student": entry.student}
+        row = {"student": _safe(entry.student)}
         if meta is None:
             row.update(status=errors.get(entry.student, ("not graded yet", ""))[0],
                        notes=errors.get(entry.student, ("", ""))[1])
@@ -179,10 +234,10 @@ def _safe(text: str) -> str:
 
 def grade_all(submissions: Path, out_csv: Path, jobs: int | None = None, results_dir: Path | None = None,
               hidden: bool = True, timeout: float = PROBE_TIMEOUT, progress: bool = True) -> dict:
-    """Grade every submission in ``submissions``; returns counts and wall time."""
+    """Grade every submission in ``submissions``; returns counts, wall time and the entries skipped."""
     started = time.perf_counter()
     submissions = Path(submissions).resolve()
-    entries = find_submissions(submissions)
+    entries, skipped_names = find_submissions(submissions)
     out_csv = Path(out_csv).resolve()
     results_dir = Path(results_dir).resolve() if results_dir else out_csv.with_name(out_csv.stem + "-results")
     if results_dir == submissions or submissions in results_dir.parents:
@@ -190,42 +245,47 @@ def grade_all(submissions: Path, out_csv: Path, jobs: int | None = None, results
     results_dir.mkdir(parents=True, exist_ok=True)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     checks = checks_fingerprint(hidden)
-    todo, skipped = [], 0
-    for entry in entries:
-        print_ = fingerprint(entry.path, checks)
-        meta = load_meta(results_dir, entry.student)
-        if meta is not None and meta.get("fingerprint") == print_:
-            skipped += 1
-        else:
-            todo.append((entry, print_))
-    options = {"hidden": hidden, "timeout": timeout, "hide": [str(submissions), str(results_dir)]}
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
     errors: dict[str, tuple[str, str]] = {}
-    bar = _bar(len(entries), skipped, progress)
-    try:
-        if todo:
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-                pending = {pool.submit(grade_one, e.student, str(e.path), str(results_dir), p, options): e
-                           for e, p in todo}
-                while pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        entry = pending.pop(future)
-                        try:
-                            row = future.result()
-                        except Exception as err:  # a worker died (killed, out of memory): a rerun tries again
-                            row = {"status": "grader error", "notes": f"{type(err).__name__}: {err}"[:300]}
-                        if row.get("status") == "grader error":
-                            errors[entry.student] = ("grader error", row.get("notes", ""))
-                        bar.update(1)
-                        bar.set_postfix_str(entry.student[:20])
-    finally:
-        bar.close()
-        write_atomically(out_csv, csv_text(entries, results_dir, errors))
+    with tempfile.TemporaryDirectory(prefix="kvkit-grade-all-") as scratch:
+        taken = take_in_all(entries, Path(scratch), checks)
+        todo, skipped = [], 0
+        for entry in entries:
+            submission, print_, reason = taken[entry.student]
+            meta = load_meta(results_dir, entry.student)
+            if meta is not None and meta.get("fingerprint") == print_:
+                skipped += 1
+            elif submission is None:
+                write_refusal(results_dir / entry.student, entry.student, print_, reason, 0.0)
+            else:
+                todo.append((entry, submission, print_))
+        options = {"hidden": hidden, "timeout": timeout, "hide": [str(submissions), str(results_dir), scratch]}
+        jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
+        bar = _bar(len(entries), len(entries) - len(todo), progress)
+        try:
+            if todo:
+                context = multiprocessing.get_context("spawn")
+                with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+                    pending = {pool.submit(grade_one, e.student, sub, str(results_dir), p, options): e
+                               for e, sub, p in todo}
+                    while pending:
+                        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            entry = pending.pop(future)
+                            try:
+                                row = future.result()
+                            except Exception as err:  # a worker died (killed, out of memory): a rerun tries again
+                                row = {"status": "grader error", "notes": f"{type(err).__name__}: {err}"[:300]}
+                            if row.get("status") == "grader error":
+                                errors[entry.student] = ("grader error", row.get("notes", ""))
+                            bar.update(1)
+                            bar.set_postfix_str(entry.student[:20])
+        finally:
+            bar.close()
+            write_atomically(out_csv, csv_text(entries, results_dir, errors))
+    refused = sum(1 for e in entries if taken[e.student][0] is None)
     return {"students": len(entries), "graded": len(todo) - len(errors), "skipped": skipped, "errors": len(errors),
-            "jobs": jobs, "seconds": time.perf_counter() - started, "csv": str(out_csv),
-            "results_dir": str(results_dir)}
+            "refused": refused, "jobs": jobs, "seconds": time.perf_counter() - started, "csv": str(out_csv),
+            "results_dir": str(results_dir), "skipped_entries": skipped_names}
 
 
 def _bar(total: int, initial: int, enabled: bool):
@@ -247,7 +307,13 @@ def run(args) -> int:
                         results_dir=Path(args.results_dir) if args.results_dir else None,
                         hidden=not args.public_only, timeout=args.timeout, progress=not args.no_progress)
     print(f"{summary['students']} submissions: {summary['graded']} graded, {summary['skipped']} already graded "
-          f"(skipped), {summary['errors']} grader errors; {summary['jobs']} jobs, {summary['seconds']:.1f} s")
+          f"(skipped), {summary['refused']} not gradable, {summary['errors']} grader errors; {summary['jobs']} jobs, "
+          f"{summary['seconds']:.1f} s")
+    if summary["skipped_entries"]:
+        names = ", ".join(summary["skipped_entries"][:10])
+        more = len(summary["skipped_entries"]) - 10
+        print(f"skipped {len(summary['skipped_entries'])} entries that are no submission (a folder, .zip or .ipynb): "
+              f"{names}{f', and {more} more' if more > 0 else ''}")
     print(f"wrote {summary['csv']} and {summary['results_dir']}/<student>/results.json")
     return 0 if not summary["errors"] else 1
 

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 import zipfile
 from importlib import metadata
@@ -147,27 +145,24 @@ def run_in_gradescope(root: Path) -> int:
     import kvkit
 
     print(f"kvkit from {Path(kvkit.__file__).parent}")
-    with tempfile.TemporaryDirectory(prefix="kvkit-gradescope-") as tmp:
-        copy = Path(tmp) / "submission"
-        try:
-            if not (root / "submission").is_dir():
-                raise UsageError(_("{folder} does not exist: nothing was submitted").format(folder=root / "submission"))
-            shutil.copytree(root / "submission", copy, symlinks=True)
-            report = grade(copy, hide=[root])
-        except UsageError as err:
-            results = {"score": 0, "execution_time": round(time.perf_counter() - started, 2),
-                       "output": _("Your submission could not be graded: {reason}").format(reason=err), "tests": []}
-            print(results["output"])
-        except Exception as err:  # the grader's own failure: say so, and still leave a results file
-            results = {"score": 0, "execution_time": round(time.perf_counter() - started, 2),
-                       "output": _("The autograder failed ({kind}); please tell the course staff.").format(
-                           kind=type(err).__name__),
-                       "tests": []}
-            _write(results_path, results)
-            raise
-        else:
-            print(report.table())
-            results = report.gradescope()
+    try:
+        if not (root / "submission").is_dir():
+            raise UsageError(_("{folder} does not exist: nothing was submitted").format(folder=root / "submission"))
+        report = grade(root / "submission", hide=[root])  # taken in by kvkit.intake: no link is followed
+    except UsageError as err:
+        results = {"score": 0, "execution_time": round(time.perf_counter() - started, 2),
+                   "output": _("Your submission could not be graded: {reason}").format(reason=err), "tests": []}
+        print(results["output"])
+    except Exception as err:  # the grader's own failure: say so, and still leave a results file
+        results = {"score": 0, "execution_time": round(time.perf_counter() - started, 2),
+                   "output": _("The autograder failed ({kind}); please tell the course staff.").format(
+                       kind=type(err).__name__),
+                   "tests": []}
+        _write(results_path, results)
+        raise
+    else:
+        print(report.table())
+        results = report.gradescope()
     results["stdout_visibility"] = "hidden"  # run_autograder's own output is for the staff
     _write(results_path, results)
     print(f"wrote {results_path}")

@@ -1,6 +1,6 @@
 """Which ``kvcache`` package ``kvkit bench``, ``chat-demo`` and ``generate`` run: ``--impl``, resolved once.
 
-``--impl`` takes what ``kvkit grade`` takes (:func:`kvkit.inputs.prepared`): a
+``--impl`` takes what ``kvkit grade`` takes (:func:`kvkit.intake.received`): a
 folder holding ``kvcache/``, ``kvcache/`` itself, a copy of the exercise with
 one ``kvcache`` package below, the package's loose files, a ``.zip`` or a
 notebook. A path that exists, relative to the current folder, wins; the names
@@ -22,7 +22,7 @@ from kvchecks.failures import describe, package_files, summary
 from .paths import TODOS
 
 from .errors import UsageError
-from .inputs import prepared
+from .intake import received
 from .paths import ASSIGNMENT, ASSIGNMENTS, REFERENCE
 
 PACKAGE = ASSIGNMENT.package
@@ -69,11 +69,11 @@ def opened_impl(impl: str) -> Iterator[Implementation]:
     source = impl_path(impl)
     with ExitStack() as stack:
         try:
-            folder = stack.enter_context(prepared(source))
+            folder = stack.enter_context(received(source)).folder
         except UsageError as err:
             raise UsageError(f"--impl {impl}: {err}") from None
         module = import_impl(folder, impl)
-        found = Implementation(module, source.resolve(), folder.resolve() == REFERENCE.resolve())
+        found = Implementation(module, source.resolve(), source.resolve() == REFERENCE.resolve())
         with student_errors_as_usage_errors(impl, folder / PACKAGE):
             yield found
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
+
+from kvchecks.i18n import _
 
 from ..errors import UsageError
 from ..paths import ASSIGNMENT, REFERENCE
@@ -20,84 +23,128 @@ def _source(cell: dict) -> str:
     return "".join(source) if isinstance(source, list) else source
 
 
-def _cells_by_grade_id(nb: dict) -> dict[str, dict]:
-    return {c["metadata"]["nbgrader"]["grade_id"]: c for c in nb.get("cells", [])
-            if isinstance(c.get("metadata", {}).get("nbgrader", {}).get("grade_id"), str)}
-
-
 def read_notebook(path: Path) -> dict:
+    """A notebook of the kit's own (the release, the source); a student's is read by :mod:`kvkit.intake`."""
     try:
-        nb = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        data = Path(path).read_bytes()
+    except OSError as err:
         raise UsageError(f"{path} is not a readable notebook: {err}")
+    return parse_notebook(data, str(path))
+
+
+def parse_notebook(data: bytes, label: str) -> dict:
+    """nbformat data from a notebook file's bytes; ``UsageError`` when it is not a notebook."""
+    try:
+        nb = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise UsageError(f"{label} is not a readable notebook: {str(err)[:200] or type(err).__name__}")
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-        raise UsageError(f"{path} is not a Jupyter notebook (no list of cells)")
+        raise UsageError(f"{label} is not a Jupyter notebook (no list of cells)")
     return nb
 
 
-def notebook_to_package(notebook: Path, out: Path, release: Path | None = RELEASE_NOTEBOOK) -> Path:
-    """Write ``out/kvcache/`` from a student's notebook file; returns ``out``.
-
-    The package layout and the read-only cells come from the release
-    notebook when there is one (see :func:`package_from_notebook`).
-    """
-    nb = read_notebook(Path(notebook))
-    trusted = read_notebook(release) if release is not None and Path(release).is_file() else None
+def notebook_to_package(notebook: Path, out: Path, release: Path = RELEASE_NOTEBOOK) -> Path:
+    """Write ``out/kvcache/`` from a notebook file, against ``release``'s layout; returns ``out``."""
+    if not Path(release).is_file():
+        raise UsageError(f"no release notebook at {release} to read {notebook} against: run `make notebook`")
     try:
-        return package_from_notebook(nb, trusted, out)
+        package_from_notebook(read_notebook(Path(notebook)), read_notebook(release), out)
     except ValueError as err:
         raise UsageError(f"{notebook}: {err}")
+    return Path(out)
 
 
-def package_from_notebook(nb: dict, trusted: dict | None, out: Path) -> Path:
-    """Write ``out/kvcache/`` from a student's notebook ``nb`` (nbformat data); returns ``out``.
+@dataclass(frozen=True)
+class NotebookPackage:
+    """What :func:`package_from_notebook` wrote: ``folder/kvcache/``, where each cell's lines went, and notes."""
 
-    Each module is its header plus the notebook cells listed for it in the
-    ``kvkit`` metadata, matched by nbgrader ``grade_id``. The layout and, as
-    ``nbgrader autograde`` does, the read-only cells come from ``trusted`` (the
-    release or source notebook; a student's edits to them do not count); only
-    without one are they read from ``nb`` itself. The student's answer cells
-    are taken as they are; an answer cell that is missing is taken from
-    ``trusted`` (its TODOs stay unfinished).
+    folder: Path
+    places: dict[str, list]  # module -> [[first line, last line, label], ...]
+    notes: list[str]
+
+
+def _grade_id(cell) -> str | None:
+    metadata = cell.get("metadata") if isinstance(cell, dict) else None
+    nbgrader = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    grade_id = nbgrader.get("grade_id") if isinstance(nbgrader, dict) else None
+    return grade_id if isinstance(grade_id, str) else None
+
+
+def _code(cell: dict) -> str | None:
+    """A student's answer cell's code, or None when the cell is no longer a code cell holding text."""
+    source = cell.get("source", "")
+    if cell.get("cell_type") != "code":
+        return None
+    if isinstance(source, list) and all(isinstance(line, str) for line in source):
+        return "".join(source)
+    return source if isinstance(source, str) else None
+
+
+def package_from_notebook(nb: dict, release: dict, out: Path) -> NotebookPackage:
+    """Write ``out/kvcache/`` from a student's notebook ``nb`` (nbformat data, adversary data), against the release.
+
+    Everything but the student's code comes from ``release`` (the release
+    notebook, which holds no solution): the package layout, the header of
+    each module and, as ``nbgrader autograde`` does, the read-only cells. Each
+    answer cell is the student's code cell with the same nbgrader
+    ``grade_id``, wherever it sits in the notebook; one that is missing
+    (deleted, renamed, stripped of its metadata), given more than once, or no
+    longer a code cell counts as the release's stub (its TODOs unfinished),
+    with a note that says so.
     """
-    layout = (trusted or nb).get("metadata", {}).get("kvkit", {}).get("package")
+    layout = release.get("metadata", {}).get("kvkit", {}).get("package")
     if not layout:
-        raise ValueError(f"no kvkit package layout in the notebook's metadata: is it the {ASSIGNMENT.name} notebook?")
-    mine, theirs = _cells_by_grade_id(nb), _cells_by_grade_id(trusted) if trusted else {}
+        raise ValueError(f"the release notebook has no kvkit package layout: run `make notebook` ({ASSIGNMENT.name})")
+    originals = {_grade_id(c): c for c in release["cells"] if _grade_id(c)}
+    given: dict[str, list[dict]] = {}
+    for cell in nb["cells"]:
+        if _grade_id(cell):
+            given.setdefault(_grade_id(cell), []).append(cell)
     target = Path(out) / PACKAGE
     target.mkdir(parents=True, exist_ok=True)
     (target / "__init__.py").write_text(layout["__init__.py"])
     places: dict[str, list] = {}
+    notes: list[str] = []
     for module in MODULES:
         parts = [layout[module]["header"].rstrip("\n")]
         line = len(parts[0].splitlines()) + 3  # the first line of the next part (parts are 2 blank lines apart)
         for grade_id in layout[module]["cells"]:
-            given, original = mine.get(grade_id), theirs.get(grade_id)
-            locked = (original or given or {}).get("metadata", {}).get("nbgrader", {}).get("locked", False)
-            cell = original if (locked and original is not None) or given is None else given
-            if cell is None:
-                raise ValueError(f"no cell {grade_id!r} and no release notebook to take it from")
-            parts.append(_source(cell).rstrip("\n"))
-            classes = (original or cell).get("metadata", {}).get("kvkit", {}).get("classes") or [grade_id]
+            original = originals[grade_id]
+            classes = original.get("metadata", {}).get("kvkit", {}).get("classes") or [grade_id]
+            answer = bool(original["metadata"]["nbgrader"].get("solution"))
+            text = _answer(given.get(grade_id, []), ", ".join(classes), notes) if answer else None
+            if text is None:
+                text = _source(original)
+            parts.append(text.rstrip("\n"))
             places.setdefault(module, []).append([line, line + len(parts[-1].splitlines()) - 1,
-                                                  f"{'your answer' if not locked else 'the'} cell of "
-                                                  f"{', '.join(classes)}"])
+                                                  f"{'your answer' if answer else 'the'} cell of {', '.join(classes)}"])
             line += len(parts[-1].splitlines()) + 2
         (target / module).write_text("\n\n\n".join(parts) + "\n")
-    (Path(out) / CELL_PLACES).write_text(json.dumps(places))
-    return Path(out)
+    return NotebookPackage(Path(out), places, notes)
 
 
-CELL_PLACES = "notebook-cells.json"  # beside kvcache/ when it was made from a notebook: where each cell's lines are
+def _answer(cells: list[dict], names: str, notes: list[str]) -> str | None:
+    """The student's code for one answer cell, or None (with a note) when it cannot be told which code it is."""
+    if not cells:
+        notes.append(_("Your answer cell of {names} is missing (deleted, or its nbgrader metadata removed or "
+                       "changed): it was graded as unanswered.").format(names=names))
+        return None
+    if len(cells) > 1:
+        notes.append(_("Your notebook holds the answer cell of {names} {count} times: it was graded as "
+                       "unanswered; keep one.").format(names=names, count=len(cells)))
+        return None
+    code = _code(cells[0])
+    if code is None:
+        notes.append(_("Your answer cell of {names} is no longer a code cell: it was graded as unanswered.").format(
+            names=names))
+    return code
 
 
-def notebook_places(message: str, folder: Path) -> str:
+def notebook_places(message: str, places: dict[str, list]) -> str:
     """``message`` with each ``kvcache/FILE, line N`` of a package made from a notebook told as the notebook's cell
     and the line in it (the student never saw the package's files)."""
-    path = Path(folder) / CELL_PLACES
-    if not path.is_file():
+    if not places:
         return message
-    places = json.loads(path.read_text())
 
     def place(match: re.Match) -> str:
         number = int(match.group(2))

@@ -1,0 +1,395 @@
+"""The intake matrix: what a student hands in, as a folder, a zip and a notebook, is adversary data.
+
+Each attack is handed in beside a control. What the intake takes in is either
+a one-line refusal or exactly the honest code it holds (the package's bytes
+equal the honest package's), so it grades as the honest code does; the
+end-to-end tests at the bottom grade such classes on every path (``kvkit
+grade``, ``grade-all``, Gradescope's ``run_autograder``) and compare the
+scores with ``kvkit grade`` of the honest code. nbgrader's own intake is in
+``test_nbgrader_intake.py``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from kvkit.course.folders import RELEASE_NOTEBOOK, SOURCE_NOTEBOOK
+from kvkit.course.submission import fill_notebook, read_notebook
+from kvkit.errors import UsageError
+from kvkit.examples import write_package
+from kvkit.grade import grade
+from kvkit.intake import MAX_ZIP_MEMBERS, fingerprint_of, received, take_in
+from kvkit.paths import ASSIGNMENT, REFERENCE, ROOT, TODOS
+
+pytestmark = pytest.mark.every_assignment
+PACKAGE = ASSIGNMENT.package
+KVKIT = [sys.executable, "-m", "kvkit.cli", "--assignment", ASSIGNMENT.name]
+STUBS = {todo.function: "stub" for todo in TODOS.values()}  # the skeleton's bodies
+
+
+@pytest.fixture(autouse=True)
+def no_hang(request):
+    """Nothing the intake reads may block it (a pipe opened for reading waits for a writer): 20 s at most."""
+    def hung(*_):
+        raise TimeoutError("the intake blocked")
+    if request.node.get_closest_marker("slow"):  # the end-to-end test grades a class: its subprocesses time out
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def files_of(package: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(package)): p.read_bytes() for p in sorted(package.rglob("*"))
+            if p.is_file() and "__pycache__" not in p.parts}
+
+
+def honest(folder: Path, bodies: dict | None = None) -> Path:
+    """``folder/PACKAGE``: the reference (or the given bodies); the package an attack must be graded as."""
+    write_package(folder, bodies or {})
+    return folder / PACKAGE
+
+
+def refusal(path: Path) -> str:
+    """The one line the intake refuses ``path`` with."""
+    with pytest.raises(UsageError) as caught, received(path):
+        pass
+    line = str(caught.value)
+    assert "\n" not in line and "Traceback" not in line, line
+    return line
+
+
+def zipped(folder: Path, archive: Path) -> Path:
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.is_symlink() and "__pycache__" not in path.parts:
+                zf.write(path, str(path.relative_to(folder)))
+    return archive
+
+
+def one_line_from_the_command_line(path: Path) -> str:
+    run = subprocess.run([*KVKIT, "grade", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 2 and len(lines) == 1 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    return lines[0]
+
+
+# --- links ---------------------------------------------------------------------------------------------------------
+
+def test_a_package_folder_that_is_a_link_to_the_reference_is_refused(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / PACKAGE).symlink_to(REFERENCE / PACKAGE)
+    assert "is a symbolic link" in refusal(tmp_path / "sub")
+    nested = tmp_path / "copy" / "assignments"  # a copy of the exercise, the package deeper down
+    nested.mkdir(parents=True)
+    (nested / PACKAGE).symlink_to(REFERENCE / PACKAGE)
+    assert "is a symbolic link" in refusal(tmp_path / "copy")
+    assert "is a symbolic link" in one_line_from_the_command_line(tmp_path / "sub")
+
+
+def test_a_submission_path_that_is_a_link_is_refused(tmp_path):
+    (tmp_path / "mine").symlink_to(REFERENCE)
+    assert "is a symbolic link" in refusal(tmp_path / "mine")
+    (tmp_path / "mine.zip").symlink_to(zipped(REFERENCE, tmp_path / "real.zip"))
+    assert "is a symbolic link" in refusal(tmp_path / "mine.zip")
+    (tmp_path / "mine.ipynb").symlink_to(SOURCE_NOTEBOOK)
+    assert "is a symbolic link" in refusal(tmp_path / "mine.ipynb")
+
+
+def test_a_link_inside_the_package_is_refused_in_a_folder_and_in_a_zip(tmp_path):
+    package = honest(tmp_path / "folder", STUBS)
+    (package / "solution.py").symlink_to(REFERENCE / PACKAGE / "__init__.py")
+    assert "symbolic link" in refusal(tmp_path / "folder")
+    archive = tmp_path / "link.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(f"{PACKAGE}/__init__.py", "")
+        info = zipfile.ZipInfo(f"{PACKAGE}/cache.py")
+        info.external_attr = (0o120777) << 16
+        zf.writestr(info, str(REFERENCE / PACKAGE / "__init__.py"))
+    assert "symbolic link" in refusal(archive)
+
+
+def test_links_pipes_and_sockets_beside_the_package_are_left_out_with_a_note(tmp_path):
+    package = honest(tmp_path / "sub")
+    (tmp_path / "sub" / "answers.py").symlink_to(REFERENCE / PACKAGE / "__init__.py")
+    (tmp_path / "sub" / "dangling").symlink_to(tmp_path / "nowhere")
+    os.mkfifo(tmp_path / "sub" / "pipe")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(tmp_path / "sub" / "sock"))
+    try:
+        with received(tmp_path / "sub") as taken:
+            assert files_of(taken.package) == files_of(package)
+            notes = "\n".join(taken.notes)
+    finally:
+        server.close()
+    for name, kind in (("answers.py", "symbolic link"), ("dangling", "symbolic link"), ("pipe", "pipe"),
+                       ("sock", "socket")):
+        assert f"Left out '{name}': it is a {kind}" in notes
+
+
+# --- special files and sizes ---------------------------------------------------------------------------------------
+
+def test_a_pipe_or_socket_inside_the_package_is_refused_without_blocking(tmp_path):
+    package = honest(tmp_path / "pipe")
+    os.mkfifo(package / "model_weights.py")
+    assert "is a pipe (FIFO): submit plain files only" in refusal(tmp_path / "pipe")
+    package = honest(tmp_path / "sock")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(package / "s.py"))
+    try:
+        assert "is a socket" in refusal(tmp_path / "sock")
+    finally:
+        server.close()
+    os.mkfifo(tmp_path / "handed_in.ipynb")
+    assert "is a pipe (FIFO)" in refusal(tmp_path / "handed_in.ipynb")
+
+
+def test_a_huge_sparse_file_beside_the_package_is_never_read(tmp_path):
+    package = honest(tmp_path / "sub")
+    with open(tmp_path / "sub" / "dataset.bin", "wb") as f:
+        f.truncate(6 * 1024 ** 3)  # 6 GB, no disk used; reading it whole would exhaust the memory
+    with received(tmp_path / "sub") as taken:
+        assert files_of(taken.package) == files_of(package)
+    with open(package / "weights.bin", "wb") as f:
+        f.truncate(6 * 1024 ** 3)
+    assert "holds more than" in refusal(tmp_path / "sub")
+
+
+def test_names_that_are_not_utf8_are_refused_inside_and_left_out_beside(tmp_path):
+    package = honest(tmp_path / "sub")
+    weird = os.fsdecode(b"\xff\xfe notes")
+    (tmp_path / "sub" / weird).write_text("x")
+    with received(tmp_path / "sub") as taken:
+        assert files_of(taken.package) == files_of(package)
+        assert any("not valid UTF-8" in note and "\\xff\\xfe notes" in note for note in taken.notes)
+    (package / os.fsdecode(b"\xff.py")).write_text("x = 1\n")
+    line = refusal(tmp_path / "sub")
+    assert "is not valid" in line and "rename it" in line
+    line.encode("utf-8")  # printable: no lone surrogates from the raw name
+
+
+# --- zips ----------------------------------------------------------------------------------------------------------
+
+def _zip(tmp_path: Path, entries: list[tuple[str, bytes]], name: str = "evil.zip") -> Path:
+    archive = tmp_path / name
+    with zipfile.ZipFile(archive, "w") as zf:
+        for entry, data in entries:
+            zf.writestr(entry, data)
+    return archive
+
+
+def test_an_encrypted_zip_is_one_line(tmp_path):
+    archive = _zip(tmp_path, [(f"{PACKAGE}/__init__.py", b"x = 1\n")])
+    data = bytearray(archive.read_bytes())
+    data[6] |= 1  # the local header's and the central directory's "encrypted" flag, as zip -e sets them
+    central = data.find(b"PK\x01\x02")
+    data[central + 8] |= 1
+    archive.write_bytes(bytes(data))
+    assert "is encrypted" in refusal(archive)
+    assert "is encrypted" in one_line_from_the_command_line(archive)
+
+
+@pytest.mark.parametrize("entries, words", [
+    ([(f"{PACKAGE}/cache.py", b"a"), (f"{PACKAGE}/cache.py/inner.py", b"b")], "both as a file and as a folder"),
+    ([(f"{PACKAGE}/__init__.py", b""), (f"{PACKAGE}/__init__.py", b"import os")], "twice"),
+    ([(f"{PACKAGE}/__init__.py", b""), (f"{PACKAGE}/{'a' * 300}.py", b"")], "over 255 bytes"),
+], ids=["file-and-folder", "duplicate", "300-byte-name"])
+def test_zip_entries_that_clash_or_cannot_be_written_are_one_line(tmp_path, entries, words):
+    with pytest.warns(UserWarning) if words == "twice" else _nothing():
+        archive = _zip(tmp_path, entries)
+    assert words in refusal(archive)
+
+
+def test_a_zip_entry_with_an_empty_name_is_one_line(tmp_path):
+    archive = _zip(tmp_path, [(f"{PACKAGE}/__init__.py", b""), ("placeholder", b"x")])
+    data = archive.read_bytes().replace(b"placeholder", b"./././././.")  # a name of dots only: empty
+    archive.write_bytes(data)
+    assert "empty name" in refusal(archive)
+
+
+def test_a_zip_with_too_many_entries_names_the_limit(tmp_path):
+    archive = _zip(tmp_path, [(f"{PACKAGE}/f{i}.py", b"") for i in range(MAX_ZIP_MEMBERS + 1)])
+    assert f"over the limit of {MAX_ZIP_MEMBERS}" in refusal(archive)
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+# --- notebooks -----------------------------------------------------------------------------------------------------
+
+def _answer_cells(nb: dict) -> list[dict]:
+    return [c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+
+
+def _solved(tmp_path: Path) -> dict:
+    """The release notebook with every answer cell solved (the reference's code)."""
+    return read_notebook(fill_notebook(RELEASE_NOTEBOOK, tmp_path / "solved.ipynb", {}))
+
+
+def _take(tmp_path: Path, nb: dict, name: str):
+    path = tmp_path / f"{name}.ipynb"
+    path.write_text(json.dumps(nb))
+    return take_in(path, tmp_path / f"{name}-scratch")
+
+
+def _stub_package(tmp_path: Path) -> Path:
+    """The package the untouched release notebook gives: every answer cell its stub."""
+    release = read_notebook(RELEASE_NOTEBOOK)
+    return take_in(_write(tmp_path / "release.ipynb", release), tmp_path / "release-scratch").package
+
+
+def _write(path: Path, nb: dict) -> Path:
+    path.write_text(json.dumps(nb))
+    return path
+
+
+@pytest.mark.parametrize("damage", ["deleted", "untagged", "renamed", "duplicated", "retyped"])
+def test_damaged_answer_cells_count_as_the_releases_stubs_never_the_solution(tmp_path, damage):
+    """The answer cells of the release, damaged: the grader's template is the release, which holds no solution."""
+    nb = read_notebook(RELEASE_NOTEBOOK)
+    cells = _answer_cells(nb)
+    for cell in cells:
+        if damage == "deleted":
+            nb["cells"].remove(cell)
+        elif damage == "untagged":
+            del cell["metadata"]["nbgrader"]
+        elif damage == "renamed":
+            cell["metadata"]["nbgrader"]["grade_id"] += "-mine"
+        elif damage == "duplicated":
+            nb["cells"].append(json.loads(json.dumps(cell)))
+        elif damage == "retyped":
+            cell["cell_type"] = "markdown"
+    taken = _take(tmp_path, nb, damage)
+    stubs = _stub_package(tmp_path)
+    assert files_of(taken.package) == files_of(stubs)
+    assert len(taken.notes) >= 1 and all("graded as unanswered" in n or "more entries" in n for n in taken.notes)
+
+
+def test_solved_cells_damaged_the_same_ways_lose_exactly_that_cells_code(tmp_path):
+    """The same damage to one solved cell: that cell counts as its stub, every other cell keeps the student's code."""
+    solved = _solved(tmp_path)
+    first = _answer_cells(solved)[0]
+    grade_id = first["metadata"]["nbgrader"]["grade_id"]
+    damaged = json.loads(json.dumps(solved))
+    damaged["cells"] = [c for c in damaged["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                        != grade_id]
+    taken = _take(tmp_path, damaged, "one-deleted")
+    release = {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"]) for c in _answer_cells(
+        read_notebook(RELEASE_NOTEBOOK))}
+    text = "".join(taken.package.joinpath(m).read_text() for m in ASSIGNMENT.modules)
+    assert release[grade_id].strip() in text  # the stub, never the solution
+    assert len(taken.notes) == 1 and "missing" in taken.notes[0]
+
+
+def test_reordered_answer_cells_keep_the_students_code(tmp_path):
+    solved = _solved(tmp_path)
+    reordered = json.loads(json.dumps(solved))
+    reordered["cells"] = list(reversed(reordered["cells"]))
+    assert files_of(_take(tmp_path, reordered, "reordered").package) == \
+        files_of(_take(tmp_path, solved, "solved").package)
+
+
+def test_the_students_notebook_metadata_decides_nothing(tmp_path):
+    """A layout or cell list in the student's metadata, or locked cells edited, change nothing."""
+    solved = _solved(tmp_path)
+    tampered = json.loads(json.dumps(read_notebook(RELEASE_NOTEBOOK)))
+    tampered["metadata"]["kvkit"]["package"] = {"__init__.py": "from .solution import *\n"}
+    for cell in tampered["cells"]:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("locked"):
+            cell["source"] = "raise SystemExit\n"
+    assert files_of(_take(tmp_path, tampered, "tampered").package) == files_of(_stub_package(tmp_path))
+    assert _take(tmp_path, solved, "again").places  # the places come from the release's layout
+
+
+@pytest.mark.parametrize("text", ["{ not json", "[]", '{"cells": 3}', "[" * 100_000 + "]" * 100_000, "\udcff"],
+                         ids=["broken", "list", "cells-not-a-list", "deep", "not-utf8"])
+def test_a_notebook_that_is_no_notebook_is_one_line(tmp_path, text):
+    path = tmp_path / "mine.ipynb"
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    assert "notebook" in refusal(path)
+
+
+def test_a_places_file_beside_the_package_is_ignored(tmp_path):
+    """notebook-cells.json was once read back by the grader: now places travel with the submission only."""
+    package = honest(tmp_path / "sub", STUBS)
+    (tmp_path / "sub" / "notebook-cells.json").write_text("{ broken")
+    with received(tmp_path / "sub") as taken:
+        assert taken.places == {} and files_of(taken.package) == files_of(package)
+
+
+# --- what is graded is what was fingerprinted ------------------------------------------------------------------------
+
+def test_what_is_graded_is_the_copy_that_was_fingerprinted(tmp_path):
+    honest(tmp_path / "sub")
+    taken = take_in(tmp_path / "sub", tmp_path / "scratch")
+    assert taken.fingerprint == fingerprint_of(taken.folder, taken.places)
+    write_package(tmp_path / "sub", STUBS)  # changed after it was taken in
+    report = grade(taken, hidden=False)
+    assert report.score == report.max_score > 0
+    assert take_in(tmp_path / "sub", tmp_path / "again").fingerprint != taken.fingerprint
+
+
+# --- every path, end to end ----------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_every_path_grades_the_attacks_as_their_code_deserves(tmp_path, graded):
+    """One class of attacks beside controls: ``grade-all`` grades every control as ``kvkit grade`` does, refuses
+    every attack in one line, and writes the CSV for everyone; Gradescope's runner refuses the linked package."""
+    full = graded("reference").score
+    zero = graded("assignments").score
+    klass = tmp_path / "class"
+    honest(klass / "ada")
+    honest(klass / "bert", STUBS)
+    (klass / "eve").mkdir()
+    (klass / "eve" / PACKAGE).symlink_to(REFERENCE / PACKAGE)  # the link to the kit's own reference
+    (klass / "link-entry").symlink_to(klass / "ada")
+    os.mkfifo(klass / "pipe.zip")
+    (klass / os.fsdecode(b"\xffname")).mkdir()
+    honest(klass / "gina")
+    with open(klass / "gina" / "huge.bin", "wb") as f:
+        f.truncate(6 * 1024 ** 3)
+    honest(klass / "hugo")
+    (klass / "hugo.zip").write_bytes(b"")  # two entries for one student
+    nb = read_notebook(RELEASE_NOTEBOOK)
+    nb["cells"] = [c for c in nb["cells"] if c not in _answer_cells(nb)]
+    _write(klass / "ivan.ipynb", nb)  # every answer cell deleted
+    (klass / "readme.txt").write_text("not a submission")
+    out = tmp_path / "grades.csv"
+    run = subprocess.run([*KVKIT, "grade-all", str(klass), "--out", str(out), "--jobs", "2", "--no-progress"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+    assert "skipped 1 entries" in run.stdout and "readme.txt" in run.stdout
+    with open(out, newline="") as f:
+        rows = {row["student"]: row for row in csv.DictReader(f)}
+    assert float(rows["ada"]["score"]) == full == float(rows["gina"]["score"])
+    assert float(rows["bert"]["score"]) == zero == float(rows["ivan"]["score"])
+    for student, words in (("eve", "symbolic link"), ("link-entry", "symbolic link"), ("pipe", "pipe"),
+                           ("\\xffname", "not valid UTF-8"), ("hugo", "2 submissions for hugo")):
+        assert rows[student]["status"] == "not graded" and words in rows[student]["notes"], (student, rows[student])
+
+    root = tmp_path / "gradescope"
+    (root / "submission").mkdir(parents=True)
+    (root / "submission" / PACKAGE).symlink_to(REFERENCE / PACKAGE)
+    env = {**os.environ, "KVKIT_GRADESCOPE_ROOT": str(root), "KVKIT_ASSIGNMENT": str(ASSIGNMENT.manifest)}
+    run = subprocess.run([sys.executable, "-m", "kvkit.gradescope", "run", "--root", str(root)], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert run.returncode == 0 and results["score"] == 0 and "symbolic link" in results["output"], run.stderr[-2000:]
