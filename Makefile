@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	        >/dev/null 2>&1 || echo "WARNING: could not install bubblewrap: non-root grading uses user namespaces or none"; \
 	fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[nbgrader,bench,hf,dev]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[nbgrader,bench,hf,cluster,dev]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $(STAMP)
 

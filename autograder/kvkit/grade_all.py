@@ -137,39 +137,50 @@ def load_meta(results_dir: Path, student: str) -> dict | None:
     return meta if isinstance(meta, dict) else None
 
 
-def grade_one(student: str, submission: Submission, results_dir: str, print_: str, options: dict) -> dict:
-    """Worker: grade one submission (already taken in by :mod:`kvkit.intake`) and write its files; the CSV row."""
+def graded_row(student: str, submission: Submission, print_: str, options: dict) -> dict:
+    """Grade one submission (already taken in by :mod:`kvkit.intake`): its ``results`` and ``meta``, or a grader
+    error (``status``, ``notes``, ``error``). Runs where the grading runs (a local worker, a Dask worker)."""
     from .grade import grade  # imported in the worker: pytest and torch, never student code
 
-    folder = Path(results_dir) / student
     started = time.perf_counter()
-    hide = [Path(p) for p in options.get("hide", [])]
     try:
         report = grade(submission, hidden=options.get("hidden", True), timeout=options.get("timeout", PROBE_TIMEOUT),
-                       hide=hide)
+                       hide=[Path(p) for p in options.get("hide", [])])
     except UsageError as err:  # the submission is not gradable: a zero with the reason
-        return write_refusal(folder, student, print_, str(err), time.perf_counter() - started)
+        return refusal(student, print_, str(err), time.perf_counter() - started)
     except Exception as err:  # the grader failed: recorded, not kept (a rerun tries again)
         text = f"{type(err).__name__}: {err}"
-        folder.mkdir(parents=True, exist_ok=True)
-        write_atomically(folder / "error.txt", text + "\n" + traceback.format_exc())
-        return {"student": student, "status": "grader error", "notes": text.splitlines()[0][:300], "skipped": False}
-    results = report.gradescope()
+        return {"status": "grader error", "notes": text.splitlines()[0][:300],
+                "error": text + "\n" + traceback.format_exc()}
     meta = {"student": student, "fingerprint": print_, "status": "graded",
             "notes": " ".join(n.splitlines()[0] for n in report.notes)[:500],
             "score": report.score, "max_score": report.max_score,
             "todos": {str(t): [got, possible] for t, got, possible in report.by_todo()},
             "seconds": round(report.seconds, 2)}
-    return write_grade(folder, results, meta)
+    return {"results": report.gradescope(), "meta": meta}
 
 
-def write_refusal(folder: Path, student: str, print_: str, reason: str, seconds: float) -> dict:
+def grade_one(student: str, submission: Submission, results_dir: str, print_: str, options: dict) -> dict:
+    """Local worker: grade one submission and write its files; the CSV row."""
+    return record(Path(results_dir) / student, student, graded_row(student, submission, print_, options))
+
+
+def record(folder: Path, student: str, outcome: dict) -> dict:
+    """Write a grading's files (``results.json``, then ``meta.json``) or its grader error; the CSV row."""
+    if "meta" not in outcome:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomically(folder / "error.txt", outcome.get("error", outcome.get("notes", "")))
+        return {"student": student, "status": "grader error", "notes": outcome.get("notes", ""), "skipped": False}
+    return write_grade(folder, outcome["results"], outcome["meta"])
+
+
+def refusal(student: str, print_: str, reason: str, seconds: float) -> dict:
     """A submission that cannot be graded: a zero with the reason, kept like a grade (a rerun skips it unchanged)."""
     results = {"score": 0, "max_score": 0, "execution_time": round(seconds, 2),
                "output": _("Not graded: {reason}").format(reason=reason), "tests": []}
     meta = {"student": student, "fingerprint": print_, "status": "not graded", "notes": reason[:500],
             "score": 0, "max_score": 0, "todos": {}, "seconds": results["execution_time"]}
-    return write_grade(folder, results, meta)
+    return {"results": results, "meta": meta}
 
 
 def write_grade(folder: Path, results: dict, meta: dict) -> dict:
@@ -233,8 +244,10 @@ def _safe(text: str) -> str:
 
 
 def grade_all(submissions: Path, out_csv: Path, jobs: int | None = None, results_dir: Path | None = None,
-              hidden: bool = True, timeout: float = PROBE_TIMEOUT, progress: bool = True) -> dict:
-    """Grade every submission in ``submissions``; returns counts, wall time and the entries skipped."""
+              hidden: bool = True, timeout: float = PROBE_TIMEOUT, progress: bool = True,
+              scheduler: str | None = None) -> dict:
+    """Grade every submission in ``submissions`` (here, or on the Dask cluster at ``scheduler``); returns counts,
+    wall time and the entries skipped."""
     started = time.perf_counter()
     submissions = Path(submissions).resolve()
     entries, skipped_names = find_submissions(submissions)
@@ -255,30 +268,24 @@ def grade_all(submissions: Path, out_csv: Path, jobs: int | None = None, results
             if meta is not None and meta.get("fingerprint") == print_:
                 skipped += 1
             elif submission is None:
-                write_refusal(results_dir / entry.student, entry.student, print_, reason, 0.0)
+                record(results_dir / entry.student, entry.student, refusal(entry.student, print_, reason, 0.0))
             else:
                 todo.append((entry, submission, print_))
         options = {"hidden": hidden, "timeout": timeout, "hide": [str(submissions), str(results_dir), scratch]}
         jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
         bar = _bar(len(entries), len(entries) - len(todo), progress)
+
+        def on_row(entry: Entry, row: dict) -> None:
+            if row.get("status") == "grader error":
+                errors[entry.student] = ("grader error", row.get("notes", ""))
+            bar.update(1)
+            bar.set_postfix_str(entry.student[:20])
+
         try:
-            if todo:
-                context = multiprocessing.get_context("spawn")
-                with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-                    pending = {pool.submit(grade_one, e.student, sub, str(results_dir), p, options): e
-                               for e, sub, p in todo}
-                    while pending:
-                        done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                        for future in done:
-                            entry = pending.pop(future)
-                            try:
-                                row = future.result()
-                            except Exception as err:  # a worker died (killed, out of memory): a rerun tries again
-                                row = {"status": "grader error", "notes": f"{type(err).__name__}: {err}"[:300]}
-                            if row.get("status") == "grader error":
-                                errors[entry.student] = ("grader error", row.get("notes", ""))
-                            bar.update(1)
-                            bar.set_postfix_str(entry.student[:20])
+            if todo and scheduler:
+                _grade_on_cluster(scheduler, todo, results_dir, options, on_row)
+            elif todo:
+                _grade_locally(todo, results_dir, options, jobs, on_row)
         finally:
             bar.close()
             write_atomically(out_csv, csv_text(entries, results_dir, errors))
@@ -286,6 +293,37 @@ def grade_all(submissions: Path, out_csv: Path, jobs: int | None = None, results
     return {"students": len(entries), "graded": len(todo) - len(errors), "skipped": skipped, "errors": len(errors),
             "refused": refused, "jobs": jobs, "seconds": time.perf_counter() - started, "csv": str(out_csv),
             "results_dir": str(results_dir), "skipped_entries": skipped_names}
+
+
+def _grade_locally(todo: list, results_dir: Path, options: dict, jobs: int, on_row) -> None:
+    """Each submission graded by one of ``jobs`` worker processes of this machine."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        pending = {pool.submit(grade_one, e.student, sub, str(results_dir), p, options): e for e, sub, p in todo}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                entry = pending.pop(future)
+                try:
+                    row = future.result()
+                except Exception as err:  # a worker died (killed, out of memory): a rerun tries again
+                    row = {"status": "grader error", "notes": f"{type(err).__name__}: {err}"[:300]}
+                on_row(entry, row)
+
+
+def _grade_on_cluster(address: str, todo: list, results_dir: Path, options: dict, on_row) -> None:
+    """Each submission graded on a Dask worker (:mod:`kvkit.cluster`); the files are written here."""
+    from .cluster import connect, grade_on_cluster
+
+    client = connect(address)
+    try:
+        def write(entry: Entry, outcome: dict) -> None:
+            on_row(entry, record(results_dir / entry.student, entry.student, outcome))
+
+        grade_on_cluster(client, todo, {k: v for k, v in options.items() if k != "hide"}, write,
+                         say=lambda line: print(line, file=sys.stderr))
+    finally:
+        client.close()
 
 
 def _bar(total: int, initial: int, enabled: bool):
@@ -305,7 +343,8 @@ def _bar(total: int, initial: int, enabled: bool):
 def run(args) -> int:
     summary = grade_all(Path(args.submissions), Path(args.out), jobs=args.jobs,
                         results_dir=Path(args.results_dir) if args.results_dir else None,
-                        hidden=not args.public_only, timeout=args.timeout, progress=not args.no_progress)
+                        hidden=not args.public_only, timeout=args.timeout, progress=not args.no_progress,
+                        scheduler=args.scheduler)
     print(f"{summary['students']} submissions: {summary['graded']} graded, {summary['skipped']} already graded "
           f"(skipped), {summary['refused']} not gradable, {summary['errors']} grader errors; {summary['jobs']} jobs, "
           f"{summary['seconds']:.1f} s")
@@ -329,4 +368,7 @@ def add_parser(sub) -> None:
     p.add_argument("--public-only", action="store_true", help="run only the public checks")
     p.add_argument("--timeout", type=float, default=PROBE_TIMEOUT, help="seconds each check may run (default %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="grade on the Dask cluster whose scheduler is at ADDRESS (e.g. tcp://10.0.0.5:8786); the "
+                        "results folder and the CSV stay here (see docs/grading.md)")
     p.set_defaults(func=run)

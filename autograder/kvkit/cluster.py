@@ -1,0 +1,151 @@
+"""``kvkit grade-all DIR --scheduler ADDRESS``: grading a class on a Dask distributed cluster.
+
+The instructor's process takes every submission in (:mod:`kvkit.intake`),
+keeps the results folder and the CSV, and sends each submission to the
+cluster as bytes (the package's files, its notebook places and notes). A
+worker (``dask worker ADDRESS`` on a machine with the same kit installed)
+writes them into a folder of its own and grades them exactly as ``kvkit
+grade`` does, the student's code confined on that machine; it sends back the
+report's ``results.json`` and the row, which the instructor's process writes.
+
+- **Same kit, or refused.** Before grading, every worker reports the
+  fingerprint of its kit (the grader's code, the public and hidden checks and
+  their goldens, the reference, the assignment, torch's version). A worker
+  whose fingerprint differs is left out, with one line naming it; each task
+  checks it again on the worker that runs it, so a worker that joins later
+  with another kit grades nothing.
+- **No grade lost.** A worker that dies mid-run loses its tasks to the
+  scheduler, which runs them on another worker; grades already written stay,
+  and a rerun skips them as a local run does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+from .errors import GraderError, UsageError
+from .intake import Submission, fingerprint_of
+from .paths import ASSIGNMENT, HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
+
+KIT_TREES = (ROOT / "autograder" / "kvkit", PUBLIC_TESTS.parent / "kvchecks", PUBLIC_TESTS, HIDDEN_TESTS,
+             REFERENCE / ASSIGNMENT.package)
+CONNECT_TIMEOUT = 30  # seconds to reach the scheduler and see a worker
+
+
+class KitMismatch(Exception):
+    """Raised on a worker whose kit is not the instructor's: the task is run elsewhere."""
+
+
+def kit_fingerprint() -> str:
+    """A hash of what decides a grade: the grader's code, the checks and goldens, the reference, the assignment."""
+    import torch
+
+    h = hashlib.sha256(f"{ASSIGNMENT.name}\0torch {torch.__version__}\0".encode())
+    for tree in KIT_TREES:
+        if not tree.is_dir():
+            continue
+        for path in sorted(tree.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".json", ".toml", ".mo"):
+                h.update(str(path.relative_to(tree)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def pack(submission: Submission) -> dict:
+    """What travels to a worker: the package's files as bytes, the places and notes, the fingerprint."""
+    files = {str(p.relative_to(submission.folder)): p.read_bytes()
+             for p in sorted(submission.folder.rglob("*")) if p.is_file()}
+    return {"given": submission.given, "files": files, "places": submission.places, "notes": list(submission.notes),
+            "fingerprint": submission.fingerprint}
+
+
+def unpack(payload: dict, scratch: Path) -> Submission:
+    """The submission a worker grades: the files written into ``scratch``, their fingerprint checked."""
+    folder = scratch / "submission"
+    for name, data in payload["files"].items():
+        target = folder / name
+        if not target.resolve().is_relative_to(folder.resolve()):
+            raise GraderError(f"a submission's file {name!r} lies outside its folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    submission = Submission(payload["given"], folder, fingerprint_of(folder, payload["places"]), payload["places"],
+                            tuple(payload["notes"]))
+    if submission.fingerprint != payload["fingerprint"]:
+        raise GraderError("a submission arrived changed (its fingerprint differs): not graded")
+    return submission
+
+
+def grade_on_worker(student: str, payload: dict, print_: str, options: dict, kit: str) -> dict:
+    """A Dask task: grade one packed submission here; the row, with the files the instructor's side writes."""
+    from .grade_all import graded_row
+
+    if kit != worker_kit():
+        raise KitMismatch(f"this worker's kit differs from the instructor's ({worker_kit()[:12]} != {kit[:12]})")
+    with tempfile.TemporaryDirectory(prefix="kvkit-worker-") as scratch:
+        submission = unpack(payload, Path(scratch))
+        return graded_row(student, submission, print_, {**options, "hide": [scratch]})
+
+
+_KIT: list[str] = []
+
+
+def worker_kit() -> str:
+    """This process's kit fingerprint, computed once."""
+    if not _KIT:
+        _KIT.append(kit_fingerprint())
+    return _KIT[0]
+
+
+def connect(address: str):
+    """A Dask client of the scheduler at ``address``; ``UsageError`` in one line when it cannot be reached."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise UsageError("--scheduler needs Dask distributed: pip install 'kvkit[cluster]' (or distributed)")
+    try:
+        return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+    except (OSError, TimeoutError) as err:
+        raise UsageError(f"no Dask scheduler answers at {address} ({type(err).__name__}): start one with "
+                         "`dask scheduler` and give its address")
+
+
+def matching_workers(client, kit: str, say=print) -> list[str]:
+    """The workers whose kit is the instructor's; one line for each that is refused. Waits for a first worker."""
+    try:
+        client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+    except TimeoutError:
+        raise UsageError(f"the Dask scheduler has no worker after {CONNECT_TIMEOUT} s: start `dask worker ADDRESS` "
+                         "on each machine that has the kit installed")
+    kits = client.run(worker_kit)
+    good = [address for address, fingerprint in kits.items() if fingerprint == kit]
+    for address, fingerprint in sorted(kits.items()):
+        if fingerprint != kit:
+            say(f"refused Dask worker {address}: its kit or checks differ from this one's (fingerprint "
+                f"{fingerprint[:12]}, here {kit[:12]}); install the same kit there and start it again")
+    if not good:
+        raise UsageError("no Dask worker runs this kit: install the same kit on the workers (same commit, same "
+                         f"assignment, KVKIT_ASSIGNMENT={ASSIGNMENT.manifest})")
+    return good
+
+
+def grade_on_cluster(client, todo: list, options: dict, on_row, say=print) -> None:
+    """Grade every ``(entry, submission, fingerprint)`` of ``todo`` on the cluster; ``on_row(entry, row)`` for each,
+    as they finish (``row`` None when the grading failed: a rerun tries again)."""
+    from distributed import as_completed
+
+    kit = kit_fingerprint()
+    workers = matching_workers(client, kit, say)
+    futures = {}
+    for entry, submission, print_ in todo:
+        future = client.submit(grade_on_worker, entry.student, pack(submission), print_, options, kit,
+                               workers=workers, allow_other_workers=False, pure=False, retries=2,
+                               key=f"kvkit-grade-{hashlib.sha256(print_.encode()).hexdigest()[:16]}-{len(futures)}")
+        futures[future] = entry
+    for future in as_completed(list(futures), loop=client.loop):
+        entry = futures[future]
+        try:
+            row = future.result()
+        except Exception as err:  # KilledWorker (it died too often), a grader failure on the worker
+            row = {"status": "grader error", "notes": f"{type(err).__name__}: {err}"[:300], "failed": True}
+        on_row(entry, row)
