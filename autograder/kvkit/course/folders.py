@@ -64,12 +64,34 @@ def write_source(course: Course = ENGLISH, dest: Path | None = None, items: list
     """Write ``course``'s notebook and its support files into ``dest`` (its ``source/<name>/``), removing anything
     else there."""
     dest = course.source if dest is None else dest
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    (dest / course.notebook_name).write_text(dumps_notebook(build_notebook(items, course)))
-    write_support(dest)
+    text = dumps_notebook(build_notebook(items, course))  # a failure here leaves the committed folder as it was
+
+    def fill(folder: Path) -> None:
+        (folder / course.notebook_name).write_text(text)
+        write_support(folder)
+
+    replace_folder(dest, fill)
     return dest / course.notebook_name
+
+
+def replace_folder(dest: Path, fill) -> None:
+    """Replace ``dest`` with a folder that ``fill(folder)`` writes, swapped in only once ``fill`` has succeeded: a
+    failure leaves ``dest`` as it was."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    new = Path(tempfile.mkdtemp(prefix=f".{dest.name}.new-", dir=dest.parent))
+    old = dest.with_name(f".{dest.name}.old-{new.name.rsplit('-', 1)[-1]}")
+    try:
+        fill(new)
+        os.chmod(new, 0o755)
+        if dest.exists():
+            os.rename(dest, old)
+        os.rename(new, dest)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        if old.exists() and not dest.exists():
+            os.rename(old, dest)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def nbgrader_command() -> list[str]:
@@ -119,9 +141,8 @@ def generate_release(course: Course = ENGLISH, source: Path | None = None, dest:
                               cwd=scratch, capture_output=True, text=True, env=nbgrader_env())
         if done.returncode != 0:
             raise RuntimeError(f"nbgrader generate_assignment failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-        if dest.exists():
-            shutil.rmtree(dest)
-        shutil.copytree(scratch / "release" / course.name, dest)
+        replace_folder(dest, lambda folder: shutil.copytree(scratch / "release" / course.name, folder,
+                                                            dirs_exist_ok=True))
     return dest / course.notebook_name
 
 
