@@ -47,6 +47,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from kvchecks.i18n import N_, _, ngettext
+
 from .errors import UsageError
 from .paths import ASSIGNMENT
 
@@ -64,8 +66,8 @@ MAX_NESTING = 2  # a zip or notebook inside a zip or folder
 MAX_NOTES = 5
 LOOSE = ASSIGNMENT.files  # a package's files given loose, without their folder
 SKIP_DIRS = {"__MACOSX", "__pycache__", "site-packages", "node_modules", ".venv", "venv", ".git"}
-KINDS = {stat.S_IFLNK: "a symbolic link", stat.S_IFIFO: "a pipe (FIFO)", stat.S_IFSOCK: "a socket",
-         stat.S_IFCHR: "a device", stat.S_IFBLK: "a device"}
+KINDS = {stat.S_IFLNK: N_("a symbolic link"), stat.S_IFIFO: N_("a pipe (FIFO)"), stat.S_IFSOCK: N_("a socket"),
+         stat.S_IFCHR: N_("a device"), stat.S_IFBLK: N_("a device")}
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
@@ -149,7 +151,9 @@ def fingerprint_of(folder: Path, places: dict) -> str:
 def _bounded(notes: list[str]) -> list[str]:
     if len(notes) <= MAX_NOTES:
         return notes
-    return notes[:MAX_NOTES] + [f"... and {len(notes) - MAX_NOTES} more entries left out"]
+    more = len(notes) - MAX_NOTES
+    return notes[:MAX_NOTES] + [ngettext("... and {count} more note", "... and {count} more notes", more).format(
+        count=more)]
 
 
 # --- sources: a folder read through file descriptors, a zip read in memory ----------------------------------------
@@ -426,9 +430,10 @@ def _note_strays(source, listing: dict, parts: tuple[str, ...], label: str, note
             continue
         shown = _printable(name)
         if not _valid_name(name):
-            notes.append(f"Left out {shown}: its name is not valid UTF-8 or too long.")
+            notes.append(_("Left out {name}: its name is not valid UTF-8 or too long.").format(name=shown))
         elif kind not in ("dir", "file"):
-            notes.append(f"Left out {shown}: it is {kind}; only plain files and folders are read.")
+            notes.append(_("Left out {name}: it is {kind}; only plain files and folders are read.").format(
+                name=shown, kind=_(kind)))
 
 
 def _read_limited(source, parts: tuple[str, ...], limit: int, label: str) -> bytes:
