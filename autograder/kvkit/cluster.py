@@ -118,11 +118,17 @@ def matching_workers(client, kit: str, say=print) -> list[str]:
         raise UsageError(f"the Dask scheduler has no worker after {CONNECT_TIMEOUT} s: start `dask worker ADDRESS` "
                          "on each machine that has the kit installed")
     kits = client.run(worker_kit)
-    good = [address for address, fingerprint in kits.items() if fingerprint == kit]
+    threads = {address: info.get("nthreads", 1) for address, info in client.scheduler_info()["workers"].items()}
+    good = []
     for address, fingerprint in sorted(kits.items()):
         if fingerprint != kit:
             say(f"refused Dask worker {address}: its kit or checks differ from this one's (fingerprint "
                 f"{fingerprint[:12]}, here {kit[:12]}); install the same kit there and start it again")
+        elif threads.get(address, 1) != 1:  # one grading per process: pytest and the report capture are per process
+            say(f"refused Dask worker {address}: it runs {threads[address]} threads; start it with --nthreads 1 "
+                "(and --nworkers N for N gradings at once)")
+        else:
+            good.append(address)
     if not good:
         raise UsageError("no Dask worker runs this kit: install the same kit on the workers (same commit, same "
                          f"assignment, KVKIT_ASSIGNMENT={ASSIGNMENT.manifest})")
