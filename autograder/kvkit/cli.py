@@ -19,7 +19,8 @@ from kvchecks.i18n import LANGUAGES
 
 from .registry import ENV, LANG_ENV, choose, manifests
 
-COMMANDS = ["build", "grade", "grade_all", "gradescope", "bundle", "goldens", "notebook", "catalogs"]  # every assignment's
+COMMANDS = ["build", "grade", "grade_all", "autograde_class", "gradescope", "bundle", "goldens", "notebook",
+            "catalogs"]  # every assignment's
 OWN_COMMANDS = {  # the tools that show what one assignment's code buys (each module's add_parser names its command)
     "kv_cache": ["bench", "chat_demo", "generate"],
     "kv_serving": ["bench_serving"],

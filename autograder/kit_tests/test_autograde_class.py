@@ -1,0 +1,110 @@
+"""``kvkit autograde ASSIGNMENT --jobs 2``: real nbgrader, two processes, one SQLite gradebook, resumable.
+
+Two copies of one course with the same six submissions: one autograded by a single ``nbgrader autograde``, the
+other by ``kvkit autograde --jobs 2``, which is killed once mid-run and then run again. Both gradebooks must hold
+the same score for every graded cell of every student, and the autograded notebooks the same verdicts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kvkit.course.folders import (NBGRADER_CONFIG, NOTEBOOK_NAME, SOURCE_DIR, ensure_kernel, nbgrader_command,
+                                  nbgrader_env, write_support)
+from kvkit.course.submission import fill_notebook, read_notebook
+from kvkit.examples import example_texts
+from kvkit.autograde_class import finished_students
+from kvkit.paths import ASSIGNMENT, ROOT
+
+pytestmark = pytest.mark.slow
+pytest.importorskip("nbgrader")
+
+KVKIT = [sys.executable, "-m", "kvkit.cli", "autograde", ASSIGNMENT.name, "--jobs", "2", "--course"]
+STUDENTS = ("s1_reference", "s2_untouched", "s3_partial", "s4_reference", "s5_partial", "s6_untouched")
+
+
+def make_course(root: Path) -> Path:
+    shutil.copytree(SOURCE_DIR, root / "source" / ASSIGNMENT.name)
+    write_support(root / "source" / ASSIGNMENT.name)
+    shutil.copyfile(NBGRADER_CONFIG, root / "nbgrader_config.py")
+    run = subprocess.run([*nbgrader_command(), "generate_assignment", ASSIGNMENT.name, "--force"], cwd=root,
+                         capture_output=True, text=True, env=nbgrader_env(), timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    release = root / "release" / ASSIGNMENT.name / NOTEBOOK_NAME
+    for student in STUDENTS:
+        target = root / "submitted" / student / ASSIGNMENT.name / NOTEBOOK_NAME
+        target.parent.mkdir(parents=True)
+        if "reference" in student:
+            fill_notebook(release, target, {})
+        elif "partial" in student:
+            fill_notebook(release, target, example_texts("partial"))
+        else:
+            shutil.copyfile(release, target)
+    return root
+
+
+def gradebook(root: Path) -> dict[str, dict[str, float]]:
+    """student -> graded cell -> score, from the course's SQLite gradebook."""
+    from nbgrader.api import Gradebook
+
+    course_id = re.search(r'course_id = "([^"]+)"', NBGRADER_CONFIG.read_text()).group(1)
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id) as gb:
+        return {student: {g.name: g.score for g in gb.find_submission_notebook(
+            Path(NOTEBOOK_NAME).stem, ASSIGNMENT.name, student).grades} for student in STUDENTS}
+
+
+def verdicts(root: Path, student: str) -> dict[str, tuple]:
+    """Each graded cell's verdict in the autograded notebook: passed, or the kind of failure."""
+    nb = read_notebook(root / "autograded" / student / ASSIGNMENT.name / NOTEBOOK_NAME)
+    return {c["metadata"]["nbgrader"]["grade_id"]: tuple((o["output_type"], o.get("ename")) for o in c["outputs"])
+            for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade") and c["cell_type"] == "code"}
+
+
+def test_two_nbgrader_processes_fill_one_gradebook_as_one_does_and_resume_after_a_kill(tmp_path):
+    ensure_kernel()
+    serial, parallel = make_course(tmp_path / "serial"), make_course(tmp_path / "parallel")
+    run = subprocess.run([*nbgrader_command(), "autograde", ASSIGNMENT.name, "--force"], cwd=serial,
+                         capture_output=True, text=True, env=nbgrader_env(), timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+
+    stopped = subprocess.Popen([*KVKIT, str(parallel)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    finished = lambda: finished_students(parallel, ASSIGNMENT.name, list(STUDENTS))  # noqa: E731
+    deadline = time.monotonic() + 600
+    while not finished() and stopped.poll() is None:
+        assert time.monotonic() < deadline, "no notebook was autograded"
+        time.sleep(0.5)
+    os.killpg(stopped.pid, signal.SIGKILL)  # the kit and both nbgrader processes, mid-run
+    stopped.wait(timeout=60)
+    assert 1 <= len(finished()) < len(STUDENTS), "the run was not killed mid-run: the test proves nothing"
+
+    resumed = subprocess.run([*KVKIT, str(parallel)], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr[-3000:]
+    counts = re.search(r"(\d+) autograded, (\d+) already autograded", resumed.stdout)
+    assert counts and int(counts.group(2)) >= 1 and sum(map(int, counts.groups())) == len(STUDENTS), resumed.stdout
+    assert "[1] " in resumed.stderr and "[2] " in resumed.stderr  # two nbgrader processes, each line named
+
+    assert gradebook(parallel) == gradebook(serial)
+    scores = {s: sum(v for v in cells.values() if v) for s, cells in gradebook(parallel).items()}
+    assert scores["s1_reference"] == scores["s4_reference"] > scores["s3_partial"] > scores["s2_untouched"] == 0
+    for student in STUDENTS:
+        assert verdicts(parallel, student) == verdicts(serial, student), student
+
+    again = subprocess.run([*KVKIT, str(parallel)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and f"0 autograded, {len(STUDENTS)} already autograded" in again.stdout
+
+
+def test_a_course_without_submissions_is_one_line(tmp_path):
+    shutil.copyfile(NBGRADER_CONFIG, tmp_path / "nbgrader_config.py")
+    run = subprocess.run([*KVKIT, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode == 2 and len(lines) == 1 and "collect the submissions first" in lines[0], run.stderr

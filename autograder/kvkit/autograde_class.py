@@ -1,0 +1,168 @@
+"""``kvkit autograde COURSE_ASSIGNMENT --jobs N``: real ``nbgrader autograde`` of a class, N at a time, into the one
+gradebook, resuming where a stopped run left off.
+
+nbgrader autogrades one submission after another (its issue #174). This
+command splits the submissions that still need autograding among ``--jobs``
+``nbgrader autograde`` processes of the course (each excludes the others'
+students), which run the kit's own pipeline (``nbgrader_config.py``) unchanged
+and write into the same SQLite gradebook, opened with a long busy timeout so
+their short writes take turns. A submission counts as finished when its
+autograded notebooks exist, made read-only by nbgrader's last step, and
+every graded cell of them has an automatic score in the gradebook; anything else (never autograded, or stopped half-way,
+which nbgrader itself would skip as "existing") is autograded again with
+``--force``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from .errors import UsageError
+from .registry import ROOT, courses
+
+BUSY_TIMEOUT = 600  # seconds a worker waits for the gradebook while another one writes
+
+
+def course_settings(course: Path) -> tuple[str, str]:
+    """The course's ``(db_url, course_id)`` as its ``nbgrader_config.py`` sets them (defaults: nbgrader's)."""
+    config = course / "nbgrader_config.py"
+    text = config.read_text() if config.is_file() else ""
+    course_id = re.search(r"CourseDirectory\.course_id\s*=\s*['\"]([^'\"]+)['\"]", text)
+    return f"sqlite:///{course / 'gradebook.db'}", course_id.group(1) if course_id else "default_course"
+
+
+def submitted_students(course: Path, assignment: str) -> list[str]:
+    """Every student with a submitted folder of ``assignment`` (links are not followed: nbgrader's intake refuses
+    them, and here they are not a student's folder)."""
+    submitted = course / "submitted"
+    if not submitted.is_dir():
+        raise UsageError(f"{submitted} does not exist: collect the submissions first (nbgrader collect, or copy "
+                         "them to submitted/STUDENT/ASSIGNMENT/)")
+    students = []
+    for name in sorted(os.listdir(submitted)):
+        folder = submitted / name / assignment
+        try:
+            if stat.S_ISDIR(os.lstat(submitted / name).st_mode) and stat.S_ISDIR(os.lstat(folder).st_mode):
+                students.append(name)
+        except OSError:
+            continue
+    return students
+
+
+def finished_students(course: Path, assignment: str, students: list[str]) -> set[str]:
+    """The students whose submission of ``assignment`` is fully autograded (notebooks written, every graded cell
+    scored)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    db_url, course_id = course_settings(course)
+    done = set()
+    with Gradebook(db_url, course_id) as gb:  # also creates the gradebook's tables before the workers start
+        try:
+            notebooks = [nb.name for nb in gb.find_assignment(assignment).notebooks]
+        except MissingEntry:
+            raise UsageError(f"the gradebook has no assignment {assignment!r}: run `nbgrader generate_assignment "
+                             f"{assignment}` first")
+        for student in students:
+            try:
+                submitted = [gb.find_submission_notebook(nb, assignment, student) for nb in notebooks]
+            except MissingEntry:
+                continue
+            written = all(_finished_file(course / "autograded" / student / assignment / f"{nb}.ipynb")
+                          for nb in notebooks)
+            if written and all(g.auto_score is not None for nb in submitted for g in nb.grades):
+                done.add(student)
+    return done
+
+
+def _finished_file(path: Path) -> bool:
+    """An autograded notebook that nbgrader finished: its last step makes the files read-only
+    (``Autograde.permissions``, 444); a run stopped before that leaves a file that is still writable, or none."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and not info.st_mode & 0o222
+
+
+def split(students: list[str], jobs: int) -> list[list[str]]:
+    """Round-robin shares of ``students`` for ``jobs`` workers (empty shares dropped)."""
+    return [share for share in (students[i::jobs] for i in range(jobs)) if share]
+
+
+def worker_command(assignment: str, mine: list[str], everyone: list[str], db_url: str) -> list[str]:
+    others = [s for s in everyone if s not in set(mine)]
+    command = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force",
+               f"--CourseDirectory.db_url={db_url}?timeout={BUSY_TIMEOUT}"]
+    if others:
+        command.append(f"--CourseDirectory.student_id_exclude={','.join(others)}")
+    return command
+
+
+def autograde_class(course: Path, assignment: str, jobs: int, say=print) -> dict:
+    """Autograde every unfinished submission of ``assignment`` in ``course`` with ``jobs`` nbgrader processes."""
+    started = time.perf_counter()
+    students = submitted_students(course, assignment)
+    done = finished_students(course, assignment, students)
+    todo = [s for s in students if s not in done]
+    shares = split(todo, max(1, jobs))
+    db_url, _course_id = course_settings(course)
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    workers = [subprocess.Popen(worker_command(assignment, share, students, db_url), cwd=course, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+               for share in shares]
+    relays = [threading.Thread(target=_relay, args=(w, f"[{i + 1}] ", say), daemon=True)
+              for i, w in enumerate(workers)]
+    for relay in relays:
+        relay.start()
+    codes = [w.wait() for w in workers]
+    for relay in relays:
+        relay.join()
+    failed = [i + 1 for i, code in enumerate(codes) if code != 0]
+    unfinished = [s for s in students if s not in finished_students(course, assignment, students)]
+    return {"students": len(students), "autograded": len(todo) - len([s for s in todo if s in unfinished]),
+            "skipped": len(done), "unfinished": unfinished, "failed_workers": failed, "jobs": len(shares),
+            "seconds": time.perf_counter() - started}
+
+
+def _relay(process: subprocess.Popen, prefix: str, say) -> None:
+    """Each line a worker prints, prefixed with its number (nbgrader's log, already quoted by the kit where it
+    carries a kernel's output)."""
+    for line in process.stdout:
+        say(prefix + line.rstrip("\n")[:2000])
+
+
+def run(args) -> int:
+    if args.course_assignment not in courses():
+        raise UsageError(f"no course assignment called {args.course_assignment!r}; the kit has {', '.join(courses())}")
+    course = Path(args.course).resolve()
+    if not (course / "nbgrader_config.py").is_file():
+        raise UsageError(f"{course} holds no nbgrader_config.py: give the course folder with --course")
+    summary = autograde_class(course, args.course_assignment, args.jobs, say=lambda line: print(line, file=sys.stderr))
+    print(f"{summary['students']} submissions of {args.course_assignment}: {summary['autograded']} autograded, "
+          f"{summary['skipped']} already autograded (skipped); {summary['jobs']} nbgrader processes, "
+          f"{summary['seconds']:.1f} s")
+    if summary["failed_workers"] or summary["unfinished"]:
+        print(f"not finished: {', '.join(summary['unfinished'][:20]) or 'none'} (nbgrader process "
+              f"{', '.join(map(str, summary['failed_workers'])) or 'none'} failed: see its lines above); run the same "
+              "command again to autograde what is left", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("autograde", help="nbgrader autograde of a whole class with several nbgrader processes into "
+                                         "the one gradebook, resumable")
+    p.add_argument("course_assignment", metavar="ASSIGNMENT",
+                   help="the course assignment (kv_cache, kv_cache_ja, kv_serving, ...)")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="nbgrader processes at once (default: the number of cores)")
+    p.add_argument("--course", default=str(ROOT), help="the course folder, holding nbgrader_config.py and "
+                                                       "submitted/ (default: the kit's own)")
+    p.set_defaults(func=run)
