@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.course.folders import (NBGRADER_CONFIG, NOTEBOOK_NAME, SOURCE_DIR, ensure_kernel, nbgrader_command,
-                                  nbgrader_env, write_support)
-from kvkit.course.submission import fill_notebook, read_notebook
+from kvkit.course.folders import (NBGRADER_CONFIG, NOTEBOOK_NAME, ensure_kernel, nbgrader_command, nbgrader_env,
+                                  scratch_course)
+from kvkit.course.submission import read_notebook
 from kvkit.examples import example_texts
 from kvkit.autograde_class import finished_students
 from kvkit.paths import ASSIGNMENT, ROOT
@@ -33,22 +33,8 @@ STUDENTS = ("s1_reference", "s2_untouched", "s3_partial", "s4_reference", "s5_pa
 
 
 def make_course(root: Path) -> Path:
-    shutil.copytree(SOURCE_DIR, root / "source" / ASSIGNMENT.name)
-    write_support(root / "source" / ASSIGNMENT.name)
-    shutil.copyfile(NBGRADER_CONFIG, root / "nbgrader_config.py")
-    run = subprocess.run([*nbgrader_command(), "generate_assignment", ASSIGNMENT.name, "--force"], cwd=root,
-                         capture_output=True, text=True, env=nbgrader_env(), timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    release = root / "release" / ASSIGNMENT.name / NOTEBOOK_NAME
-    for student in STUDENTS:
-        target = root / "submitted" / student / ASSIGNMENT.name / NOTEBOOK_NAME
-        target.parent.mkdir(parents=True)
-        if "reference" in student:
-            fill_notebook(release, target, {})
-        elif "partial" in student:
-            fill_notebook(release, target, example_texts("partial"))
-        else:
-            shutil.copyfile(release, target)
+    partial = example_texts("partial")
+    scratch_course(root, {s: {} if "reference" in s else partial if "partial" in s else None for s in STUDENTS})
     return root
 
 

@@ -366,7 +366,8 @@ def add_parser(sub) -> None:
     p.add_argument("--results-dir", metavar="DIR",
                    help="where <student>/results.json go (default: next to the CSV, GRADES-results/)")
     p.add_argument("--public-only", action="store_true", help="run only the public checks")
-    p.add_argument("--timeout", type=float, default=PROBE_TIMEOUT, help="seconds each check may run (default %(default)s)")
+    p.add_argument("--timeout", type=float, default=PROBE_TIMEOUT,
+                   help="seconds each check may run (default %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="grade on the Dask cluster whose scheduler is at ADDRESS (e.g. tcp://10.0.0.5:8786); the "

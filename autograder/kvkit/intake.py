@@ -424,7 +424,7 @@ def _copy_loose(source, top: dict, label: str, out: Path, notes: list[str]) -> N
 
 
 def _note_strays(source, listing: dict, parts: tuple[str, ...], label: str, notes: list[str], skip: set) -> None:
-    """Notes for entries beside the package that a person may have meant to hand in: links, pipes, devices, bad names."""
+    """Notes for the entries beside the package a person may have meant to hand in: links, pipes, devices, bad names."""
     for name, (kind, _size) in sorted(listing.items()):
         if name in skip:
             continue
@@ -503,7 +503,8 @@ def _release(path: Path) -> dict:
         from .course.submission import read_notebook
 
         if not Path(path).is_file():
-            raise UsageError(f"this kit has no release notebook ({path}) to read notebooks against: run `make notebook`")
+            raise UsageError(f"this kit has no release notebook ({path}) to read notebooks against: "
+                             "run `make notebook`")
         _RELEASES[path] = read_notebook(path)
     return _RELEASES[path]
 

@@ -131,7 +131,8 @@ def generate_release(course: Course = ENGLISH, source: Path | None = None, dest:
     source = course.source if source is None else source
     dest = course.release if dest is None else dest
     if importlib.util.find_spec("nbgrader") is None:
-        raise UsageError("nbgrader is not installed: `make setup` (or pip install -e '.[nbgrader]'), or use --no-release")
+        raise UsageError("nbgrader is not installed: `make setup` (or pip install -e '.[nbgrader]'), "
+                         "or use --no-release")
     with tempfile.TemporaryDirectory(prefix="kvkit-nbgrader-") as tmp:
         scratch = Path(tmp)
         shutil.copytree(source, scratch / "source" / course.name,
@@ -144,6 +145,30 @@ def generate_release(course: Course = ENGLISH, source: Path | None = None, dest:
         replace_folder(dest, lambda folder: shutil.copytree(scratch / "release" / course.name, folder,
                                                             dirs_exist_ok=True))
     return dest / course.notebook_name
+
+
+def scratch_course(root: Path, submissions: dict[str, dict[str, str] | None], course: Course = ENGLISH) -> Path:
+    """A course in ``root`` (tests, benchmarks): ``course``'s source with its support files, the kit's
+    ``nbgrader_config.py``, the release by real ``nbgrader generate_assignment``, and one submitted notebook per
+    student: the release with the given TODO bodies (:func:`kvkit.course.submission.fill_notebook`; ``{}`` the
+    reference's) or, for ``None``, the untouched release. Returns the release notebook."""
+    from .submission import fill_notebook
+
+    write_source(course, root / "source" / course.name)
+    shutil.copyfile(NBGRADER_CONFIG, root / "nbgrader_config.py")
+    done = subprocess.run([*nbgrader_command(), "generate_assignment", course.name, "--force"], cwd=root,
+                          capture_output=True, text=True, env=nbgrader_env())
+    if done.returncode != 0:
+        raise RuntimeError(f"nbgrader generate_assignment failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    release = root / "release" / course.name / course.notebook_name
+    for student, bodies in submissions.items():
+        target = root / "submitted" / student / course.name / course.notebook_name
+        target.parent.mkdir(parents=True)
+        if bodies is None:
+            shutil.copyfile(release, target)
+        else:
+            fill_notebook(release, target, bodies)
+    return release
 
 
 def _tree_differences(a: Path, b: Path) -> list[str]:
