@@ -157,6 +157,19 @@ def test_a_pipe_or_socket_inside_the_package_is_refused_without_blocking(tmp_pat
     assert "is a pipe (FIFO)" in refusal(tmp_path / "handed_in.ipynb")
 
 
+def test_a_hard_link_in_the_package_is_refused(tmp_path):
+    """Where the kernel does not protect hard links, one can name a file its maker cannot read (the reference)."""
+    package = honest(tmp_path / "sub", STUBS)
+    solution = tmp_path / "elsewhere.py"
+    solution.write_text((REFERENCE / PACKAGE / "__init__.py").read_text())
+    (package / "solution.py").hardlink_to(solution)
+    assert "hard links" in refusal(tmp_path / "sub")
+    notebook = tmp_path / "mine.ipynb"
+    notebook.write_text(SOURCE_NOTEBOOK.read_text())  # say, a classmate's notebook under a second name
+    (tmp_path / "classmate.ipynb").hardlink_to(notebook)
+    assert "hard links" in refusal(notebook)
+
+
 def test_a_huge_sparse_file_beside_the_package_is_never_read(tmp_path):
     package = honest(tmp_path / "sub")
     with open(tmp_path / "sub" / "dataset.bin", "wb") as f:

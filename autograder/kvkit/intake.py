@@ -13,8 +13,9 @@ How it reads:
 - no link is ever followed: every folder and file is opened relative to its
   parent with ``O_NOFOLLOW`` (a link swapped in while it is read fails to
   open), files are opened non-blocking (a pipe cannot stall it) and read only
-  when ``fstat`` says they are regular and small enough (a 6 GB sparse file
-  is never read);
+  when ``fstat`` says they are regular, small enough (a 6 GB sparse file is
+  never read) and have one name (a hard link can name a file the student
+  cannot read, where the kernel does not protect hard links);
 - inside the package, a link, pipe, device or socket, a name that is not
   UTF-8 or cannot be written, too many files or bytes, is refused with one
   line; beside the package such entries are not read, and a note names them;
@@ -463,6 +464,8 @@ def _read_fd(fd: int, label: str, limit: int) -> bytes:
                              "submit plain files only")
         if info.st_size > limit:
             raise UsageError(f"{label} is {info.st_size} bytes, over the limit of {limit}: hand in only your code")
+        if info.st_nlink > 1:  # another name of a file elsewhere (where hard links are not protected: any file)
+            raise UsageError(f"{label} has {info.st_nlink} hard links: hand in a copy of your file, not a link to one")
         chunks, size = [], 0
         while size <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - size))):
             chunks.append(chunk)
