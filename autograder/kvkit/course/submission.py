@@ -116,8 +116,9 @@ def package_from_notebook(nb: dict, release: dict, out: Path) -> NotebookPackage
             if text is None:
                 text = _source(original)
             parts.append(text.rstrip("\n"))
+            label = _("your answer cell of {names}") if answer else _("the cell of {names}")
             places.setdefault(module, []).append([line, line + len(parts[-1].splitlines()) - 1,
-                                                  f"{'your answer' if answer else 'the'} cell of {', '.join(classes)}"])
+                                                  label.format(names=", ".join(classes))])
             line += len(parts[-1].splitlines()) + 2
         (target / module).write_text("\n\n\n".join(parts) + "\n")
     return NotebookPackage(Path(out), places, notes)
@@ -150,7 +151,7 @@ def notebook_places(message: str, places: dict[str, list]) -> str:
         number = int(match.group(2))
         for first, last, label in places.get(match.group(1), []):
             if first <= number <= last:
-                return f"{label} (line {number - first + 1} of the cell)"
+                return _("{cell} (line {line} of the cell)").format(cell=label, line=number - first + 1)
         return match.group(0)
 
     return re.sub(rf"{re.escape(PACKAGE)}/(\w+\.py), line (\d+)", place, message)
