@@ -1,58 +1,85 @@
 """``nbgrader autograde`` with verdicts the student's kernel cannot touch: the kit's hooks into nbgrader.
 
-``nbgrader_config.py`` puts these preprocessors in nbgrader's own pipelines:
+``nbgrader_config.py`` puts these into nbgrader's own pipelines:
 
+- :func:`install_intake` (called by ``nbgrader_config.py``): ``nbgrader
+  autograde`` copies the submitted folder with :class:`KitAutograde`, which
+  never follows a link and refuses links, devices, pipes, sockets, hard links,
+  oversized files and names that are not UTF-8, each with one line in the log.
+- :class:`IntakeExporter` (``Autograde.exporter_class``): reads the submitted
+  notebook without following a link; a notebook that is a link (or sits in a
+  linked folder), is not a plain file, is oversized or is not a notebook is
+  refused in one line and graded as the untouched release (0).
 - :class:`NameTodoStubs` (``GenerateAssignment``, after ``ClearSolutions``):
   each answer cell's ``raise NotImplementedError()`` names its TODO.
-- :class:`ConfinedExecute` (``Autograde``, instead of nbgrader's ``Execute``):
-  the student's notebook runs in a kernel confined like ``kvkit grade``'s
-  child (:mod:`kvkit.sandbox`: its own scratch copy of the public check files,
-  no course directory, no network, the same limits), talking to nbgrader over
-  unix sockets in a folder both can reach. The graded test cells are not run
-  in it at all, so hidden test code never reaches the student's process.
 - :class:`StartTrustedGrading` (``Autograde``, first): the notebook's answer
   cells become the assignment's package (layout and read-only cells from the
-  course's source notebook), graded by :func:`kvkit.grade.grade` (the same
-  checks as ``kvkit grade``, public and hidden, each on published and fresh
-  inputs, in a confined child) in a thread of this process while the kernel
-  runs the notebook.
+  course's *release* notebook: a missing or unmarked answer cell counts as the
+  release's stub, never as the solution), graded by :func:`kvkit.grade.grade`
+  (the same checks as ``kvkit grade``, public and hidden, each on published and
+  fresh inputs, in a confined child) in a thread of this process while the
+  kernel runs the notebook.
+- :class:`ConfinedExecute` (``Autograde``, instead of nbgrader's ``Execute``):
+  the student's notebook runs in a kernel confined like ``kvkit grade``'s
+  child (:mod:`kvkit.sandbox`: its own scratch copy of the course's public
+  check files, no course directory, no network, the same limits), talking to
+  nbgrader over unix sockets in a folder both can reach. The graded test cells
+  are not run in it at all, so hidden test code never reaches the student's
+  process. Its stdout and stderr reach nbgrader's log only quoted; each cell's
+  outputs and the whole notebook's are bounded in bytes.
 - :class:`TrustedVerdicts` (``Autograde``, before ``SaveAutoGrades``): each
   graded cell's outputs are replaced by its verdict (a pass: one stdout line;
   a failure: an error with the reason), which nbgrader's own score keeping
-  then stores.
+  then stores; the grader's notes go into a cell at the top (and the feedback).
+- :class:`ClearHiddenRegions` (``GenerateFeedback``, instead of nbgrader's
+  ``ClearHiddenTests``): hidden regions are cut from the test cells only; no
+  text in a student's cell can make feedback fail.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import shutil
+import stat
 import sys
 import tempfile
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+import nbformat
+from nbconvert.exporters import NotebookExporter
 from nbformat.notebooknode import NotebookNode, from_dict
+from nbgrader.converters import Autograde
+from nbgrader.converters.base import BaseConverter
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
-from traitlets import Integer
+from traitlets import Integer, default
 
-from kvchecks.i18n import _, language
+from kvchecks.i18n import _, language, speaking
 
-from .course.checks import check_key
-from .course.courses import course_named
-from .course.submission import package_from_notebook, read_notebook
-from .grade import MEMORY_MB, grade
-from .paths import ASSIGNMENT, TODOS
+from .paths import ASSIGNMENT
+from .registry import ROOT, courses
+from .remote.output import OutputTail
 from .sandbox import CONFINED, NO_ISOLATION, Sandbox
 
 NOT_RUN = "# This check is run by the grader, outside this notebook's kernel (kvkit.autograde)."
 KERNEL_BOOT = ("import sys, json; sys.path.insert(0, sys.argv[1]); import kvchild.jail; "
                "info = kvchild.jail.enter(json.loads(sys.argv[2])); open(sys.argv[3], 'w').write(json.dumps(info)); "
-               "del sys.argv[1:4]; from ipykernel.kernelapp import launch_new_instance; launch_new_instance()")
-SUPPORT = ("kvchecks", "tests")  # the public check files nbgrader copies next to the notebook
+               "del sys.argv[1:4]; import os; os.environ.pop('JPY_PARENT_PID', None); "  # its parent is the jail's init
+               "from ipykernel.kernelapp import launch_new_instance; launch_new_instance()")
+SUPPORT = ("kvchecks", "tests")  # the public check files `kvkit notebook` writes beside the course's notebook
+MAX_CELL_OUTPUT_BYTES = 1_000_000  # each cell's outputs, in the autograded notebook and in the feedback
+MAX_OUTPUT_BYTES = 10_000_000  # every cell's outputs together
+MAX_ENTRIES = 1000  # files and folders copied from a submitted folder
+MAX_DEPTH = 8  # folders inside folders of a submitted folder
+MAX_REFUSAL_LINES = 20  # refusal lines per submitted folder in the log; the rest are counted
+NOTES_CELL = "# Notes from the grader (kvkit): about how your notebook was graded"
+CUT_NOTE = "[kvkit: output cut"
 
 
 def is_test_cell(cell: dict) -> bool:
@@ -64,15 +91,357 @@ def course_root(config) -> Path:
     return Path(CourseDirectory(config=config).root).resolve()
 
 
-def trusted_notebook(config, resources: dict) -> dict:
-    """The course's source notebook of the assignment being graded (never the student's copy)."""
+def quoted(text: str) -> str:
+    """``text`` on one line with every character that is not printable escaped (no newline, carriage return or
+    terminal escape sequence of a student's can reach the log as it is)."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(text))
+
+
+def quote_block(text: str, lines: int = 8, width: int = 150) -> str:
+    """The last ``lines`` lines of ``text``, each quoted with ``  | `` (as ``kvkit grade`` quotes the child)."""
+    return "\n".join("  | " + quoted(line)[-width:] for line in text.strip().splitlines()[-lines:])
+
+
+def course_folder(config, step: str, assignment: str) -> Path:
+    """``source/<assignment>``, ``release/<assignment>``, ... of the course nbgrader grades."""
     coursedir = CourseDirectory(config=config)
-    folder = coursedir.format_path(coursedir.source_directory, ".", resources["nbgrader"]["assignment"])
-    return read_notebook(Path(folder) / f"{resources['nbgrader']['notebook']}.ipynb")
+    return Path(coursedir.format_path(getattr(coursedir, f"{step}_directory"), ".", assignment))
+
+
+def read_notebook(path: Path) -> dict:
+    """A notebook of the course's (JSON), e.g. its release."""
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise RuntimeError(f"{path} is not a Jupyter notebook (no list of cells)")
+    return nb
+
+
+def trusted_notebook(config, resources: dict) -> dict:
+    """The release notebook of the assignment being graded: the student's starting point, never the solution.
+
+    The course's ``release/<assignment>/<notebook>.ipynb`` (written by ``nbgrader generate_assignment``), else the
+    kit's own committed release of that course. The layout, the read-only cells and the test cells' checks come
+    from it; an answer cell the student's notebook lacks is its stub."""
+    name, notebook = resources["nbgrader"]["assignment"], resources["nbgrader"]["notebook"]
+    path = course_folder(config, "release", name) / f"{notebook}.ipynb"
+    if not path.is_file():
+        committed = ROOT / "release" / name / f"{notebook}.ipynb"
+        if name not in courses() or not committed.is_file():
+            raise RuntimeError(f"no release notebook {path}: run nbgrader generate_assignment {name}")
+        path = committed
+    return read_notebook(path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Intake: what nbgrader copies and reads of a submitted folder
+
+
+class Refused(Exception):
+    """A submitted file the kit does not take, with the reason (one line)."""
+
+
+def _kind(mode: int) -> str | None:
+    """What an entry that is not a plain file or folder is, or None."""
+    for test, what in ((stat.S_ISLNK, "a symbolic link (links are not followed)"), (stat.S_ISFIFO, "a named pipe"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device")):
+        if test(mode):
+            return what
+    return None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else "not a plain file"
+
+
+def _plain_file_problem(st: os.stat_result, limit: int) -> str | None:
+    kind = _kind(st.st_mode)
+    if kind or stat.S_ISDIR(st.st_mode):
+        return kind or "a folder"
+    if st.st_nlink > 1:
+        return f"a file with {st.st_nlink} hard links (a copy of another file: hand in the file itself)"
+    if st.st_size > limit:
+        return f"{st.st_size} bytes, over the limit of {limit}"
+    return None
+
+
+def read_plain_file(path: str | Path, limit: int, dir_fd: int | None = None) -> bytes:
+    """The bytes of ``path``, a plain file of at most ``limit`` bytes, opened without following a link."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError as err:
+        try:
+            st = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError:
+            raise Refused(f"unreadable ({err.strerror})")
+        raise Refused(_kind(st.st_mode) or f"unreadable ({err.strerror})")
+    try:
+        problem = _plain_file_problem(os.fstat(fd), limit)
+        if problem:
+            raise Refused(problem)
+        chunks, size = [], 0
+        while chunk := os.read(fd, 1 << 20):
+            size += len(chunk)
+            if size > limit:  # it grew while it was read
+                raise Refused(f"over {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def linked_part(path: Path, below: Path) -> Path | None:
+    """The first folder or file from ``below`` (excluded) down to ``path`` that is a link or not a folder/file."""
+    try:
+        rel = Path(os.path.abspath(path)).relative_to(os.path.abspath(below))
+    except ValueError:
+        return None
+    current = Path(os.path.abspath(below))
+    for part in rel.parts:
+        current = current / part
+        try:
+            if stat.S_ISLNK(os.lstat(current).st_mode):
+                return current
+        except OSError:
+            return current
+    return None
+
+
+def submitted_folder(coursedir: CourseDirectory) -> Path:
+    """``submitted/`` of the course (pathlib drops the ``.`` parts): what is below it is the students'."""
+    return Path(coursedir.format_path(coursedir.submitted_directory, ".", "."))
+
+
+def _ignored(name: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
+
+
+class FolderIntake:
+    """Copies a submitted folder's plain files (never a notebook: nbgrader reads those) into ``dest``, opening
+    nothing through a link; every refusal is one line (the first :data:`MAX_REFUSAL_LINES`, then a count)."""
+
+    def __init__(self, log, who: str, ignore: list[str], max_file: int, max_total: int) -> None:
+        self.log, self.who, self.ignore = log, who, ignore
+        self.max_file, self.max_total = max_file, max_total
+        self.entries = self.total = 0
+        self.refusals: list[str] = []
+
+    def refuse(self, rel: str, why: str) -> None:
+        self.refusals.append(rel)
+        if len(self.refusals) <= MAX_REFUSAL_LINES:
+            self.log.warning("kvkit: not copied from %s's submitted folder: %s: %s", self.who, quoted(rel), why)
+
+    def copy(self, source: Path, dest: Path) -> None:
+        try:
+            fd = os.open(source, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as err:
+            self.log.warning("kvkit: nothing copied from %s's submitted folder %s: %s", self.who, quoted(source),
+                             "a symbolic link (links are not followed)" if os.path.islink(source) else err.strerror)
+            return
+        try:
+            self._copy_folder(fd, "", dest, 0)
+        finally:
+            os.close(fd)
+        if len(self.refusals) > MAX_REFUSAL_LINES:
+            self.log.warning("kvkit: and %d more entries of %s's submitted folder not copied",
+                             len(self.refusals) - MAX_REFUSAL_LINES, self.who)
+
+    def _copy_folder(self, fd: int, rel: str, dest: Path, depth: int) -> None:
+        try:
+            names = sorted(os.listdir(fd))
+        except OSError as err:
+            self.refuse(rel or ".", f"unreadable ({err.strerror})")
+            return
+        for name in names:
+            path = rel + name
+            if _ignored(name, self.ignore):
+                continue
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                self.refuse(path, "a name that is not valid UTF-8")
+                continue
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except OSError as err:
+                self.refuse(path, f"unreadable ({err.strerror})")
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if name.endswith(".ipynb"):
+                    continue
+                if depth >= MAX_DEPTH:
+                    self.refuse(path, f"a folder more than {MAX_DEPTH} levels deep")
+                    continue
+                try:
+                    sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+                except OSError as err:
+                    self.refuse(path, f"unreadable ({err.strerror})")
+                    continue
+                try:
+                    self._copy_folder(sub, path + "/", dest, depth + 1)
+                finally:
+                    os.close(sub)
+                continue
+            if stat.S_ISREG(st.st_mode) and name.endswith(".ipynb"):
+                continue  # nbgrader reads notebooks itself (IntakeExporter)
+            self.entries += 1
+            if self.entries > MAX_ENTRIES:
+                self.refuse(path, f"more than {MAX_ENTRIES} files")
+                continue
+            room = min(self.max_file, self.max_total - self.total)
+            try:
+                data = read_plain_file(name, room, dir_fd=fd)
+            except Refused as why:
+                reason = str(why)
+                if room < self.max_file and reason.startswith(f"{st.st_size} bytes"):
+                    reason = f"{st.st_size} bytes, over the {self.max_total} bytes all files together may take"
+                self.refuse(path, reason)
+                continue
+            self.total += len(data)
+            target = dest / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_symlink() or target.exists():
+                target.unlink()
+            target.write_bytes(data)
+
+
+class _SafeCopy(BaseConverter):
+    """Takes the place of nbgrader's copy of the submitted folder (``BaseConverter.init_assignment``)."""
+
+    def init_assignment(self, assignment_id: str, student_id: str) -> None:
+        source = Path(self._format_source(assignment_id, student_id))
+        dest = Path(self._format_dest(assignment_id, student_id))
+        submitted = submitted_folder(self.coursedir)
+        who = quoted(student_id)
+        linked = linked_part(source, submitted)
+        if linked is not None:
+            self.log.warning("kvkit: nothing copied from %s's submitted folder: %s is a symbolic link (links are "
+                             "not followed)", who, quoted(linked))
+            return
+        FolderIntake(self.log, who, list(self.coursedir.ignore), self.coursedir.max_file_size * 1000,
+                     self.coursedir.max_dir_size * 1000).copy(source, dest)
+
+
+class KitAutograde(Autograde, _SafeCopy):
+    """nbgrader's ``Autograde`` with the kit's copy of the submitted folder (:class:`FolderIntake`), and its read
+    of a submission's ``timestamp.txt`` (nbgrader's opens it through links and reads it whole)."""
+
+    def start(self) -> None:
+        self.coursedir.get_existing_timestamp = self.existing_timestamp  # this run's course directory only
+        super().start()
+
+    def existing_timestamp(self, folder: str):
+        """``folder/timestamp.txt`` as nbgrader reads it, read as a plain file of at most 1000 bytes; one that is
+        refused or is no timestamp is ignored with one line (the submission counts as on time)."""
+        from nbgrader.utils import parse_utc
+
+        path = os.path.join(folder, "timestamp.txt")
+        if not os.path.lexists(path):
+            return None
+        try:
+            text = read_plain_file(path, 1000).decode("utf-8", "replace").strip()
+            return parse_utc(text) if text else None
+        except Refused as why:
+            problem = str(why)
+        except Exception as err:  # what nbgrader's parser makes of a student's text
+            problem = f"not a timestamp ({one_line(err)[:100]})"
+        self.log.warning("kvkit: %s ignored: %s", quoted(path), problem)
+        return None
+
+
+def install_intake() -> None:
+    """Make ``nbgrader autograde`` (the command, and the formgrader's button) use :class:`KitAutograde`."""
+    import nbgrader.apps.autogradeapp as app
+
+    if not (isinstance(app.Autograde, type) and issubclass(app.Autograde, KitAutograde)):
+        app.Autograde = KitAutograde
+
+
+_REFUSED: dict[tuple[str, str, str], str] = {}  # (student, assignment, notebook) -> why, set on nbgrader's first pass
+
+
+def refusal(resources: dict) -> str | None:
+    """Why the notebook being autograded was refused (then it is graded as the untouched release), or None."""
+    nbgrader = resources.get("nbgrader") or {}
+    return _REFUSED.get((nbgrader.get("student"), nbgrader.get("assignment"), nbgrader.get("notebook")))
+
+
+def notebook_problem(nb) -> str | None:
+    """What makes ``nb`` (parsed JSON) something nbgrader cannot take as a notebook, or None."""
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        return "not a Jupyter notebook (no list of cells)"
+    if not isinstance(nb.get("metadata", {}), dict) or not isinstance(nb.get("nbformat"), int):
+        return "not a Jupyter notebook (no metadata or nbformat version)"
+    for number, cell in enumerate(nb["cells"], 1):
+        if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
+            return f"cell {number} is not a notebook cell"
+        source = cell.get("source", "")
+        if not (isinstance(source, str) or (isinstance(source, list) and all(isinstance(s, str) for s in source))):
+            return f"cell {number}'s source is not text"
+        metadata = cell.get("metadata", {})
+        if not isinstance(metadata, dict) or not isinstance(metadata.get("nbgrader", {}), dict):
+            return f"cell {number}'s metadata is not a mapping"
+    return None
+
+
+class IntakeExporter(NotebookExporter):
+    """``Autograde.exporter_class``: on nbgrader's first pass, the submitted notebook is read without following a
+    link. One that is refused (a link or in a linked folder, not a plain file, over ``max_file_size``, not a
+    notebook) is replaced by the course's release notebook, which scores 0, with one line in the log."""
+
+    def from_filename(self, filename, resources=None, **kw):
+        converter = self.parent
+        if not (isinstance(converter, Autograde) and converter._sanitizing and resources
+                and "nbgrader" in resources):
+            return super().from_filename(filename, resources, **kw)
+        info = resources["nbgrader"]
+        key = (info["student"], info["assignment"], info["notebook"])
+        _REFUSED.pop(key, None)
+        coursedir = converter.coursedir
+        submitted = submitted_folder(coursedir)
+        try:
+            linked = linked_part(Path(filename), submitted)
+            if linked is not None:
+                what = "it is" if linked == Path(os.path.abspath(filename)) else f"{quoted(linked.name)} is"
+                raise Refused(f"{what} a symbolic link (a notebook is graded only from the student's own file)")
+            data = read_plain_file(filename, coursedir.max_file_size * 1000)
+            try:
+                text = data.decode("utf-8")
+                parsed = json.loads(text)
+            except (UnicodeDecodeError, ValueError, RecursionError) as err:
+                raise Refused(f"not a readable notebook ({quoted(str(err) or type(err).__name__)[:200]})")
+            problem = notebook_problem(parsed)
+            if problem:
+                raise Refused(problem)
+            try:
+                nb = nbformat.reads(text, as_version=4)
+            except Exception as err:  # nbformat's own conversion failed: the notebook is broken
+                raise Refused(f"not a readable notebook ({type(err).__name__}: {quoted(str(err))[:200]})")
+        except Refused as why:
+            _REFUSED[key] = str(why)
+            self.log.warning("kvkit: %s's %s.ipynb refused: %s; graded 0 as the untouched release",
+                             quoted(info["student"]), quoted(info["notebook"]), why)
+            nb = nbformat.reads(json.dumps(trusted_notebook(self.config, resources)), as_version=4)
+        if "metadata" not in resources or resources["metadata"] == "":
+            resources["metadata"] = {}
+        resources["metadata"]["name"] = info["notebook"]
+        resources["metadata"]["path"] = os.path.dirname(filename)
+        return self.from_notebook_node(nb, resources, **kw)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The kernel
 
 
 class NameTodoStubs(NbGraderPreprocessor):
     """``GenerateAssignment``: nbgrader leaves the same stub in every answer cell; this one names the cell's TODO."""
+
+    def preprocess(self, nb: NotebookNode, resources: dict):
+        """The TODOs and the language of the course being released (not of this process: one formgrader serves
+        every course)."""
+        from kvchecks.assignment import load
+
+        from .course.grading_process import course_of
+        from .registry import manifests
+
+        assignment, self._lang = course_of(resources["nbgrader"]["assignment"])
+        self._todos = load(manifests()[assignment]).todos
+        return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell, resources, index):
         todos = cell.get("metadata", {}).get("kvkit", {}).get("todos", [])
@@ -80,9 +449,9 @@ class NameTodoStubs(NbGraderPreprocessor):
             lines, stubs = cell.source.splitlines(), iter(todos)
             for number, line in enumerate(lines):
                 if line.strip() == "raise NotImplementedError()":
-                    todo = TODOS[next(stubs)]  # the task in the language of the course being released
+                    todo = self._todos[next(stubs)]  # the task in the language of the course being released
                     lines[number] = line.replace("NotImplementedError()",
-                                                 f"NotImplementedError({todo.stub_message_in(language())!r})")
+                                                 f"NotImplementedError({todo.stub_message_in(self._lang)!r})")
             cell.source = "\n".join(lines)
         return cell, resources
 
@@ -116,24 +485,69 @@ class ConfinedKernelManager(AsyncKernelManager):
     def confinement(self) -> dict:
         """What the kernel reported after confining itself (untrusted: only for warnings)."""
         try:
-            info = json.loads(self.info_file.read_text()[:100_000])
+            with open(self.info_file, "rb") as f:  # noqa: PTH123 (bounded read)
+                info = json.loads(f.read(100_000))
         except (OSError, ValueError):
             return {}
         return info if isinstance(info, dict) else {}
 
 
+def output_size(out) -> int:
+    """Bytes an output takes in the notebook (its text for a stream, its JSON otherwise)."""
+    if out.get("output_type") == "stream":  # its text, and what an output costs beside it
+        text = out.get("text", "")
+        return 50 + len(("".join(text) if isinstance(text, list) else str(text)).encode("utf-8", "replace"))
+    return len(json.dumps(out, ensure_ascii=False, default=str).encode("utf-8", "replace"))
+
+
+def shrink(out, room: int) -> int:
+    """Cut ``out`` (in place) to at most ``room`` bytes as well as its kind allows; the bytes it keeps."""
+    kind = out.get("output_type")
+    if kind == "stream":
+        text = out.get("text", "")
+        data = ("".join(text) if isinstance(text, list) else str(text)).encode("utf-8", "replace")
+        out["text"] = data[:max(room - 50, 0)].decode("utf-8", "ignore")
+    elif kind == "error":
+        out["ename"], out["evalue"], out["traceback"] = str(out.get("ename", ""))[:100], "", []
+    else:
+        out["data"], out["metadata"] = {}, {}
+    return output_size(out)
+
+
+def cut_note(dropped: int, cell_limit: int, limit: int) -> NotebookNode:
+    return from_dict({"output_type": "stream", "name": "stderr",
+                      "text": f"{CUT_NOTE}: {dropped} bytes more were not kept (each cell keeps at most {cell_limit} "
+                              f"bytes of output, the notebook {limit})]\n"})
+
+
 class ConfinedExecute(Execute):
     """nbgrader's ``Execute``, with the kernel confined and the graded test cells left out of it."""
 
-    memory_mb = Integer(MEMORY_MB, help="address space of the kernel, in MB (as kvkit grade's child)").tag(config=True)
+    memory_mb = Integer(help="address space of the kernel, in MB (as kvkit grade's child)").tag(config=True)
+    max_cell_output_bytes = Integer(MAX_CELL_OUTPUT_BYTES, help="bytes of outputs each cell keeps").tag(config=True)
+    max_output_bytes = Integer(MAX_OUTPUT_BYTES, help="bytes of outputs the whole notebook keeps").tag(config=True)
+
+    @default("memory_mb")
+    def _memory_mb(self) -> int:
+        from .grade import MEMORY_MB
+
+        return MEMORY_MB
 
     def preprocess(self, nb: NotebookNode, resources: dict):
-        folder = Path(resources.get("metadata", {}).get("path") or ".")
-        trees = {f"home/{name}": folder / name for name in SUPPORT if (folder / name).is_dir()}
+        if refusal(resources) is not None:  # graded as the release: nothing of the student's to run
+            return nb, resources
+        folder = course_folder(self.config, "source", resources["nbgrader"]["assignment"])
+        trees = {f"home/{name}": folder / name for name in SUPPORT
+                 if (folder / name).is_dir() and not (folder / name).is_symlink()}
         if len(trees) < len(SUPPORT):  # the verdicts do not need them; the student's notebook cells do
             self.log.warning("the course's source folder holds no %s beside the notebook, so the notebook's own "
                              "check cells cannot run (the grades are not affected): run `make notebook` (kvkit "
                              "notebook) after a clone", " or ".join(f"{name}/" for name in SUPPORT))
+        self._kept: dict[int, int] = {}
+        self._dropped: dict[int, int] = {}
+        self._noted: set[int] = set()
+        self._kernel_output = OutputTail()
+        self._drain: threading.Thread | None = None
         with Sandbox(trees, hide=[course_root(self.config)], shared=("ipc",)) as box:
             if box.mode not in CONFINED:
                 self.log.warning(NO_ISOLATION)
@@ -143,84 +557,237 @@ class ConfinedExecute(Execute):
                 nb.cells[index].source = NOT_RUN
             try:
                 nb, resources = super().preprocess(nb, resources)
+            except Exception as err:  # e.g. output flooding past nbclient's iopub timeout, a kernel that died
+                self.log.warning("kvkit: the notebook's own run in its kernel stopped early (%s: %s); the cells "
+                                 "after it were not run (the grades do not depend on them)", type(err).__name__,
+                                 one_line(err)[:200])
             finally:
                 for index, source in held.items():
                     nb.cells[index].source = source
-                self._warn_about(self.km)
+                for index, cell in enumerate(nb.cells):  # outputs updated by display ids after their cell ran
+                    if cell.get("cell_type") == "code":
+                        self._bound(cell, index)
+        self._log_kernel_output()  # after the sandbox ended every process the kernel started (their output too)
         return nb, resources
 
     def create_kernel_manager(self):
-        self.km = ConfinedKernelManager(self._box, self.memory_mb * 1024 * 1024, config=self.config)
+        self.km = self._confined_km = ConfinedKernelManager(self._box, self.memory_mb * 1024 * 1024,
+                                                            config=self.config)
         return self.km
 
     async def async_start_new_kernel(self, **kwargs) -> None:
-        kwargs.update(env=self._box.child_env(), cwd=str(self._box.workdir))
-        await super().async_start_new_kernel(**kwargs)
+        read, write = os.pipe()  # the kernel's stdout and stderr: quoted into the log afterwards, never echoed
+        self._drain = self._kernel_output.drain(read)
+        kwargs.update(env=self._box.child_env(), cwd=str(self._box.workdir), stdout=write, stderr=write)
+        try:
+            await super().async_start_new_kernel(**kwargs)
+        finally:
+            os.close(write)
 
     start_new_kernel = run_sync(async_start_new_kernel)
 
-    def _warn_about(self, km) -> None:
-        info = km.confinement() if isinstance(km, ConfinedKernelManager) else {}
-        for problem in info.get("problems") or []:
-            self.log.warning("the notebook's kernel was confined with a gap: %s", str(problem)[:200])
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+        # read now: the kernel wrote it before it answered, before any cell of the student's ran (nbclient drops
+        # the kernel manager when the notebook is done)
+        self._warn_about(self._confined_km.confinement())
+        return kc
+
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+    def _warn_about(self, info: dict) -> None:
+        for problem in (info.get("problems") or [])[:10] if isinstance(info.get("problems"), list) else []:
+            self.log.warning("the notebook's kernel was confined with a gap: %s", quoted(problem)[:200])
         if info.get("exposed"):
-            self.log.warning("the notebook's kernel could read %s", ", ".join(map(str, info["exposed"]))[:500])
+            exposed = info["exposed"] if isinstance(info["exposed"], list) else [info["exposed"]]
+            self.log.warning("the notebook's kernel could read %s", quoted(", ".join(map(str, exposed)))[:500])
+
+    def _log_kernel_output(self) -> None:
+        if self._drain is not None:
+            self._drain.join(timeout=5)
+        tail = self._kernel_output
+        if tail.total:
+            self.log.info("the notebook's kernel wrote %d bytes to its stdout and stderr; the end of it:\n%s",
+                          tail.total, quote_block(tail.text(2000)))
+
+    # -- outputs, bounded in bytes as they arrive and after each cell -------------------------------------------
+
+    def output(self, outs, msg, display_id, cell_index):
+        out = super().output(outs, msg, display_id, cell_index)
+        if out is None:
+            return out
+        size = output_size(out)
+        kept = self._kept.get(cell_index, 0)
+        room = min(self.max_cell_output_bytes - kept, self.max_output_bytes - sum(self._kept.values()))
+        if size > room:
+            if display_id or (out.get("output_type") == "stream" and room > 0):
+                kept_now = shrink(out, room)  # kept in place: display ids point at it
+            else:
+                outs.pop()
+                kept_now = 0
+            self._dropped[cell_index] = self._dropped.get(cell_index, 0) + size - kept_now
+            size = kept_now
+        self._kept[cell_index] = kept + size
+        return out
+
+    def preprocess_cell(self, cell, resources, index):
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        finally:
+            if cell.get("cell_type") == "code":
+                self._bound(self.nb.cells[index] if index < len(self.nb.cells) else cell, index)
+
+    def _bound(self, cell, index: int) -> None:
+        """Cut ``cell``'s outputs to what this cell and the notebook may keep, with a note where cut (outputs are
+        shrunk, never removed here: nbclient's display ids point at them by place)."""
+        outputs = [o for o in cell.get("outputs", [])
+                   if not (o.get("output_type") == "stream" and str(o.get("text", "")).startswith(CUT_NOTE))]
+        budget = min(self.max_cell_output_bytes,
+                     self.max_output_bytes - sum(v for k, v in self._kept.items() if k != index))
+        used, dropped = 0, self._dropped.get(index, 0)
+        for out in outputs:
+            size = output_size(out)
+            if used + size > budget:
+                now = shrink(out, budget - used)
+                dropped += max(size - now, 0)
+                size = now
+            used += size
+        self._kept[index] = used
+        if dropped:
+            self._dropped[index] = dropped
+            if index not in self._noted:
+                self._noted.add(index)
+                if len(self._noted) <= 10:
+                    self.log.warning("kvkit: the outputs of cell %d were cut: %d bytes not kept (each cell keeps at "
+                                     "most %d bytes, the notebook %d)", index + 1, dropped,
+                                     self.max_cell_output_bytes, self.max_output_bytes)
+            outputs.append(cut_note(dropped, self.max_cell_output_bytes, self.max_output_bytes))
+        cell.outputs = outputs
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The verdicts
 
 
 class StartTrustedGrading(NbGraderPreprocessor):
     """Build the package from the notebook's answer cells and start grading it, while the notebook runs."""
 
     def preprocess(self, nb: NotebookNode, resources: dict):
+        from .course.grading_process import course_of
+
         named = resources["nbgrader"]["assignment"]
-        if course_named(named) is None:
-            raise RuntimeError(f"nbgrader grades {named!r} but the kit's hooks were set up for {ASSIGNMENT.name!r}: "
-                               f"name the assignment on the command line (nbgrader autograde {named})")
+        assignment, lang = course_of(named)
         trusted = trusted_notebook(self.config, resources)
-        resources["kvkit"] = {"trusted": trusted,
-                              "grading": start_grading(nb, trusted, hide=[course_root(self.config)])}
+        started = {"trusted": trusted, "lang": lang}
+        if refusal(resources) is None:
+            given = f"{resources['nbgrader']['student']}'s notebook"
+            if assignment == ASSIGNMENT.name and lang == language():
+                started["grading"] = start_grading(nb, trusted, hide=[course_root(self.config)], given=given)
+            else:  # one process serving every course (the formgrader): grade where the course's assignment is
+                started["grading"] = grade_in_course_process(named, nb, trusted, hide=[course_root(self.config)])
+        resources["kvkit"] = started
         return nb, resources
 
 
 _GRADING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kvkit-grading")
 
 
-def start_grading(nb: NotebookNode, trusted: dict, hide: list[Path]) -> Future:
-    """:func:`kvkit.grade.grade` of ``nb``'s answer cells as a package, in a worker thread."""
+def grade_in_course_process(course: str, nb: NotebookNode, trusted: dict, hide: list[Path]) -> Future:
+    """:func:`kvkit.course.grading_process.grade_elsewhere` of ``nb`` in a worker thread (a process of the
+    course's own assignment and language grades it)."""
+    from .course.grading_process import grade_elsewhere
+
+    notebook = json.loads(json.dumps(nb))
+    return _GRADING.submit(grade_elsewhere, course, notebook, trusted, hide)
+
+
+def start_grading(nb: NotebookNode, trusted: dict, hide: list[Path], given: str = "notebook") -> Future:
+    """:func:`kvkit.grade.grade` of ``nb``'s answer cells, taken in against the release notebook ``trusted``
+    (:func:`kvkit.intake.take_in_notebook`), in a worker thread; its failure (one line) is the future's exception."""
+    from .grade import grade  # (these import torch: only where a notebook is graded)
+    from .intake import take_in_notebook
+
     scratch = Path(tempfile.mkdtemp(prefix="kvkit-autograde-"))
     try:
-        folder = package_from_notebook(json.loads(json.dumps(nb)), trusted, scratch)
-    except BaseException:
+        submission = take_in_notebook(json.loads(json.dumps(nb)), trusted, scratch, given=given)
+    except Exception as err:
         shutil.rmtree(scratch, ignore_errors=True)
-        raise
+        failed: Future = Future()
+        failed.set_exception(err)
+        return failed
 
     def work():
         try:
-            return grade(folder, hide=hide)
+            return grade(submission, hide=hide)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
     return _GRADING.submit(work)
 
 
+def one_line(err: BaseException) -> str:
+    return quoted((str(err).strip().splitlines() or [type(err).__name__])[0])[:300]
+
+
 class TrustedVerdicts(NbGraderPreprocessor):
     """Every graded cell's outputs become the verdict of ``kvkit grade`` on the notebook's answer cells."""
 
     def preprocess(self, nb: NotebookNode, resources: dict):
+        from .course.grading_process import course_of
+
+        with speaking(course_of(resources["nbgrader"]["assignment"])[1]):  # the course's language, not the process's
+            return self._verdicts(nb, resources)
+
+    def _verdicts(self, nb: NotebookNode, resources: dict):
         started = resources.get("kvkit") or {}
         trusted = started.get("trusted") or trusted_notebook(self.config, resources)
-        grading = started.get("grading") or start_grading(nb, trusted, hide=[course_root(self.config)])
-        report = grading.result()
-        self.log.info("kvkit grade of %s: %g / %g", resources["nbgrader"]["student"], report.score, report.max_score)
-        for note in report.notes:
-            (self.log.warning if note.startswith("WARNING") else self.log.info)("%s", note)
+        who = quoted(resources["nbgrader"]["student"])
+        total = sum(float(c["metadata"]["nbgrader"].get("points", 0) or 0) for c in trusted["cells"]
+                    if is_test_cell(c))
+        failure, report = refusal(resources), None
+        if failure is not None:
+            failure = f"the submitted notebook was refused: {failure}"
+        else:
+            try:
+                grading = started.get("grading") or start_grading(nb, trusted, hide=[course_root(self.config)])
+                report = grading.result()
+            except Exception as err:  # the package could not be made or graded: every check fails, with why
+                failure = f"not graded: {one_line(err)}"
+        if report is None:
+            self.log.warning("kvkit grade of %s: 0 / %g (%s)", who, total, failure)
+            notes = [failure]
+        else:
+            self.log.info("kvkit grade of %s: %g / %g", who, report.score, report.max_score)
+            for note in report.notes:
+                (self.log.warning if note.startswith("WARNING") else self.log.info)("%s", note)
+            notes = list(report.notes)
+        from .course.checks import check_key  # (imports torch: only where a notebook is graded)
+
         keys = {c["metadata"]["nbgrader"]["grade_id"]: c["metadata"].get("kvkit", {}).get("check")
                 for c in trusted["cells"] if is_test_cell(c)}
-        results = {check_key(r.name, r.hidden): r for r in report.results}
+        results = {check_key(r.name, r.hidden): r for r in report.results} if report is not None else {}
         for cell in nb.cells:
             if is_test_cell(cell):
-                result = results.get(keys.get(cell.metadata.nbgrader.get("grade_id")))
-                cell.outputs = [verdict_output(result)]
+                if report is None:
+                    cell.outputs = [from_dict({"output_type": "error", "ename": "NotGraded", "evalue": failure,
+                                               "traceback": [failure]})]
+                else:
+                    result = results.get(keys.get(cell.metadata.nbgrader.get("grade_id")))
+                    cell.outputs = [verdict_output(result)]
+        if notes:
+            nb.cells.insert(0, notes_cell(notes, with_id=nb.get("nbformat_minor", 0) >= 5))
         return nb, resources
+
+
+def notes_cell(notes: list[str], with_id: bool = True) -> NotebookNode:
+    """A cell at the top of the autograded notebook (and so of the feedback): the grader's notes, as text (a
+    stream output, which the feedback shows escaped: a note may quote the student's output)."""
+    text = "\n".join(str(note).rstrip("\n") for note in notes)[:20_000] + "\n"
+    cell = {"cell_type": "code", "execution_count": None, "metadata": {"kvkit": {"notes": True}},
+            "source": NOTES_CELL, "outputs": [{"output_type": "stream", "name": "stdout", "text": text}]}
+    if with_id:  # nbformat 4.5 and later: every cell has an id
+        cell["id"] = "kvkit-grader-notes"
+    return from_dict(cell)
 
 
 def verdict_output(result) -> NotebookNode:
@@ -235,3 +802,35 @@ def verdict_output(result) -> NotebookNode:
     lines = result.message.strip().splitlines() or [_("(no reason given)")]
     return from_dict({"output_type": "error", "ename": "CheckFailed", "evalue": f"{label}: {lines[0]}",
                       "traceback": [_("FAILED: {check}").format(check=label), *lines]})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Feedback
+
+
+class ClearHiddenRegions(NbGraderPreprocessor):
+    """``GenerateFeedback``: each test cell's hidden regions (``### BEGIN HIDDEN TESTS`` .. ``### END HIDDEN TESTS``,
+    restored from the gradebook) are cut out; a marker left open cuts to the end of the cell. Other cells are the
+    student's own text and stay as they are, whatever they hold, so no cell can make feedback fail."""
+
+    begin = "BEGIN HIDDEN TESTS"
+    end = "END HIDDEN TESTS"
+
+    def preprocess_cell(self, cell, resources, index):
+        if not is_test_cell(cell):
+            return cell, resources
+        kept, hidden = [], False
+        for line in cell.source.split("\n"):
+            if self.begin in line:
+                hidden = True
+            elif self.end in line:
+                hidden = False
+            elif not hidden:
+                kept.append(line)
+        cell.source = "\n".join(kept)
+        return cell, resources
+
+    def preprocess(self, nb, resources):
+        nb, resources = super().preprocess(nb, resources)
+        nb.metadata.pop("celltoolbar", None)
+        return nb, resources
