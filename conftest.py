@@ -1,4 +1,4 @@
-"""Loads the grading plugin: `pytest` checks assignments/, `pytest --impl reference` the solution."""
+"""Loads the grading plugin: `pytest` checks the package in assignments/, `pytest --impl=FOLDER` the one in FOLDER."""
 
 import sys
 from pathlib import Path

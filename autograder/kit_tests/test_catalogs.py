@@ -11,6 +11,7 @@ import sys
 from kvchecks import i18n
 from kvkit.catalogs import TRANSLATED, domains, problems
 from kvkit.paths import PUBLIC_TESTS, ROOT
+from message_rules import internal_identifiers, japanese_list_problems, wrong_plurals
 
 JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
 
@@ -51,7 +52,8 @@ def test_the_self_check_speaks_japanese_when_asked():
     (``KVKIT_LANG=ja``), in English without."""
     runs = {}
     for lang in ("en", "ja"):
-        done = subprocess.run([sys.executable, "-m", "pytest", str(PUBLIC_TESTS), f"--lang={lang}", "-q"], cwd=ROOT,
+        done = subprocess.run([sys.executable, "-m", "pytest", str(PUBLIC_TESTS), f"--lang={lang}", "-q", "-rf"],
+                              cwd=ROOT,
                               capture_output=True, text=True, timeout=300,
                               env={**os.environ, "COLUMNS": "300"})  # room for each FAILED line's reason
         assert done.returncode == 1, done.stdout[-2000:]
@@ -60,3 +62,38 @@ def test_the_self_check_speaks_japanese_when_asked():
     failures = [line for line in runs["ja"].splitlines() if line.startswith("FAILED")]
     assert JAPANESE.search(table) and failures and all(JAPANESE.search(line) for line in failures), runs["ja"][-1500:]
     assert not JAPANESE.search(runs["en"]), runs["en"][-1500:]
+
+
+def _messages(domain, lang):
+    from babel.messages.pofile import read_po
+
+    with domain.po(lang).open("rb") as f:
+        for message in read_po(f):
+            if not message.id:
+                continue
+            ids = message.id if isinstance(message.id, tuple) else (message.id,)
+            strings = message.string if isinstance(message.string, tuple) else (message.string,)
+            yield ids, strings
+
+
+def test_no_catalogue_names_an_internal_identifier():
+    """A message a student reads never names the kit's own classes, labels, modules or probes
+    (``message_rules``), in any language."""
+    internal = internal_identifiers()
+    found = [f"{domain.name}/{lang}: {text!r}" for domain in domains() for lang in TRANSLATED
+             for ids, strings in _messages(domain, lang) for text in ids + strings if internal.search(text)]
+    assert not found, "\n".join(found[:20])
+
+
+def test_japanese_lists_use_full_width_commas_without_stray_spaces():
+    found = [f"{domain.name}: {text!r}: {japanese_list_problems(text)}" for domain in domains()
+             for ids, strings in _messages(domain, "ja") for text in strings if japanese_list_problems(text)]
+    assert not found, "\n".join(found[:20])
+
+
+def test_plurals_go_through_ngettext():
+    """A message whose number may be 1 next to a plural noun has its singular form (``ngettext``): no message
+    reads "1 positions"."""
+    for domain in domains():
+        for ids, _strings in _messages(domain, "ja"):
+            assert not wrong_plurals(" ".join(ids)), (domain.name, ids[0])

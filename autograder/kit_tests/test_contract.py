@@ -11,6 +11,7 @@ import re
 import pytest
 
 from kvkit.paths import ASSIGNMENT, ROOT, TODOS
+from message_rules import internal_identifiers, wrong_plurals
 from selfcheck_support import checks_in_process, example_package
 
 pytestmark = [pytest.mark.slow, pytest.mark.every_assignment]
@@ -63,3 +64,8 @@ def test_breaking_the_clause_fails_its_checks(outcomes, todo, clause, checks, bo
         assert cases, f"{check} is not a graded check"
         assert not all(r.passed for r in cases), f"{body} breaks {clause!r}, yet {check} passes"
         assert all(r.todo == todo for r in cases), f"{check} belongs to another TODO than {clause!r}"
+    internal = internal_identifiers()
+    for name, result in results.items():  # what the student reads: no internal names, no "1 positions"
+        if not result.passed:
+            assert not internal.search(result.message), f"{body}, {name}: {result.message}"
+            assert not wrong_plurals(result.message), f"{body}, {name}: {result.message}"

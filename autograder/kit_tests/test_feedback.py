@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from kvchecks import mistakes
-from kvkit.examples import write_package
+from kvkit.examples import EXAMPLE_BODIES, write_example, write_package
 from kvkit.grade import grade
 from kvkit.paths import EXAMPLES, TODOS
+from message_rules import internal_identifiers, wrong_plurals
 from selfcheck_support import checks_in_process, example_package
 
 
@@ -39,6 +40,102 @@ def checked(tmp_path_factory):
         return cache[body]
 
     return get
+
+
+@pytest.fixture(scope="module")
+def example_results(tmp_path_factory):
+    """Check results of each example submission of ``examples.toml`` (each graded once)."""
+    cache = {}
+
+    def get(name: str):
+        if name not in cache:
+            cache[name] = checks_in_process(write_example(name, tmp_path_factory.mktemp(name)))
+        return cache[name]
+
+    return get
+
+
+def diagnoses() -> dict[str, str]:
+    """Every hint that names a mistake -> the body it is pinned to: each known mistake's hint (``MISTAKES``) and
+    the ``says`` of each pinned case marked ``signature = true`` (a hint the checks give only on that signature)."""
+    found = {known.hint: f"mistakes/{known.name}" for known in mistakes.registry().values()}
+    for body, case in CASES.items():
+        if case.get("signature"):
+            found.setdefault(case["says"], body)
+    return found
+
+
+def _own(body: str) -> set[str]:
+    """A body's own diagnoses: its pinned ``says`` and its known mistake's hint."""
+    texts = {CASES[body]["says"]} if body in CASES else set()
+    if body.startswith("mistakes/") and Path(body).name in mistakes.registry():
+        texts.add(mistakes.registry()[Path(body).name].hint)
+    return texts
+
+
+def allowed(bodies: list[str]) -> set[str]:
+    """The diagnoses pinned to ``bodies`` (``examples.toml`` names bodies/ files without their folder): their own,
+    and what their ``also`` names (a text, or another body whose mistake computes exactly the same)."""
+    texts = set()
+    for body in bodies:
+        body = body if "/" in body else f"bodies/{body}"
+        texts |= _own(body)
+        for also in CASES.get(body, {}).get("also", ()):
+            texts |= _own(also) if (also in CASES or also.startswith("mistakes/")) else {also}
+    return texts
+
+
+def _hint_lines(message: str) -> str:
+    return message.split("\n", 1)[1] if "\n" in message else ""
+
+
+def fired(results: dict, texts) -> dict[str, list[str]]:
+    """Which of ``texts`` each failed check's hint lines (the lines after the first) hold."""
+    found = {name: [t for t in texts if t in _hint_lines(r.message)] for name, r in results.items() if not r.passed}
+    return {name: hit for name, hit in found.items() if hit}
+
+
+def example_corpus() -> list[tuple[str, list[str]]]:
+    """(what to check, the bodies whose diagnoses it may earn): each pinned case, then each example submission."""
+    corpus = [(body, [body]) for body in sorted(CASES)]
+    for name, bodies in sorted(EXAMPLE_BODIES.items()):
+        corpus.append((f"example:{name}", [b for b in bodies.values() if b != "stub"]))
+    return corpus
+
+
+CORPUS = example_corpus()
+
+
+def corpus_results(what: str, checked, example_results) -> dict:
+    return example_results(what.split(":", 1)[1]) if what.startswith("example:") else checked(what)[1]
+
+
+@pytest.mark.every_assignment
+@pytest.mark.parametrize("what,bodies", CORPUS, ids=[c[0] for c in CORPUS])
+def test_no_hint_fires_but_the_pinned_ones(checked, example_results, what, bodies):
+    """A hint that names a mistake (a known mistake's, a pinned case's) appears only on the bodies pinned to it:
+    each hint fires on the signature of its own mistake, never beside another."""
+    results = corpus_results(what, checked, example_results)
+    others = set(diagnoses()) - allowed(bodies)
+    wrong = fired(results, others)
+    assert not wrong, f"{what}: hints pinned to other mistakes fired: " + "; ".join(
+        f"{name}: {[diagnoses()[t] for t in texts]}" for name, texts in wrong.items())
+
+
+@pytest.mark.every_assignment
+@pytest.mark.parametrize("what,bodies", CORPUS, ids=[c[0] for c in CORPUS])
+def test_every_failure_reads_well(checked, example_results, what, bodies):
+    """No failure names the kit's internal identifiers or says "1 positions"; every failed hidden check says why
+    (a hint, or where the error came from, below its first line)."""
+    internal = internal_identifiers()
+    for name, result in corpus_results(what, checked, example_results).items():
+        if result.passed:
+            continue
+        assert not internal.search(result.message), f"{what}, {name}: {internal.search(result.message)[0]!r} in\n" \
+                                                     f"{result.message}"
+        assert not wrong_plurals(result.message), f"{what}, {name}: {result.message}"
+        if result.hidden and "NotImplementedError" not in result.message:
+            assert len(result.message.strip().splitlines()) > 1, f"{what}, hidden {name} says no why: {result.message}"
 
 
 @pytest.mark.every_assignment
@@ -74,18 +171,23 @@ def test_whole_model_checks_blame_the_todo_that_fails_and_only_that_one(checked)
     _, results = checked("bodies/todo3_positions_from_zero")  # TODOs 1 and 2 are right
     whole = results["test_chunked_prefill_equals_one_shot"]
     assert not whole.passed
-    assert "TODO 1 and TODO 2 pass all their checks so far, so look at TODO 3" in whole.message
-    assert "fix those first" not in whole.message
+    assert "This check also runs TODO 1 and TODO 2, which pass their own checks, so look at TODO 3 first" in \
+        whole.message
+    assert whole.blame == "own" and "blocked" not in whole.message
     _, results = checked("mistakes/todo2_no_scale")  # TODO 2 is wrong
     whole = results["test_chunked_prefill_equals_one_shot"]
-    assert "TODO 2 fails" in whole.message and "fix those first" in whole.message and "TODO 1 fails" not in whole.message
+    assert whole.blame == "blocked" and whole.blocked_by == (2,)
+    assert whole.message.startswith("TODO 3 (Transformer.forward): blocked by TODO 2 (Attention.forward), which fails "
+                                    "its own checks") and "TODO 1" not in whole.message.splitlines()[0]
 
 
 def test_an_unfinished_todo_is_named_by_the_checks_of_the_todos_that_need_it(tmp_path):
     results = checks_in_process(write_package(tmp_path, {TODOS[1].function: "stub"}))
     message = results["test_chunked_prefill_equals_one_shot"].message
-    assert message.startswith("TODO 1 (KVCache.update) is not implemented yet (NotImplementedError at kvcache/cache.py")
-    assert "this check of TODO 3 (Transformer.forward) runs TODO 1 (KVCache.update) too" in message
+    blocked, first = message.splitlines()[:2]
+    assert blocked.startswith("TODO 3 (Transformer.forward): blocked by TODO 1 (KVCache.update), which is not "
+                              "implemented yet")
+    assert first.startswith("TODO 1 (KVCache.update) is not implemented yet (NotImplementedError at kvcache/cache.py")
     assert results["test_positions_start_at_the_cache_length"].passed  # TODO 3's own checks do not need TODO 1
 
 
@@ -96,3 +198,22 @@ def test_kvkit_grade_gives_the_same_feedback_as_the_self_check(checked):
         assert graded[name].passed == result.passed, name
         if not result.passed:
             assert graded[name].message == result.message, name
+
+
+@pytest.mark.every_assignment
+def test_every_comparison_of_a_hidden_check_says_why():
+    """Students never see the hidden checks' code, so each of their comparisons carries a hint (the clause it
+    checks): a failing hidden check always says why."""
+    import ast
+
+    from kvkit.paths import HIDDEN_TESTS
+
+    bare = []
+    for path in sorted(HIDDEN_TESTS.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "expect"
+                    and node.func.attr in ("close", "equal", "that", "raised")
+                    and "hint" not in {k.arg for k in node.keywords}):
+                bare.append(f"{path.name}:{node.lineno} expect.{node.func.attr}")
+    assert not bare, "give these a hint=: " + ", ".join(bare)

@@ -1,4 +1,11 @@
-"""Grading results: the per-test table a person reads and Gradescope's ``results.json``."""
+"""Grading results: the per-test table a person reads and Gradescope's ``results.json``.
+
+A failing check that is blocked by another TODO (:mod:`kvchecks.blame`: it
+runs that TODO's code, which fails its own checks) scores 0 like every failing
+check; the table marks it ``blocked``, the per-TODO lines count such checks,
+and its message (in every report, ``results.json`` and nbgrader's verdicts)
+starts by naming the TODO to fix first.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +13,16 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kvchecks.i18n import N_, _, ljust, rjust
-from kvchecks.plugin import Result
+from kvchecks import blame
+from kvchecks.i18n import N_, _, ljust, ngettext, rjust
+from kvchecks.plugin import Result, fix_first
 
 from .paths import TODOS
 
 MAX_OUTPUT = 2000
 VERDICTS = {(True, False): N_("pass (public)"), (True, True): N_("pass (hidden)"),  # (passed, hidden) -> the
             (False, False): N_("FAIL (public)"), (False, True): N_("FAIL (hidden)")}  # table's result column
+BLOCKED = {False: N_("blocked by {todos} (public)"), True: N_("blocked by {todos} (hidden)")}  # a blocked check's
 
 
 @dataclass
@@ -49,6 +58,8 @@ class Report:
         for r in sorted(self.results, key=lambda r: (r.todo, r.hidden, r.name)):
             got = f"{r.points if r.passed else 0:g}/{r.points:g}"
             verdict = _(VERDICTS[r.passed, r.hidden])
+            if not r.passed and r.blame == blame.BLOCKED:
+                verdict = _(BLOCKED[r.hidden]).format(todos=blame.short_text(r.blocked_by))
             lines.append(f"{r.todo:<5} {r.name:<{width}}  {got:>7}  {verdict}")
         failures = [r for r in self.results if not r.passed]
         if failures:
@@ -59,8 +70,17 @@ class Report:
                 lines.append(f"  {r.name}: {first[:300]}")
         lines.append("")
         for todo, got, possible in self.by_todo():
-            lines.append(_("TODO {todo} {function:<32} {got:g} / {possible:g}").format(
-                todo=todo, function=TODOS[todo].function, got=got, possible=possible))
+            line = _("TODO {todo} {function:<32} {got:g} / {possible:g}").format(
+                todo=todo, function=TODOS[todo].function, got=got, possible=possible)
+            blocked = [r for r in self.results if r.todo == todo and not r.passed and r.blame == blame.BLOCKED]
+            if blocked:
+                line += "   " + ngettext("({count} check blocked by {todos})", "({count} checks blocked by {todos})",
+                                         len(blocked)).format(count=len(blocked), todos=blame.short_text(
+                                             {t for r in blocked for t in r.blocked_by}))
+            lines.append(line)
+        first = blame.blocking([r for r in self.results if not r.passed])
+        if first:
+            lines.append(fix_first(first))
         lines.extend(self.notes)
         if self.fresh_key:
             lines.append(_("Every check also ran on fresh inputs (KVKIT_FRESH_KEY={key} draws them again).").format(

@@ -40,7 +40,10 @@ class TransformerGenerator:
         The whole prompt goes through the model in one call (prefill); the
         first new token is the argmax of that call's last logits. Each later
         token comes from one call that feeds only the token chosen just
-        before it. Every call of ``generate`` starts from a new, empty cache.
+        before it. So ``N`` new tokens take one prefill and ``N - 1`` decode
+        calls (the last new token is never fed), and ``max_new_tokens = 0``
+        calls the model not at all. Every call of ``generate`` starts from a
+        new, empty cache.
 
         Returns:
             ``prompt + new_tokens``, a new list of ``len(prompt) + max_new_tokens``

@@ -73,7 +73,8 @@ class KVCache:
         start, end = self.current_length, self.current_length + new_keys.shape[2]
         if end > self.max_seq_len:
             raise CacheOverflowError(
-                f"cannot store {new_keys.shape[2]} positions after {start}: the cache holds at most "
+                f"cannot store {new_keys.shape[2]} {'position' if new_keys.shape[2] == 1 else 'positions'} after "
+                f"{start}: the cache holds at most "
                 f"{self.max_seq_len}; make a larger cache, or crop it"
             )
         self.keys[layer][:, :, start:end] = new_keys

@@ -39,6 +39,11 @@ class Generator:
     def generate(self, prompt: list[int], max_new_tokens: int) -> list[int]:
         """``prompt + new_tokens``: ``max_new_tokens`` greedily chosen ids, as a new list of Python ints.
 
+        ``N`` new tokens take one prefill (the whole prompt) and ``N - 1``
+        decode calls of one token (the last new token is never fed);
+        ``max_new_tokens = 0`` returns a copy of the prompt without calling
+        the model.
+
         Raises:
             ValueError: the prompt is empty, ``max_new_tokens`` is negative, or ``len(prompt) + max_new_tokens``
                 exceeds ``max_seq_len``.
@@ -71,7 +76,10 @@ class BatchGenerator(Generator):
           copies of ``pad_id`` (left padding, so every row's next token is in the
           last column);
         - one fresh cache of batch ``B`` (``new_cache``); one prefill call on the
-          ``[B, P]`` batch, then one call per new token feeding ``[B, 1]``;
+          ``[B, P]`` batch, then one call feeding ``[B, 1]`` (the tokens chosen
+          just before) per further new token: ``N`` new tokens take one prefill
+          and ``N - 1`` decode calls (the last new tokens are never fed), and
+          ``max_new_tokens = 0`` calls the model not at all;
         - every call passes ``attention_mask`` ``[B, L + S]``: 1 for each real
           token so far, 0 for padding;
         - and ``positions`` ``[B, S]``: a real token's position counts the real

@@ -67,6 +67,7 @@ def test_current_length_advances_once_after_the_last_layer(probe):
 
 @pytest.mark.points(1)
 @pytest.mark.parametrize("depth,batch", [(1, 1), (2, 2), (3, 1)])
+@pytest.mark.uses(1, 2)
 def test_cached_logits_equal_uncached(probe, expected, depth, batch):
     args = dict(config=dict(MODEL, depth=depth), seed=7, batch=batch, length=10)
     got = probe("model_run", chunks=[6, 1, 1, 1, 1], **args)
@@ -77,6 +78,7 @@ def test_cached_logits_equal_uncached(probe, expected, depth, batch):
 
 
 @pytest.mark.points(2)
+@pytest.mark.uses(1, 2)
 def test_chunked_prefill_equals_one_shot(probe, expected):
     args = dict(config=MODEL, seed=8, batch=2, length=10)
     got = probe("model_run", chunks=[3, 5, 2], **args)
@@ -86,6 +88,7 @@ def test_chunked_prefill_equals_one_shot(probe, expected):
 
 
 @pytest.mark.points(3)
+@pytest.mark.uses(1, 2)
 def test_second_turn_on_a_warm_cache_equals_recomputing_the_history(probe, expected):
     turns = [[3, 14, 15, 9, 2], [6, 5, 35, 8]]
     got = probe("conversation", config=MODEL, seed=9, turns=turns, reply_tokens=3)
@@ -99,6 +102,7 @@ def test_second_turn_on_a_warm_cache_equals_recomputing_the_history(probe, expec
 
 
 @pytest.mark.points(2)
+@pytest.mark.uses(1, 2)
 def test_decode_steps_project_only_the_new_token(probe):
     got = probe("model_run", config=MODEL, seed=5, batch=1, length=8, chunks=[5, 1, 1, 1])
     for layer, rows in enumerate(got["kv_rows"]):
@@ -108,6 +112,7 @@ def test_decode_steps_project_only_the_new_token(probe):
 
 
 @pytest.mark.points(2)
+@pytest.mark.uses(1, 2)
 def test_cached_keys_are_reused_not_recomputed(probe, expected):
     args = dict(config=MODEL, seed=5, batch=1, length=8, chunks=[5, 1, 1, 1], change_kv_weights_after_first=True)
     got, want = probe("model_run", **args), expected("model_run", **args)

@@ -9,8 +9,8 @@ A failing output that equals what a known mistake computes gets that mistake's h
 import pytest
 
 from kvchecks import expect
-from kvchecks.i18n import _
-from kvserving_checks.configs_attention import GQA, HEADS, LOGITS, MODEL_GQA, ROPE_GQA
+from kvchecks.i18n import _, ngettext
+from kvserving_checks.configs_attention import GQA, HEADS, LOGITS, MODEL_GQA, ROPE_BASE_GQA, ROPE_GQA
 
 pytestmark = pytest.mark.todo1
 
@@ -72,19 +72,28 @@ def test_query_heads_share_key_value_heads_in_groups(probe, expected):
     args = dict(config=config, seed=12, batch=1, length=7, wo_identity=True)
     got, want = probe("attention_run", **args), expected("attention_run", **args)
     out, size = expect.tensor(got["out"], _("attention output")), config["hidden_dim"] // config["num_heads"]
+    wrong = []
     what = _("attention output with Wo = identity ({heads})").format(heads=heads_text(config))
     if out.shape == want["out"].shape:
         wrong = [h for h in range(config["num_heads"])
                  if not out[..., h * size:(h + 1) * size].allclose(want["out"][..., h * size:(h + 1) * size],
                                                                      atol=1e-5, rtol=1e-5)]
-        if wrong:
-            what = _("the output of query heads {wrong} (with Wo = identity, columns h * {size} .. h * {size} + "
-                     "{last} are query head h's; {heads})").format(wrong=wrong, size=size, last=size - 1,
-                                                                   heads=heads_text(config))
+        if 0 < len(wrong) < config["num_heads"]:
+            listed = str(wrong[0])
+            for head in wrong[1:]:
+                listed = _("{first}, {second}").format(first=listed, second=head)
+            what = ngettext("the output of query head {wrong} (with Wo = identity, columns h * {size} .. h * {size} + "
+                            "{last} are query head h's; {heads})",
+                            "the output of query heads {wrong} (with Wo = identity, columns h * {size} .. h * {size} "
+                            "+ {last} are query head h's; {heads})", len(wrong)).format(
+                wrong=listed, size=size, last=size - 1, heads=heads_text(config))
     mistakes = {name: seen["out"] for name, seen in expected.mistakes("attention_run", **args).items()}
-    expect.close(out, want["out"], what, mistakes=mistakes,
-                 hint=_("With G = num_heads // num_kv_heads = 2, query heads 0 and 1 use key/value head 0, heads 2 "
-                        "and 3 use key/value head 1, and so on: query head h uses key/value head h // G."))
+    hint = _("Every query head's output differs, not only some: the cause lies in what all heads share (the "
+             "projections, the scores, the mask, the softmax); the checks of attention without a cache show more.")
+    if out.shape == want["out"].shape and 0 < len(wrong) < config["num_heads"]:
+        hint = _("With G = num_heads // num_kv_heads = 2, query heads 0 and 1 use key/value head 0, heads 2 and 3 use "
+                 "key/value head 1, and so on: query head h uses key/value head h // G.")
+    expect.close(out, want["out"], what, mistakes=mistakes, hint=hint)
 
 
 @pytest.mark.points(3)
@@ -123,6 +132,7 @@ def test_decode_projects_only_the_new_tokens(probe):
 
 
 @pytest.mark.points(3)
+@pytest.mark.uses(2)
 def test_the_cache_stores_rotated_keys(probe, expected):
     args = dict(config=ROPE_GQA, seed=13, batch=2, length=LENGTH, chunks=[6, 1, 3])
     got, want = probe("attention_run", **args), expected("attention_run", **args)
@@ -144,19 +154,49 @@ def test_the_cache_stores_rotated_keys(probe, expected):
 
 
 @pytest.mark.points(2)
+@pytest.mark.uses(2)
 def test_rotation_uses_the_given_positions(probe, expected):
     positions = [list(range(LENGTH)), [0] * 4 + list(range(LENGTH - 4))]  # the second row as left padding makes it
-    hint = _("Rotate q and k at the positions argument ([B, S], one row per batch row: with left padding the rows "
-             "differ), not at positions of your own such as current_length + arange(S).")
-    got, want = compare(probe, expected,
-                        _("outputs of chunks 4, 1, 5 whose batch rows have positions {positions}").format(
-                            positions=positions),
-                        config=ROPE_GQA, seed=14, chunks=[4, 1, 5], positions=positions, reference_chunks=None,
-                        needs=ROTATION, hint=hint)
-    reference = expected("attention_run", config=ROPE_GQA, seed=14, batch=2, length=LENGTH, chunks=[4, 1, 5],
-                         positions=positions)
-    expect.close(got["stored_keys"], reference["stored_keys"], _("keys the cache received for those positions"),
-                 needs=ROTATION, hint=hint)
+    args = dict(config=ROPE_GQA, seed=14, batch=2, length=LENGTH, chunks=[4, 1, 5], positions=positions)
+    got, reference = probe("attention_run", **args), expected("attention_run", **args)
+    stored = expect.tensor(got["stored_keys"], _("the keys the cache received"))
+    right = reference["stored_keys"]
+    hint = _("With rope_base set, rotate q and k at the positions argument with apply_rotary before "
+             "kv_cache.update: the cache holds rotated keys.")
+    if stored.shape == right.shape:
+        if stored.allclose(got["raw_keys"], atol=1e-5):
+            hint = _("the cache received Wk(x) unrotated. {hint}").format(hint=hint)
+        elif stored[0].allclose(right[0], atol=1e-4) and not stored[1].allclose(right[1], atol=1e-4):
+            hint = _("Rotate q and k at the positions argument ([B, S], one row per batch row: with left padding the "
+                     "rows differ), not at positions of your own such as current_length + arange(S).")
+    expect.close(stored, right, _("keys the cache received for batch rows of positions {positions}").format(
+        positions=positions), needs=ROTATION, hint=hint)
+    want = expected("attention_run", **dict(args, chunks=None))
+    mistakes = {name: seen["out"] for name, seen in expected.mistakes("attention_run", **args).items()}
+    expect.close(got["out"], want["out"],
+                 _("outputs of chunks 4, 1, 5 whose batch rows have positions {positions} (the cache received the "
+                   "right keys)").format(positions=positions), mistakes=mistakes, needs=ROTATION,
+                 hint=_("The keys the cache received are rotated at the right positions: rotate q at the same "
+                        "positions argument, and attend over the keys kv_cache.update returns as they are (never "
+                        "rotated again)."))
+
+
+@pytest.mark.points(2)
+@pytest.mark.uses(2)
+def test_the_layers_rope_base_is_used(probe, expected):
+    args = dict(config=ROPE_BASE_GQA, seed=16, batch=2, length=LENGTH, chunks=[6, 1, 3])
+    got, want = probe("attention_run", **args), expected("attention_run", **args)
+    hint = _("With rope_base set, q and k are rotated with apply_rotary at the positions argument and with the "
+             "layer's own base (this layer was built with rope_base={base}), before kv_cache.update.").format(
+                 base=ROPE_BASE_GQA["rope_base"])
+    seen = expected.mistakes("attention_run", **args)
+    expect.close(got["stored_keys"], want["stored_keys"],
+                 _("keys the cache received from a layer built with rope_base={base} (chunks 6, 1, 3)").format(
+                     base=ROPE_BASE_GQA["rope_base"]), hint=hint, needs=ROTATION,
+                 mistakes={name: observed["stored_keys"] for name, observed in seen.items()})
+    expect.close(got["out"], want["out"], _("outputs of a layer built with rope_base={base} (chunks 6, 1, 3)").format(
+        base=ROPE_BASE_GQA["rope_base"]), hint=hint, needs=ROTATION,
+        mistakes={name: observed["out"] for name, observed in seen.items()})
 
 
 @pytest.mark.points(3)

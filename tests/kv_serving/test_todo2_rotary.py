@@ -129,6 +129,7 @@ def test_misshapen_positions_raise_value_error(probe):
 
 
 @pytest.mark.points(3)
+@pytest.mark.uses(1)
 def test_chunked_prefill_with_rotation_equals_one_shot(probe, expected):
     args = dict(config=ROPE_MODEL, seed=31, batch=2, length=10)
     got = probe("model_run", chunks=[3, 5, 2], **args)

@@ -84,7 +84,7 @@ def check_tensor(got, want, what, fill, place, hint, mistakes=None):
     if got.shape == want.shape and not bool((got == want).all()):
         diagnosed = [name for name, seen in (mistakes or {}).items()
                      if hasattr(seen, "shape") and seen.shape == got.shape and bool((seen == got).all())]
-        expect.fail(_("{what} differs from the reference: {detail}").format(
+        expect.fail(_("{what}, against the reference: {detail}").format(
             what=what, detail=misplacement(got, want, fill, place)),
                     " ".join(known.hint(name) for name in diagnosed) or hint)
     expect.close(got, want, what, atol=0, rtol=0, hint=hint)
@@ -246,6 +246,7 @@ TURNS = [[3, 14, 15, 9, 2, 6], [5, 35, 8, 9, 7, 9], [32, 3, 8, 4, 6, 2], [6, 4, 
 
 
 @pytest.mark.points(4)
+@pytest.mark.uses(1)
 def test_a_windowed_chat_equals_the_model_without_a_cache(probe, expected):
     args = dict(config=CHAT, seed=43, turns=TURNS, reply_tokens=5)
     got, want = probe("window_chat", **args), expected("window_chat", **args)
@@ -264,6 +265,7 @@ def test_a_windowed_chat_equals_the_model_without_a_cache(probe, expected):
 
 
 @pytest.mark.points(2)
+@pytest.mark.uses(1)
 def test_memory_stays_constant_while_the_chat_grows(probe, expected):
     args = dict(config=CHAT, seed=43, turns=TURNS, reply_tokens=5)
     got, want = probe("window_chat", **args), expected("window_chat", **args)

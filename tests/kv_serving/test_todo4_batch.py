@@ -10,7 +10,7 @@ its KVCache (TODOs 1 and 2 too).
 import pytest
 
 from kvchecks import expect
-from kvchecks.i18n import N_, _
+from kvchecks.i18n import N_, _, ngettext
 from kvserving_checks.configs_generation import MODEL, SCRIPTED, mistake_hint
 
 pytestmark = pytest.mark.todo4
@@ -44,8 +44,12 @@ def row_report(rows, right) -> str:
     if not isinstance(rows, list) or len(rows) != len(right):
         return ""
     wrong = [b for b, (row, want) in enumerate(zip(rows, right)) if row != want]
-    listed = ", ".join(_("{row} (a prompt of {length} tokens, {padding} padding)").format(
-        row=b, length=len(PROMPTS[b]), padding=LONGEST - len(PROMPTS[b])) for b in wrong)
+    items = [ngettext("{row} (a prompt of {length} token, {padding} padding)",
+                      "{row} (a prompt of {length} tokens, {padding} padding)", len(PROMPTS[b])).format(
+        row=b, length=len(PROMPTS[b]), padding=LONGEST - len(PROMPTS[b])) for b in wrong]
+    listed = items[0] if items else ""
+    for item in items[1:]:
+        listed = _("{first}, {second}").format(first=listed, second=item)
     return _("rows that differ: {rows}.").format(rows=listed) if wrong else ""
 
 
@@ -268,6 +272,7 @@ def test_invalid_batch_requests_raise_value_error(probe, expected, prompts, new,
 
 
 @pytest.mark.points(4)
+@pytest.mark.uses(1, 2)
 def test_batched_rows_equal_each_prompt_decoded_alone_on_a_real_model(probe, expected):
     args = dict(config=MODEL, seed=21, prompts=[[3, 14, 15], [9, 2, 6, 5, 35, 8, 9, 7], [9, 3, 2, 3, 8], [4]],
                 max_new_tokens=6)
@@ -279,3 +284,12 @@ def test_batched_rows_equal_each_prompt_decoded_alone_on_a_real_model(probe, exp
                  hint=hint or _("Row b must equal its prompt decoded alone: {positions} {mask}").format(
                      positions=_(POSITION_RULE), mask=_(MASK_RULE)),
                  needs=WHOLE_MODEL)
+
+
+@pytest.mark.points(1)
+def test_max_new_tokens_zero_calls_no_model(probe, expected):
+    got, _want = scripted(probe, expected, max_new_tokens=0)
+    expect.no_error(got["results"][0], "generate_batch(prompts, 0)")
+    expect.equal(len(got["calls"]), 0, _("model calls made by generate_batch(prompts, 0)"),
+                 hint=_("N new tokens take one prefill and N - 1 decode calls; for N = 0 there is nothing to compute: "
+                        "return copies of the prompts without calling the model."))

@@ -136,6 +136,7 @@ def test_a_length_past_current_length_raises_value_error_and_changes_nothing(pro
 
 
 @pytest.mark.points(4)
+@pytest.mark.uses(1, 2)
 def test_crop_then_continue_equals_never_having_gone_further(probe, expected):
     turns = [[3, 14, 15, 9, 2], [6, 5, 35, 8], [9, 7, 9]]
     args = dict(config=MODEL, seed=23, turns=turns, crop_to=6)

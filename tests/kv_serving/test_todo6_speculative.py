@@ -10,7 +10,7 @@ last check runs real seeded models and your KVCache (TODOs 1, 2 and 5 too).
 import pytest
 
 from kvchecks import expect
-from kvchecks.i18n import N_, _
+from kvchecks.i18n import N_, _, ngettext
 from kvserving_checks.configs_generation import DRAFT, MODEL, SCRIPTED, STATS, counts
 
 pytestmark = pytest.mark.todo6
@@ -21,6 +21,7 @@ NEW = 10
 CALL = N_("generate(prompt of {length} tokens, {new})")
 ROUND = N_("Each round: k = min(draft_tokens, missing - 1) proposals from the draft, then one target call on [last "
            "committed token, d_1 .. d_k]; the matching proposals and the target's own next token are committed.")
+DRAFTS = {"never": N_("a draft that never agrees"), "mixed": N_("a draft that agrees on some positions only")}
 TARGET_CROP = N_("After each round crop the target's cache to the committed tokens but the last (len(committed) - 1): "
                  "the next round feeds that last token first.")
 
@@ -95,7 +96,7 @@ def test_the_prompt_is_prefilled_by_one_target_call(probe, expected):
     got, want = spec(probe, expected)
     tokens = expect.no_error(got["results"][0], named_call())
     first, right = (of("target", got["calls"]) or [None])[0], of("target", want["calls"])[0]
-    expect.equal(first, right, _("the first target call ({model, tokens, cache, length at the call})"),
+    expect.equal(first, right, _("the first target call ({cache, length at the call, model, tokens})"),
                  hint=_("The target first runs once on the whole prompt, on its fresh cache "
                         "(self.target.new_cache())."))
     new = want["results"][0]["value"][len(PROMPT)]
@@ -112,8 +113,8 @@ def test_each_round_is_one_target_call_on_the_last_token_and_the_proposals(probe
     if len(mine) > len(right):
         hint = _("the target was called {calls} times where {needed} calls (the prefill and one per round) do: check "
                  "all k proposals in one call. {round}").format(calls=len(mine), needed=len(right), round=_(ROUND))
-    expect.equal(mine[1:], right[1:], _("the target's calls after the prefill ({model, tokens, cache, length at the "
-                                        "call})"), hint=hint)
+    expect.equal(mine[1:], right[1:], _("the target's calls after the prefill ({cache, length at the call, model, "
+                                        "tokens})"), hint=hint)
 
 
 @pytest.mark.points(2)
@@ -141,23 +142,25 @@ def test_the_draft_is_fed_only_what_it_has_not_seen(probe, expected):
         committed = tokens[:target["length"] + 1]
         right = [committed[drafts[0]["length"]:]] + [[d] for d in target["tokens"][0][1:len(drafts)]]
         expect.equal([c["tokens"][0] for c in drafts], right,
-                     _("token ids fed to the draft in round {number} (its cache held {held} positions, {committed} "
-                       "tokens were committed)").format(number=number, held=drafts[0]['length'],
-                                                        committed=len(committed)), hint=rule)
+                     ngettext("token ids fed to the draft in round {number} (its cache held {held} position; "
+                              "{committed} tokens were committed)",
+                              "token ids fed to the draft in round {number} (its cache held {held} positions; "
+                              "{committed} tokens were committed)", drafts[0]["length"]).format(
+                         number=number, held=drafts[0]["length"], committed=len(committed)), hint=rule)
 
 
 @pytest.mark.points(3)
 def test_the_targets_cache_is_cropped_to_the_committed_tokens_but_the_last(probe, expected):
     for draft in ("never", "mixed"):
         got, want = spec(probe, expected, draft=draft)
-        expect.no_error(got["results"][0], _("{call} with a {draft} draft").format(call=named_call(), draft=draft))
+        expect.no_error(got["results"][0], _("{call} with {draft}").format(call=named_call(), draft=_(DRAFTS[draft])))
         lengths = [c["length"] for c in of("target", got["calls"])]
         right = [c["length"] for c in of("target", want["calls"])]
         hint = _(TARGET_CROP)
         if not any(c["cache"].startswith("target") for c in got["crops"]):
             hint = _("your decoder never cropped the target's cache. {rule}").format(rule=_(TARGET_CROP))
-        expect.equal(lengths, right, _("the target's cache length at each of its calls (draft: {draft})").format(
-            draft=draft), hint=hint)
+        expect.equal(lengths, right, _("the target's cache length at each of its calls, with {draft}").format(
+            draft=_(DRAFTS[draft])), hint=hint)
 
 
 @pytest.mark.points(2)
@@ -167,13 +170,17 @@ def test_the_drafts_cache_is_cropped_after_a_rejection(probe, expected):
     for number, (drafts, target) in enumerate(draft_rounds(got["calls"]), 1):
         draft = drafts[0]
         expect.that(draft["length"] <= target["length"],
-                    _("when round {number} began, the draft's cache held {held} positions, more than the committed "
-                      "tokens but the last ({committed}): it still held rejected proposals").format(
+                    ngettext("when round {number} began, the draft's cache held {held} position, more than the "
+                             "committed tokens but the last ({committed}): it still held rejected proposals",
+                             "when round {number} began, the draft's cache held {held} positions, more than the "
+                             "committed tokens but the last ({committed}): it still held rejected proposals",
+                             draft["length"]).format(
                           number=number, held=draft['length'], committed=target['length']),
                     hint=_("After each round crop the draft's cache to min(its length, len(committed) - 1)."))
     expect.equal(of("target", got["calls"]), of("target", want["calls"]), _("the target's calls (they carry the "
                                                                             "draft's proposals)"),
-                 hint=_("A draft whose cache still holds rejected proposals proposes from wrong positions."))
+                 hint=_("The draft's cache was cropped right, so the committed tokens differ. {round}").format(
+                     round=_(ROUND)))
     expect.equal(counts(got["stats"][0]), counts(want["stats"][0]), "stats")
 
 
@@ -222,6 +229,17 @@ def test_max_new_tokens_zero_and_one(probe, expected):
 
 
 @pytest.mark.points(1)
+def test_the_callers_prompt_is_left_alone(probe, expected):
+    got, want = spec(probe, expected)
+    expect.no_error(got["results"][0], named_call())
+    hint = _("Build the result in a new list (list(prompt)); do not append to the caller's list.")
+    expect.equal(got["prompts_after"][0], want["prompts_after"][0],
+                 _("the prompt list passed to generate, after the call"), hint=hint)
+    expect.equal(got["same_object"][0], False, _("whether {call} returned the caller's own list").format(
+        call=named_call()), hint=hint)
+
+
+@pytest.mark.points(1)
 @pytest.mark.parametrize("prompt,new,length", [
     ([], NEW, None),
     (PROMPT, -1, None),
@@ -243,6 +261,7 @@ def test_invalid_speculative_requests_raise_value_error(probe, expected, prompt,
 
 
 @pytest.mark.points(4)
+@pytest.mark.uses(1, 2, 5)
 def test_speculative_decoding_equals_target_greedy_on_real_models(probe, expected):
     args = dict(config=MODEL, seed=25, prompt=[3, 14, 15, 9, 2, 6], max_new_tokens=14, draft_config=DRAFT,
                 draft_tokens=3)
@@ -251,3 +270,15 @@ def test_speculative_decoding_equals_target_greedy_on_real_models(probe, expecte
                              needs=WHOLE_MODEL)
     expect.equal(tokens, want["greedy"], _("speculative output against the target's greedy decoding without a cache"),
                  hint=_(ROUND) + " " + _(TARGET_CROP), needs=WHOLE_MODEL)
+
+
+@pytest.mark.points(1)
+def test_max_new_tokens_zero_calls_no_model_and_counts_nothing(probe, expected):
+    got, _want = spec(probe, expected, max_new_tokens=0)
+    expect.no_error(got["results"][0], "generate(prompt, 0)")
+    expect.equal([c["model"] for c in got["calls"]], [], _("the models called by generate(prompt, 0)"),
+                 hint=_("For max_new_tokens = 0 there is nothing to compute: return a copy of the prompt without "
+                        "calling either model."))
+    expect.equal(got["stats"][0], {"accepted": 0, "draft_calls": 0, "proposed": 0, "target_calls": 0},
+                 _("stats after generate(prompt, 0)"),
+                 hint=_("Every call of generate sets self.stats anew; with nothing generated, all four counts are 0."))

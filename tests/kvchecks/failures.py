@@ -16,8 +16,9 @@ import re
 import traceback
 from collections.abc import Callable
 
-from . import assignment
+from . import assignment, context
 from .i18n import _
+from .standins import shown  # a stand-in's class name is the kit's own: never in a message
 
 MAX_MESSAGE = 600
 MAX_FRAMES = 4
@@ -39,9 +40,13 @@ def describe(err: BaseException, is_student_file: Callable[[str], bool]) -> dict
 
     ``is_student_file(path)`` says which frames are the student's own code.
     ``todo`` is the TODO whose function is the innermost student frame that
-    is a TODO function (an error in a helper counts for the TODO that called it).
+    is a TODO function (an error in a helper or in the provided code counts
+    for the TODO that called it); ``todo_frame`` is that frame (the line of
+    the TODO's code that was running), ``caller`` the nearest frame further
+    out in another TODO's function (with its ``todo``: the TODO that called
+    it), and ``todos`` every TODO the traceback passes through.
     """
-    frames, todo = [], None
+    frames, todo, todo_frame, chain = [], None, None, []
     todo_by_function = {t.function: t.number for t in assignment.current().todos.values()}
     tb = err.__traceback__
     entries = []
@@ -53,15 +58,19 @@ def describe(err: BaseException, is_student_file: Callable[[str], bool]) -> dict
         if not is_student_file(path):
             continue
         name = _qualname(frame)
-        todo = todo_by_function.get(name, todo)
         source = traceback.FrameSummary(path, line, name).line or ""
         frames.append({"file": display_path(path), "line": line, "function": name, "code": source.strip()})
+        if name in todo_by_function:
+            todo, todo_frame = todo_by_function[name], frames[-1]
+            chain.append(dict(frames[-1], todo=todo))
+    caller = next((entry for entry in reversed(chain) if entry["todo"] != todo), None)
     if isinstance(err, SyntaxError) and err.filename and is_student_file(err.filename):
         frames.append({"file": display_path(err.filename), "line": err.lineno, "function": "",
                        "code": (err.text or "").strip()})
     message = err.msg if isinstance(err, SyntaxError) and frames and not frames[-1]["function"] else str(err)
-    return {"type": type(err).__name__, "message": str(message)[:MAX_MESSAGE], "todo": todo,
-            "not_implemented": isinstance(err, NotImplementedError), "frames": frames[-MAX_FRAMES:]}
+    return {"type": type(err).__name__, "message": shown(str(message))[:MAX_MESSAGE], "todo": todo,
+            "not_implemented": isinstance(err, NotImplementedError), "frames": frames[-MAX_FRAMES:],
+            "todo_frame": todo_frame, "caller": caller, "todos": sorted({entry["todo"] for entry in chain})}
 
 
 def display_path(path: str) -> str:
@@ -110,17 +119,38 @@ def format_error(description: dict, check_todo: int | None = None) -> str:
     """
     kind = _clean(description.get("type", "Exception"), 80)
     message = _clean(description.get("message", ""), MAX_MESSAGE)
+    todos = assignment.current().todos
     todo = description.get("todo")
-    todo = todo if type(todo) is int and todo in assignment.current().todos else None
+    todo = todo if type(todo) is int and todo in todos else None
     frames = [f for f in description.get("frames", []) if isinstance(f, dict)][-MAX_FRAMES:]
+    unfinished = description.get("not_implemented") is True or kind == "NotImplementedError"
+    context.runs(t for t in (description.get("todos") or []) if t in todos)  # for kvchecks.blame
+    if unfinished and todo is not None:
+        context.reached_stub(todo)
+    caller = description.get("caller")
+    caller = caller if isinstance(caller, dict) and type(caller.get("todo")) is int and caller["todo"] in todos \
+        and caller["todo"] != todo else None
     where = ""
     place = {}
     if frames:
         last = frames[-1]
-        place = {"file": _clean(last.get("file"), 120), "line": _clean(last.get("line"), 10)}
-        where = "\n  " + _("at {file}, line {line}, in {function}: {code}").format(
-            function=_clean(last.get("function"), 80), code=_clean(last.get("code"), 160), **place)
-    if description.get("not_implemented") is True or kind == "NotImplementedError":
+        running = description.get("todo_frame")
+        if not unfinished and todo is not None and isinstance(running, dict) and running != last:
+            # raised in code this TODO called (the provided code, a helper): the TODO's own line comes first
+            place = {"file": _clean(running.get("file"), 120), "line": _clean(running.get("line"), 10)}
+            where = "\n  " + _("at {file}, line {line}, in {function}: {code}").format(
+                function=_clean(running.get("function"), 80), code=_clean(running.get("code"), 160), **place)
+            where += "\n  " + _("(raised inside {function}, which that line calls)").format(
+                function=_clean(last.get("function"), 80))
+        else:
+            place = {"file": _clean(last.get("file"), 120), "line": _clean(last.get("line"), 10)}
+            where = "\n  " + _("at {file}, line {line}, in {function}: {code}").format(
+                function=_clean(last.get("function"), 80), code=_clean(last.get("code"), 160), **place)
+    if caller is not None and not unfinished:
+        where += "\n  " + _("called at {file}, line {line}, in {function}: {code}").format(
+            file=_clean(caller.get("file"), 120), line=_clean(caller.get("line"), 10),
+            function=_clean(caller.get("function"), 80), code=_clean(caller.get("code"), 160))
+    if unfinished:
         if todo is not None and place:
             text = _("{todo} is not implemented yet (NotImplementedError at {file}, line {line})").format(
                 todo=todo_label(todo), **place)
@@ -130,14 +160,14 @@ def format_error(description: dict, check_todo: int | None = None) -> str:
             text = _("a TODO is not implemented yet (NotImplementedError at {file}, line {line})").format(**place)
         else:
             text = _("a TODO is not implemented yet (NotImplementedError)")
+    elif todo is not None and caller is not None:  # the TODO that raised may be right to, called so
+        text = _("your {caller} called {todo}, which raised {kind}: {message}").format(
+            caller=todo_label(caller["todo"]), todo=todo_label(todo), kind=kind, message=message) + where
     elif todo is not None:
         text = _("your {todo} raised {kind}: {message}").format(todo=todo_label(todo), kind=kind,
                                                                 message=message) + where
     else:
         text = _("your code raised {kind}: {message}").format(kind=kind, message=message) + where
-    if todo is not None and check_todo is not None and todo != check_todo:
-        text += "\n  " + _("(this check of {check} runs {todo} too)").format(check=todo_label(check_todo),
-                                                                          todo=todo_label(todo))
     hint = error_hint(kind, message, todo)
     return text + ("\n  " + _("Hint: {hint}").format(hint=hint) if hint else "")
 
@@ -165,8 +195,9 @@ def format_import_error(description: dict) -> str:
         message=_clean(description.get("message", ""), MAX_MESSAGE)) + where
 
 
-def format_timeout(description: dict, seconds: float, probe: str) -> str:
-    """The failure message for a probe stopped after ``seconds``: where the student's code was running."""
+def format_timeout(description: dict, seconds: float, probe: str = "") -> str:
+    """The failure message for a probe stopped after ``seconds``: where the student's code was running (the
+    probe's name is the kit's own and is never shown)."""
     frames = description.get("frames") or []
     where = ""
     if frames:
@@ -175,11 +206,10 @@ def format_timeout(description: dict, seconds: float, probe: str) -> str:
             file=last["file"], line=last["line"], function=last["function"], code=last["code"])
     todo = description.get("todo")
     if todo in assignment.current().todos:
-        text = _("timed out after {seconds:g} s while running {probe}: your {todo} did not finish (an endless "
-                 "loop?)").format(seconds=seconds, probe=probe, todo=todo_label(todo))
+        text = _("timed out after {seconds:g} s: your {todo} did not finish (an endless loop?)").format(
+            seconds=seconds, todo=todo_label(todo))
     else:
-        text = _("timed out after {seconds:g} s while running {probe}: your code did not finish (an endless "
-                 "loop?)").format(seconds=seconds, probe=probe)
+        text = _("timed out after {seconds:g} s: your code did not finish (an endless loop?)").format(seconds=seconds)
     return text + where
 
 

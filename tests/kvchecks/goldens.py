@@ -27,10 +27,10 @@ def key(probe: str, args: dict, mistake: str | None = None) -> str:
 def published(observation):
     """``observation`` as a golden file keeps it: the description of an exception the reference raised loses its
     message and its source lines (the checks compare only what kind of error was raised, and the lines are the
-    reference's own code, which a public golden file must not show)."""
+    reference's own code, which a public golden file must not show): its frames, the TODO's frame and its caller's."""
     if isinstance(observation, dict):
         if "frames" in observation and "type" in observation:
-            return {k: v for k, v in observation.items() if k not in ("frames", "message")}
+            return {k: v for k, v in observation.items() if k not in ("frames", "message", "todo_frame", "caller")}
         return {k: published(v) for k, v in observation.items()}
     if isinstance(observation, list):
         return [published(v) for v in observation]

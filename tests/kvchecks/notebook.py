@@ -15,7 +15,12 @@ Each autograder-test cell calls one graded test function (the same function
 A check that passes prints one line. A check that fails writes its reason to
 stderr and raises nothing: a test cell with stderr output scores zero, and no
 traceback shows the checks' code. The reason names the TODO, and for an
-exception the student's own cell and line. This is the student's own
+exception the student's own cell and line; a check that runs other TODOs says
+what their checks so far tell (:mod:`kvchecks.blame`: blocked by a TODO whose
+own checks fail, or the cause not known yet). ``checks.score_table()`` prints
+the self-check's score per TODO for the checks that ran, and ``with
+checks.demo():`` runs a demo cell so that an unfinished TODO is named in one
+line instead of a traceback (Run All goes on). This is the student's own
 check; graders judge the notebook's code outside the kernel.
 """
 
@@ -34,10 +39,11 @@ from types import ModuleType
 
 import torch
 
-from . import codec, context
+from . import blame, codec, context
 from .backends import ProbeRunner
-from .failures import StudentCodeError
+from .failures import StudentCodeError, describe, format_error
 from .goldens import Expected, GoldenFile, key
+from . import i18n
 from .i18n import _
 from .timing import CheckTimeout
 from . import assignment
@@ -85,6 +91,15 @@ def todo_of(test, module: ModuleType) -> int | None:
     return found[0] if len(found) == 1 else None
 
 
+def marks_of(test, module: ModuleType) -> dict:
+    """The test's ``points`` and the TODOs of its ``uses`` marker (on the function or its module)."""
+    module_marks = getattr(module, "pytestmark", [])
+    marks = [*getattr(test, "pytestmark", []), *(module_marks if isinstance(module_marks, list) else [module_marks])]
+    points = next((mark.args[0] for mark in marks if getattr(mark, "name", None) == "points"), 0)
+    uses = {n for mark in marks if getattr(mark, "name", None) == "uses" for n in mark.args}
+    return {"points": points, "uses": uses}
+
+
 def describe_failure(err: BaseException) -> str:
     if isinstance(err, (AssertionError, StudentCodeError)):
         return str(err)
@@ -113,6 +128,7 @@ class NotebookChecks:
         self._modules: dict[str, ModuleType] = {}
         self._goldens: dict[Path, GoldenFile] = {}
         self.results: dict[str, bool] = {}
+        self.records: dict[str, object] = {}  # check -> its kvchecks.plugin.Result, for the blame and score table
         context.reset()
 
     # -- public checks: the test files shipped next to the notebook -------------------------------------------------
@@ -132,7 +148,8 @@ class NotebookChecks:
         path, name = split_nodeid(nodeid)
         golden_path = (self.folder / path).parent / "goldens.json"
         golden = self._goldens.setdefault(golden_path, GoldenFile(golden_path))
-        self._run(nodeid, lambda: self._public_module(path), name, Expected(golden.lookup), params)
+        self._run(nodeid, lambda: self._public_module(path), name, Expected(golden.lookup), params,
+                  key=f"{nodeid}{sorted(params.items())}")
 
     # -- hidden checks: their code and reference outputs come in the cell --------------------------------------------
     def run_hidden(self, nodeid: str, source: str, goldens: str, **params) -> None:
@@ -151,19 +168,21 @@ class NotebookChecks:
                 raise LookupError(_("this hidden check has no reference output for {probe}").format(probe=probe))
             return codec.from_jsonable(entry)
 
-        self._run(HIDDEN_LABEL, load, name, Expected(lookup), params)
+        self._run(HIDDEN_LABEL, load, name, Expected(lookup), params, key=f"{nodeid}{sorted(params.items())}")
 
     # -- one check -----------------------------------------------------------------------------------------------------
-    def _run(self, label: str, load, name: str, expected: Expected, params: dict) -> bool:
+    def _run(self, label: str, load, name: str, expected: Expected, params: dict, key: str = "") -> bool:
         printed = io.StringIO()
         failure = None
         todo = None
+        marks = {"points": 0, "uses": set()}
         try:
             with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 module = load()  # importing the check's module (and pytest, the first time) is not timed
                 test = getattr(module, name)
                 todo = todo_of(test, module)
+                marks = marks_of(test, module)
                 context.begin(todo)
                 wanted = inspect.signature(test).parameters
                 kwargs = dict(params)
@@ -179,6 +198,7 @@ class NotebookChecks:
         self.results[label] = failure is None
         if todo is not None:
             context.record(todo, failure is None)
+            failure = self._blamed(key or label, label, todo, marks, failure)
         shown = printed.getvalue()
         if shown.strip():
             lines = shown.splitlines()
@@ -190,3 +210,47 @@ class NotebookChecks:
         sys.stderr.write(_("FAILED: {check}").format(check=check) + f"\n{failure}\n")
         sys.stderr.flush()
         return False
+
+    def _blamed(self, key: str, label: str, todo: int, marks: dict, failure: str | None) -> str | None:
+        """Keep this check's result; a failure comes back with what the checks run so far say of its cause."""
+        from .plugin import Result  # pytest is there: the checks need it
+
+        uses = tuple(sorted((set(marks["uses"]) | context.CURRENT.uses) - {todo}))
+        self.records[key] = Result(label, todo, marks["points"], failure is None, failure or "",
+                                   label == HIDDEN_LABEL, uses, tuple(sorted(context.CURRENT.unfinished)),
+                                   tuple(sorted(context.CURRENT.recognised)))
+        if failure is None:
+            return None
+        records = list(self.records.values())
+        verdict = blame.assign([blame.record_of(r) for r in records])[records.index(self.records[key])]
+        return blame.message(failure, verdict, todo)
+
+    # -- the end of the notebook and its demos ------------------------------------------------------------------------
+    def score_table(self) -> None:
+        """Print the score per TODO of the checks run so far, as the self-check (``pytest``) prints it."""
+        from .plugin import score_lines
+
+        results = blame.apply(list(self.records.values()))
+        if not results:
+            print(_("No check has run yet: run the whole notebook (Kernel > Restart & Run All)."))
+            return
+        title = _("{title}: score per TODO").format(title=assignment.current().title_in(i18n.language()))
+        print(title)
+        print("\n".join(score_lines(results)))
+
+    @contextlib.contextmanager
+    def demo(self):
+        """Run a demo cell's code; an exception from the student's code (an unfinished TODO above all) is told in a
+        few lines, naming the TODO and its line, and the notebook goes on."""
+        try:
+            yield
+        except Exception as err:  # a demo is not graded: say what stopped it, and let Run All go on
+            found = describe(err, is_cell_file)
+            if isinstance(err, NotImplementedError):
+                todo = found.get("todo")
+                needed = f"TODO {todo} ({assignment.current().todos[todo].function})" \
+                    if todo in assignment.current().todos else _("a TODO")
+                print(_("This cell needs {todo}, which is not implemented yet: finish it, then run this cell "
+                        "again.").format(todo=needed))
+            else:
+                print(_("This cell stopped: {error}").format(error=format_error(found)))

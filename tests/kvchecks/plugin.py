@@ -9,9 +9,12 @@
 - Fixtures ``probe`` (runs a probe on that package) and ``expected`` (the
   reference's saved observation of the same probe call, and of known
   mistakes).
-- Markers ``points(n)`` and ``todo1`` .. ``todoN`` on every graded test. The
-  checks run TODO by TODO; a failure prints its reason in a few lines (no
-  traceback of the checks' code); the run ends with a score per TODO, also
+- Markers ``points(n)`` and ``todo1`` .. ``todoN`` on every graded test, and
+  ``uses(j, ...)`` on a check that also runs other TODOs' code. The checks
+  run TODO by TODO; a failure prints its reason in a few lines (no traceback
+  of the checks' code), and a failing check that runs other TODOs says which
+  TODO it blames, or that it is blocked by another TODO that fails its own
+  checks (:mod:`kvchecks.blame`); the run ends with a score per TODO, also
   when it is interrupted.
 - ``--lang en|ja``: the language of the failure reasons and the score table
   (``--lang ja``: Japanese). It sets ``KVKIT_LANG`` (:mod:`kvchecks.i18n`) in
@@ -31,11 +34,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from . import assignment, context, i18n
+from . import assignment, blame, context, i18n
 from .backends import InProcessBackend, find_package
 from .failures import StudentCodeError
 from .goldens import Expected, GoldenFile
-from .i18n import _, ljust, width
+from .i18n import _, ljust, ngettext, width
 from .timing import CheckTimeout
 
 SCOREBOARD = "kvkit-scoreboard"
@@ -44,7 +47,7 @@ SCOREBOARD = "kvkit-scoreboard"
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kvkit", "KV-cache exercise")
     group.addoption("--impl", default="assignments",
-                    help="which package to check: assignments (default), reference, or --impl=FOLDER holding it")
+                    help="which package to check: assignments (default), or --impl=FOLDER holding it")
     group.addoption("--lang", choices=i18n.LANGUAGES, default=None,
                     help="the language of the failure reasons and the score table: en or ja (default: "
                          f"${i18n.ENV}, else en)")
@@ -58,6 +61,11 @@ class Result:
     passed: bool
     message: str
     hidden: bool
+    uses: tuple[int, ...] = ()  # the other TODOs the check runs (its uses marker, and what it found running)
+    unfinished: tuple[int, ...] = ()  # the TODOs whose NotImplementedError it met
+    recognised: tuple[int, ...] = ()  # the TODOs of the known mistakes it recognised in the student's output
+    blame: str = ""  # a failing check's blame (kvchecks.blame): "own", "blocked" or "unknown"
+    blocked_by: tuple[int, ...] = ()  # blame "blocked": the TODOs to fix first (the check scores 0 until then)
 
 
 class Scoreboard:
@@ -65,6 +73,7 @@ class Scoreboard:
 
     def __init__(self) -> None:
         self.results: list[Result] = []
+        self.reports: list[pytest.TestReport | None] = []  # each result's report, whose failure text pytest prints
         self.selected = 0
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -83,8 +92,19 @@ class Scoreboard:
             crash = getattr(report.longrepr, "reprcrash", None)
             message = crash.message if crash is not None else str(report.longrepr)
         name = report.nodeid.split("/")[-1]
-        self.results.append(Result(name, props["todo"], props["points"], report.passed, message, props["hidden"]))
+        self.results.append(Result(name, props["todo"], props["points"], report.passed, message, props["hidden"],
+                                   tuple(props.get("uses", ())), tuple(props.get("unfinished", ())),
+                                   tuple(props.get("recognised", ()))))
+        self.reports.append(report)
         context.record(props["todo"], report.passed)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Every failure's blame, from all the checks that ran, before pytest prints the failures."""
+        self.results = blame.apply(self.results)
+        for result, report in zip(self.results, self.reports):
+            if result.blame and report is not None and isinstance(report.longrepr, str):
+                report.longrepr = result.message
 
 
 def resolve_impl(rootpath: Path, impl: str) -> Path:
@@ -99,8 +119,8 @@ def resolve_impl(rootpath: Path, impl: str) -> Path:
     try:
         find_package(folder)
     except FileNotFoundError as err:
-        raise pytest.UsageError(f"--impl: {err}; give 'assignments', 'reference' or a folder holding "
-                               f"{work.package}/")
+        raise pytest.UsageError(f"--impl: {err}; give 'assignments' or a folder holding {work.package}/ (write "
+                                f"--impl=FOLDER)")
     return folder
 
 
@@ -147,11 +167,14 @@ def pytest_configure(config: pytest.Config) -> None:
     add_hidden_catalogue(config, work)
     context.reset()
     config.addinivalue_line("markers", "points(n): how many points a graded test is worth")
+    config.addinivalue_line("markers", "uses(j, ...): the other TODOs whose code a graded test runs")
     for todo in work.todos.values():
         config.addinivalue_line("markers", f"{todo.marker}: checks of TODO {todo.number}, {todo.function}")
     if not config.pluginmanager.has_plugin(SCOREBOARD):
         config.pluginmanager.register(Scoreboard(), SCOREBOARD)
     config.pluginmanager.register(_ImplCheck(), "kvkit-impl-check")
+    if getattr(config.option, "reportchars", None) == "fE":  # pytest's default: the score table ends the run instead
+        config.option.reportchars = "E"  # of a second list of the failures printed above it (-rf brings it back)
 
 
 class _ImplCheck:
@@ -182,7 +205,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if len(todos) != 1 or points is None:
             raise pytest.UsageError(f"{item.nodeid}: a graded test needs one todoN marker and a points(n) marker")
         hidden = "hidden" in parts
-        item.user_properties += [("todo", todos[0]), ("points", points.args[0]), ("hidden", hidden)]
+        uses = sorted({n for mark in item.iter_markers("uses") for n in mark.args} - {todos[0]})
+        if any(n not in assignment.current().todos for n in uses):
+            raise pytest.UsageError(f"{item.nodeid}: uses({', '.join(map(str, uses))}) names a TODO that does not "
+                                    "exist")
+        item.user_properties += [("todo", todos[0]), ("points", points.args[0]), ("hidden", hidden),
+                                 ("uses", tuple(uses))]
     items.sort(key=lambda item: graded_todo(item) or 0)
 
 
@@ -196,6 +224,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     """A failed check shows its reason only: the checks' own frames are noise to a student."""
     outcome = yield
     report = outcome.get_result()
+    if report.failed and graded_todo(item) is not None:  # what it found running (kvchecks.blame)
+        props = dict(report.user_properties)
+        report.user_properties += [
+            ("uses", tuple(sorted((set(props.get("uses", ())) | context.CURRENT.uses) - {graded_todo(item)}))),
+            ("unfinished", tuple(sorted(context.CURRENT.unfinished))),
+            ("recognised", tuple(sorted(context.CURRENT.recognised)))]
     if report.failed and call.excinfo is not None and graded_todo(item) is not None:
         err = call.excinfo.value
         if isinstance(err, (AssertionError, StudentCodeError)):
@@ -254,20 +288,59 @@ def score_table(config: pytest.Config) -> None:
         terminal.section(title, fullwidth=screen - wide)
     else:
         terminal.section(title)
+    for line in score_lines(board.results):
+        write(line)
+    missing = board.selected - len(board.results)
+    if missing > 0:
+        write(_("{missing} of the {selected} selected checks did not run (interrupted): the total counts only the "
+                "checks that ran.").format(missing=missing, selected=board.selected))
+
+
+def score_lines(results: list[Result]) -> list[str]:
+    """The score table's lines: one per TODO (points, checks passed, checks blocked), the total, and which TODOs
+    to fix first. The self-check and the notebook's last cell print the same lines."""
+    work = assignment.current()
+    lines = []
     total = earned = 0.0
     for todo in work.todos.values():
-        mine = [r for r in board.results if r.todo == todo.number]
+        mine = [r for r in results if r.todo == todo.number]
         if not mine:
             continue
         got = sum(r.points for r in mine if r.passed)
         out_of = sum(r.points for r in mine)
         total, earned = total + out_of, earned + got
         passed = sum(r.passed for r in mine)
-        write(_("TODO {todo}  {function:<32} {got:5g} / {possible:<5g} ({passed}/{count} checks pass)").format(
-            todo=todo.number, function=todo.function, got=got, possible=out_of, passed=passed, count=len(mine)))
+        blocked = [r for r in mine if r.blame == blame.BLOCKED]
+        unknown = [r for r in mine if r.blame == blame.UNKNOWN]
+        extras = []
+        if blocked:
+            extras.append(ngettext("{count} blocked by {todos}", "{count} blocked by {todos}", len(blocked)).format(
+                count=len(blocked), todos=blame.short_text({t for r in blocked for t in r.blocked_by})))
+        if unknown:
+            extras.append(ngettext("{count} with a cause not known", "{count} with a cause not known",
+                                   len(unknown)).format(count=len(unknown)))
+        if extras:
+            lines.append(_("TODO {todo}  {function:<32} {got:5g} / {possible:<5g} ({passed}/{count} checks pass; "
+                           "{extra})").format(todo=todo.number, function=todo.function, got=got, possible=out_of,
+                                              passed=passed, count=len(mine), extra=extras[0] if len(extras) == 1 else _("{first}; {second}").format(
+                                                  first=extras[0], second=extras[1])))
+        else:
+            lines.append(_("TODO {todo}  {function:<32} {got:5g} / {possible:<5g} ({passed}/{count} checks "
+                           "pass)").format(todo=todo.number, function=todo.function, got=got, possible=out_of,
+                                           passed=passed, count=len(mine)))
     label = _("Total")
-    write(f"{ljust(label, 40)} {earned:5g} / {total:<5g}")
-    missing = board.selected - len(board.results)
-    if missing > 0:
-        write(_("{missing} of the {selected} selected checks did not run (interrupted): the total counts only the "
-                "checks that ran.").format(missing=missing, selected=board.selected))
+    lines.append(f"{ljust(label, 40)} {earned:5g} / {total:<5g}")
+    first = blame.blocking(results)
+    if first:
+        count = sum(first.values())
+        lines.append(fix_first(first))
+    return lines
+
+
+def fix_first(first: dict[int, int]) -> str:
+    """The line naming the TODOs that block checks of other TODOs (``TODO -> checks it blocks``)."""
+    return ngettext("Fix first: {todos}, which fails its own checks (checks of other TODOs it blocks: {count}; they "
+                    "score 0 until then).",
+                    "Fix first: {todos}, which fail their own checks (checks of other TODOs they block: {count}; "
+                    "they score 0 until then).", len(first)).format(todos=blame.short_text(first),
+                                                                   count=sum(first.values()))

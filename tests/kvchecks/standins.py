@@ -2,15 +2,42 @@
 
 :class:`ListCache` lets an attention layer be checked without the student's
 cache: it offers ``update(layer, keys, values)`` and ``current_length`` only
-(an attention that reads anything else fails with an ``AttributeError`` naming
-``ListCache``, which the assignments' hints explain).
+(an attention that reads anything else fails with an ``AttributeError``,
+which the assignments' hints explain).
+
+A stand-in's class name is the kit's own: :func:`shown` puts what the student
+should read in its place in the messages of the exceptions the student's code
+raises (:func:`kvchecks.failures.describe`), and an assignment's stand-ins
+register themselves with :func:`stand_in`.
 """
 
 from __future__ import annotations
 
+import re
+
 import torch
 
+SHOWN_AS = "the checks' stand-in cache"
+_STAND_INS: set[str] = set()
 
+
+def stand_in(cls: type) -> type:
+    """Class decorator: exceptions that name ``cls`` say :data:`SHOWN_AS` instead."""
+    _STAND_INS.add(cls.__name__)
+    return cls
+
+
+def shown(message: str) -> str:
+    """``message`` with every stand-in's class name replaced by :data:`SHOWN_AS` (``'ListCache' object has no
+    attribute 'keys'`` -> ``the checks' stand-in cache has no attribute 'keys'``)."""
+    if not _STAND_INS:
+        return message
+    names = "|".join(re.escape(name) for name in sorted(_STAND_INS))
+    message = re.sub(rf"'(?:{names})' object", SHOWN_AS, message)
+    return re.sub(rf"\b(?:{names})\b", SHOWN_AS, message)
+
+
+@stand_in
 class ListCache:
     """A cache that keeps each layer's chunks in a list and concatenates them on every ``update``.
 

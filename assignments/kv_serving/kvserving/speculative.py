@@ -54,7 +54,9 @@ class SpeculativeDecoder:
 
         ``self.stats`` then holds ``target_calls`` (the prefill included),
         ``draft_calls``, ``proposed`` and ``accepted`` (proposals, over all
-        rounds).
+        rounds), set anew by every call. ``max_new_tokens = 1`` takes the
+        prefill only (``target_calls == 1``, no round); ``max_new_tokens = 0``
+        calls neither model and leaves all four counts at 0.
 
         Returns:
             A new list ``prompt + new_tokens`` of Python ints.

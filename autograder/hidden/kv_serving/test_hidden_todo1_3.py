@@ -23,6 +23,24 @@ RULE = N_("Position t goes to slot t while t < sinks, else to slot sinks + (t - 
 RETURNS = N_("update returns the stored() slots, read before the write, in slot order, then the n new entries.")
 
 
+IN_PLACE = N_("Write into cache.keys[layer] and cache.values[layer] in place (index assignment or copy_): never "
+              "replace the buffers allocated in __init__.")
+CACHED_MASKED = N_("With a cache the new tokens attend over every key and value that kv_cache.update returns, under "
+                   "the [B, 1, S, T] mask they are given (hidden where it is False).")
+MQA_ROTATION = N_("With num_kv_heads=1 the cache receives k and v with one head; q and k are rotated at the given "
+                  "positions before kv_cache.update, and the keys it returns are never rotated again.")
+DEEP_MODEL = N_("This check runs your layer in a whole rotary model on a KVCache; the checks of the layer alone "
+                "show what differs.")
+LONG_HEAD = N_("Every pair i of the head, (x[..., i], x[..., i + hd/2]), turns by the angle position * base ** (-2i "
+               "/ hd), at every position however large.")
+SMALLEST_HEAD = N_("With head_dim = 2 there is one pair, (x[..., 0], x[..., 1]), turned by the angle position * "
+                   "base ** 0; each batch row uses its own positions.")
+OFFSET = N_('A rotation of each pair makes q_m . k_n depend on the positions only through m - n.')
+OWN_BASE = N_("Return a new tensor of x's dtype (float64 here), rotated with the base given, and leave x unchanged.")
+WINDOWED_CHAT = N_("The cache keeps what the windowed model can still see, the sinks and the latest window "
+                   "positions, in buffers allocated once; it stores keys rotated once, at their own positions.")
+
+
 def steps(*chunks: int, layer: int = 0) -> list[dict]:
     """Updates of ``layer`` with ``chunks`` new positions each, advancing current_length after each."""
     ops, start = [], 0
@@ -39,7 +57,8 @@ def check_window(probe, expected, config, ops, layers, hint):
     mistakes = {name: seen["steps"] for name, seen in expected.mistakes("window_ops", **args).items()}
     for i, (step, ref) in enumerate(zip(got, want)):
         expect.no_error(step, _("update number {number}").format(number=i + 1))
-        expect.equal(step["same_buffers"], True, _("cache.keys/values still hold the tensors allocated in __init__"))
+        expect.equal(step["same_buffers"], True, _("cache.keys/values still hold the tensors allocated in __init__"),
+                     hint=_(IN_PLACE))
         for j, kind in enumerate(("keys", "values")):
             seen = {name: s[i]["returned"][j] for name, s in mistakes.items() if "returned" in s[i]}
             expect.close(step["returned"][j], ref["returned"][j],
@@ -62,7 +81,7 @@ def test_wide_groups_irregular_chunks_and_a_mask(probe, expected):
     mistakes = {name: seen["out"] for name, seen in
                 expected.mistakes("attention_run", chunks=[1, 3, 1, 6, 2], **args).items()}
     expect.close(got["out"], want["out"], _("outputs of chunks 1, 3, 1, 6, 2 (num_heads=8, num_kv_heads=2, batch 3)"),
-                 mistakes=mistakes)
+                 mistakes=mistakes, hint=_(CACHED_MASKED))
     size = WIDE_GQA["hidden_dim"] // WIDE_GQA["num_heads"]
     expect.equal([call["keys_shape"] for call in got["updates"]], [[3, 2, n, size] for n in (1, 3, 1, 6, 2)],
                  _("keys shape given to kv_cache.update per call"), hint=_("The cache receives num_kv_heads heads."))
@@ -80,24 +99,30 @@ def test_later_chunks_read_the_cache(probe, expected):
 
 @pytest.mark.todo1
 @pytest.mark.points(2)
+@pytest.mark.uses(2)
 def test_multi_query_attention_with_rotation(probe, expected):
     args = dict(config=ROPE_MQA, seed=53, batch=2, length=6, chunks=[3, 1, 2],
                 positions=[[0, 1, 2, 3, 4, 5], [0, 0, 1, 2, 3, 4]])
     got, want = probe("attention_run", **args), expected("attention_run", **args)
     expect.equal([call["keys_shape"] for call in got["updates"]], [[2, 1, n, 6] for n in (3, 1, 2)],
-                 _("keys shape given to kv_cache.update per call (num_kv_heads=1)"), needs=(2,))
-    expect.close(got["stored_keys"], want["stored_keys"], _("keys the cache received (rotated once)"), needs=(2,))
-    expect.close(got["out"], want["out"], _("outputs of multi-query attention with rotation"), needs=(2,))
+                 _("keys shape given to kv_cache.update per call (num_kv_heads=1)"), needs=(2,),
+                 hint=_(MQA_ROTATION))
+    expect.close(got["stored_keys"], want["stored_keys"], _("keys the cache received (rotated once)"), needs=(2,),
+                 hint=_(MQA_ROTATION))
+    expect.close(got["out"], want["out"], _("outputs of multi-query attention with rotation"), needs=(2,),
+                 hint=_(MQA_ROTATION))
 
 
 @pytest.mark.todo1
 @pytest.mark.points(2)
+@pytest.mark.uses(2)
 def test_deep_rotary_gqa_model_decodes_like_one_shot(probe, expected):
     args = dict(config=DEEP_ROPE_MODEL, seed=54, batch=2, length=9)
     got = probe("model_run", chunks=[4, 1, 1, 1, 2], **args)
     want = expected("model_run", chunks=None, **args)
     expect.close(got["logits"], want["logits"], _("logits of a depth-3 rotary model (num_heads=6, num_kv_heads=2), "
-                                                  "prefill 4 then decode, against no cache"), needs=(2,), **LOGITS)
+                                                  "prefill 4 then decode, against no cache"), needs=(2,), **LOGITS,
+                 hint=_(DEEP_MODEL))
 
 
 @pytest.mark.todo2
@@ -107,7 +132,8 @@ def test_a_long_head_at_large_positions(probe, expected):
     got, want = probe("rotary", **args), expected("rotary", **args)
     mistakes = {name: seen["value"] for name, seen in expected.mistakes("rotary", **args).items() if "value" in seen}
     expect.close(expect.no_error(got, _("apply_rotary on x [1, 2, 3, 64]")), want["value"],
-                 _("apply_rotary(x [1, 2, 3, 64], positions [[0, 97, 389]])"), mistakes=mistakes, **ROTARY)
+                 _("apply_rotary(x [1, 2, 3, 64], positions [[0, 97, 389]])"), mistakes=mistakes, **ROTARY,
+                 hint=_(LONG_HEAD))
 
 
 @pytest.mark.todo2
@@ -116,7 +142,7 @@ def test_the_smallest_head(probe, expected):
     args = dict(shape=[2, 1, 4, 2], seed=56, positions=[[3, 4, 5, 6], [0, 0, 1, 2]], base=50.0)
     got, want = probe("rotary", **args), expected("rotary", **args)
     expect.close(expect.no_error(got, _("apply_rotary on x [2, 1, 4, 2]")), want["value"],
-                 _("apply_rotary(x [2, 1, 4, 2], two rows of positions, base=50)"), **ROTARY)
+                 _("apply_rotary(x [2, 1, 4, 2], two rows of positions, base=50)"), **ROTARY, hint=_(SMALLEST_HEAD))
 
 
 @pytest.mark.todo2
@@ -128,8 +154,9 @@ def test_the_offset_property_on_a_long_head(probe, expected):
         for i in (first + 1, first + 2):
             what = _("q at {m} . k at {n} against q at {first_m} . k at {first_n}").format(
                 m=pairs[i][0], n=pairs[i][1], first_m=pairs[first][0], first_n=pairs[first][1])
-            expect.close(got[i:i + 1], got[first:first + 1], what, **ROTARY)
-    expect.close(got, expected("rotary_dots", head_dim=32, seed=57, pairs=pairs)["dots"], _("dot products"), **ROTARY)
+            expect.close(got[i:i + 1], got[first:first + 1], what, **ROTARY, hint=_(OFFSET))
+    expect.close(got, expected("rotary_dots", head_dim=32, seed=57, pairs=pairs)["dots"], _("dot products"), **ROTARY,
+                 hint=_(OFFSET))
 
 
 @pytest.mark.todo2
@@ -138,9 +165,9 @@ def test_float64_with_its_own_base(probe, expected):
     args = dict(shape=[1, 3, 2, 10], seed=58, positions=[[7, 11]], base=1000.0, dtype="float64")
     got, want = probe("rotary", **args), expected("rotary", **args)
     out = expect.tensor(expect.no_error(got, _("apply_rotary on float64 x")), _("apply_rotary's result"))
-    expect.equal(str(out.dtype), "torch.float64", _("dtype of the result"))
-    expect.close(out, want["value"], _("apply_rotary(float64 x, base=1000)"), **ROTARY)
-    expect.equal(got["x_changed"], False, _("x was changed"))
+    expect.equal(str(out.dtype), "torch.float64", _("dtype of the result"), hint=_(OWN_BASE))
+    expect.close(out, want["value"], _("apply_rotary(float64 x, base=1000)"), **ROTARY, hint=_(OWN_BASE))
+    expect.equal(got["x_changed"], False, _("x was changed"), hint=_(OWN_BASE))
 
 
 @pytest.mark.todo3
@@ -167,13 +194,15 @@ def test_chunks_across_the_sinks_and_the_wrap_in_a_wide_cache(probe, expected):
 
 @pytest.mark.todo3
 @pytest.mark.points(3)
+@pytest.mark.uses(1, 2)
 def test_a_windowed_chat_with_rotation(probe, expected):
     turns = [[4, 8, 15, 16, 23], [42, 7, 1, 9, 30], [11, 5, 60, 2, 3]]
     args = dict(config=ROPE_CHAT, seed=59, turns=turns, reply_tokens=6)
     got, want = probe("window_chat", **args), expected("window_chat", **args)
     expect.equal(got["history"], want["history"], _("history of a 3-turn chat with rotation on a 5-slot cache"),
-                 needs=(1, 2))
+                 needs=(1, 2), hint=_(WINDOWED_CHAT))
     recomputed = expected("model_run", config=ROPE_CHAT, seed=59, tokens=[want["history"][:-1]])
     expect.close(got["logits"], recomputed["logits"], _("logits of every chat step against the windowed model "
-                                                        "without a cache"), needs=(1, 2), **LOGITS)
-    expect.equal(got["nbytes"], want["nbytes"], _("nbytes() after each call"), needs=(1, 2))
+                                                        "without a cache"), needs=(1, 2), **LOGITS,
+                 hint=_(WINDOWED_CHAT))
+    expect.equal(got["nbytes"], want["nbytes"], _("nbytes() after each call"), needs=(1, 2), hint=_(WINDOWED_CHAT))

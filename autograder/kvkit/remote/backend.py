@@ -110,7 +110,7 @@ class RemoteBackend:
             return codec.from_jsonable(reply["ok"])
         except (ValueError, TypeError, KeyError, RecursionError) as err:
             # something other than the probe code wrote into the pipe: the process cannot be trusted to stay in step
-            raise self._lose(probe, args, _("the submission's process sent an unreadable reply to {probe}: "
+            raise self._lose(probe, args, _("the submission's process sent an unreadable reply during this check: "
                                             "{error}").format(probe=probe, error=err), False) from None
 
     def close(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from kvchecks.i18n import _
+from kvchecks.standins import SHOWN_AS
 
 SHAPE_ERROR = re.compile(r"size of tensor a|must match the size|shape .* (is|are) invalid|cannot be broadcast|"
                          r"mat1 and mat2 shapes|expanded size|shape mismatch", re.IGNORECASE)
@@ -12,7 +13,7 @@ SHAPE_ERROR = re.compile(r"size of tensor a|must match the size|shape .* (is|are
 
 def error_hint(kind: str, message: str, todo: int | None) -> str:
     """The hint for this exception, or ``""``."""
-    if kind == "AttributeError" and "ListCache" in message:
+    if todo == 2 and kind == "AttributeError" and SHOWN_AS in message:
         return _("the checks of TODO 2 give your layer a stand-in cache that offers update(layer, keys, values) "
                  "and current_length only: attend over the (keys, values) that kv_cache.update returns.")
     if todo == 2 and kind == "RuntimeError" and SHAPE_ERROR.search(message):

@@ -227,7 +227,8 @@ def generate_scripted(kv, config: dict, prompt: list[int], max_new_tokens: int, 
     appearance, ``None`` for no cache), whether it is a ``KVCache`` and its
     length at the call. ``generate`` is called ``repeats`` times, each time on
     a new list holding ``prompt``; ``prompts_after`` is what those lists hold
-    afterwards (the caller's object must be left alone).
+    afterwards (the caller's object must be left alone) and ``same_object``
+    whether each call returned that very list.
     """
     model = kv.Transformer(config["depth"], config["hidden_dim"], config["vocab_size"], config["max_seq_len"],
                            nheads=config["nheads"])
@@ -255,7 +256,8 @@ def generate_scripted(kv, config: dict, prompt: list[int], max_new_tokens: int, 
     generator = kv.TransformerGenerator(model, generator_len or config["max_seq_len"])
     given = [list(prompt) for _ in range(repeats)]
     results = [attempt(kv, generator.generate, mine, max_new_tokens) for mine in given]
-    return {"results": results, "calls": calls, "prompts_after": given}
+    same = [result.get("value") is mine for result, mine in zip(results, given)]
+    return {"results": results, "calls": calls, "prompts_after": given, "same_object": same}
 
 
 def generate_real(kv, config: dict, seed: int, prompt: list[int], max_new_tokens: int) -> dict:

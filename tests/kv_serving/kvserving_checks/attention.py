@@ -15,7 +15,7 @@ import torch
 from kvchecks.i18n import N_, _
 from kvchecks.mistakes import Mistake
 from kvchecks.probing import attempt, count_rows, greedy_chat
-from kvchecks.standins import ListCache
+from kvchecks.standins import SHOWN_AS, ListCache
 from kvchecks.weights import fill_parameters, seeded_tensor, seeded_tokens
 
 from .common import build_model, head_dim, kv_heads
@@ -290,6 +290,13 @@ MISTAKES: tuple[Mistake, ...] = (
     Mistake("todo1_no_scale", 1, "attention_run",
             N_("your output equals attention whose scores are not divided by sqrt(head_dim): scale q @ k^T by "
                "1 / sqrt(head_dim) before the softmax (head_dim = hidden_dim // num_heads).")),
+    Mistake("todo1_ignores_rope_base", 1, "attention_run",
+            N_("your keys equal keys rotated with apply_rotary's default base (10000), not with the layer's own "
+               "rope_base: pass it on, apply_rotary(q, positions, self.rope_base), and the same for k.")),
+    Mistake("todo1_rotates_twice", 1, "attention_run",
+            N_("your output equals attention whose keys are rotated once more after kv_cache.update returns them: "
+               "the cache already holds keys rotated at their own positions, so attend over the keys it returns as "
+               "they are.")),
     Mistake("todo2_interleaved_pairs", 2, "rotary",
             N_("your output equals the interleaved layout (GPT-J's), which rotates the pairs (x[2i], x[2i + 1]): "
                "this kit uses the rotate-half layout of GPT-NeoX and Llama, where pair i is (x[..., i], x[..., i + "
@@ -309,7 +316,7 @@ _CACHE_HEADS = re.compile(r"num_kv_heads=(\d+), n, head_dim=\d+\], got \(\d+, (\
 
 def error_hint(kind: str, message: str, todo: int | None) -> str:
     """A hint for an exception of these TODOs whose cause is known from its kind and message alone, or ``""``."""
-    if kind == "AttributeError" and "ListCache" in message:
+    if todo == 1 and kind == "AttributeError" and SHOWN_AS in message:
         return _("the checks of TODO 1 give your layer a stand-in cache that offers update(layer, keys, values) and "
                  "current_length only: attend over the (keys, values) that kv_cache.update returns.")
     heads = _CACHE_HEADS.search(message)

@@ -8,6 +8,8 @@ HEADS = {
 }
 GQA = HEADS["gqa"]
 ROPE_GQA = dict(GQA, rope_base=10000.0)
+# A layer whose rope_base is not apply_rotary's default: the layer must pass its own base on.
+ROPE_BASE_GQA = dict(GQA, rope_base=100.0)
 
 # Whole models: the same layer shapes, two blocks, a small vocabulary.
 MODEL_GQA = dict(depth=2, hidden_dim=32, vocab_size=61, num_heads=4, num_kv_heads=2, rope_base=None)

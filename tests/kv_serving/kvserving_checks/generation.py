@@ -6,7 +6,7 @@ call and returns one-hot logits (gap 10, far from any tie) predicting a rule
 of each token and its position, so a token fed at a wrong position, a token
 fed that should not be, or a wrong attention mask shows in the output, and
 TODOs 1-3 are not run. TODO 6's decoder also gets stand-in caches with a
-correct ``crop`` (:class:`CropRecorder`), so TODO 5 is not run either. The
+correct ``crop`` (:class:`StandInCache`), so TODO 5 is not run either. The
 whole-model probes (``*_real``, ``crop_model``) use seeded models and the
 student's own ``KVCache``.
 """
@@ -18,9 +18,10 @@ import re
 import torch
 import torch.nn.functional as F
 
-from kvchecks.i18n import N_, _
+from kvchecks.i18n import N_, _, ngettext
 from kvchecks.mistakes import Mistake
 from kvchecks.probing import attempt, greedy_margin
+from kvchecks.standins import SHOWN_AS, stand_in
 from kvchecks.weights import seeded_tensor
 
 from .common import build_model, new_cache
@@ -51,18 +52,23 @@ class CallLog:
         """A stand-in's own name, else the cache's number in order of first appearance (None: no cache)."""
         if cache is None:
             return None
-        if isinstance(cache, CropRecorder):
+        if isinstance(cache, StandInCache):
             return cache.name
         if not any(cache is c for c in self.caches):
             self.caches.append(cache)
         return next(i for i, c in enumerate(self.caches) if c is cache)
 
 
+def _positions(count: int) -> str:
+    """``1 position``, ``3 positions``: the stand-ins' exceptions are English, like Python's own."""
+    return f"{count} position" if count == 1 else f"{count} positions"
+
+
 def _check_room(kv, cache, new: int) -> None:
     """The ``CacheOverflowError`` a real model would raise when ``new`` positions do not fit ``cache``."""
     limit = getattr(cache, "max_seq_len", None)
     if limit is not None and cache.current_length + new > limit:
-        raise kv.CacheOverflowError(f"the scripted model cannot store {new} positions after "
+        raise kv.CacheOverflowError(f"the scripted model cannot store {_positions(new)} after "
                                     f"{cache.current_length}: the cache holds at most {limit}")
 
 
@@ -244,7 +250,8 @@ def crop_model(kv, config: dict, seed: int, turns: list[list[int]], crop_to: int
     return {"continued": continued, "straight": straight, "lengths": lengths, "crop": crop}
 
 
-class CropRecorder:
+@stand_in
+class StandInCache:
     """A stand-in cache for TODO 6's checks: ``current_length``, ``max_seq_len``, ``batch_size``, ``advance``,
     ``reset`` and a correct ``crop``.
 
@@ -255,6 +262,7 @@ class CropRecorder:
 
     def __init__(self, name: str, batch_size: int, max_seq_len: int, crops: list[dict]) -> None:
         self.name = name
+        self.owner = name.split()[0]
         self.batch_size = batch_size
         self.max_seq_len = max_seq_len
         self.current_length = 0
@@ -266,8 +274,8 @@ class CropRecorder:
     def crop(self, length: int) -> None:
         self.crops.append({"cache": self.name, "from": self.current_length, "to": length})
         if length < 0 or length > self.current_length:  # (a stand-in for the student's own crop: TODO 5)
-            raise ValueError(f"CropRecorder {self.name}: cannot crop to {length}, it holds {self.current_length} "
-                             "positions")
+            raise ValueError(f"cannot crop the {self.owner} model's cache to {length}: it holds "
+                             f"{_positions(self.current_length)}")
         self.current_length = int(length)
 
     def reset(self) -> None:
@@ -319,12 +327,13 @@ def _stats(decoder):
 def speculative_scripted(kv, config: dict, prompt: list[int], max_new_tokens: int, seed: int, draft: str = "mixed",
                          draft_tokens: int = 4, generator_len: int | None = None, repeats: int = 1) -> dict:
     """``SpeculativeDecoder.generate`` with a scripted target and draft (:func:`spec_rule`, salt from ``seed``)
-    and :class:`CropRecorder` caches, named ``target0``, ``draft0``, ``target1``, ... in the order
-    ``new_cache`` makes them (TODO 6 on its own).
+    and :class:`StandInCache` caches, named ``target cache 1``, ``draft cache 1``, ``target cache 2``, ... in
+    the order ``new_cache`` makes them (TODO 6 on its own).
 
     ``generate`` runs ``repeats`` times on new copies of ``prompt``. Returns
     each call's ``results`` and ``stats`` afterwards, whether each result is
-    the caller's list object (``same_object``), every model call in order (``calls``:
+    the caller's list object (``same_object``), what the caller's lists hold
+    afterwards (``prompts_after``), every model call in order (``calls``:
     which model, token ids, cache, its length at the call), every crop
     (``crops``) and ``greedy``: ``Generator.generate`` on the scripted target.
     """
@@ -338,9 +347,9 @@ def speculative_scripted(kv, config: dict, prompt: list[int], max_new_tokens: in
     made = {"target": 0, "draft": 0}
 
     def maker(owner: str):
-        def new_cache(batch_size: int = 1) -> CropRecorder:
+        def new_cache(batch_size: int = 1) -> StandInCache:
             made[owner] += 1
-            return CropRecorder(f"{owner}{made[owner] - 1}", batch_size, max_seq_len, crops)
+            return StandInCache(f"{owner} cache {made[owner]}", batch_size, max_seq_len, crops)
         return new_cache
 
     decoder.target.new_cache, decoder.draft.new_cache = maker("target"), maker("draft")
@@ -352,7 +361,7 @@ def speculative_scripted(kv, config: dict, prompt: list[int], max_new_tokens: in
         same.append(results[-1].get("value") is mine)
     log.recording = False
     greedy = attempt(kv, kv.Generator(target, max_seq_len).generate, list(prompt), max_new_tokens)
-    return {"results": results, "stats": stats, "same_object": same, "calls": log.calls,
+    return {"results": results, "stats": stats, "same_object": same, "prompts_after": given, "calls": log.calls,
             "crops": crops, "greedy": greedy}
 
 
@@ -392,8 +401,8 @@ MISTAKES: tuple[Mistake, ...] = (
                "real or generated token, one more column each step.")),
 )
 
-_STAND_IN = re.compile(r"CropRecorder")
-_CROP = re.compile(r"CropRecorder (target|draft)\d+: cannot crop to (-?\d+), it holds (\d+)")
+_STAND_IN = re.compile(re.escape(SHOWN_AS))
+_CROP = re.compile(r"cannot crop the (target|draft) model's cache to (-?\d+): it holds (\d+) position")
 _MASK = re.compile(r"attention_mask must be \[B=\d+, L \+ S=\d+\]")
 _POSITIONS = re.compile(r"positions (must be|of) \[B=\d+, S=\d+\]")
 _OVERFLOW = re.compile(r"the scripted model cannot store")
@@ -403,16 +412,23 @@ def error_hint(kind: str, message: str, todo: int | None) -> str:
     """A hint for an exception of these TODOs whose cause is known from its kind and message alone, or ``""``."""
     crop = _CROP.search(message)
     if kind == "ValueError" and crop:
+        held = int(crop.group(3))
         if crop.group(1) == "target":
-            text = _("your decoder cropped the target's cache to {length} while it held {held} positions, but a crop "
-                     "keeps 0 .. current_length of them. After each round the target's cache keeps the committed "
-                     "tokens but the last, and the draft's min(its length, that).")
+            text = ngettext("your decoder cropped the target's cache to {length} while it held {held} position, but a "
+                            "crop keeps 0 .. current_length of them. After each round the target's cache keeps the "
+                            "committed tokens but the last, and the draft's min(its length, that).",
+                            "your decoder cropped the target's cache to {length} while it held {held} positions, but a "
+                            "crop keeps 0 .. current_length of them. After each round the target's cache keeps the "
+                            "committed tokens but the last, and the draft's min(its length, that).", held)
         else:
-            text = _("your decoder cropped the draft's cache to {length} while it held {held} positions, but a crop "
-                     "keeps 0 .. current_length of them. After each round the target's cache keeps the committed "
-                     "tokens but the last, and the draft's min(its length, that).")
+            text = ngettext("your decoder cropped the draft's cache to {length} while it held {held} position, but a "
+                            "crop keeps 0 .. current_length of them. After each round the target's cache keeps the "
+                            "committed tokens but the last, and the draft's min(its length, that).",
+                            "your decoder cropped the draft's cache to {length} while it held {held} positions, but a "
+                            "crop keeps 0 .. current_length of them. After each round the target's cache keeps the "
+                            "committed tokens but the last, and the draft's min(its length, that).", held)
         return text.format(length=crop.group(2), held=crop.group(3))
-    if kind == "AttributeError" and _STAND_IN.search(message):
+    if todo == 6 and kind == "AttributeError" and _STAND_IN.search(message):
         return _("the checks of TODO 6 give your decoder stand-in caches (from self.target.new_cache() and "
                  "self.draft.new_cache()) that offer current_length, max_seq_len, batch_size, advance(n), "
                  "crop(length) and reset() only.")
