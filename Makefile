@@ -6,7 +6,7 @@ KVKIT := $(VENV)/bin/kvkit
 STAMP := $(VENV)/.installed-stamp
 OUT := out
 
-.PHONY: setup demo check test selfcheck bundle goldens notebook bench bench-batch gradescope clean
+.PHONY: setup lint demo check test selfcheck bundle goldens notebook bench bench-batch gradescope clean
 
 setup: $(STAMP)
 
@@ -39,9 +39,13 @@ NAMES := $(patsubst tests/%/assignment.toml,%,$(wildcard tests/*/assignment.toml
 OTHERS := $(filter-out kv_cache,$(NAMES))
 PYTEST := $(PY) -m pytest -p no:cacheprovider -q
 
+# ruff, as pyproject.toml configures it (the dev extra installs it).
+lint: setup
+	$(VENV)/bin/ruff check .
+
 # The maintainers' fast loop: every public and hidden check against the reference, then the kit tests that are not
 # marked slow (real nbgrader, Jupyter kernels, a grader per submission: those run in `make test`).
-check: setup
+check: setup lint
 	@for name in $(NAMES); do echo "== $$name: its checks on the reference"; \
 	    $(PYTEST) tests/$$name autograder/hidden/$$name --impl=reference || exit 1; done
 	$(PYTEST) -n 2 autograder/kit_tests -m "not slow"
@@ -51,7 +55,7 @@ check: setup
 
 # The kit's own tests: reference full marks, skeleton zero, build/goldens/notebooks in sync, bundle clean,
 # graders against hostile submissions, nbgrader end to end, GPT-2 cross-check; then each other assignment.
-test: setup
+test: setup lint
 	$(PYTEST) autograder/kit_tests
 	@for name in $(OTHERS); do echo "== $$name: the kit tests every assignment passes"; \
 	    KVKIT_ASSIGNMENT=$(CURDIR)/tests/$$name/assignment.toml $(PYTEST) autograder/kit_tests -m every_assignment \

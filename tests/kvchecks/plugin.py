@@ -332,7 +332,6 @@ def score_lines(results: list[Result]) -> list[str]:
     lines.append(f"{ljust(label, 40)} {earned:5g} / {total:<5g}")
     first = blame.blocking(results)
     if first:
-        count = sum(first.values())
         lines.append(fix_first(first))
     return lines
 
