@@ -13,11 +13,13 @@ works here):
 
 - ``namespace`` (root, mount namespaces allowed): the child runs as a user and
   group of its own (fresh numeric ids: a group per sandbox, so two gradings at
-  once cannot read each other, and a user per child, so every process it
-  starts can be found and killed); the copies are owned by root and readable
-  by that group only; the secrets are covered with empty mounts; no network.
+  once cannot read each other, and a user per child, so none can signal
+  another); the copies are owned by root and readable by that group only; the
+  secrets are covered with empty mounts; no network; a pid namespace of its
+  own, whose end ends every process the child started.
 - ``uid`` (root without mount namespaces): the same user switch; other users
-  lose access to the grader's folders (``chmod o-rwx``).
+  lose access to the grader's folders (``chmod o-rwx``); a pid namespace where
+  the kernel allows one, else its processes are killed by user id.
 - ``userns`` (not root, unprivileged user namespaces allowed): the child makes
   user, mount, network, IPC and pid namespaces of its own, covers the secrets,
   makes every other mount read-only and drops every capability (see
@@ -39,6 +41,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import kvchecks
@@ -267,7 +270,8 @@ class Sandbox:
             os.chmod(folder, 0o770)
 
     def new_uid(self) -> int | None:
-        """A fresh user id for one child process (root modes only): strays are killed by user id."""
+        """A fresh user id for one child process (root modes only): it cannot signal other children, and whatever
+        still runs as it when the child ends is killed by user id (a fallback: the child's pid namespace ends all)."""
         if self.mode not in ROOT_MODES:
             return None
         uid = random.SystemRandom().randint(200_000, 899_999)
@@ -300,7 +304,7 @@ class Sandbox:
         return env
 
     def __exit__(self, *exc) -> None:
-        for uid in self.uids:  # a student's code may fork and detach from its process group
+        for uid in self.uids:  # a fallback: each child's processes ended with its pid namespace
             kill_uid(uid)
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -316,9 +320,14 @@ def submission_sandbox(folder: Path, hide: list[Path] = (), mode: str | None = N
 
 def bwrap_command(box: Sandbox) -> list[str]:
     """``bwrap`` and its options: the system's folders, the interpreter and the sandbox read-only, ``work/`` and the
-    shared folders writable, fresh ``/proc``, ``/dev`` and temporary folders, no network, nothing else."""
-    args = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--as-pid-1",
-            "--cap-drop", "ALL"]
+    shared folders writable, fresh ``/proc``, ``/dev`` and temporary folders, no network, nothing else.
+
+    The child is pid 1 of bwrap's pid namespace (``--as-pid-1``; bwrap's own init could not be made non-dumpable,
+    and the student's code could read its environment): the jail stays there as the init, the student's code runs
+    as pid 2 (:func:`kvchild.jail.become_pid_2`); the namespace, with every process in it, ends when the child does
+    or when bwrap dies (``--die-with-parent`` kills pid 1 with the grader's bwrap process)."""
+    args = [shutil.which("bwrap") or "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
+            "--as-pid-1", "--cap-drop", "ALL"]
     for top in ("usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         path = Path("/") / top
         if path.is_symlink():
@@ -335,20 +344,52 @@ def bwrap_command(box: Sandbox) -> list[str]:
     return args + ["--chdir", str(box.workdir)]
 
 
-def kill_uid(uid: int, rounds: int = 5) -> None:
-    """SIGKILL every process whose real user id is ``uid`` (a few rounds, for processes forked meanwhile)."""
+def processes_of(uid: int) -> list[int]:
+    """The live processes whose real user id is ``uid`` (zombies left out: they are dead already)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as f:
+                status = dict(line.split(":", 1) for line in f if line.startswith(("State:", "Uid:")))
+            if int(status["Uid"].split()[0]) == uid and not status["State"].strip().startswith(("Z", "X")):
+                found.append(int(entry))
+        except (OSError, ValueError, KeyError):
+            continue
+    return found
+
+
+def kill_uid(uid: int, rounds: int = 5, settle: float = 2.0) -> None:
+    """SIGKILL every process whose real user id is ``uid`` (root only), all at once, and wait until they are gone.
+
+    A fallback (each child ends with the pid namespace it runs in). Not a
+    sweep of ``/proc``, which a process that keeps forking to new process ids
+    outruns: ``kill(-1, SIGKILL)`` sent by a process of that user, for which
+    the kernel signals every process the sender may signal, holding the lock
+    that a fork needs to add a process, so none is missed.
+    """
+    if not processes_of(uid):
+        return
+    killer = shutil.which("kill", path="/usr/bin:/bin")
+    argv = [killer, "-9", "--", "-1"] if killer else [sys.executable, "-I", "-S", "-c", "import os; os.kill(-1, 9)"]
+    deadline = time.monotonic() + settle
     for _ in range(rounds):
-        found = False
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/status") as f:
-                    line = next((l for l in f if l.startswith("Uid:")), "")
-                if line and int(line.split()[1]) == uid:
-                    found = True
-                    os.kill(int(entry), 9)
-            except (OSError, ValueError):
-                continue
-        if not found:
+        try:
+            subprocess.run(argv, user=uid, group=uid, extra_groups=[], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30, cwd="/")
+        except (OSError, subprocess.SubprocessError):
+            _sweep(uid)
+        while (left := processes_of(uid)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not left:
             return
+
+
+def _sweep(uid: int) -> None:
+    """Where the user's own ``kill(-1)`` cannot run: SIGKILL each process of ``uid`` found in ``/proc``."""
+    for pid in processes_of(uid):
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from kvchecks.i18n import _
 from ..errors import GraderError
 from ..paths import ASSIGNMENT
 from ..child import protocol
+from ..child.jail import INIT_NAME
 from ..sandbox import kill_uid
 from .output import OutputTail
 from .replies import receive_reply
@@ -117,21 +119,21 @@ class SubmissionProcess:
             protocol.send(self.write_fd, {"probe": probe, "args": codec.to_jsonable(args)})
         except OSError:
             code = self.stop()
-            raise ProbeLost(_("the submission's process ended (exit code {code}) before {probe} could run").format(
+            raise ProbeLost(_("the submission's process ended (exit code {code}) before this check could call your code").format(
                 code=code, probe=probe), False)
         try:
             reply = receive_reply(self.read_fd, timeout)
         except TimeoutError:
             self.stop()
-            raise ProbeLost(_("timed out after {seconds:g} s while running {probe} (an endless loop?)").format(
+            raise ProbeLost(_("timed out after {seconds:g} s in your code during this check (an endless loop?)").format(
                 seconds=timeout, probe=probe), True)
         except ValueError as err:
             self.stop()
-            raise ProbeLost(_("the submission's process sent a broken reply while running {probe}: {error}").format(
+            raise ProbeLost(_("the submission's process sent a broken reply during this check: {error}").format(
                 probe=probe, error=err), False)
         if reply is None:
             code = self.stop()
-            raise ProbeLost(_("the submission's process ended (exit code {code}) while running {probe} "
+            raise ProbeLost(_("the submission's process ended (exit code {code}) during this check "
                               "(sys.exit/os._exit, a crash, or the memory limit?)").format(code=_describe_exit(code),
                                                                                           probe=probe), False)
         return reply
@@ -140,16 +142,26 @@ class SubmissionProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> int | None:
-        """Kill the child and everything it started; its exit code."""
+        """Kill the child and everything it started; its exit code.
+
+        In every confined mode but ``bwrap`` the child runs in a pid namespace
+        of its own under the jail's init (:func:`kvchild.jail.enter_pid_namespace`):
+        killing that init ends every process in the namespace at once, and the
+        process this one started exits only after that. A child that has ended by
+        itself is given a moment to report how.
+        """
         if self.proc is None:
             return None
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        if self.uid is not None:
-            kill_uid(self.uid)  # whatever it forked, even outside its process group
+        if self._reply_pipe_closed():
+            try:
+                self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.proc.poll() is None:
+            _kill(self.proc)
         code = self.proc.wait()
+        if self.uid is not None:
+            kill_uid(self.uid)  # a fallback: whatever still runs as the child's user (nothing, with a pid namespace)
         for fd in (self.write_fd, self.read_fd):
             try:
                 os.close(fd)
@@ -158,6 +170,50 @@ class SubmissionProcess:
         self.proc = None
         return code
 
+    def _reply_pipe_closed(self) -> bool:
+        """Whether every process that could write to the reply pipe has closed it (the child ended by itself)."""
+        try:
+            poller = select.poll()
+            poller.register(self.read_fd, select.POLLIN)
+            return any(event & select.POLLHUP for _fd, event in poller.poll(0))
+        except (OSError, ValueError):
+            return False
+
+
+def namespace_init(pid: int) -> int | None:
+    """The first process of the pid namespace the jail made below process ``pid`` (named in ``pid``'s comm), or
+    ``None`` (no such namespace: ``none`` and ``bwrap`` modes, or not made yet)."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            name = f.read().strip()
+        prefix = INIT_NAME.split("{")[0]
+        if not name.startswith(prefix):
+            return None
+        init = int(name[len(prefix):])
+        with open(f"/proc/{init}/status") as f:
+            status = dict(line.split(":", 1) for line in f if line.startswith(("PPid:", "NSpid:")))
+        if int(status["PPid"]) == pid and status["NSpid"].split()[-1] == "1":
+            return init
+    except (OSError, ValueError, KeyError):
+        pass
+    return None
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    """SIGKILL the child: its pid namespace's init first, where it has one (the kernel then kills every process in
+    the namespace before that init is gone, and the process outside follows it), else its process group."""
+    init = namespace_init(proc.pid)
+    if init is not None:
+        try:
+            os.kill(init, signal.SIGKILL)
+            proc.wait(timeout=5)
+            return
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # bwrap's init dies with bwrap (--die-with-parent), and its namespace
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _describe_exit(code: int | None) -> str:
