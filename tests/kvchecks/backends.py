@@ -77,6 +77,7 @@ class ProbeRunner:
                     raise
                 self._import_error = format_import_error(describe(err, self._student))
         if self._import_error is not None:
+            context.import_failed()
             raise StudentCodeError(self._import_error)
         return self._package
 

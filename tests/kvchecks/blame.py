@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from . import assignment
+from . import assignment, context
 from .i18n import N_, _, ngettext
 
 OWN, BLOCKED, UNKNOWN = "own", "blocked", "unknown"
@@ -213,7 +213,7 @@ def apply(results: list) -> list:
     """``results`` (:class:`~kvchecks.plugin.Result`) with their blame: each failing one's ``blame`` and
     ``blocked_by`` set and its message told so (see :func:`message`). Results that already carry a blame are
     taken as they are."""
-    if any(r.blame for r in results):
+    if any(r.blame for r in results) or context.CURRENT.package_broken:  # an import error blames no TODO
         return list(results)
     verdicts = assign([record_of(r) for r in results])
     out = []

@@ -23,6 +23,7 @@ class Progress:
     uses: set = field(default_factory=set)  # the running check's other TODOs, found while it runs
     unfinished: set = field(default_factory=set)  # TODOs whose NotImplementedError the running check met
     recognised: set = field(default_factory=set)  # TODOs of the known mistakes the running check recognised
+    package_broken: bool = False  # the student's package did not import: every check failed for that alone
 
 
 CURRENT = Progress()
@@ -54,6 +55,11 @@ def recognised(todos) -> None:
     CURRENT.uses.update(found)
 
 
+def import_failed() -> None:
+    """The student's package did not import (a backend says so when it reports the import error)."""
+    CURRENT.package_broken = True
+
+
 def record(todo: int, passed: bool) -> None:
     counts = CURRENT.passed if passed else CURRENT.failed
     counts[todo] = counts.get(todo, 0) + 1
@@ -61,6 +67,7 @@ def record(todo: int, passed: bool) -> None:
 
 def reset() -> None:
     CURRENT.todo = None
+    CURRENT.package_broken = False
     CURRENT.passed.clear()
     CURRENT.failed.clear()
     CURRENT.uses.clear()

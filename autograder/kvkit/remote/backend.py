@@ -70,6 +70,7 @@ class RemoteBackend:
         if self.grader_error is not None:
             raise self.grader_error
         if self.import_error is not None:
+            context.import_failed()
             raise StudentCodeError(self.import_error)
         self.start()
         if self.deadline is not None and time.monotonic() > self.deadline:
@@ -88,6 +89,7 @@ class RemoteBackend:
         self.info = self.info or self.active.info
         if "import_error" in ready:
             self.import_error = ready["import_error"]
+            context.import_failed()
             self.close()
             raise StudentCodeError(self.import_error)
         timeout = self.policy.limit(context.CURRENT.todo)
