@@ -14,7 +14,6 @@ import os
 import re
 import shlex
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -25,10 +24,9 @@ import pytest
 
 from kvkit.paths import TODOS
 from hostile_support import make_submission
-from kvkit.paths import HIDDEN_TESTS, PUBLIC_TESTS, ROOT
-from kvkit.sandbox import interpreter_dirs
+from nonroot_support import USER, reachable_kit_lines
+from kvkit.paths import HIDDEN_TESTS, PUBLIC_TESTS
 
-USER = 65534  # nobody
 IS_ROOT = os.geteuid() == 0
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not IS_ROOT, reason="dropping to another user needs root (as CI has)")]
@@ -37,28 +35,9 @@ MODES = [pytest.param("userns", id="userns"),
              not shutil.which("bwrap"), reason="bubblewrap is not installed (make setup installs it as root)"))]
 
 
-def closed_ancestors(path: str) -> list[tuple[str, str]]:
-    """``(folder, child)`` for each folder on ``path``'s way that other users cannot enter, with the child of it
-    that leads to ``path``."""
-    parts = Path(path).resolve().parts
-    found = []
-    for i in range(1, len(parts) - 1):
-        folder = os.path.join(*parts[:i + 1])
-        if not os.stat(folder).st_mode & stat.S_IXOTH:
-            found.append((folder, parts[i + 1]))
-    return found
-
-
 def as_unprivileged(argv: list[str], env: dict, timeout: float = 300) -> subprocess.CompletedProcess:
     """``argv`` as user 65534, with the interpreter's and the kit's folders reachable by it."""
-    script = ["set -e", "mount --make-rprivate /"]
-    needed = sorted({pair for path in [*interpreter_dirs(), str(ROOT)] for pair in closed_ancestors(path)})
-    for index, (folder, child) in enumerate(needed):
-        stash = f"/tmp/.kvkit-stash-{os.getpid()}-{index}"
-        script += [f"mkdir -p {stash}", f"mount --bind {shlex.quote(folder)} {stash}",
-                   f"mount -t tmpfs -o mode=755 tmpfs {shlex.quote(folder)}",
-                   f"mkdir -p {shlex.quote(os.path.join(folder, child))}",
-                   f"mount --bind {stash}/{shlex.quote(child)} {shlex.quote(os.path.join(folder, child))}"]
+    script = reachable_kit_lines("stash")
     script.append(f"exec setpriv --reuid={USER} --regid={USER} --clear-groups -- {shlex.join(argv)}")
     return subprocess.run(["unshare", "--mount", "sh", "-c", "\n".join(script)], env=env, capture_output=True,
                           text=True, timeout=timeout, cwd="/")

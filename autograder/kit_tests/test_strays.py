@@ -26,7 +26,6 @@ import json
 import os
 import shlex
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
@@ -37,10 +36,10 @@ from pathlib import Path
 import pytest
 
 from hostile_support import make_submission
-from kvkit.paths import ASSIGNMENT, ROOT
-from kvkit.sandbox import _bwrap_works, _unshare_works, interpreter_dirs
+from nonroot_support import USER, reachable_kit_lines
+from kvkit.paths import ASSIGNMENT
+from kvkit.sandbox import _bwrap_works, _unshare_works
 
-USER = 65534  # nobody, the unprivileged grader of test_nonroot.py
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(os.geteuid() != 0, reason="the root modes and a second user need root (as CI has)")]
 MODES = [pytest.param("namespace", marks=pytest.mark.skipif(not _unshare_works(0x20000), reason="no mount namespaces")),
@@ -217,16 +216,6 @@ def workspace():
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _closed_ancestors(path: str) -> list[tuple[str, str]]:
-    parts = Path(path).resolve().parts
-    found = []
-    for i in range(1, len(parts) - 1):
-        folder = os.path.join(*parts[:i + 1])
-        if not os.stat(folder).st_mode & stat.S_IXOTH:
-            found.append((folder, parts[i + 1]))
-    return found
-
-
 # the grading's parent: reaps every orphan at once (a subreaper), exits as the grading did
 REAPER = """
 import ctypes, os, subprocess, sys
@@ -250,14 +239,7 @@ def run_as_grader(workspace: Path, mode: str, script: str, *args: str) -> subpro
     if user is not None:
         for path in [workspace, *workspace.rglob("*")]:
             os.chown(path, user, user, follow_symlinks=False)
-    lines = ["set -e", "mount --make-rprivate /"]
-    needed = sorted({pair for path in [*interpreter_dirs(), str(ROOT)] for pair in _closed_ancestors(path)})
-    for index, (folder, child) in enumerate(needed):
-        stash = f"/tmp/.kvkit-strays-{os.getpid()}-{index}"
-        lines += [f"mkdir -p {stash}", f"mount --bind {shlex.quote(folder)} {stash}",
-                  f"mount -t tmpfs -o mode=755 tmpfs {shlex.quote(folder)}",
-                  f"mkdir -p {shlex.quote(os.path.join(folder, child))}",
-                  f"mount --bind {stash}/{shlex.quote(child)} {shlex.quote(os.path.join(folder, child))}"]
+    lines = reachable_kit_lines("strays")
     argv = [sys.executable, "-c", REAPER, sys.executable, *PYTHON, script, *args]
     if user is not None:
         argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", "--", *argv]
