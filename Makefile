@@ -32,7 +32,7 @@ demo: setup
 	$(PY) -c "from kvkit.examples import write_example; write_example('partial', '$(OUT)/examples/partial')"
 	$(KVKIT) grade $(OUT)/examples/partial
 
-# The assignments (each tests/NAME/ holds a manifest; its hidden checks are autograder/hidden/NAME/), part 1 first;
+# The assignments (each tests/NAME/ holds a manifest; its hidden checks are autograder/material/NAME/hidden/), part 1 first;
 # a kit-test session checks one assignment (KVKIT_ASSIGNMENT): every kit test for part 1, the every_assignment
 # ones for each other.
 NAMES := $(patsubst tests/%/assignment.toml,%,$(wildcard tests/*/assignment.toml))
@@ -47,7 +47,7 @@ lint: setup
 # marked slow (real nbgrader, Jupyter kernels, a grader per submission: those run in `make test`).
 check: setup lint
 	@for name in $(NAMES); do echo "== $$name: its checks on the reference"; \
-	    $(PYTEST) tests/$$name autograder/hidden/$$name --impl=reference || exit 1; done
+	    $(PYTEST) tests/$$name autograder/material/$$name/hidden --impl=reference || exit 1; done
 	$(PYTEST) -n 2 autograder/kit_tests -m "not slow"
 	@for name in $(OTHERS); do echo "== $$name: the kit tests every assignment passes"; \
 	    KVKIT_ASSIGNMENT=$(CURDIR)/tests/$$name/assignment.toml $(PYTEST) -n 2 autograder/kit_tests \

@@ -1,6 +1,6 @@
 """Every clause of the student's contract has a graded check that fails when the clause is broken.
 
-The map is the tables of ``docs/contract/<assignment>.md``: one row per clause, naming the checks and an example
+The map is the tables of ``autograder/material/<assignment>/contract.md``: one row per clause, naming the checks and an example
 body that breaks the clause. Each row is a test here.
 """
 
@@ -10,13 +10,13 @@ import re
 
 import pytest
 
-from kvkit.paths import ASSIGNMENT, ROOT, TODOS
+from kvkit.paths import DEFAULT, TODOS
 from message_rules import internal_identifiers, wrong_plurals
 from selfcheck_support import checks_in_process, example_package
 
 pytestmark = [pytest.mark.slow, pytest.mark.every_assignment]
 
-CONTRACT = ROOT / "docs" / "contract" / f"{ASSIGNMENT.name}.md"
+CONTRACT = DEFAULT.contract
 ROW = re.compile(r"^\| (\d+) \| (.+?) \| (.+?) \| `([\w/]+)` \|$")
 
 

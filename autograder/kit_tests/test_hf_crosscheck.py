@@ -13,9 +13,11 @@ from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from kvkit.cli import main
 from kvkit.errors import UsageError
-from kvkit.hf import from_gpt2
 from kvkit.impl import import_impl
-from kvkit.paths import REFERENCE
+from kvkit.paths import DEFAULT, REFERENCE
+from kvkit.tools import tool
+
+from_gpt2 = tool(DEFAULT, "hf").from_gpt2
 
 ATOL = 1e-4
 VOCAB = 101

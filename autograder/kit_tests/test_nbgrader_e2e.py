@@ -54,7 +54,7 @@ TAMPERING = {
         "import glob, os\n"
         "_found = []\n"
         "for _pattern in ['__COURSE__/gradebook.db', '__COURSE__/source/*/*.ipynb', '__KIT__/reference/kvcache/*.py',\n"
-        "                 '__KIT__/autograder/hidden/*/*', '__COURSE__/submitted/*/*/*.ipynb', '../../../gradebook.db',\n"
+        "                 '__KIT__/autograder/material/*/hidden/*', '__COURSE__/submitted/*/*/*.ipynb', '../../../gradebook.db',\n"
         "                 '/*/*/hidden/*/goldens.json', '/*/*/*/hidden/*/goldens.json', '/*/*/reference/kvcache/*.py',\n"
         "                 '/*/*/*/reference/kvcache/*.py', '/tmp/*/*/*/gradebook.db']:\n"
         "    for _path in glob.glob(_pattern):\n"

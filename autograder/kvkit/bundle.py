@@ -3,7 +3,7 @@
 Holds ``assignments/kvcache/`` (the skeleton), the public ``tests/`` with
 their goldens and the ``kvchecks`` helpers, the root ``conftest.py`` and the
 student README, and the files of the manifest's ``student`` folder (for part 1,
-``autograder/student/``: pytest settings, requirements and ``speed.py``, which times
+``autograder/material/NAME/student/``: pytest settings, requirements and ``speed.py``, which times
 the student's code with and without the cache).
 Never the reference, the hidden tests or their goldens.
 """

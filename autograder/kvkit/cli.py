@@ -1,7 +1,7 @@
 """The ``kvkit`` command: one sub-command per module, each with ``add_parser(sub)``.
 
 ``kvkit --assignment NAME COMMAND ...`` works on one of the kit's assignments
-(``pyproject.toml``'s ``[tool.kvkit] assignments``); without it, on the first.
+(every ``tests/NAME/assignment.toml``); without it, on the first (``part = 1``).
 The choice is made before anything reads the assignment's manifest.
 ``kvkit --lang ja ...`` writes reports and the checks' messages in Japanese
 (the same as ``KVKIT_LANG=ja``).
@@ -20,11 +20,7 @@ from kvchecks.i18n import LANGUAGES
 from .registry import ENV, LANG_ENV, choose, manifests
 
 COMMANDS = ["build", "grade", "grade_all", "autograde_class", "gradescope", "bundle", "goldens", "notebook",
-            "catalogs"]  # every assignment's
-OWN_COMMANDS = {  # the tools that show what one assignment's code buys (each module's add_parser names its command)
-    "kv_cache": ["bench", "chat_demo", "generate"],
-    "kv_serving": ["bench_serving"],
-}
+            "catalogs"]  # every assignment's; an assignment's own (its bench, demos) are in its tools package
 
 
 def choose_assignment(argv: list[str]) -> list[str]:
@@ -51,9 +47,10 @@ def choose_assignment(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = choose_assignment(sys.argv[1:] if argv is None else argv)
-    from .paths import ASSIGNMENT
+    from .paths import DEFAULT
+    from .tools import command_modules
 
-    modules = [importlib.import_module(f"kvkit.{name}") for name in COMMANDS + OWN_COMMANDS.get(ASSIGNMENT.name, [])]
+    modules = [importlib.import_module(f"kvkit.{name}") for name in COMMANDS] + command_modules(DEFAULT)
     from .errors import GraderError, UsageError
 
     parser = argparse.ArgumentParser(prog="kvkit", description="Build, grade and package the kit's assignments.")

@@ -9,7 +9,7 @@ The zip holds, at its top level (Gradescope unpacks it into
 - ``run_autograder``: grades ``/autograder/submission`` with ``python -m
   kvkit.gradescope run`` and writes ``/autograder/results/results.json``;
 - ``kit/``: the grader (``autograder/kvkit``), the public checks
-  (``tests/``), the hidden checks and their goldens (``autograder/hidden``),
+  (``tests/``), the hidden checks and their goldens (``autograder/material/NAME/hidden``),
   the released notebook (for notebook submissions) and the reference
   solution (``reference/``), which computes the expected observations of the
   fresh inputs every check also runs on (:mod:`kvkit.fresh`). The zip is for

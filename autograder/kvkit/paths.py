@@ -1,8 +1,8 @@
-"""Where the kit's folders are: the repository root, and each assignment's folders as its manifest names them.
+"""Where the kit's folders are: the repository root, and each assignment's folders (one pattern for all of them).
 
-The assignments are listed in ``pyproject.toml`` (see :mod:`kvkit.registry`);
+The assignments are the manifests ``tests/NAME/assignment.toml`` (see :mod:`kvkit.registry`);
 the module-level names below are the folders of this run's assignment
-(``kvkit --assignment NAME``, else the first listed).
+(``kvkit --assignment NAME``, else the first).
 """
 
 from __future__ import annotations
@@ -42,18 +42,33 @@ class Layout:
         return self._folder("hidden_tests")
 
     @property
-    def notebook_template(self) -> Path:
-        return self._folder("notebook_template")
+    def material(self) -> Path:
+        """The instructor's material of this assignment, in one folder: ``autograder/material/<name>/``."""
+        return self._folder("material")
+
+    def notebook_template(self, lang: str = "en") -> Path:
+        """The notebook's narrative with ``%%`` cell markers: ``notebook/notebook.md``, ``notebook.<lang>.md``."""
+        return self.material / "notebook" / ("notebook.md" if lang == "en" else f"notebook.{lang}.md")
 
     @property
     def student(self) -> Path:
         """Files the student's zip holds at its top (pytest settings, requirements, scripts)."""
-        return self._folder("student")
+        return self.material / "student"
 
     @property
     def examples(self) -> Path:
         """Example submissions' pieces: bodies, clause breakers, known mistakes, hostile code."""
-        return self._folder("examples")
+        return self.material / "examples"
+
+    @property
+    def contract(self) -> Path:
+        """The contract table: one row per clause of each TODO, the checks that grade it and a breaking example."""
+        return self.material / "contract.md"
+
+    @property
+    def tools(self) -> Path:
+        """The assignment's own commands (a bench, demos): a package whose ``COMMANDS`` names its modules."""
+        return self.material / "tools"
 
     @property
     def source(self) -> Path:

@@ -1,7 +1,7 @@
-"""The kit's assignments: ``pyproject.toml``'s ``[tool.kvkit] assignments`` lists their manifests, the default first.
+"""The kit's assignments: every ``tests/NAME/assignment.toml``, in the order of their ``part`` (the first is the default).
 
-Reads only ``pyproject.toml`` and the manifests' names, so ``kvkit --assignment`` can choose one before anything
-else reads a manifest.
+Reads only the manifests' names and parts, so ``kvkit --assignment`` can choose one before anything else reads a
+manifest. A new assignment is found by its manifest alone: nothing else lists it.
 """
 
 from __future__ import annotations
@@ -16,14 +16,13 @@ LANG_ENV = "KVKIT_LANG"  # the language of the messages, read by kvchecks.i18n
 
 
 def manifests() -> dict[str, Path]:
-    """Each assignment's name -> its manifest, in the order ``pyproject.toml`` lists them."""
-    with open(ROOT / "pyproject.toml", "rb") as f:
-        listed = tomllib.load(f)["tool"]["kvkit"]["assignments"]
-    found = {}
-    for manifest in listed:
-        with open(ROOT / manifest, "rb") as f:
-            found[tomllib.load(f)["name"]] = ROOT / manifest
-    return found
+    """Each assignment's name -> its manifest, in the order of their ``part``."""
+    found = []
+    for manifest in sorted((ROOT / "tests").glob("*/assignment.toml")):
+        with open(manifest, "rb") as f:
+            raw = tomllib.load(f)
+        found.append((int(raw.get("part", 1)), raw["name"], manifest))
+    return {name: manifest for _, name, manifest in sorted(found)}
 
 
 def choose(name: str) -> None:

@@ -70,7 +70,6 @@ class Edition:
 
     lang: str  # e.g. "ja"
     name: str  # its nbgrader assignment, notebook and folders source/<name>/, release/<name>/, e.g. "kv_cache_ja"
-    notebook_template: str  # relative to the repository root
     readme: str  # the student README's file name in the skeleton folder, e.g. "README.ja.md"
     title: str  # the assignment's title in this language
 
@@ -84,10 +83,19 @@ class Assignment:
     exports: tuple[str, ...]  # the public names the checks use
     bundle: str  # the top folder of the student's zip
     checks: str  # the checks package (or module) beside the manifest: PROBES, and MISTAKES, redraw, error_hint
-    folders: dict[str, str]  # role -> folder relative to the repository root
     todos: dict[int, Todo]
     manifest: Path
     editions: dict[str, Edition] = field(default_factory=dict)  # lang -> the edition in that language
+    part: int = 1  # the order of the kit's assignments
+
+    @property
+    def folders(self) -> dict[str, str]:
+        """Role -> folder relative to the repository root. One pattern for every assignment, so a new one touches
+        only its own folders: the solution package's folder, the skeleton, the public checks (this manifest's
+        folder) and the instructor's material (hidden checks, notebook narratives, examples, student files)."""
+        material = f"autograder/material/{self.name}"
+        return {"reference": "reference", "skeleton": f"assignments/{self.name}", "public_tests": f"tests/{self.name}",
+                "material": material, "hidden_tests": f"{material}/hidden"}
 
     def title_in(self, lang: str) -> str:
         return self.editions[lang].title if lang in self.editions else self.title
@@ -128,7 +136,7 @@ def load(path: Path | str) -> Assignment:
     with open(path, "rb") as f:
         raw = tomllib.load(f)
     package = raw["package"]
-    editions = {lang: Edition(lang, e["name"], e["notebook_template"], e["readme"], e.get("title", raw["title"]))
+    editions = {lang: Edition(lang, e["name"], e["readme"], e.get("title", raw["title"]))
                 for lang, e in raw.get("editions", {}).items()}
     todos = {int(t["number"]): Todo(int(t["number"]), f"{package}/{t['module']}", t["function"], t["task"],
                                     t.get("contract", ""), {lang: dict(t[lang]) for lang in editions if lang in t})
@@ -136,8 +144,8 @@ def load(path: Path | str) -> Assignment:
     if sorted(todos) != list(range(1, len(todos) + 1)):
         raise ValueError(f"{path}: the TODOs must be numbered 1..{len(todos)}, got {sorted(todos)}")
     return Assignment(raw["name"], raw["title"], package, tuple(raw["modules"]), tuple(raw["exports"]),
-                      raw["bundle"], raw["checks"], dict(raw["folders"]), dict(sorted(todos.items())), path,
-                      editions)
+                      raw["bundle"], raw["checks"], dict(sorted(todos.items())), path, editions,
+                      int(raw.get("part", 1)))
 
 
 _chosen: list[Path] = []

@@ -2,14 +2,14 @@
 
 Sources of truth, nothing kept by hand in the notebook:
 
-- narrative and demo cells: ``autograder/notebook/kv_cache.md``, a template whose
+- narrative and demo cells: ``autograder/material/kv_cache/notebook/notebook.md``, a template whose
   ``%%`` lines start cells (see :func:`kvkit.course.template.parse_template`);
 - the code cells of the package: the classes of ``reference/kvcache/*.py``; a
   class holding a TODO becomes an autograded-answer cell that keeps the
   ``### BEGIN SOLUTION`` / ``### END SOLUTION`` lines (nbgrader strips them),
   the other classes become read-only cells (:mod:`kvkit.course.cells`);
 - the autograder-test cells: one per graded pytest item of ``tests/`` and
-  ``autograder/hidden/``, found by pytest's own collection with the kit's
+  ``autograder/material/NAME/hidden/``, found by pytest's own collection with the kit's
   plugin (so points and TODOs come from the ``points(n)`` / ``todoN``
   markers and ``parametrize`` cases are expanded exactly as pytest does).
   Public cells call the public test function shipped next to the notebook;

@@ -53,7 +53,7 @@ class _Collector:
 
 
 def collect_checks(hidden: bool = True) -> list[CheckItem]:
-    """Every graded test item of ``tests/`` (and ``autograder/hidden/``), with its TODO, points and parameters."""
+    """Every graded test item of ``tests/`` (and ``autograder/material/NAME/hidden/``), with its TODO, points and parameters."""
     import pytest
 
     collector = _Collector()

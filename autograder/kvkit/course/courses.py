@@ -33,8 +33,8 @@ class Course:
         return ROOT / "release" / self.name
 
 
-ENGLISH = Course(ASSIGNMENT.name, DEFAULT.notebook_template, "en")
-COURSES = [ENGLISH] + [Course(e.name, ROOT / e.notebook_template, e.lang) for e in ASSIGNMENT.editions.values()]
+ENGLISH = Course(ASSIGNMENT.name, DEFAULT.notebook_template(), "en")
+COURSES = [ENGLISH] + [Course(e.name, DEFAULT.notebook_template(e.lang), e.lang) for e in ASSIGNMENT.editions.values()]
 
 
 def course_named(name: str) -> Course | None:

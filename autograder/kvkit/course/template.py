@@ -1,6 +1,6 @@
 """The source notebook of a course, built from its template, the reference's cells and the checks' cells.
 
-The template (``autograder/notebook/kv_cache.md`` for part 1, ``kv_cache.ja.md`` for its Japanese edition) holds
+The template (``autograder/material/kv_cache/notebook/notebook.md`` for part 1, ``notebook.ja.md`` for its Japanese edition) holds
 the narrative and demo cells; its ``%%`` lines start cells (see :func:`parse_template`), and say where the
 generated setup, class and check cells go. Generated text is written in the course's language.
 """

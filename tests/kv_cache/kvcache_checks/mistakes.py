@@ -1,4 +1,4 @@
-"""Part 1's known mistakes: each one's body is ``autograder/examples/kv_cache/mistakes/<name>.py``."""
+"""Part 1's known mistakes: each one's body is ``autograder/material/kv_cache/examples/mistakes/<name>.py``."""
 
 from kvchecks.i18n import N_
 from kvchecks.mistakes import Mistake

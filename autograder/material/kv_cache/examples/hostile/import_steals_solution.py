@@ -6,8 +6,8 @@ import sys as _sys
 _root = "__KVKIT_ROOT__"
 _parent = _os.getppid()
 _found = []
-for _path in [f"{_root}/reference/kvcache/cache.py", f"{_root}/autograder/hidden/kv_cache/goldens.json",
-              f"{_root}/autograder/hidden/kv_cache/test_hidden_checks.py", f"{_root}/.git/HEAD",
+for _path in [f"{_root}/reference/kvcache/cache.py", f"{_root}/autograder/material/kv_cache/hidden/goldens.json",
+              f"{_root}/autograder/material/kv_cache/hidden/test_hidden_checks.py", f"{_root}/.git/HEAD",
               f"/proc/{_parent}/cwd/reference/kvcache/cache.py", f"/proc/{_parent}/root{_root}/reference/kvcache/cache.py",
               f"/proc/{_parent}/environ", "/autograder/source/reference/kvcache/cache.py", "/root/.bash_history",
               "../harness/kvchecks/../../../reference/kvcache/cache.py"]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .plotting import pyplot
+from kvkit.plotting import pyplot
 
 # name -> (what is measured, bar, "ge" or "le"); checked on the CPU rows
 TARGETS = {

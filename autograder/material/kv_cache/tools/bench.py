@@ -11,7 +11,7 @@ times greedy decode steps three ways, batch 1:
 Each figure is the median time of one decode step (ms per token), the best of
 ``ROUNDS`` rounds, and its inverse (tokens/s). The cache's buffers are also counted and checked against
 ``2 x layers x batch x heads x max_len x head_dim x bytes_per_element``.
-:mod:`kvkit.bench_report` prints the figures (and the kit's targets, for its reference only).
+``bench_report`` (beside it) prints the figures (and the kit's targets, for its reference only).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from types import ModuleType
 import torch
 
 from .bench_report import plot, print_report, summary, targets
-from .errors import UsageError
-from .impl import add_impl_argument, opened_impl
-from .stopwatch import greedy_step_s, median_step_s, sync
+from kvkit.errors import UsageError
+from kvkit.impl import add_impl_argument, opened_impl
+from kvkit.stopwatch import greedy_step_s, median_step_s, sync
 
 MODEL = {"depth": 4, "hidden_dim": 128, "nheads": 4, "vocab_size": 512}
 LENGTHS = [64, 128, 256, 512, 1024, 2048]

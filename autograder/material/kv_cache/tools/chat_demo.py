@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from .impl import add_impl_argument, opened_impl
+from kvkit.impl import add_impl_argument, opened_impl
 
 TURNS = [[5, 17, 42, 8, 99, 23, 61, 4, 77, 30, 12, 3], [64, 9, 81, 27, 50, 2, 38], [11, 70, 45, 6, 93, 58, 21, 34, 88]]
 REPLY_TOKENS = 8

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from .errors import UsageError
+from kvkit.errors import UsageError
 from .hf import from_gpt2, load_pretrained
-from .impl import add_impl_argument, opened_impl
+from kvkit.impl import add_impl_argument, opened_impl
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json")
 

@@ -15,7 +15,7 @@ from types import ModuleType
 import torch
 from torch import nn
 
-from .errors import UsageError
+from kvkit.errors import UsageError
 
 _TANH_GELUS = {"gelu_new", "gelu_pytorch_tanh"}
 

@@ -33,10 +33,10 @@ from types import ModuleType
 import torch
 
 from kvchecks.weights import fill_parameters, seeded_tensor, seeded_tokens
-from .errors import UsageError
-from .plotting import pyplot
-from .impl import add_impl_argument, opened_impl
-from .stopwatch import greedy_step_s, median_step_s, sync
+from kvkit.errors import UsageError
+from kvkit.plotting import pyplot
+from kvkit.impl import add_impl_argument, opened_impl
+from kvkit.stopwatch import greedy_step_s, median_step_s, sync
 
 FULL = {
     "rounds": 5,
