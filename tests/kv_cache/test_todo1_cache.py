@@ -1,7 +1,7 @@
 """TODO 1: KVCache.update writes in place, at current_length, into one layer, and returns views.
 
 The probe fills every buffer with one value first and writes keys whose
-entries spell out where they belong (``probes.synthetic_kv``), so a misplaced
+entries spell out where they belong (``kvchecks.replay.synthetic_kv``), so a misplaced
 entry says which position it was meant for.
 """
 

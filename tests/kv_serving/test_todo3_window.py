@@ -1,7 +1,7 @@
 """TODO 3: SinkWindowCache.update: return the stored slots then the new entries, write the ring in place.
 
 The probe fills every buffer with one value first and writes keys whose entries spell out the position they
-belong to (``attention.synthetic_kv``), so a misplaced entry says where it came from; it advances
+belong to (``kvchecks.replay.synthetic_kv``), so a misplaced entry says where it came from; it advances
 current_length itself, as the model would. The last two checks run a whole model (and so TODO 1) through a chat
 many times longer than the cache's budget.
 """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# Synthetic cache entries are 10000 * tag + ... (probes.synthetic_kv); tags and fills stay small and apart.
+# Synthetic cache entries are 10000 * tag + ... (kvchecks.replay.synthetic_kv); tags and fills stay small and apart.
 TAGS = range(1, 10)
 
 

@@ -16,74 +16,21 @@ from __future__ import annotations
 import torch
 
 from kvchecks.probing import attempt, count_rows, greedy_chat, greedy_margin
+from kvchecks.replay import replay_updates
 from kvchecks.standins import ListCache
 from kvchecks.weights import fill_parameters, seeded_tensor, seeded_tokens
 
 
-def synthetic_kv(batch: int, heads: int, n: int, head_dim: int, start: int, tag: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Keys and values whose entries spell out where they belong.
-
-    ``keys[b, h, t, d] = 10000*tag + 1000*b + 100*h + (start + t) + d/100`` and
-    ``values = -keys``, so a value in the wrong place names the place it came from.
-    Shapes: ``[batch, heads, n, head_dim]`` each.
-    """
-    b = torch.arange(batch).view(-1, 1, 1, 1)
-    h = torch.arange(heads).view(1, -1, 1, 1)
-    t = torch.arange(start, start + n).view(1, 1, -1, 1)
-    d = torch.arange(head_dim).view(1, 1, 1, -1)
-    keys = (10000.0 * tag + 1000.0 * b + 100.0 * h + t + d / 100.0).float()
-    return keys, -keys
-
-
 def cache_ops(kv, config: dict, ops: list[dict], fill: float = -7.0, buffers: str = "each") -> dict:
-    """Run ``KVCache.update`` through a list of operations and watch the buffers.
+    """Run ``KVCache.update`` through a list of operations and watch the buffers (:func:`kvchecks.replay.
+    replay_updates`, whose operations these are).
 
-    ``config``: the ``KVCache`` constructor's arguments. Every buffer starts
-    filled with ``fill``, so untouched places are visible. Operations:
-    ``{"op": "set_length", "value": L}`` sets ``current_length``;
-    ``{"op": "update", "layer": l, "n": n, "tag": t}`` writes
-    :func:`synthetic_kv` data (``"keys_shape"`` / ``"values_shape"`` override
-    the tensors' shapes, for checks of bad input). For each update it records
-    what came back (or the error), ``current_length`` afterwards, the
-    contents of the buffers allocated at construction (all layers), and
-    whether the returned tensors share memory with those buffers and the
-    cache still holds the same buffer objects. ``buffers="last"`` records the
-    buffer contents after the last operation only. ``fill`` comes back too.
+    ``config``: the ``KVCache`` constructor's arguments. Every buffer starts filled with ``fill``. An update's tag is
+    its ``"tag"``, else its layer + 1. What came back is kept as it came back (the tensors themselves).
     """
-    cache = kv.KVCache(**config)
-    keys0, values0 = list(cache.keys), list(cache.values)
-    for buf in keys0 + values0:
-        buf.fill_(fill)
-    steps = []
-    for op in ops:
-        if op["op"] == "set_length":
-            cache.current_length = op["value"]
-            continue
-        layer, n, tag = op["layer"], op["n"], op.get("tag", op["layer"] + 1)
-        shape = [config["batch_size"], config["num_heads"], n, config["head_dim"]]
-        keys, values = synthetic_kv(*shape, start=cache.current_length, tag=tag)
-        if "keys_shape" in op:
-            keys = torch.zeros(op["keys_shape"])
-        if "values_shape" in op:
-            values = torch.zeros(op["values_shape"])
-        step = attempt(kv, cache.update, layer, keys, values)
-        returned = step.pop("value", None)
-        if "error" not in step:
-            step["returned"] = list(returned) if isinstance(returned, tuple) else returned
-            if isinstance(returned, tuple) and len(returned) == 2 and 0 <= layer < len(keys0):
-                step["shares_storage"] = [
-                    isinstance(t, torch.Tensor) and t.untyped_storage().data_ptr() == buf.untyped_storage().data_ptr()
-                    for t, buf in zip(returned, (keys0[layer], values0[layer]))
-                ]
-        step["length_after"] = cache.current_length
-        if buffers == "each" or op is ops[-1]:
-            step["keys"] = [buf.clone() for buf in keys0]
-            step["values"] = [buf.clone() for buf in values0]
-        step["same_buffers"] = all(a is b for a, b in zip(cache.keys, keys0)) and all(
-            a is b for a, b in zip(cache.values, values0)
-        )
-        steps.append(step)
-    return {"steps": steps, "fill": fill}
+    shape = (config["batch_size"], config["num_heads"], config["head_dim"])
+    return replay_updates(kv, kv.KVCache(**config), ops, shape, fill,
+                          tag_of=lambda op, i: op.get("tag", op["layer"] + 1), buffers=buffers)
 
 
 def attention_steps(kv, config: dict, seed: int, batch: int, length: int, chunks: list[int] | None = None,

@@ -15,6 +15,7 @@ import torch
 from kvchecks.i18n import N_, _
 from kvchecks.mistakes import Mistake
 from kvchecks.probing import attempt, count_rows, greedy_chat
+from kvchecks.replay import replay_updates
 from kvchecks.standins import SHOWN_AS, ListCache
 from kvchecks.weights import fill_parameters, seeded_tensor, seeded_tokens
 
@@ -172,85 +173,22 @@ def model_run(kv, config: dict, seed: int, batch: int = 1, length: int | None = 
 
 # ---------------------------------------------------------------- TODO 3: SinkWindowCache.update
 
-def synthetic_kv(batch: int, heads: int, n: int, size: int, start: int, tag: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Keys and values whose entries spell out where they belong.
-
-    ``keys[b, h, i, d] = 10000*tag + 1000*b + 100*h + (start + i) + d/100``
-    (positions below 100) and ``values = -keys``, so an entry in the wrong
-    slot names the position it holds. Shapes: ``[batch, heads, n, size]`` each.
-    """
-    b = torch.arange(batch).view(-1, 1, 1, 1)
-    h = torch.arange(heads).view(1, -1, 1, 1)
-    t = torch.arange(start, start + n).view(1, 1, -1, 1)
-    d = torch.arange(size).view(1, 1, 1, -1)
-    keys = (10000.0 * tag + 1000.0 * b + 100.0 * h + t + d / 100.0).float()
-    return keys, -keys
-
-
 def window_fill(seed: int) -> float:
     """The value every buffer of :func:`window_ops` starts with: small and negative, unlike any synthetic entry."""
     return -float(11 + seed % 83)
 
 
 def window_ops(kv, config: dict, ops: list[dict], seed: int, buffers: str = "each") -> dict:
-    """Run ``SinkWindowCache.update`` through a list of operations and watch the buffers.
+    """Run ``SinkWindowCache.update`` through a list of operations and watch the buffers (:func:`kvchecks.replay.
+    replay_updates`, whose operations these are).
 
-    ``config``: the ``SinkWindowCache`` constructor's arguments. Every buffer
-    starts filled with :func:`window_fill` ``(seed)``, so untouched slots show.
-    Operations: ``{"op": "set_length", "value": L}`` sets ``current_length``;
-    ``{"op": "update", "layer": l, "n": n}`` writes :func:`synthetic_kv` data
-    for positions ``current_length ..`` (update number ``i`` has tag ``1 +
-    (seed + 3 i) % 9``; ``"keys_shape"`` / ``"values_shape"`` replace the
-    tensors by zeros of that shape, for checks of bad input). For each update
-    it records what came back (or the error) as it was then and as it is
-    after the last operation (``returned_later``), whether it shares memory
-    with the buffers, ``current_length`` afterwards, the contents of the
-    buffers allocated at construction (all layers; after the last operation
-    only with ``buffers="last"``) and whether the cache still holds the same
-    buffer objects.
+    ``config``: the ``SinkWindowCache`` constructor's arguments. Every buffer starts filled with
+    :func:`window_fill` ``(seed)``; update number ``i`` has tag ``1 + (seed + 3 i) % 9``. What came back is copied
+    when it came back and again after the last operation (``returned_later``): a ring's views may change later.
     """
-    fill = window_fill(seed)
-    cache = kv.SinkWindowCache(**config)
-    keys0, values0 = list(cache.keys), list(cache.values)
-    for buf in keys0 + values0:
-        buf.fill_(fill)
-    steps, kept = [], []
-    for op in ops:
-        if op["op"] == "set_length":
-            cache.current_length = op["value"]
-            continue
-        layer, n = op["layer"], op["n"]
-        tag = 1 + (seed + 3 * len(steps)) % 9
-        shape = [config["batch_size"], config["num_kv_heads"], n, config["head_dim"]]
-        keys, values = synthetic_kv(*shape, start=cache.current_length, tag=tag)
-        if "keys_shape" in op:
-            keys = torch.zeros(op["keys_shape"])
-        if "values_shape" in op:
-            values = torch.zeros(op["values_shape"])
-        step = attempt(kv, cache.update, layer, keys, values)
-        returned = step.pop("value", None)
-        kept.append(returned)
-        if "error" not in step:
-            pair = isinstance(returned, tuple) and len(returned) == 2
-            step["returned"] = [t.clone() if isinstance(t, torch.Tensor) else t for t in returned] if pair \
-                else returned
-            if pair and 0 <= layer < len(keys0):
-                buffers_of_layer = (keys0[layer], values0[layer])
-                step["shares_storage"] = [
-                    isinstance(t, torch.Tensor) and t.untyped_storage().data_ptr() == buf.untyped_storage().data_ptr()
-                    for t, buf in zip(returned, buffers_of_layer)
-                ]
-        step["length_after"] = cache.current_length
-        if buffers == "each" or op is ops[-1]:
-            step["keys"] = [buf.clone() for buf in keys0]
-            step["values"] = [buf.clone() for buf in values0]
-        step["same_buffers"] = all(a is b for a, b in zip(cache.keys, keys0)) and all(
-            a is b for a, b in zip(cache.values, values0))
-        steps.append(step)
-    for step, returned in zip(steps, kept):
-        if "returned" in step and isinstance(returned, tuple):
-            step["returned_later"] = [t.clone() if isinstance(t, torch.Tensor) else t for t in returned]
-    return {"steps": steps, "fill": fill}
+    shape = (config["batch_size"], config["num_kv_heads"], config["head_dim"])
+    return replay_updates(kv, kv.SinkWindowCache(**config), ops, shape, window_fill(seed),
+                          tag_of=lambda op, i: 1 + (seed + 3 * i) % 9, buffers=buffers, snapshots=True)
 
 
 def window_chat(kv, config: dict, seed: int, turns: list[list[int]], reply_tokens: int) -> dict:
