@@ -1,0 +1,25 @@
+"""Every requirement an assignment must meet (:mod:`kvkit.requirements`), against every assignment of the kit.
+
+One test per assignment and requirement; a failure lists the problems, each with how to fix it, as ``kvkit
+check-assignment NAME`` prints them. The list has one source: a new requirement goes into ``kvkit.requirements``,
+and this test and the command take it from there. The requirements that run one of the kit's generators in a
+process of its own (``kvkit build --check``, ``goldens --check``, ``catalogs --check``, ``notebook --check``) are
+``slow``: ``make check`` leaves them to ``make test``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from kvkit.requirements import REQUIREMENTS, subjects
+
+SUBJECTS = subjects()  # each gathers the facts about its checks once per process
+
+
+@pytest.mark.parametrize("name,requirement", [
+    pytest.param(name, requirement, id=f"{name}-{requirement.name}",
+                 marks=[pytest.mark.slow] if requirement.slow else [])
+    for name in SUBJECTS for requirement in REQUIREMENTS])
+def test_the_assignment_meets_the_requirement(name, requirement):
+    problems = requirement.check(SUBJECTS[name])
+    assert not problems, f"{name}: {requirement.says}\n" + "\n".join(problems)
