@@ -20,12 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from kvkit.course.folders import (NBGRADER_CONFIG, NOTEBOOK_NAME, ensure_kernel, nbgrader_command, nbgrader_env,
-                                  scratch_course)
+from kvkit.course.courses import english
+from kvkit.course.folders import NBGRADER_CONFIG, ensure_kernel, nbgrader_command, nbgrader_env, scratch_course
 from kvkit.examples import example_texts
-from kvkit.paths import ASSIGNMENT, ROOT
+from kvkit.paths import Layout
+from kvkit.registry import ROOT
 
 KINDS = ("reference", "untouched", "partial")
+PART1 = Layout.named("kv_cache")
+COURSE = english(PART1)  # nbgrader's assignment kv_cache
 
 
 def gradebook(course: Path, students: list[str]) -> dict[str, dict[str, float]]:
@@ -33,7 +36,7 @@ def gradebook(course: Path, students: list[str]) -> dict[str, dict[str, float]]:
 
     course_id = re.search(r'course_id = "([^"]+)"', NBGRADER_CONFIG.read_text()).group(1)
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id) as gb:
-        return {s: {g.name: g.score for g in gb.find_submission_notebook(Path(NOTEBOOK_NAME).stem, ASSIGNMENT.name,
+        return {s: {g.name: g.score for g in gb.find_submission_notebook(Path(COURSE.notebook_name).stem, COURSE.name,
                                                                          s).grades} for s in students}
 
 
@@ -52,20 +55,20 @@ def main() -> int:
     parser.add_argument("--json", help="also write the figures here")
     args = parser.parse_args()
     ensure_kernel()
-    partial = example_texts("partial")
+    partial = example_texts(PART1, "partial")
     bodies = {"reference": {}, "untouched": None, "partial": partial}
     students = {f"s{i:02d}_{KINDS[i % 3]}": bodies[KINDS[i % 3]] for i in range(args.n)}
     with tempfile.TemporaryDirectory(prefix="kvkit-bench-autograde-") as tmp:
         serial, parallel = Path(tmp) / "serial", Path(tmp) / "parallel"
-        scratch_course(serial, students)
+        scratch_course(COURSE, serial, students)
         shutil.copytree(serial, parallel)
-        one = timed([*nbgrader_command(), "autograde", ASSIGNMENT.name, "--force"], serial)
-        many = timed([sys.executable, "-m", "kvkit.cli", "autograde", ASSIGNMENT.name, "--jobs", str(args.jobs),
+        one = timed([*nbgrader_command(), "autograde", COURSE.name, "--force"], serial)
+        many = timed([sys.executable, "-m", "kvkit.cli", "autograde", COURSE.name, "--jobs", str(args.jobs),
                       "--course", str(parallel)], ROOT)
         same = gradebook(serial, list(students)) == gradebook(parallel, list(students))
     figures = {"notebooks": args.n, "jobs": args.jobs, "nbgrader_autograde_s": round(one, 1),
                "kvkit_autograde_s": round(many, 1), "speedup": round(one / many, 2), "same_gradebook": same}
-    print(f"{args.n} notebooks of {ASSIGNMENT.name}: nbgrader autograde {one:.1f} s ({one / args.n:.2f} s each); "
+    print(f"{args.n} notebooks of {COURSE.name}: nbgrader autograde {one:.1f} s ({one / args.n:.2f} s each); "
           f"kvkit autograde --jobs {args.jobs} {many:.1f} s ({many / args.n:.2f} s each); {one / many:.2f}x; "
           f"the same gradebook scores: {same}")
     if args.json:

@@ -25,20 +25,28 @@ HERE = Path(__file__).resolve().parents[2]
 STUDENTS = ("reference", "untouched", "partial")
 FILL = """
 import shutil, sys
-from kvkit.examples import BODIES, EXAMPLE_BODIES
-try:
-    from kvkit.course.submission import fill_notebook
-except ImportError:  # a checkout from before kvkit.course
-    from kvkit.notebook import fill_notebook
-try:
-    from kvkit.paths import TODOS
-except ImportError:  # a checkout from before kvkit.paths named the TODOs
-    from kvchecks.todos import TODOS
+from kvkit.course.submission import fill_notebook
+from kvkit.examples import example_texts
+try:  # the assignment is a value the kit's functions take
+    from kvkit.paths import Layout
+    layout = (Layout.named("kv_cache"),)
+except (ImportError, AttributeError):  # a checkout from before (commit 7355981): the assignment of the process
+    layout = ()
 release, out = sys.argv[1], sys.argv[2]
-fill_notebook(release, out + "/reference/kv_cache/kv_cache.ipynb", {})
+fill_notebook(*layout, release, out + "/reference/kv_cache/kv_cache.ipynb", {})
 shutil.copyfile(release, out + "/untouched/kv_cache/kv_cache.ipynb")
-partial = {TODOS[n].function: (BODIES / f"{b}.py").read_text() for n, b in EXAMPLE_BODIES["partial"].items()}
-fill_notebook(release, out + "/partial/kv_cache/kv_cache.ipynb", partial)
+fill_notebook(*layout, release, out + "/partial/kv_cache/kv_cache.ipynb", example_texts(*layout, "partial"))
+"""
+SUPPORT = """
+import sys
+from pathlib import Path
+from kvkit.course.folders import write_support
+try:  # the assignment is a value the kit's functions take
+    from kvkit.paths import Layout
+    layout = (Layout.named("kv_cache"),)
+except (ImportError, AttributeError):  # a checkout from before (commit 7355981): the assignment of the process
+    layout = ()
+write_support(*layout, Path(sys.argv[1]))
 """
 
 
@@ -56,9 +64,7 @@ def prepare(kit: Path, scratch: Path) -> Path:
     course = scratch / kit.name
     shutil.copytree(kit / "source" / "kv_cache", course / "source" / "kv_cache")
     if not (course / "source" / "kv_cache" / "kvchecks").is_dir():  # kits that commit only the notebook
-        run(kit, ["-c", "import sys; from pathlib import Path\ntry: from kvkit.course.folders import write_support\n"
-                        "except ImportError: from kvkit.notebook import write_support  # before kvkit.course\n"
-                        "write_support(Path(sys.argv[1]))", str(course / "source" / "kv_cache")], course)
+        run(kit, ["-c", SUPPORT, str(course / "source" / "kv_cache")], course)
     shutil.copyfile(kit / "nbgrader_config.py", course / "nbgrader_config.py")
     run(kit, ["-m", "nbgrader", "generate_assignment", "kv_cache", "--force"], course)
     for student in STUDENTS:

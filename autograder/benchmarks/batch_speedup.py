@@ -22,7 +22,9 @@ from pathlib import Path
 
 from kvkit.grade_all import grade_all
 from kvkit.examples import write_example, write_package
-from kvkit.paths import ASSIGNMENTS
+from kvkit.paths import Layout
+
+PART1 = Layout.named("kv_cache")  # its examples: partial, alternative, seed-bugs
 
 KINDS = ["reference", "partial", "skeleton", "alternative", "seed-bugs"]
 
@@ -33,11 +35,11 @@ def make_submissions(folder: Path, n: int) -> dict[str, int]:
         kind = KINDS[i % len(KINDS)]
         target = folder / f"student{i:03d}"
         if kind == "reference":
-            write_package(target, {})
+            write_package(PART1, target, {})
         elif kind == "skeleton":
-            shutil.copytree(ASSIGNMENTS / "kvcache", target / "kvcache", ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(PART1.skeleton / "kvcache", target / "kvcache", ignore=shutil.ignore_patterns("__pycache__"))
         else:
-            write_example(kind, target)
+            write_example(PART1, kind, target)
         counts[kind] = counts.get(kind, 0) + 1
     return counts
 
@@ -59,7 +61,7 @@ def main() -> int:
         runs = {}
         for jobs in (1, args.jobs):
             started = time.perf_counter()
-            summary = grade_all(tmp / "submissions", tmp / f"jobs{jobs}.csv", jobs=jobs, progress=False)
+            summary = grade_all(PART1, tmp / "submissions", tmp / f"jobs{jobs}.csv", jobs=jobs, progress=False)
             runs[jobs] = time.perf_counter() - started
             assert summary["graded"] == args.n and summary["errors"] == 0, summary
         same = grades(tmp / "jobs1.csv") == grades(tmp / f"jobs{args.jobs}.csv")

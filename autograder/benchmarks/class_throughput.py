@@ -24,10 +24,13 @@ import time
 from pathlib import Path
 
 from kvkit.examples import write_example, write_package
-from kvkit.paths import ASSIGNMENT, ROOT, TODOS
+from kvkit.paths import Layout
+from kvkit.registry import ROOT
 
 KINDS = ["reference", "skeleton", "partial", "hanging", "hostile"]
 HANG = "while True:\n    pass\n"
+PART1 = Layout.named("kv_cache")
+ASSIGNMENT, TODOS = PART1.assignment, PART1.assignment.todos
 KVKIT = [sys.executable, "-m", "kvkit.cli", "--assignment", ASSIGNMENT.name]
 DASK = Path(sys.executable).parent / "dask"
 
@@ -35,18 +38,18 @@ DASK = Path(sys.executable).parent / "dask"
 def make_class(folder: Path, n: int) -> dict[str, int]:
     """``n`` submissions, the kinds in turn; a hostile one is a package folder that links to the reference."""
     counts: dict[str, int] = {}
-    last = ASSIGNMENT.todos[max(TODOS)].function  # the generator: a loop there hangs only its own checks
+    last = TODOS[max(TODOS)].function  # the generator: a loop there hangs only its own checks
     for i in range(n):
         kind = KINDS[i % len(KINDS)]
         target = folder / f"student{i:03d}"
         if kind == "reference":
-            write_package(target, {})
+            write_package(PART1, target, {})
         elif kind == "skeleton":
-            write_package(target, {t.function: "stub" for t in TODOS.values()})
+            write_package(PART1, target, {t.function: "stub" for t in TODOS.values()})
         elif kind == "partial":
-            write_example("partial", target)
+            write_example(PART1, "partial", target)
         elif kind == "hanging":
-            write_package(target, {last: HANG})
+            write_package(PART1, target, {last: HANG})
         else:
             target.mkdir(parents=True)
             (target / ASSIGNMENT.package).symlink_to(ROOT / "reference" / ASSIGNMENT.package)
@@ -92,8 +95,7 @@ def timed(argv: list[str], extra_cpu=lambda: 0.0) -> tuple[float, float]:
 
 def start_cluster(tmp: Path, workers: int) -> tuple[str, list[subprocess.Popen]]:
     file = tmp / "scheduler.json"
-    env = {**os.environ, "KVKIT_ASSIGNMENT": str(ASSIGNMENT.manifest)}
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": ROOT, "env": env}
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": ROOT}
     processes = [subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
                                    "--scheduler-file", str(file)], **quiet)]
     while not (file.is_file() and file.stat().st_size):

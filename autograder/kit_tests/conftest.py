@@ -1,7 +1,8 @@
-"""Shared fixtures of the kit's own tests: grade reports computed once per session.
+"""Shared fixtures of the kit's own tests: the assignment a test is about, and grade reports computed once per session.
 
-One session checks one assignment (``KVKIT_ASSIGNMENT``, else the first listed): ``make test`` runs every kit test
-for part 1, then the ``every_assignment`` ones for each other assignment.
+One session checks every assignment: a test that every assignment must pass takes the ``layout`` fixture,
+parametrized over :func:`kvkit.paths.layouts` (its ids are the assignments' names, e.g. ``[kv_serving]``); a test
+about one assignment's own material names it (``Layout.named("kv_cache")``, :data:`layouts_support.PART1`).
 """
 
 from __future__ import annotations
@@ -12,33 +13,37 @@ import pytest
 
 from kvkit.examples import write_example
 from kvkit.grade import grade
-from kvkit.paths import ASSIGNMENTS, REFERENCE
-
-
-collect_ignore = ["toy"]  # a second assignment's files, which test_second_assignment.py builds a kit with
+from kvkit.paths import Layout
+from layouts_support import LAYOUTS
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: an end-to-end kit test (real nbgrader, kernels, a grader per "
                                        "submission); `make check` leaves it to `make test`")
-    config.addinivalue_line("markers", "every_assignment: a promise every assignment keeps; `make test` runs these "
-                                       "once per assignment (KVKIT_ASSIGNMENT chooses it), the rest for part 1")
+
+
+@pytest.fixture(params=LAYOUTS, ids=lambda layout: layout.assignment.name)
+def layout(request) -> Layout:
+    """Each of the kit's assignments in turn."""
+    return request.param
 
 
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory):
-    """``graded(name)``: the report of ``kvkit grade`` on ``reference``, ``assignments`` or an example."""
+    """``graded(layout, name)``: the report of ``kvkit grade`` on ``layout``'s ``reference``, ``assignments`` or an
+    example, computed once per session and assignment."""
     reports = {}
 
-    def get(name: str):
-        if name not in reports:
+    def get(layout: Layout, name: str):
+        key = (layout.assignment.name, name)
+        if key not in reports:
             if name == "reference":
-                folder = REFERENCE
+                folder = layout.reference
             elif name == "assignments":
-                folder = ASSIGNMENTS
+                folder = layout.skeleton
             else:
-                folder = write_example(name, tmp_path_factory.mktemp(name))
-            reports[name] = grade(Path(folder))
-        return reports[name]
+                folder = write_example(layout, name, tmp_path_factory.mktemp(f"{key[0]}-{name}"))
+            reports[key] = grade(layout, Path(folder))
+        return reports[key]
 
     return get

@@ -10,38 +10,42 @@ from __future__ import annotations
 from pathlib import Path
 
 from kvkit.examples import reference_body, write_package
-from kvkit.paths import ASSIGNMENT, EXAMPLES, ROOT, TODOS
+from kvkit.paths import Layout
+from kvkit.registry import ROOT
 
-HOSTILE = EXAMPLES / "hostile"
 SHARED_HOSTILE = ROOT / "autograder" / "examples" / "hostile"
 
 
-def hostile_text(name: str, **extra: str) -> str:
-    """The hostile piece ``name``, with ``extra`` placeholders filled in (``__KVKIT_ROOT__``: the kit's folder)."""
-    path = next(p for p in (HOSTILE / f"{name}.py", SHARED_HOSTILE / f"{name}.py") if p.is_file())
-    names = {"__KVKIT_ROOT__": str(ROOT), "__PACKAGE__": ASSIGNMENT.package, "__CHECKS__": ASSIGNMENT.checks}
+def hostile_text(layout: Layout, name: str, **extra: str) -> str:
+    """The hostile piece ``name`` (``layout``'s own, or one every assignment shares), with ``extra`` placeholders
+    filled in (``__KVKIT_ROOT__``: the kit's folder)."""
+    path = next(p for p in (layout.examples / "hostile" / f"{name}.py", SHARED_HOSTILE / f"{name}.py") if p.is_file())
+    work = layout.assignment
+    names = {"__KVKIT_ROOT__": str(ROOT), "__PACKAGE__": work.package, "__CHECKS__": work.checks}
     text = path.read_text()
     for key, value in {**names, **extra}.items():
         text = text.replace(key, value)
     return text
 
 
-def make_submission(out: Path, bodies: dict[int, str] = {}, at_import: list[str] = (), **extra: str) -> Path:
-    """A submission folder: the reference with hostile TODO bodies (file names, or "stub") and import-time code.
+def make_submission(layout: Layout, out: Path, bodies: dict[int, str] = {}, at_import: list[str] = (),
+                    **extra: str) -> Path:
+    """A submission folder of ``layout``'s assignment: the reference with hostile TODO bodies (file names, or "stub")
+    and import-time code.
 
     A body file may hold ``# __REFERENCE_BODY__`` where the reference's body goes.
     """
-    texts = {}
+    texts, todos = {}, layout.assignment.todos
     for todo, name in bodies.items():
         if name == "stub":
-            texts[TODOS[todo].function] = "stub"
+            texts[todos[todo].function] = "stub"
         else:
-            texts[TODOS[todo].function] = hostile_text(name, **extra).replace("# __REFERENCE_BODY__",
-                                                                              reference_body(todo))
-    write_package(out, texts)
-    init = Path(out) / ASSIGNMENT.package / "__init__.py"
+            texts[todos[todo].function] = hostile_text(layout, name, **extra).replace("# __REFERENCE_BODY__",
+                                                                                      reference_body(layout, todo))
+    write_package(layout, out, texts)
+    init = Path(out) / layout.assignment.package / "__init__.py"
     for name in at_import:
-        init.write_text(init.read_text() + "\n" + hostile_text(name, **extra) + "\n")
+        init.write_text(init.read_text() + "\n" + hostile_text(layout, name, **extra) + "\n")
     return Path(out)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from kvchecks import assignment
+from kvkit.paths import Layout
 
 # The kit's own names: the stand-ins' classes, the labels of their objects, module paths, probe names (identifiers
 # with an underscore; a probe called by a plain word, such as ``rotary``, is a word of the text too).
@@ -17,9 +17,10 @@ _INTERNAL = [
 ]
 
 
-def internal_identifiers() -> re.Pattern:
-    """The pattern of every internal identifier of the current assignment and the framework."""
-    probes = [name for name in getattr(assignment.current().checks_module(), "PROBES", {}) if "_" in name]
+def internal_identifiers(*layouts: Layout) -> re.Pattern:
+    """The pattern of every internal identifier of the framework and of the assignments of ``layouts``."""
+    probes = [name for layout in layouts for name in getattr(layout.assignment.checks_module(), "PROBES", {})
+              if "_" in name]
     return re.compile("|".join(_INTERNAL + [rf"\b{re.escape(name)}\b" for name in probes]))
 
 

@@ -1,17 +1,34 @@
 """For kit tests that run the grader as another user: the shell lines that make the kit and the interpreter
-reachable by that user inside a mount namespace of the test's own (nothing outside it changes)."""
+reachable by that user inside a mount namespace of the test's own (nothing outside it changes), and the turns such
+tests take (they look for that user's processes, which another test's grading would be)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shlex
 import stat
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-from kvkit.paths import ROOT
+from kvkit.registry import ROOT
 from kvkit.sandbox import interpreter_dirs
 
 USER = 65534  # nobody
+
+
+@contextlib.contextmanager
+def the_user_to_ourselves() -> Iterator[None]:
+    """No other test runs anything as :data:`USER` inside the block (pytest-xdist's workers take turns on a file
+    lock), so the processes of that user found there are this test's."""
+    with open(Path(tempfile.gettempdir()) / f"kvkit-kit-tests-user-{USER}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def closed_ancestors(path: str) -> list[tuple[str, str]]:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from kvkit.build import solution_regions
-from kvkit.paths import ASSIGNMENT, REFERENCE
+from kvkit.paths import Layout
 
 
-def reference_solution_lines(min_length: int = 26) -> set[str]:
-    """Stripped lines inside the reference's solution regions, long enough to be distinctive; a line the provided
-    code holds too (a call of a provided helper, say) gives nothing away."""
+def reference_solution_lines(layout: Layout, min_length: int = 26) -> set[str]:
+    """Stripped lines inside ``layout``'s reference's solution regions, long enough to be distinctive; a line the
+    provided code holds too (a call of a provided helper, say) gives nothing away."""
     found, provided = set(), set()
-    for path in (REFERENCE / ASSIGNMENT.package).glob("*.py"):
+    for path in (layout.reference / layout.assignment.package).glob("*.py"):
         lines = path.read_text().splitlines()
         inside = set()
         for _, begin, end in solution_regions(path.read_text(), str(path)):

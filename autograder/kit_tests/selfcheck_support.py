@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from kvchecks.plugin import SCOREBOARD, Result
-from kvkit.paths import TODOS
 from kvkit.examples import example_body, write_package
-from kvkit.paths import EXAMPLES, HIDDEN_TESTS, PUBLIC_TESTS
+from kvkit.paths import Layout
 
 
 class _Results:
@@ -23,10 +22,11 @@ class _Results:
         self.results = list(config.pluginmanager.get_plugin(SCOREBOARD).results)
 
 
-def checks_in_process(folder: Path) -> dict[str, Result]:
-    """Check name (``test_x`` or ``test_x[id]``) -> its result, for the assignment's package in ``folder``."""
+def checks_in_process(layout: Layout, folder: Path) -> dict[str, Result]:
+    """Check name (``test_x`` or ``test_x[id]``) -> its result, for ``layout``'s package in ``folder`` (the plugin
+    takes the assignment from the checks' paths)."""
     grab = _Results()
-    args = [str(PUBLIC_TESTS), str(HIDDEN_TESTS), f"--impl={folder}", "-p", "no:cacheprovider",
+    args = [str(layout.public_tests), str(layout.hidden_tests), f"--impl={folder}", "-p", "no:cacheprovider",
             "--import-mode=importlib", "-q", "-W", "ignore"]
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         pytest.main(args, plugins=[grab])
@@ -34,8 +34,9 @@ def checks_in_process(folder: Path) -> dict[str, Result]:
     return {r.name.split("::")[-1]: r for r in grab.results}
 
 
-def example_package(body: str, out: Path) -> Path:
-    """The reference with one TODO body replaced by ``<examples>/<body>.py`` or ``.patch`` (its name, ``todoN_...``,
-    says the TODO)."""
+def example_package(layout: Layout, body: str, out: Path) -> Path:
+    """``layout``'s reference with one TODO body replaced by ``<examples>/<body>.py`` or ``.patch`` (its name,
+    ``todoN_...``, says the TODO)."""
     todo = int(re.match(r"todo(\d+)_", Path(body).name).group(1))
-    return write_package(out, {TODOS[todo].function: example_body(todo, next(EXAMPLES.glob(f"{body}.*")))})
+    found = next(layout.examples.glob(f"{body}.*"))
+    return write_package(layout, out, {layout.assignment.todos[todo].function: example_body(layout, todo, found)})

@@ -18,23 +18,27 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.course.folders import (NBGRADER_CONFIG, NOTEBOOK_NAME, ensure_kernel, nbgrader_command, nbgrader_env,
-                                  scratch_course)
+from kvkit.course.courses import english
+from kvkit.course.folders import NBGRADER_CONFIG, ensure_kernel, nbgrader_command, nbgrader_env, scratch_course
 from kvkit.course.submission import read_notebook
 from kvkit.examples import example_texts
 from kvkit.autograde_class import finished_students
-from kvkit.paths import ASSIGNMENT, ROOT
+from kvkit.registry import ROOT
+from layouts_support import PART1
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("nbgrader")
 
-KVKIT = [sys.executable, "-m", "kvkit.cli", "autograde", ASSIGNMENT.name, "--jobs", "2", "--course"]
+COURSE = english(PART1)
+NOTEBOOK_NAME = COURSE.notebook_name
+KVKIT = [sys.executable, "-m", "kvkit.cli", "autograde", COURSE.name, "--jobs", "2", "--course"]
 STUDENTS = ("s1_reference", "s2_untouched", "s3_partial", "s4_reference", "s5_partial", "s6_untouched")
 
 
 def make_course(root: Path) -> Path:
-    partial = example_texts("partial")
-    scratch_course(root, {s: {} if "reference" in s else partial if "partial" in s else None for s in STUDENTS})
+    partial = example_texts(PART1, "partial")
+    scratch_course(COURSE, root, {s: {} if "reference" in s else partial if "partial" in s else None
+                                  for s in STUDENTS})
     return root
 
 
@@ -45,12 +49,12 @@ def gradebook(root: Path) -> dict[str, dict[str, float]]:
     course_id = re.search(r'course_id = "([^"]+)"', NBGRADER_CONFIG.read_text()).group(1)
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id) as gb:
         return {student: {g.name: g.score for g in gb.find_submission_notebook(
-            Path(NOTEBOOK_NAME).stem, ASSIGNMENT.name, student).grades} for student in STUDENTS}
+            Path(NOTEBOOK_NAME).stem, COURSE.name, student).grades} for student in STUDENTS}
 
 
 def verdicts(root: Path, student: str) -> dict[str, tuple]:
     """Each graded cell's verdict in the autograded notebook: passed, or the kind of failure."""
-    nb = read_notebook(root / "autograded" / student / ASSIGNMENT.name / NOTEBOOK_NAME)
+    nb = read_notebook(root / "autograded" / student / COURSE.name / NOTEBOOK_NAME)
     return {c["metadata"]["nbgrader"]["grade_id"]: tuple((o["output_type"], o.get("ename")) for o in c["outputs"])
             for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade") and c["cell_type"] == "code"}
 
@@ -58,13 +62,13 @@ def verdicts(root: Path, student: str) -> dict[str, tuple]:
 def test_two_nbgrader_processes_fill_one_gradebook_as_one_does_and_resume_after_a_kill(tmp_path):
     ensure_kernel()
     serial, parallel = make_course(tmp_path / "serial"), make_course(tmp_path / "parallel")
-    run = subprocess.run([*nbgrader_command(), "autograde", ASSIGNMENT.name, "--force"], cwd=serial,
+    run = subprocess.run([*nbgrader_command(), "autograde", COURSE.name, "--force"], cwd=serial,
                          capture_output=True, text=True, env=nbgrader_env(), timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
 
     stopped = subprocess.Popen([*KVKIT, str(parallel)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                start_new_session=True)
-    finished = lambda: finished_students(parallel, ASSIGNMENT.name, list(STUDENTS))  # noqa: E731
+    finished = lambda: finished_students(parallel, COURSE.name, list(STUDENTS))  # noqa: E731
     deadline = time.monotonic() + 600
     while not finished() and stopped.poll() is None:
         assert time.monotonic() < deadline, "no notebook was autograded"

@@ -9,7 +9,9 @@ import json
 import sys
 
 from kvkit.cli import main
-from kvkit.paths import REFERENCE
+from layouts_support import PART1
+
+REFERENCE = PART1.reference
 
 
 def test_quick_bench_writes_json_and_plot(tmp_path, capsys):

@@ -1,27 +1,27 @@
 """Blame that is right: a failing check that runs several TODOs names the TODO whose code is wrong.
 
 Each case is a real submission (the reference with some TODO bodies replaced by the examples' mistakes, or by a
-patch of the reference's body), checked in process like the student's ``pytest``. Part 2's cases run in a process of
-their own (one session checks one assignment), so they run in every session. The rules themselves
+patch of the reference's body), checked in process like the student's ``pytest``. The rules themselves
 (:mod:`kvchecks.blame`) are checked on made-up verdicts first.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
+from kvchecks.assignment import using
 from kvchecks.blame import BLOCKED, OWN, UNKNOWN, Record, assign
-from kvkit.paths import ASSIGNMENT, ROOT, TODOS
+from kvchecks.plugin import score_lines
+from kvkit.examples import example_body, patched_body, write_package
+from kvkit.paths import Layout
+from layouts_support import PART1
 from selfcheck_support import _Results, checks_in_process
 
-HERE = Path(__file__).resolve().parent
-SERVING = ROOT / "tests" / "kv_serving" / "assignment.toml"
+SERVING = Layout.named("kv_serving")
 SERVING_TODOS = {1: "Attention.forward", 2: "apply_rotary", 3: "SinkWindowCache.update",
                  4: "BatchGenerator.generate_batch", 5: "KVCache.crop", 6: "SpeculativeDecoder.generate"}
 
@@ -78,36 +78,20 @@ def test_a_stub_the_check_reached_is_the_first_thing_to_fix():
 
 
 # -- real submissions --------------------------------------------------------------------------------------------------
-CASE_SCRIPT = """
-import json, sys
-sys.path.insert(0, {here!r})
-from kvkit.examples import example_body, patched_body, write_package
-from kvkit.paths import EXAMPLES, TODOS
-from selfcheck_support import checks_in_process
-from dataclasses import asdict
-from kvchecks.plugin import score_lines
-bodies = {{}}
-for todo, body in json.loads(sys.argv[2]).items():
-    todo = int(todo)
-    bodies[TODOS[todo].function] = (patched_body(todo, body[6:]) if body.startswith("patch:")
-                                    else example_body(todo, next(EXAMPLES.glob(body + ".*"))))
-from pathlib import Path
-results = checks_in_process(write_package(Path(sys.argv[1]), bodies))
-print(json.dumps({{"results": {{name: asdict(r) for name, r in results.items()}},
-                  "table": score_lines(list(results.values()))}}))
-"""
-
-
-def check_case(tmp_path: Path, manifest: Path, bodies: dict[int, str], table: bool = False):
-    """The self-check's results (check name -> Result as a dict) of the reference with ``bodies`` swapped in: each
-    an example body (``mistakes/NAME``, ``clauses/NAME``) or ``patch:`` and a patch of the reference's body. With
-    ``table``: ``(results, the score table's lines)``."""
-    env = dict(os.environ, KVKIT_ASSIGNMENT=str(manifest))
-    run = subprocess.run([sys.executable, "-c", CASE_SCRIPT.format(here=str(HERE)), str(tmp_path),
-                          json.dumps(bodies)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
-    out = json.loads(run.stdout.strip().splitlines()[-1])
-    return (out["results"], out["table"]) if table else out["results"]
+def check_case(tmp_path: Path, layout: Layout, bodies: dict[int, str], table: bool = False):
+    """The self-check's results (check name -> Result as a dict) of ``layout``'s reference with ``bodies`` swapped
+    in: each an example body (``mistakes/NAME``, ``clauses/NAME``) or ``patch:`` and a patch of the reference's body.
+    With ``table``: ``(results, the score table's lines)``."""
+    todos = layout.assignment.todos
+    swapped = {todos[todo].function: (patched_body(layout, todo, body[6:]) if body.startswith("patch:")
+                                      else example_body(layout, todo, next(layout.examples.glob(body + ".*"))))
+               for todo, body in bodies.items()}
+    results = checks_in_process(layout, write_package(layout, tmp_path, swapped))
+    as_dicts = {name: json.loads(json.dumps(asdict(r))) for name, r in results.items()}  # tuples read as lists
+    if not table:
+        return as_dicts
+    with using(layout.assignment.manifest):
+        return as_dicts, score_lines(list(results.values()))
 
 
 def failing(results: dict[str, dict]) -> dict[str, dict]:
@@ -191,31 +175,22 @@ def test_an_error_in_the_provided_cache_names_the_students_calling_line(tmp_path
 
 
 def test_part_1_whole_model_checks_blame_the_todo_that_fails(tmp_path):
-    if ASSIGNMENT.name != "kv_cache":
-        pytest.skip("part 1's case")
-    results = {name: r for name, r in checks_in_process(_part1_package(tmp_path)).items()}
+    results = {name: r for name, r in checks_in_process(PART1, _part1_package(tmp_path)).items()}
     generate = results["test_generate_matches_uncached_greedy_decoding"]
     assert not generate.passed and generate.blame == BLOCKED and generate.blocked_by == (3,), generate.message
 
 
 def _part1_package(tmp_path: Path) -> Path:
-    from kvkit.examples import example_body, write_package
-    from kvkit.paths import EXAMPLES
-
-    return write_package(tmp_path, {TODOS[3].function: example_body(3, EXAMPLES / "bodies" /
-                                                                     "todo3_positions_from_zero.py")})
+    body = example_body(PART1, 3, PART1.examples / "bodies" / "todo3_positions_from_zero.py")
+    return write_package(PART1, tmp_path, {PART1.assignment.todos[3].function: body})
 
 
 # -- the declarations --------------------------------------------------------------------------------------------------
-@pytest.mark.every_assignment
-def test_every_check_declares_the_todos_it_runs(tmp_path):
+def test_every_check_declares_the_todos_it_runs(tmp_path, layout):
     """With TODO j left unfinished, every check of another TODO that fails carries ``uses(j)``: the blame never
     relies on the failure to say which TODOs it ran."""
     import contextlib
     import io
-
-    from kvkit.examples import write_package
-    from kvkit.paths import HIDDEN_TESTS, PUBLIC_TESTS
 
     class Declared:
         def __init__(self) -> None:
@@ -228,11 +203,13 @@ def test_every_check_declares_the_todos_it_runs(tmp_path):
                 self.uses[item.nodeid.split("::")[-1]] = props.get("uses", ())
 
     missing = []
-    for todo in TODOS:
-        folder = write_package(tmp_path / f"stub{todo}", {TODOS[todo].function: "stub"})
+    todos = layout.assignment.todos
+    for todo in todos:
+        folder = write_package(layout, tmp_path / f"stub{todo}", {todos[todo].function: "stub"})
         declared, grab = Declared(), _Results()
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            pytest.main([str(PUBLIC_TESTS), str(HIDDEN_TESTS), f"--impl={folder}", "-p", "no:cacheprovider",
+            pytest.main([str(layout.public_tests), str(layout.hidden_tests), f"--impl={folder}", "-p",
+                         "no:cacheprovider",
                          "--import-mode=importlib", "-q", "-W", "ignore"], plugins=[declared, grab])
         assert grab.results, f"no check ran on {folder}"
         missing += [f"{r.name} (TODO {r.todo}) runs TODO {todo}" for r in grab.results
@@ -241,39 +218,40 @@ def test_every_check_declares_the_todos_it_runs(tmp_path):
 
 
 # -- the notebook ------------------------------------------------------------------------------------------------------
-@pytest.mark.every_assignment
-def test_a_notebook_demo_names_the_unfinished_todo_and_the_notebook_ends_with_the_score_table(capsys):
+def test_a_notebook_demo_names_the_unfinished_todo_and_the_notebook_ends_with_the_score_table(capsys, layout):
     """On the skeleton's classes: a demo cell says which TODO it needs (no traceback, so Run All goes on), and the
-    last cell prints the self-check's score table for the checks that ran."""
+    last cell prints the self-check's score table for the checks that ran (a notebook's assignment is the one beside
+    its checks: here, the one this test makes the current one)."""
     import inspect
 
     from kvchecks.backends import load_package
     from kvchecks.notebook import NotebookChecks
-    from kvchecks.plugin import score_lines
-    from kvkit.paths import ASSIGNMENTS, PUBLIC_TESTS
 
-    package = load_package(ASSIGNMENTS)
-    checks = NotebookChecks({name: getattr(package, name) for name in ASSIGNMENT.exports if hasattr(package, name)},
-                            folder=PUBLIC_TESTS.parent)
-    todo = TODOS[1]
-    owner, _, method = todo.function.rpartition(".")
-    function = getattr(getattr(package, owner), method) if owner else getattr(package, method)
-    with checks.demo():
-        function(*[None] * len(inspect.signature(function).parameters))
-    said = capsys.readouterr().out
-    assert said.startswith(f"This cell needs TODO 1 ({todo.function}), which is not implemented yet"), said
-    assert "Traceback" not in said
+    work, public = layout.assignment, layout.public_tests
+    with using(work.manifest):
+        package = load_package(layout.skeleton)
+        checks = NotebookChecks({name: getattr(package, name) for name in work.exports if hasattr(package, name)},
+                                folder=public.parent)
+        todo = work.todos[1]
+        owner, _, method = todo.function.rpartition(".")
+        function = getattr(getattr(package, owner), method) if owner else getattr(package, method)
+        with checks.demo():
+            function(*[None] * len(inspect.signature(function).parameters))
+        said = capsys.readouterr().out
+        assert said.startswith(f"This cell needs TODO 1 ({todo.function}), which is not implemented yet"), said
+        assert "Traceback" not in said
 
-    first = sorted(PUBLIC_TESTS.glob("test_todo1_*.py"))[0]
-    name = next(line.split("(")[0][4:] for line in first.read_text().splitlines()
-                if line.startswith("def test_") and "parametrize" not in line)
-    checks.run(f"{PUBLIC_TESTS.name}/{first.name}::{name}")
-    capsys.readouterr()
-    checks.score_table()
-    table = capsys.readouterr().out.splitlines()
-    assert table[0].endswith("score per TODO")
-    assert table[1:] == score_lines(list(checks.records.values()))
-    assert table[1].startswith(f"TODO 1  {todo.function}") and "0 / " in table[1] and "(0/1 checks pass)" in table[1]
+        first = sorted(public.glob("test_todo1_*.py"))[0]
+        name = next(line.split("(")[0][4:] for line in first.read_text().splitlines()
+                    if line.startswith("def test_") and "parametrize" not in line)
+        checks.run(f"{public.name}/{first.name}::{name}")
+        capsys.readouterr()
+        checks.score_table()
+        table = capsys.readouterr().out.splitlines()
+        assert table[0].endswith("score per TODO")
+        assert table[1:] == score_lines(list(checks.records.values()))
+        assert table[1].startswith(f"TODO 1  {todo.function}") and "0 / " in table[1] and \
+            "(0/1 checks pass)" in table[1]
 
 
 def test_a_recognised_mistake_settles_which_of_two_todos_is_wrong():

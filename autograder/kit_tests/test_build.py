@@ -8,27 +8,25 @@ import shutil
 import pytest
 
 from kvkit.build import build_skeleton, signature, solution_regions, stale_files, strip_solutions, todo_table
-from kvkit.paths import ASSIGNMENT, ASSIGNMENTS, REFERENCE, TODOS
-
-pytestmark = pytest.mark.every_assignment
-PACKAGE = ASSIGNMENT.package
 
 
-def test_committed_skeleton_equals_a_fresh_build():
-    assert stale_files() == [], f"{ASSIGNMENTS} is stale: run `kvkit --assignment {ASSIGNMENT.name} build`"
+def test_committed_skeleton_equals_a_fresh_build(layout):
+    assert stale_files(layout) == [], \
+        f"{layout.skeleton} is stale: run `kvkit --assignment {layout.assignment.name} build`"
 
 
-def test_skeleton_has_one_stub_per_todo_and_no_solution(tmp_path):
-    build_skeleton(tmp_path)
-    text = "\n".join(p.read_text() for p in sorted((tmp_path / PACKAGE).glob("*.py")))
-    for todo in TODOS.values():
+def test_skeleton_has_one_stub_per_todo_and_no_solution(tmp_path, layout):
+    build_skeleton(layout, tmp_path)
+    text = "\n".join(p.read_text() for p in sorted((tmp_path / layout.assignment.package).glob("*.py")))
+    for todo in layout.assignment.todos.values():
         assert text.count(todo.stub_message) == 1
     assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
 
 
-def test_everything_outside_the_todos_is_identical():
-    for ref in sorted((REFERENCE / PACKAGE).glob("*.py")):
-        skeleton = (ASSIGNMENTS / PACKAGE / ref.name).read_text().splitlines()
+def test_everything_outside_the_todos_is_identical(layout):
+    package = layout.assignment.package
+    for ref in sorted((layout.reference / package).glob("*.py")):
+        skeleton = (layout.skeleton / package / ref.name).read_text().splitlines()
         reference = ref.read_text().splitlines()
         regions = solution_regions(ref.read_text(), str(ref))
         outside = [line for i, line in enumerate(reference, start=1)
@@ -46,18 +44,19 @@ def test_malformed_solution_regions_are_refused(source, problem):
         solution_regions(source, "example.py")
 
 
-def test_a_region_outside_the_todo_functions_is_refused():
+def test_a_region_outside_the_todo_functions_is_refused(layout):
     source = 'class KVCache:\n    def reset(self):\n        """Doc."""\n        ### BEGIN SOLUTION\n        pass\n        ### END SOLUTION\n'
     with pytest.raises(ValueError, match="not one of the TODO functions"):
-        strip_solutions(source, "cache.py")
+        strip_solutions(layout.assignment.todos, source, "cache.py")
 
 
-def test_the_student_readmes_todo_table_comes_from_the_manifest(tmp_path):
-    shutil.copytree(ASSIGNMENTS, tmp_path / "assignments")
+def test_the_student_readmes_todo_table_comes_from_the_manifest(tmp_path, layout):
+    shutil.copytree(layout.skeleton, tmp_path / "assignments")
     readme = tmp_path / "assignments" / "README.md"
-    table = todo_table()
+    table = todo_table(layout)
+    todos = layout.assignment.todos
     assert table in readme.read_text()
-    for todo in TODOS.values():
-        assert f"`{signature(todo)}` | {todo.contract} |" in table
-    readme.write_text(readme.read_text().replace(TODOS[2].contract, "attend somehow"))
-    assert stale_files(tmp_path / "assignments") == ["README.md"]
+    for todo in todos.values():
+        assert f"`{signature(todo, layout.reference)}` | {todo.contract} |" in table
+    readme.write_text(readme.read_text().replace(todos[2].contract, "attend somehow"))
+    assert stale_files(layout, tmp_path / "assignments") == ["README.md"]

@@ -4,43 +4,40 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from kvkit.bundle import STUDENT, TOP, write_bundle
-from kvkit.paths import ASSIGNMENT, HIDDEN_TESTS, REFERENCE
+from kvkit.bundle import write_bundle
+from layouts_support import PART1
 from secrets_support import reference_solution_lines
 
 pytestmark = pytest.mark.slow
-# A student's shell: no KVKIT_ASSIGNMENT (the kit's choice), so the bundle's checks read the bundle's own manifest.
-STUDENT_ENV = {name: value for name, value in os.environ.items() if name != "KVKIT_ASSIGNMENT"}
+REFERENCE = PART1.reference  # part 1's: speed.py is part 1's
 
 
 def in_bundle(root: Path, *args: str, **options) -> subprocess.CompletedProcess:
     """``python ARGS`` in the unzipped bundle ``root``, as a student runs it."""
-    return subprocess.run([sys.executable, *args], cwd=root, env=STUDENT_ENV, capture_output=True, text=True,
-                          **options)
+    return subprocess.run([sys.executable, *args], cwd=root, capture_output=True, text=True, **options)
 
 
-@pytest.mark.every_assignment
-def test_bundle_holds_no_solution_and_no_hidden_check(tmp_path):
-    archive = zipfile.ZipFile(write_bundle(tmp_path / "bundle.zip"))
-    names = archive.namelist()
-    assert f"{TOP}/assignments/{ASSIGNMENT.todos[1].file}" in names and f"{TOP}/tests/goldens.json" in names
+def test_bundle_holds_no_solution_and_no_hidden_check(tmp_path, layout):
+    archive = zipfile.ZipFile(write_bundle(layout, tmp_path / "bundle.zip"))
+    names, top, hidden = archive.namelist(), layout.assignment.bundle, layout.hidden_tests
+    assert f"{top}/assignments/{layout.assignment.todos[1].file}" in names and f"{top}/tests/goldens.json" in names
     assert not any("reference" in n or "hidden" in n or "autograder" in n for n in names), names
-    secrets = reference_solution_lines()
-    hidden_names = {line.split("(")[0][4:] for path in HIDDEN_TESTS.glob("test_*.py")
+    secrets = reference_solution_lines(layout)
+    hidden_names = {line.split("(")[0][4:] for path in hidden.glob("test_*.py")
                     for line in path.read_text().splitlines() if line.startswith("def test_")}
-    hidden_keys = set(json.loads((HIDDEN_TESTS / "goldens.json").read_text()))
+    hidden_keys = set(json.loads((hidden / "goldens.json").read_text()))
     for name in names:
         text = archive.read(name).decode(errors="replace")  # a compiled catalogue (.mo) is binary: its text too
         assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text, name
@@ -51,20 +48,18 @@ def test_bundle_holds_no_solution_and_no_hidden_check(tmp_path):
             assert not hidden_keys & set(json.loads(text)), "hidden goldens in the bundle"
 
 
-@pytest.mark.every_assignment
-def test_student_runs_pytest_in_the_unzipped_bundle(tmp_path):
-    zipfile.ZipFile(write_bundle(tmp_path / "bundle.zip")).extractall(tmp_path)
-    root = tmp_path / TOP
+def test_student_runs_pytest_in_the_unzipped_bundle(tmp_path, layout):
+    root = unzipped_bundle(tmp_path, layout)
     skeleton = in_bundle(root, "-m", "pytest", "-q")
     total = [line for line in skeleton.stdout.splitlines() if line.startswith("Total")]
     assert skeleton.returncode == 1 and total and "0 / " in total[-1]
-    solved = in_bundle(root, "-m", "pytest", "-q", f"--impl={REFERENCE}")
+    solved = in_bundle(root, "-m", "pytest", "-q", f"--impl={layout.reference}")
     assert solved.returncode == 0, solved.stdout[-2000:]
 
 
-def unzipped_bundle(tmp_path: Path) -> Path:
-    zipfile.ZipFile(write_bundle(tmp_path / "bundle.zip")).extractall(tmp_path)
-    return tmp_path / TOP
+def unzipped_bundle(tmp_path: Path, layout=PART1) -> Path:
+    zipfile.ZipFile(write_bundle(layout, tmp_path / "bundle.zip")).extractall(tmp_path)
+    return tmp_path / layout.assignment.bundle
 
 
 def run_speed(root: Path, *args: str) -> subprocess.CompletedProcess:
@@ -73,7 +68,7 @@ def run_speed(root: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_speed_script_needs_only_the_standard_library_and_torch():
-    tree = ast.parse((STUDENT / "speed.py").read_text())
+    tree = ast.parse((PART1.student / "speed.py").read_text())
     nodes = list(ast.walk(tree))
     imported = {alias.name.split(".")[0] for node in nodes if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module.split(".")[0] for node in nodes if isinstance(node, ast.ImportFrom)}
@@ -116,15 +111,14 @@ def with_bodies(root: Path, **bodies: str) -> Path:
 
     package = root / "assignments" / "kvcache"
     shutil.rmtree(package)
-    made = make_submission(root / "_made", {int(todo[4:]): name for todo, name in bodies.items()})
+    made = make_submission(PART1, root / "_made", {int(todo[4:]): name for todo, name in bodies.items()})
     shutil.move(str(made / "kvcache"), package)
     shutil.rmtree(made)
     return root
 
 
-@pytest.mark.every_assignment
-def test_a_student_cannot_record_or_erase_the_expected_outputs(tmp_path):
-    root = unzipped_bundle(tmp_path)
+def test_a_student_cannot_record_or_erase_the_expected_outputs(tmp_path, layout):
+    root = unzipped_bundle(tmp_path, layout)
     goldens = (root / "tests" / "goldens.json").read_bytes()
     helped = in_bundle(root, "-m", "pytest", "--help")
     assert "--impl" in helped.stdout and "record" not in helped.stdout.lower()
@@ -133,9 +127,8 @@ def test_a_student_cannot_record_or_erase_the_expected_outputs(tmp_path):
     assert (root / "tests" / "goldens.json").read_bytes() == goldens
 
 
-@pytest.mark.every_assignment
-def test_the_first_run_on_the_skeleton_is_short(tmp_path):
-    run = in_bundle(unzipped_bundle(tmp_path), "-m", "pytest")
+def test_the_first_run_on_the_skeleton_is_short(tmp_path, layout):
+    run = in_bundle(unzipped_bundle(tmp_path, layout), "-m", "pytest")
     lines = run.stdout.splitlines()
     assert run.returncode == 1 and any(line.startswith("Total") for line in lines[-3:])
     checks = int(re.search(r"(\d+) failed", run.stdout).group(1))
@@ -145,10 +138,9 @@ def test_the_first_run_on_the_skeleton_is_short(tmp_path):
     assert "Traceback" not in run.stdout and "kvchecks/" not in run.stdout  # no frames of the checks' own code
 
 
-@pytest.mark.every_assignment
-def test_the_students_files_never_name_the_reference_folder(tmp_path):
+def test_the_students_files_never_name_the_reference_folder(tmp_path, layout):
     """Students have no reference solution: neither the bundle's files nor the self-check's usage texts point at one."""
-    root = unzipped_bundle(tmp_path)
+    root = unzipped_bundle(tmp_path, layout)
     for path in [root / "conftest.py", root / "pytest.ini", *root.glob("README*.md")]:
         text = path.read_text()
         for name in ("`reference`", "--impl reference", "--impl=reference", "reference/"):
@@ -157,10 +149,9 @@ def test_the_students_files_never_name_the_reference_folder(tmp_path):
     assert "reference" not in helped.stdout[helped.stdout.index("--impl"):].split("\n\n")[0]
 
 
-@pytest.mark.every_assignment
-def test_impl_takes_a_folder_with_a_space_in_its_name(tmp_path):
-    root = unzipped_bundle(tmp_path)
-    package = ASSIGNMENT.package
+def test_impl_takes_a_folder_with_a_space_in_its_name(tmp_path, layout):
+    root = unzipped_bundle(tmp_path, layout)
+    package = layout.assignment.package
     shutil.copytree(root / "assignments" / package, root / "my work" / package)
     for option in (["--impl", "my work"], ["--impl=my work"], [f"--impl={root / 'my work'}"]):
         run = in_bundle(root, "-m", "pytest", *option)
@@ -183,10 +174,18 @@ def test_an_endless_loop_ends_in_the_self_check_with_the_score_table(tmp_path):
 
 def test_ctrl_c_still_prints_the_score_table(tmp_path):
     root = with_bodies(unzipped_bundle(tmp_path), todo3="todo4_endless_loop")
-    proc = subprocess.Popen([sys.executable, "-m", "pytest"], cwd=root, env=STUDENT_ENV, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "pytest"], cwd=root, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    time.sleep(6)  # torch's import, then the checks of TODOs 1 and 2, then TODO 3's loop
+    printed: list[str] = []  # read as it comes: torch's import, then the checks of TODOs 1 and 2, then TODO 3's
+    reader = threading.Thread(target=lambda: printed.extend(iter(lambda: proc.stdout.read(1), "")), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120  # however busy the machine
+    while "test_todo3" not in "".join(printed) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1)  # inside TODO 3's first check, whose loop runs until its time limit
     proc.send_signal(signal.SIGINT)
-    out = proc.communicate(timeout=60)[0]
+    proc.wait(timeout=60)
+    reader.join(timeout=10)
+    out = "".join(printed)
     assert "KeyboardInterrupt" in out and "score per TODO" in out
     assert re.search(r"\d+ of the \d+ selected checks did not run \(interrupted\)", out), out[-1500:]

@@ -10,7 +10,8 @@ import sys
 
 from kvchecks import i18n
 from kvkit.catalogs import TRANSLATED, domains, problems
-from kvkit.paths import PUBLIC_TESTS, ROOT
+from kvkit.registry import ROOT
+from layouts_support import LAYOUTS
 from message_rules import internal_identifiers, japanese_list_problems, wrong_plurals
 
 JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")
@@ -38,12 +39,20 @@ def test_a_placeholder_is_kept_by_every_translation():
 
 
 def test_english_unless_japanese_is_asked_for(monkeypatch):
+    """A student's shell asks with ``KVKIT_LANG`` (the self-check's default); the kit's code asks for a block."""
     monkeypatch.delenv(i18n.ENV, raising=False)
-    assert i18n.language() == "en"
+    assert i18n.asked_in_environment() == "en"
     for asked in ("ja", "ja_JP.UTF-8", "JA"):
         monkeypatch.setenv(i18n.ENV, asked)
-        assert i18n.language() == "ja"
+        assert i18n.asked_in_environment() == "ja"
     monkeypatch.setenv(i18n.ENV, "fr")
+    assert i18n.asked_in_environment() == "en"
+    monkeypatch.setenv(i18n.ENV, "ja")
+    assert i18n.language() == "en"  # the environment asks the self-check only
+    with i18n.speaking("ja"):
+        assert i18n.language() == "ja"
+        with i18n.speaking("fr"):
+            assert i18n.language() == "en"
     assert i18n.language() == "en"
 
 
@@ -51,8 +60,9 @@ def test_the_self_check_speaks_japanese_when_asked():
     """The student's ``pytest`` on the skeleton: failure reasons and the score table in Japanese with ``--lang ja``
     (``KVKIT_LANG=ja``), in English without."""
     runs = {}
+    public = LAYOUTS[0].public_tests
     for lang in ("en", "ja"):
-        done = subprocess.run([sys.executable, "-m", "pytest", str(PUBLIC_TESTS), f"--lang={lang}", "-q", "-rf"],
+        done = subprocess.run([sys.executable, "-m", "pytest", str(public), f"--lang={lang}", "-q", "-rf"],
                               cwd=ROOT,
                               capture_output=True, text=True, timeout=300,
                               env={**os.environ, "COLUMNS": "300"})  # room for each FAILED line's reason
@@ -79,7 +89,7 @@ def _messages(domain, lang):
 def test_no_catalogue_names_an_internal_identifier():
     """A message a student reads never names the kit's own classes, labels, modules or probes
     (``message_rules``), in any language."""
-    internal = internal_identifiers()
+    internal = internal_identifiers(*LAYOUTS)
     found = [f"{domain.name}/{lang}: {text!r}" for domain in domains() for lang in TRANSLATED
              for ids, strings in _messages(domain, lang) for text in ids + strings if internal.search(text)]
     assert not found, "\n".join(found[:20])

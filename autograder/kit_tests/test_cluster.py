@@ -1,8 +1,8 @@
 """``kvkit grade-all --scheduler``: a class graded on a real Dask cluster on the loopback interface.
 
 A scheduler and two workers start here (``dask scheduler``, ``dask worker``); one worker is killed mid-run, and
-every grade is still there and equal to local grading's. A worker started for another assignment (another kit
-fingerprint) is refused in one line and grades nothing.
+every grade is still there and equal to local grading's. A worker that runs another copy of the kit, whose checks
+differ (another kit fingerprint), is refused in one line and grades nothing.
 """
 
 from __future__ import annotations
@@ -21,28 +21,38 @@ import pytest
 
 from hostile_support import make_submission
 from kvkit.examples import write_example, write_package
-from kvkit.paths import ASSIGNMENT, ASSIGNMENTS, ROOT, TODOS
+from kvkit.registry import ROOT
+from layouts_support import PART1
 
 pytestmark = pytest.mark.slow  # once, for part 1: the cluster path does not depend on the assignment
 DASK = Path(sys.executable).parent / "dask"
-KVKIT = [sys.executable, "-m", "kvkit.cli", "--assignment", ASSIGNMENT.name]
-PACKAGE = ASSIGNMENT.package
-OTHER = next((p for p in sorted((ROOT / "tests").glob("*/assignment.toml")) if p != ASSIGNMENT.manifest), None)
+KVKIT = [sys.executable, "-m", "kvkit.cli", "--assignment", PART1.assignment.name]
+PACKAGE = PART1.assignment.package
 
 
 def make_class(folder: Path) -> Path:
     """Eight students: full marks, partial, skeleton, a zip of full marks, an empty folder (not graded), a link to
     the reference (refused), the replay of the published goldens (0), and full marks again."""
-    write_package(folder / "ada", {})
-    write_example("partial", folder / "bert")
-    shutil.copytree(ASSIGNMENTS / PACKAGE, folder / "cleo" / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
+    write_package(PART1, folder / "ada", {})
+    write_example(PART1, "partial", folder / "bert")
+    shutil.copytree(PART1.skeleton / PACKAGE, folder / "cleo" / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.make_archive(str(folder / "dana"), "zip", folder / "ada")
     (folder / "emil").mkdir()
     (folder / "fay").mkdir()
     (folder / "fay" / PACKAGE).symlink_to(ROOT / "reference" / PACKAGE)
-    make_submission(folder / "finn", {n: "stub" for n in TODOS}, at_import=["import_replays_goldens"])
-    write_package(folder / "gus", {})
+    make_submission(PART1, folder / "finn", {n: "stub" for n in PART1.assignment.todos},
+                    at_import=["import_replays_goldens"])
+    write_package(PART1, folder / "gus", {})
     return folder
+
+
+def other_kit(folder: Path) -> dict:
+    """The environment of a worker that runs another copy of the kit, whose public goldens differ by a byte."""
+    for part in ("autograder/kvkit", "autograder/material", "tests", "reference"):
+        shutil.copytree(ROOT / part, folder / part, ignore=shutil.ignore_patterns("__pycache__"))
+    goldens = folder / PART1.public_tests.relative_to(ROOT) / "goldens.json"
+    goldens.write_text(goldens.read_text() + "\n")
+    return {"PYTHONPATH": f"{folder / 'autograder'}{os.pathsep}{folder / 'tests'}"}
 
 
 def read_csv(path: Path) -> dict[str, dict]:
@@ -80,9 +90,9 @@ def cluster(tmp_path):
     address = json.loads(file.read_text())["address"]
     assert address.startswith("tcp://127.0.0.1:")
 
-    def worker(name: str, manifest: Path = ASSIGNMENT.manifest) -> subprocess.Popen:
+    def worker(name: str, env: dict | None = None) -> subprocess.Popen:
         process = start([str(DASK), "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-dashboard",
-                         "--name", name], tmp_path / f"{name}.log", {"KVKIT_ASSIGNMENT": str(manifest)})
+                         "--name", name], tmp_path / f"{name}.log", env)
         processes.append(process)
         wait_for(lambda: "Registered to" in (tmp_path / f"{name}.log").read_text(), 90, f"worker {name}")
         return process
@@ -102,8 +112,7 @@ def test_a_class_on_a_loopback_cluster_with_a_killed_worker_gets_the_local_grade
 
     doomed = worker("doomed")
     worker("steady")
-    if OTHER is not None:
-        worker("other-kit", OTHER)  # started for another assignment: its kit fingerprint differs
+    worker("other-kit", other_kit(tmp_path / "other-kit"))  # its kit fingerprint differs
     out, results = tmp_path / "cluster.csv", tmp_path / "cluster-results"
     grading = subprocess.Popen([*KVKIT, "grade-all", str(klass), "--out", str(out), "--results-dir", str(results),
                                 "--scheduler", address, "--no-progress"], cwd=ROOT, stdout=subprocess.PIPE,
@@ -115,9 +124,8 @@ def test_a_class_on_a_loopback_cluster_with_a_killed_worker_gets_the_local_grade
     stdout, stderr = grading.communicate(timeout=900)
     assert grading.returncode == 0, stdout + stderr[-3000:]
     assert 1 <= done_before_the_kill < 6, "the worker was not killed mid-run: the test proves nothing"
-    if OTHER is not None:
-        refused = [line for line in stderr.splitlines() if line.startswith("refused Dask worker")]
-        assert len(refused) == 1 and "its kit or checks differ" in refused[0], stderr[-2000:]
+    refused = [line for line in stderr.splitlines() if line.startswith("refused Dask worker")]
+    assert len(refused) == 1 and "its kit or checks differ" in refused[0], stderr[-2000:]
     assert read_csv(out) == read_csv(local)
     rows = read_csv(out)
     assert rows["ada"]["score"] == rows["ada"]["max_score"] == rows["gus"]["score"] == rows["dana"]["score"]
@@ -130,7 +138,7 @@ def test_a_class_on_a_loopback_cluster_with_a_killed_worker_gets_the_local_grade
 
 
 def test_no_scheduler_at_the_address_is_one_line(tmp_path):
-    write_package(tmp_path / "class" / "ada", {})
+    write_package(PART1, tmp_path / "class" / "ada", {})
     run = subprocess.run([*KVKIT, "grade-all", str(tmp_path / "class"), "--out", str(tmp_path / "g.csv"),
                           "--scheduler", "tcp://127.0.0.1:9", "--no-progress"], cwd=ROOT, capture_output=True,
                          text=True, timeout=120)

@@ -10,19 +10,19 @@ import re
 
 import pytest
 
-from kvkit.paths import DEFAULT, TODOS
+from layouts_support import per_assignment
 from message_rules import internal_identifiers, wrong_plurals
 from selfcheck_support import checks_in_process, example_package
 
-pytestmark = [pytest.mark.slow, pytest.mark.every_assignment]
+pytestmark = pytest.mark.slow
 
-CONTRACT = DEFAULT.contract
 ROW = re.compile(r"^\| (\d+) \| (.+?) \| (.+?) \| `([\w/]+)` \|$")
 
 
-def rows() -> list[tuple[int, str, list[str], str]]:
+def rows(layout) -> list[tuple[int, str, list[str], str]]:
+    """The rows of ``layout``'s contract table: ``(todo, clause, checks, body)``."""
     found = []
-    for line in CONTRACT.read_text().splitlines():
+    for line in layout.contract.read_text().splitlines():
         match = ROW.match(line)
         if match:
             todo, clause, checks, body = match.groups()
@@ -30,32 +30,33 @@ def rows() -> list[tuple[int, str, list[str], str]]:
     return found
 
 
-ROWS = rows()
-
-
-def test_the_table_covers_every_todo_and_names_real_checks():
-    assert {todo for todo, *_ in ROWS} == set(TODOS) and len(ROWS) >= 3 * len(TODOS)
-    for _, clause, checks, body in ROWS:
+def test_the_table_covers_every_todo_and_names_real_checks(layout):
+    found, todos = rows(layout), layout.assignment.todos
+    assert {todo for todo, *_ in found} == set(todos) and len(found) >= 3 * len(todos)
+    for _, clause, checks, body in found:
         assert checks, f"row {clause!r} names no check"
-        assert int(re.match(r"todo(\d+)_", body.split("/")[-1]).group(1)) in TODOS, body
+        assert int(re.match(r"todo(\d+)_", body.split("/")[-1]).group(1)) in todos, body
 
 
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory):
-    """Check results of each example body named in the table (each graded once)."""
+    """Check results of each example body named in a table (each graded once)."""
     cache = {}
 
-    def get(body: str):
-        if body not in cache:
-            cache[body] = checks_in_process(example_package(body, tmp_path_factory.mktemp(body.replace("/", "_"))))
-        return cache[body]
+    def get(layout, body: str):
+        key = (layout.assignment.name, body)
+        if key not in cache:
+            folder = tmp_path_factory.mktemp(f"{key[0]}-{body.replace('/', '_')}")
+            cache[key] = checks_in_process(layout, example_package(layout, body, folder))
+        return cache[key]
 
     return get
 
 
-@pytest.mark.parametrize("todo,clause,checks,body", ROWS, ids=[f"todo{r[0]}:{r[3].split('/')[-1]}" for r in ROWS])
-def test_breaking_the_clause_fails_its_checks(outcomes, todo, clause, checks, body):
-    results = outcomes(body)
+@pytest.mark.parametrize("layout,todo,clause,checks,body",
+                         per_assignment(rows, lambda row: f"todo{row[0]}:{row[3].split('/')[-1]}"))
+def test_breaking_the_clause_fails_its_checks(outcomes, layout, todo, clause, checks, body):
+    results = outcomes(layout, body)
     for check in checks:
         if check.endswith("[*]"):
             cases = [r for name, r in results.items() if name.startswith(check[:-3] + "[")]
@@ -64,7 +65,7 @@ def test_breaking_the_clause_fails_its_checks(outcomes, todo, clause, checks, bo
         assert cases, f"{check} is not a graded check"
         assert not all(r.passed for r in cases), f"{body} breaks {clause!r}, yet {check} passes"
         assert all(r.todo == todo for r in cases), f"{check} belongs to another TODO than {clause!r}"
-    internal = internal_identifiers()
+    internal = internal_identifiers(layout)
     for name, result in results.items():  # what the student reads: no internal names, no "1 positions"
         if not result.passed:
             assert not internal.search(result.message), f"{body}, {name}: {result.message}"

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from kvkit.course import folders
-from kvkit.course.courses import ENGLISH
+from kvkit.course.courses import english
+from layouts_support import PART1
+
+ENGLISH = english(PART1)
 
 
 def test_a_failing_notebook_build_leaves_the_source_folder_as_it_was(tmp_path, monkeypatch):

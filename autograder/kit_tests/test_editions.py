@@ -18,23 +18,23 @@ from pathlib import Path
 import pytest
 
 from kvkit.build import readmes
-from kvkit.bundle import TOP, write_bundle
+from kvkit.bundle import write_bundle
 from kvkit.course.checks import collect_checks
-from kvkit.course.courses import COURSES, ENGLISH
+from kvkit.course.courses import courses_of, english
 from kvkit.course.folders import nbgrader_command, nbgrader_env, write_support
 from kvkit.course.submission import fill_notebook, read_notebook
-from kvkit.paths import ASSIGNMENT, ROOT, TODOS
+from kvkit.registry import ROOT
+from layouts_support import per_assignment
 
-pytestmark = pytest.mark.every_assignment
-
-EDITIONS = [course for course in COURSES if course is not ENGLISH]
+EDITIONS = per_assignment(lambda layout: [(course,) for course in courses_of(layout) if course.lang != "en"],
+                          lambda value: value[0].name)
 JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")  # kana and kanji
 POINTS_JA = r"合計\s*(\d+)\s*点（うち公開チェックで\s*(\d+)\s*点）"
 
 
-def test_every_assignment_has_a_japanese_edition():
-    assert "ja" in ASSIGNMENT.editions, f"{ASSIGNMENT.manifest} has no [editions.ja]"
-    for todo in TODOS.values():
+def test_every_assignment_has_a_japanese_edition(layout):
+    assert "ja" in layout.assignment.editions, f"{layout.assignment.manifest} has no [editions.ja]"
+    for todo in layout.assignment.todos.values():
         assert JAPANESE.search(todo.task_in("ja")) and JAPANESE.search(todo.contract_in("ja")), (
             f"TODO {todo.number} has no Japanese task and contract ([todos.ja] in the manifest)")
 
@@ -50,16 +50,18 @@ def graded_cells(notebook: dict) -> list[tuple]:
     return found
 
 
-@pytest.mark.parametrize("course", EDITIONS, ids=lambda c: c.name)
+@pytest.mark.parametrize("layout,course", EDITIONS)
 @pytest.mark.parametrize("folder", ["source", "release"])
-def test_an_edition_has_the_same_checks_and_points(course, folder):
-    english = read_notebook(getattr(ENGLISH, folder) / ENGLISH.notebook_name)
+def test_an_edition_has_the_same_checks_and_points(layout, course, folder):
+    own = english(layout)
+    english_notebook = read_notebook(getattr(own, folder) / own.notebook_name)
     edition = read_notebook(getattr(course, folder) / course.notebook_name)
-    assert graded_cells(edition) == graded_cells(english), f"{course.name}'s {folder} notebook checks differently"
+    assert graded_cells(edition) == graded_cells(english_notebook), \
+        f"{course.name}'s {folder} notebook checks differently"
     answers = lambda nb: [c["metadata"]["nbgrader"]["grade_id"] for c in nb["cells"]  # noqa: E731
                           if c["metadata"].get("nbgrader", {}).get("solution")]
-    assert answers(edition) == answers(english)
-    assert edition["metadata"]["kvkit"]["package"] == english["metadata"]["kvkit"]["package"]
+    assert answers(edition) == answers(english_notebook)
+    assert edition["metadata"]["kvkit"]["package"] == english_notebook["metadata"]["kvkit"]["package"]
 
 
 def prose(notebook: dict) -> str:
@@ -68,29 +70,30 @@ def prose(notebook: dict) -> str:
     return re.sub(r"```.*?```|`[^`]*`|\$\$.*?\$\$|\$[^$]*\$", " ", text, flags=re.S)
 
 
-@pytest.mark.parametrize("course", EDITIONS, ids=lambda c: c.name)
-def test_an_editions_prose_is_mostly_in_its_language(course):
+@pytest.mark.parametrize("layout,course", EDITIONS)
+def test_an_editions_prose_is_mostly_in_its_language(layout, course):
     text = prose(read_notebook(course.release / course.notebook_name))
     letters = [ch for ch in text if ch.isalpha()]
     share = sum(bool(JAPANESE.match(ch)) for ch in letters) / max(1, len(letters))
     assert course.lang == "ja" and share > 0.5, f"{course.name}: {share:.0%} of the prose's letters are Japanese"
 
 
-def test_the_japanese_readme_states_the_graded_points_and_the_python():
-    items = collect_checks()
+def test_the_japanese_readme_states_the_graded_points_and_the_python(layout):
+    items = collect_checks(layout)
     total, public = sum(i.points for i in items), sum(i.points for i in items if not i.hidden)
-    readme = readmes()["ja"]
+    readme = readmes(layout)["ja"]
     found = re.search(POINTS_JA, readme.read_text())
     assert found, f"{readme} must say '合計 N 点（うち公開チェックで M 点）'"
     assert (int(found.group(1)), int(found.group(2))) == (total, public)
     minimum = re.search(r'requires-python = ">=(\d+\.\d+)"', (ROOT / "pyproject.toml").read_text()).group(1)
     assert f"Python {minimum} 以降" in readme.read_text()
-    assert "KVKIT_LANG=ja" in readme.read_text() and "KVKIT_LANG=ja" in readmes()["en"].read_text()
+    assert "KVKIT_LANG=ja" in readme.read_text() and "KVKIT_LANG=ja" in readmes(layout)["en"].read_text()
 
 
-def test_the_students_zip_holds_every_readme(tmp_path):
-    names = zipfile.ZipFile(write_bundle(tmp_path / "bundle.zip")).namelist()
-    assert {f"{TOP}/{readme.name}" for readme in readmes().values()} <= set(names)
+def test_the_students_zip_holds_every_readme(tmp_path, layout):
+    names = zipfile.ZipFile(write_bundle(layout, tmp_path / "bundle.zip")).namelist()
+    top = layout.assignment.bundle
+    assert {f"{top}/{readme.name}" for readme in readmes(layout).values()} <= set(names)
 
 
 def nbgrader(course_root: Path, *args: str) -> subprocess.CompletedProcess:
@@ -107,7 +110,7 @@ def autograded(tmp_path: Path, course, notebooks: dict[str, Path]) -> tuple[dict
 
     root = tmp_path / course.name
     shutil.copytree(course.source, root / "source" / course.name)
-    write_support(root / "source" / course.name)  # the check files beside the notebook (a fresh clone has none)
+    write_support(course.layout, root / "source" / course.name)  # the check files (a fresh clone has none)
     shutil.copyfile(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
     nbgrader(root, "generate_assignment", course.name, "--force")
     for student, notebook in notebooks.items():
@@ -130,41 +133,45 @@ def failure_texts(notebook: dict) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("course", EDITIONS, ids=lambda c: c.name)
-def test_real_nbgrader_gives_an_edition_the_english_editions_scores(tmp_path, course):
+@pytest.mark.parametrize("layout,course", EDITIONS)
+def test_real_nbgrader_gives_an_edition_the_english_editions_scores(tmp_path, layout, course):
     """Source answers: full marks; the release untouched: zero; one TODO unfinished: the English score; verdicts in
     the edition's language."""
     pytest.importorskip("nbgrader")
-    last = TODOS[max(TODOS)].function
+    todos = layout.assignment.todos
+    last, own = todos[max(todos)].function, english(layout)
     scores, verdicts = {}, {}
-    for edition in (ENGLISH, course):
-        release = edition.release / edition.notebook_name
-        notebooks = {"full": fill_notebook(release, tmp_path / edition.name / "full.ipynb", {}),
+    for edition in (own, course):
+        release = edition.release_notebook
+        notebooks = {"full": fill_notebook(layout, release, tmp_path / edition.name / "full.ipynb", {}),
                      "untouched": release,
-                     "partial": fill_notebook(release, tmp_path / edition.name / "partial.ipynb", {last: "stub"})}
+                     "partial": fill_notebook(layout, release, tmp_path / edition.name / "partial.ipynb",
+                                              {last: "stub"})}
         scores[edition.name], verdicts[edition.name] = autograded(tmp_path / "courses", edition, notebooks)
-    english, edition = scores[ENGLISH.name], scores[course.name]
-    full = english["full"][1]
-    assert english["full"] == edition["full"] == (full, full)
-    assert english["untouched"] == edition["untouched"] == (0, full)
-    assert english["partial"] == edition["partial"] and 0 < edition["partial"][0] < full
+    in_english, edition = scores[own.name], scores[course.name]
+    full = in_english["full"][1]
+    assert in_english["full"] == edition["full"] == (full, full)
+    assert in_english["untouched"] == edition["untouched"] == (0, full)
+    assert in_english["partial"] == edition["partial"] and 0 < edition["partial"][0] < full
     failed = failure_texts(verdicts[course.name]["partial"])
     assert failed and not [text for text in failed if not JAPANESE.search(text)], (
         [text for text in failed if not JAPANESE.search(text)][:3])
-    assert not any(JAPANESE.search(text) for text in failure_texts(verdicts[ENGLISH.name]["partial"]))
+    assert not any(JAPANESE.search(text) for text in failure_texts(verdicts[own.name]["partial"]))
 
 
 @pytest.mark.slow
-def test_the_same_code_gets_the_same_points_in_both_languages_with_japanese_messages(tmp_path):
+def test_the_same_code_gets_the_same_points_in_both_languages_with_japanese_messages(tmp_path, layout):
     """``kvkit grade`` of one unfinished package, in English and with ``--lang ja``: the same verdicts."""
     from kvkit.examples import write_package
 
-    folder = write_package(tmp_path / "sub", {TODOS[max(TODOS)].function: "stub"})
+    todos = layout.assignment.todos
+    folder = write_package(layout, tmp_path / "sub", {todos[max(todos)].function: "stub"})
     reports = {}
     for lang in ("en", "ja"):
         out = tmp_path / f"{lang}.json"
-        done = subprocess.run([sys.executable, "-m", "kvkit.cli", "--lang", lang, "grade", str(folder), "--json",
-                               str(out)], capture_output=True, text=True, timeout=600)
+        done = subprocess.run([sys.executable, "-m", "kvkit.cli", "--assignment", layout.assignment.name, "--lang",
+                               lang, "grade", str(folder), "--json", str(out)], capture_output=True, text=True,
+                              timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
         reports[lang] = (json.loads(out.read_text()), done.stdout)
     (en, en_table), (ja, ja_table) = reports["en"], reports["ja"]

@@ -13,31 +13,36 @@ from pathlib import Path
 import pytest
 
 from kvchecks import mistakes
-from kvkit.examples import EXAMPLE_BODIES, write_example, write_package
+from kvchecks.assignment import using
+from kvkit.examples import example_bodies, write_example, write_package
 from kvkit.grade import grade
-from kvkit.paths import EXAMPLES, TODOS
+from layouts_support import PART1, per_assignment
 from message_rules import internal_identifiers, wrong_plurals
 from selfcheck_support import checks_in_process, example_package
 
 
-def cases() -> dict[str, dict]:
+def cases(layout) -> dict[str, dict]:
     """The assignment's pinned hints (``<examples>/hints.toml``): mistake body -> check, says, never."""
-    path = EXAMPLES / "hints.toml"
+    path = layout.examples / "hints.toml"
     return tomllib.loads(path.read_text()) if path.is_file() else {}
 
 
-CASES = cases()
+def known_mistakes(layout) -> dict[str, mistakes.Mistake]:
+    """The known mistakes of ``layout``'s checks package (``MISTAKES``), by name."""
+    with using(layout.assignment.manifest):
+        return mistakes.registry()
 
 
 @pytest.fixture(scope="module")
 def checked(tmp_path_factory):
     cache = {}
 
-    def get(body: str):
-        if body not in cache:
-            folder = example_package(body, tmp_path_factory.mktemp(body.replace("/", "_")))
-            cache[body] = (folder, checks_in_process(folder))
-        return cache[body]
+    def get(layout, body: str):
+        key = (layout.assignment.name, body)
+        if key not in cache:
+            folder = example_package(layout, body, tmp_path_factory.mktemp(f"{key[0]}-{body.replace('/', '_')}"))
+            cache[key] = (folder, checks_in_process(layout, folder))
+        return cache[key]
 
     return get
 
@@ -47,41 +52,43 @@ def example_results(tmp_path_factory):
     """Check results of each example submission of ``examples.toml`` (each graded once)."""
     cache = {}
 
-    def get(name: str):
-        if name not in cache:
-            cache[name] = checks_in_process(write_example(name, tmp_path_factory.mktemp(name)))
-        return cache[name]
+    def get(layout, name: str):
+        key = (layout.assignment.name, name)
+        if key not in cache:
+            cache[key] = checks_in_process(layout, write_example(layout, name, tmp_path_factory.mktemp(name)))
+        return cache[key]
 
     return get
 
 
-def diagnoses() -> dict[str, str]:
+def diagnoses(layout) -> dict[str, str]:
     """Every hint that names a mistake -> the body it is pinned to: each known mistake's hint (``MISTAKES``) and
     the ``says`` of each pinned case marked ``signature = true`` (a hint the checks give only on that signature)."""
-    found = {known.hint: f"mistakes/{known.name}" for known in mistakes.registry().values()}
-    for body, case in CASES.items():
+    found = {known.hint: f"mistakes/{known.name}" for known in known_mistakes(layout).values()}
+    for body, case in cases(layout).items():
         if case.get("signature"):
             found.setdefault(case["says"], body)
     return found
 
 
-def _own(body: str) -> set[str]:
+def _own(layout, body: str) -> set[str]:
     """A body's own diagnoses: its pinned ``says`` and its known mistake's hint."""
-    texts = {CASES[body]["says"]} if body in CASES else set()
-    if body.startswith("mistakes/") and Path(body).name in mistakes.registry():
-        texts.add(mistakes.registry()[Path(body).name].hint)
+    pinned, known = cases(layout), known_mistakes(layout)
+    texts = {pinned[body]["says"]} if body in pinned else set()
+    if body.startswith("mistakes/") and Path(body).name in known:
+        texts.add(known[Path(body).name].hint)
     return texts
 
 
-def allowed(bodies: list[str]) -> set[str]:
+def allowed(layout, bodies: list[str]) -> set[str]:
     """The diagnoses pinned to ``bodies`` (``examples.toml`` names bodies/ files without their folder): their own,
     and what their ``also`` names (a text, or another body whose mistake computes exactly the same)."""
-    texts = set()
+    texts, pinned = set(), cases(layout)
     for body in bodies:
         body = body if "/" in body else f"bodies/{body}"
-        texts |= _own(body)
-        for also in CASES.get(body, {}).get("also", ()):
-            texts |= _own(also) if (also in CASES or also.startswith("mistakes/")) else {also}
+        texts |= _own(layout, body)
+        for also in pinned.get(body, {}).get("also", ()):
+            texts |= _own(layout, also) if (also in pinned or also.startswith("mistakes/")) else {also}
     return texts
 
 
@@ -95,40 +102,41 @@ def fired(results: dict, texts) -> dict[str, list[str]]:
     return {name: hit for name, hit in found.items() if hit}
 
 
-def example_corpus() -> list[tuple[str, list[str]]]:
+def example_corpus(layout) -> list[tuple[str, list[str]]]:
     """(what to check, the bodies whose diagnoses it may earn): each pinned case, then each example submission."""
-    corpus = [(body, [body]) for body in sorted(CASES)]
-    for name, bodies in sorted(EXAMPLE_BODIES.items()):
+    corpus = [(body, [body]) for body in sorted(cases(layout))]
+    for name, bodies in sorted(example_bodies(layout).items()):
         corpus.append((f"example:{name}", [b for b in bodies.values() if b != "stub"]))
     return corpus
 
 
-CORPUS = example_corpus()
+CORPUS = per_assignment(example_corpus)
 
 
-def corpus_results(what: str, checked, example_results) -> dict:
-    return example_results(what.split(":", 1)[1]) if what.startswith("example:") else checked(what)[1]
+def corpus_results(layout, what: str, checked, example_results) -> dict:
+    if what.startswith("example:"):
+        return example_results(layout, what.split(":", 1)[1])
+    return checked(layout, what)[1]
 
 
-@pytest.mark.every_assignment
-@pytest.mark.parametrize("what,bodies", CORPUS, ids=[c[0] for c in CORPUS])
-def test_no_hint_fires_but_the_pinned_ones(checked, example_results, what, bodies):
+@pytest.mark.parametrize("layout,what,bodies", CORPUS)
+def test_no_hint_fires_but_the_pinned_ones(checked, example_results, layout, what, bodies):
     """A hint that names a mistake (a known mistake's, a pinned case's) appears only on the bodies pinned to it:
     each hint fires on the signature of its own mistake, never beside another."""
-    results = corpus_results(what, checked, example_results)
-    others = set(diagnoses()) - allowed(bodies)
+    results = corpus_results(layout, what, checked, example_results)
+    named = diagnoses(layout)
+    others = set(named) - allowed(layout, bodies)
     wrong = fired(results, others)
     assert not wrong, f"{what}: hints pinned to other mistakes fired: " + "; ".join(
-        f"{name}: {[diagnoses()[t] for t in texts]}" for name, texts in wrong.items())
+        f"{name}: {[named[t] for t in texts]}" for name, texts in wrong.items())
 
 
-@pytest.mark.every_assignment
-@pytest.mark.parametrize("what,bodies", CORPUS, ids=[c[0] for c in CORPUS])
-def test_every_failure_reads_well(checked, example_results, what, bodies):
+@pytest.mark.parametrize("layout,what,bodies", CORPUS)
+def test_every_failure_reads_well(checked, example_results, layout, what, bodies):
     """No failure names the kit's internal identifiers or says "1 positions"; every failed hidden check says why
     (a hint, or where the error came from, below its first line)."""
-    internal = internal_identifiers()
-    for name, result in corpus_results(what, checked, example_results).items():
+    internal = internal_identifiers(layout)
+    for name, result in corpus_results(layout, what, checked, example_results).items():
         if result.passed:
             continue
         assert not internal.search(result.message), f"{what}, {name}: {internal.search(result.message)[0]!r} in\n" \
@@ -138,18 +146,17 @@ def test_every_failure_reads_well(checked, example_results, what, bodies):
             assert len(result.message.strip().splitlines()) > 1, f"{what}, hidden {name} says no why: {result.message}"
 
 
-@pytest.mark.every_assignment
-def test_every_known_mistake_has_its_hint_pinned():
+def test_every_known_mistake_has_its_hint_pinned(layout):
     """Each mistake the goldens record (the checks package's MISTAKES) has a pinned case below."""
-    pinned = {Path(body).name for body in CASES}
-    assert not [m.name for m in mistakes.registry().values() if m.name not in pinned]
+    pinned = {Path(body).name for body in cases(layout)}
+    assert not [m.name for m in known_mistakes(layout).values() if m.name not in pinned]
 
 
-@pytest.mark.every_assignment
-@pytest.mark.parametrize("body", sorted(CASES))
-def test_each_common_mistake_earns_its_hint(checked, body):
-    check, wanted, unwanted = CASES[body]["check"], CASES[body]["says"], CASES[body]["never"]
-    _, results = checked(body)
+@pytest.mark.parametrize("layout,body", per_assignment(lambda layout: [(body,) for body in sorted(cases(layout))]))
+def test_each_common_mistake_earns_its_hint(checked, layout, body):
+    case = cases(layout)[body]
+    check, wanted, unwanted = case["check"], case["says"], case["never"]
+    _, results = checked(layout, body)
     result = results[check]
     assert not result.passed, f"{body} passes {check}"
     assert wanted in result.message, result.message
@@ -159,7 +166,7 @@ def test_each_common_mistake_earns_its_hint(checked, body):
 
 
 def test_a_students_exception_names_the_todo_the_exception_and_the_students_line(checked):
-    _, results = checked("bodies/todo2_square_mask")
+    _, results = checked(PART1, "bodies/todo2_square_mask")
     message = results["test_chunk_after_a_cached_prefix_is_masked_correctly"].message
     first, where = message.splitlines()[:2]
     assert first.startswith("your TODO 2 (Attention.forward) raised RuntimeError: ")
@@ -168,13 +175,13 @@ def test_a_students_exception_names_the_todo_the_exception_and_the_students_line
 
 
 def test_whole_model_checks_blame_the_todo_that_fails_and_only_that_one(checked):
-    _, results = checked("bodies/todo3_positions_from_zero")  # TODOs 1 and 2 are right
+    _, results = checked(PART1, "bodies/todo3_positions_from_zero")  # TODOs 1 and 2 are right
     whole = results["test_chunked_prefill_equals_one_shot"]
     assert not whole.passed
     assert "This check also runs TODO 1 and TODO 2, which pass their own checks, so look at TODO 3 first" in \
         whole.message
     assert whole.blame == "own" and "blocked" not in whole.message
-    _, results = checked("mistakes/todo2_no_scale")  # TODO 2 is wrong
+    _, results = checked(PART1, "mistakes/todo2_no_scale")  # TODO 2 is wrong
     whole = results["test_chunked_prefill_equals_one_shot"]
     assert whole.blame == "blocked" and whole.blocked_by == (2,)
     assert whole.message.startswith("TODO 3 (Transformer.forward): blocked by TODO 2 (Attention.forward), which fails "
@@ -182,7 +189,7 @@ def test_whole_model_checks_blame_the_todo_that_fails_and_only_that_one(checked)
 
 
 def test_an_unfinished_todo_is_named_by_the_checks_of_the_todos_that_need_it(tmp_path):
-    results = checks_in_process(write_package(tmp_path, {TODOS[1].function: "stub"}))
+    results = checks_in_process(PART1, write_package(PART1, tmp_path, {PART1.assignment.todos[1].function: "stub"}))
     message = results["test_chunked_prefill_equals_one_shot"].message
     blocked, first = message.splitlines()[:2]
     assert blocked.startswith("TODO 3 (Transformer.forward): blocked by TODO 1 (KVCache.update), which is not "
@@ -192,24 +199,21 @@ def test_an_unfinished_todo_is_named_by_the_checks_of_the_todos_that_need_it(tmp
 
 
 def test_kvkit_grade_gives_the_same_feedback_as_the_self_check(checked):
-    folder, results = checked("bodies/todo1_torch_cat")
-    graded = {r.name.split("::")[-1]: r for r in grade(folder).results}
+    folder, results = checked(PART1, "bodies/todo1_torch_cat")
+    graded = {r.name.split("::")[-1]: r for r in grade(PART1, folder).results}
     for name, result in results.items():
         assert graded[name].passed == result.passed, name
         if not result.passed:
             assert graded[name].message == result.message, name
 
 
-@pytest.mark.every_assignment
-def test_every_comparison_of_a_hidden_check_says_why():
+def test_every_comparison_of_a_hidden_check_says_why(layout):
     """Students never see the hidden checks' code, so each of their comparisons carries a hint (the clause it
     checks): a failing hidden check always says why."""
     import ast
 
-    from kvkit.paths import HIDDEN_TESTS
-
     bare = []
-    for path in sorted(HIDDEN_TESTS.glob("*.py")):
+    for path in sorted(layout.hidden_tests.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                     and isinstance(node.func.value, ast.Name) and node.func.value.id == "expect"

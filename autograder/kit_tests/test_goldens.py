@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 
-import pytest
 import torch
 
 from kvchecks import codec
 from kvkit.goldens import record
-from kvkit.paths import HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
-
-pytestmark = pytest.mark.every_assignment
+from kvkit.registry import ROOT
 
 
 # float32 results differ between CPUs (vector widths, summation order) by a few units in the last place: 6e-6 on
@@ -33,13 +30,14 @@ def same(a, b) -> bool:
     return a == b
 
 
-def test_goldens_are_up_to_date(tmp_path):
+def test_goldens_are_up_to_date(tmp_path, layout):
+    public, hidden = layout.public_tests, layout.hidden_tests
     shutil.copy(ROOT / "conftest.py", tmp_path / "conftest.py")
-    shutil.copytree(PUBLIC_TESTS, tmp_path / "tests", ignore=shutil.ignore_patterns("goldens.json", "__pycache__"))
-    shutil.copytree(HIDDEN_TESTS, tmp_path / "hidden", ignore=shutil.ignore_patterns("goldens.json", "__pycache__"))
-    code, output = record([tmp_path / "tests", tmp_path / "hidden"], rootdir=tmp_path, reference=REFERENCE)
+    shutil.copytree(public, tmp_path / "tests", ignore=shutil.ignore_patterns("goldens.json", "__pycache__"))
+    shutil.copytree(hidden, tmp_path / "hidden", ignore=shutil.ignore_patterns("goldens.json", "__pycache__"))
+    code, output = record(layout, [tmp_path / "tests", tmp_path / "hidden"], rootdir=tmp_path)
     assert code == 0, output[-3000:]
-    for fresh, saved in ((tmp_path / "tests", PUBLIC_TESTS), (tmp_path / "hidden", HIDDEN_TESTS)):
+    for fresh, saved in ((tmp_path / "tests", public), (tmp_path / "hidden", hidden)):
         new = json.loads((fresh / "goldens.json").read_text())
         old = json.loads((saved / "goldens.json").read_text())
         assert new.keys() == old.keys(), f"{saved}/goldens.json asks for other probe calls: run `kvkit goldens`"
@@ -47,10 +45,10 @@ def test_goldens_are_up_to_date(tmp_path):
         assert not stale, f"{saved}/goldens.json is stale for {len(stale)} calls: run `kvkit goldens`"
 
 
-def test_greedy_goldens_are_far_from_ties():
+def test_greedy_goldens_are_far_from_ties(layout):
     """Greedy checks compare token ids; the reference's choices must not hinge on rounding (every observation that
     reports its greedy ``margin``)."""
-    for folder in (PUBLIC_TESTS, HIDDEN_TESTS):
+    for folder in (layout.public_tests, layout.hidden_tests):
         for key, entry in json.loads((folder / "goldens.json").read_text()).items():
             call = json.loads(key)
             margin = entry.get("margin") if isinstance(entry, dict) else None

@@ -19,26 +19,31 @@ from hostile_support import make_submission
 from kvkit.errors import UsageError
 from kvkit.examples import write_example, write_package
 from kvkit.grade_all import find_submissions
-from kvkit.paths import ASSIGNMENT, ASSIGNMENTS, PUBLIC_TESTS, ROOT, TODOS
+from kvkit.registry import ROOT
+from layouts_support import PART1
 
 pytestmark = pytest.mark.slow
 
-KVKIT = [sys.executable, "-m", "kvkit.cli"]
-PACKAGE = ASSIGNMENT.package
+
+def kvkit(layout) -> list[str]:
+    """The ``kvkit`` command line for ``layout``'s assignment."""
+    return [sys.executable, "-m", "kvkit.cli", "--assignment", layout.assignment.name]
 
 
-def make_class(folder: Path) -> Path:
-    """Six students: full marks, partial, skeleton, a zip of full marks, an empty folder, and a skeleton that
-    replays the published goldens."""
-    write_package(folder / "ada", {})
-    write_example("partial", folder / "bert")
-    shutil.copytree(ASSIGNMENTS / PACKAGE, folder / "cleo" / PACKAGE, ignore=shutil.ignore_patterns("__pycache__"))
+def make_class(layout, folder: Path) -> Path:
+    """Six students of ``layout``'s assignment: full marks, partial, skeleton, a zip of full marks, an empty folder,
+    and a skeleton that replays the published goldens."""
+    package = layout.assignment.package
+    write_package(layout, folder / "ada", {})
+    write_example(layout, "partial", folder / "bert")
+    shutil.copytree(layout.skeleton / package, folder / "cleo" / package, ignore=shutil.ignore_patterns("__pycache__"))
     with zipfile.ZipFile(folder / "dana.zip", "w") as zf:
-        for path in sorted((folder / "ada" / PACKAGE).glob("*.py")):
-            zf.write(path, f"dana/{PACKAGE}/{path.name}")
+        for path in sorted((folder / "ada" / package).glob("*.py")):
+            zf.write(path, f"dana/{package}/{path.name}")
     (folder / "emil").mkdir()
-    make_submission(folder / "finn", {n: "stub" for n in TODOS}, at_import=["import_replays_goldens"])
-    shutil.copy(PUBLIC_TESTS / "goldens.json", folder / "finn" / PACKAGE / "goldens.json")
+    make_submission(layout, folder / "finn", {n: "stub" for n in layout.assignment.todos},
+                    at_import=["import_replays_goldens"])
+    shutil.copy(layout.public_tests / "goldens.json", folder / "finn" / package / "goldens.json")
     (folder / "notes.txt").write_text("not a submission\n")
     return folder
 
@@ -48,11 +53,10 @@ def read_csv(path: Path) -> dict[str, dict]:
         return {row["student"]: row for row in csv.DictReader(f)}
 
 
-@pytest.mark.every_assignment
-def test_grade_all_writes_a_csv_and_one_results_json_per_student_then_regrades_only_changes(tmp_path):
-    subs = make_class(tmp_path / "subs")
+def test_grade_all_writes_a_csv_and_one_results_json_per_student_then_regrades_only_changes(tmp_path, layout):
+    subs = make_class(layout, tmp_path / "subs")
     out, results = tmp_path / "grades.csv", tmp_path / "results"
-    run = subprocess.run(KVKIT + ["grade-all", str(subs), "--out", str(out), "--jobs", "2", "--results-dir",
+    run = subprocess.run(kvkit(layout) + ["grade-all", str(subs), "--out", str(out), "--jobs", "2", "--results-dir",
                                   str(results)], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "5 graded, 0 already graded (skipped), 1 not gradable" in run.stdout  # emil: an empty folder
@@ -65,7 +69,7 @@ def test_grade_all_writes_a_csv_and_one_results_json_per_student_then_regrades_o
     assert rows["finn"]["score"] == "0" and rows["finn"]["status"] == "graded"  # the replay earns what cleo earns
     assert 0 < float(rows["bert"]["score"]) < float(full)
     assert rows["bert"]["todo1"] == rows["ada"]["todo1"] and rows["bert"]["todo3"] != rows["ada"]["todo3"]
-    assert [f"todo{n}" for n in TODOS] == [name for name in rows["ada"] if name.startswith("todo")]
+    assert [f"todo{n}" for n in layout.assignment.todos] == [name for name in rows["ada"] if name.startswith("todo")]
     assert rows["emil"]["status"] == "not graded" and "is empty" in rows["emil"]["notes"]
     for student in rows:
         data = json.loads((results / student / "results.json").read_text())
@@ -73,11 +77,11 @@ def test_grade_all_writes_a_csv_and_one_results_json_per_student_then_regrades_o
         if student != "emil":
             assert {t["visibility"] for t in data["tests"]} == {"visible", "after_published"}
     # a student resubmits: only that submission is graded again
-    cache = subs / "cleo" / PACKAGE / "cache.py"
+    cache = subs / "cleo" / layout.assignment.package / "cache.py"
     cache.write_text(cache.read_text() + "\n# changed\n")
     before = {s: (results / s / "meta.json").stat().st_mtime_ns for s in rows}
-    run = subprocess.run(KVKIT + ["grade-all", str(subs), "--out", str(out), "--results-dir", str(results),
-                                  "--no-progress"], cwd=ROOT, capture_output=True, text=True)
+    run = subprocess.run(kvkit(layout) + ["grade-all", str(subs), "--out", str(out), "--results-dir", str(results),
+                                          "--no-progress"], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0 and "1 graded, 5 already graded" in run.stdout, run.stdout + run.stderr[-2000:]
     after = {s: (results / s / "meta.json").stat().st_mtime_ns for s in rows}
     assert [s for s in rows if before[s] != after[s]] == ["cleo"]
@@ -87,9 +91,9 @@ def test_grade_all_writes_a_csv_and_one_results_json_per_student_then_regrades_o
 def test_a_killed_run_resumes_without_losing_finished_grades(tmp_path):
     subs = tmp_path / "subs"
     for i in range(6):
-        write_example("partial" if i % 2 else "alternative", subs / f"student{i}")
+        write_example(PART1, "partial" if i % 2 else "alternative", subs / f"student{i}")
     out, results = tmp_path / "grades.csv", tmp_path / "results"
-    command = KVKIT + ["grade-all", str(subs), "--out", str(out), "--jobs", "1", "--results-dir", str(results),
+    command = kvkit(PART1) + ["grade-all", str(subs), "--out", str(out), "--jobs", "1", "--results-dir", str(results),
                        "--no-progress"]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -114,9 +118,9 @@ def test_a_killed_run_resumes_without_losing_finished_grades(tmp_path):
 
 
 def test_two_entries_for_one_student_cost_only_that_student(tmp_path):
-    write_package(tmp_path / "ada", {})
+    write_package(PART1, tmp_path / "ada", {})
     (tmp_path / "ada.zip").write_bytes(b"")
-    write_package(tmp_path / "bert", {})
+    write_package(PART1, tmp_path / "bert", {})
     entries, skipped = find_submissions(tmp_path)
     assert [(e.student, e.refused is not None) for e in entries] == [("ada", True), ("ada", True), ("bert", False)]
     assert "2 submissions for ada (ada, ada.zip): keep one" in entries[0].refused and not skipped

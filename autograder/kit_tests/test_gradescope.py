@@ -14,16 +14,26 @@ import pytest
 
 from hostile_support import make_submission, reference_body
 from kvkit.cli import main
-from kvkit.paths import ASSIGNMENTS, HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT, TODOS
+from kvkit.registry import ROOT
+from layouts_support import PART1
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def autograder_zip(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("gradescope") / "autograder.zip"
-    assert main(["gradescope", str(out)]) == 0
-    return out
+def zips(tmp_path_factory):
+    """``zips(layout)``: ``kvkit --assignment NAME gradescope`` of ``layout``'s assignment (built once)."""
+    built = {}
+
+    def get(layout) -> Path:
+        name = layout.assignment.name
+        if name not in built:
+            out = tmp_path_factory.mktemp(f"gradescope-{name}") / "autograder.zip"
+            assert main(["--assignment", name, "gradescope", str(out)]) == 0
+            built[name] = out
+        return built[name]
+
+    return get
 
 
 def gradescope_root(tmp_path: Path, autograder_zip: Path, submission: Path) -> Path:
@@ -46,29 +56,29 @@ def run_autograder(root: Path, **extra_env: str) -> tuple[subprocess.CompletedPr
     return run, json.loads((root / "results" / "results.json").read_text())
 
 
-@pytest.mark.every_assignment
-def test_the_zip_holds_the_scripts_checks_and_the_reference_for_fresh_inputs(autograder_zip):
-    with zipfile.ZipFile(autograder_zip) as zf:
+def test_the_zip_holds_the_scripts_checks_and_the_reference_for_fresh_inputs(zips, layout):
+    with zipfile.ZipFile(zips(layout)) as zf:
         names = zf.namelist()
         texts = {n: zf.read(n).decode(errors="replace") for n in names}
         modes = {n: zf.getinfo(n).external_attr >> 16 for n in ("setup.sh", "run_autograder")}
     assert {"setup.sh", "run_autograder", "requirements.txt"} <= set(names)
     assert all(mode & 0o111 for mode in modes.values())
-    hidden, public = (f"kit/{folder.relative_to(ROOT).as_posix()}" for folder in (HIDDEN_TESTS, PUBLIC_TESTS))
+    hidden, public = (f"kit/{folder.relative_to(ROOT).as_posix()}"
+                      for folder in (layout.hidden_tests, layout.public_tests))
     assert any(n.startswith(f"{hidden}/") and n.endswith(".py") for n in names)
     assert f"{hidden}/goldens.json" in names and f"{public}/goldens.json" in names
     assert not [n for n in names if "/examples/" in n or "source/" in n or "kit_tests" in n]
-    for todo in TODOS:  # the solution is there, in the reference only (kvkit.fresh needs it)
-        body = reference_body(todo).strip().splitlines()
+    todos = layout.assignment.todos
+    for todo in todos:  # the solution is there, in the reference only (kvkit.fresh needs it)
+        body = reference_body(layout, todo).strip().splitlines()
         longest = max(body, key=len).strip()
-        assert [n for n, text in texts.items() if longest in text] == [f"kit/reference/{TODOS[todo].file}"]
+        assert [n for n, text in texts.items() if longest in text] == [f"kit/reference/{todos[todo].file}"]
     assert "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu" in texts["setup.sh"]
     assert all("==" in line for line in texts["requirements.txt"].split())
 
 
-@pytest.mark.every_assignment
-def test_run_autograder_gives_the_reference_full_marks(tmp_path, autograder_zip):
-    root = gradescope_root(tmp_path, autograder_zip, REFERENCE)
+def test_run_autograder_gives_the_reference_full_marks(tmp_path, zips, layout):
+    root = gradescope_root(tmp_path, zips(layout), layout.reference)
     run, results = run_autograder(root)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     assert f"kvkit from {root / 'source' / 'kit' / 'autograder' / 'kvkit'}" in run.stdout  # the zip's grader
@@ -82,9 +92,8 @@ def test_run_autograder_gives_the_reference_full_marks(tmp_path, autograder_zip)
         assert "could read" not in results["output"] and "WARNING" not in results["output"]
 
 
-@pytest.mark.every_assignment
-def test_run_autograder_gives_the_skeleton_zero(tmp_path, autograder_zip):
-    root = gradescope_root(tmp_path, autograder_zip, ASSIGNMENTS)
+def test_run_autograder_gives_the_skeleton_zero(tmp_path, zips, layout):
+    root = gradescope_root(tmp_path, zips(layout), layout.skeleton)
     run, results = run_autograder(root)
     assert run.returncode == 0, run.stderr[-3000:]
     assert results["score"] == 0 and results["max_score"] > 0
@@ -92,24 +101,23 @@ def test_run_autograder_gives_the_skeleton_zero(tmp_path, autograder_zip):
                for t in results["tests"])
 
 
-@pytest.mark.every_assignment
-def test_run_autograder_turns_an_empty_submission_into_a_zero_with_a_reason(tmp_path, autograder_zip):
+def test_run_autograder_turns_an_empty_submission_into_a_zero_with_a_reason(tmp_path, zips, layout):
     empty = tmp_path / "empty"
     empty.mkdir()
-    root = gradescope_root(tmp_path, autograder_zip, empty)
+    root = gradescope_root(tmp_path, zips(layout), empty)
     run, results = run_autograder(root)
     assert run.returncode == 0, run.stderr[-3000:]
     assert results["score"] == 0 and results["tests"] == []
     assert results["output"].startswith("Your submission could not be graded:") and "is empty" in results["output"]
 
 
-def test_the_reference_in_the_zip_is_out_of_the_childs_reach(tmp_path, autograder_zip):
+def test_the_reference_in_the_zip_is_out_of_the_childs_reach(tmp_path, zips):
     if os.geteuid() != 0:
         pytest.skip("Gradescope runs the autograder as root; this checks that confinement")
     kit = tmp_path / "autograder" / "source" / "kit"  # where gradescope_root unpacks the zip
-    sub = make_submission(tmp_path / "sub", {n: "stub" for n in TODOS}, at_import=["import_steals_solution"],
-                          __KVKIT_ROOT__=str(kit))
-    root = gradescope_root(tmp_path, autograder_zip, sub / "kvcache")
+    sub = make_submission(PART1, tmp_path / "sub", {n: "stub" for n in PART1.assignment.todos},
+                          at_import=["import_steals_solution"], __KVKIT_ROOT__=str(kit))
+    root = gradescope_root(tmp_path, zips(PART1), sub / "kvcache")
     run, results = run_autograder(root)
     assert run.returncode == 0, run.stderr[-3000:]
     assert results["score"] == 0, "the submission found the zip's reference and used it"

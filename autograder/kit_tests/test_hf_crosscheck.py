@@ -14,10 +14,10 @@ from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 from kvkit.cli import main
 from kvkit.errors import UsageError
 from kvkit.impl import import_impl
-from kvkit.paths import DEFAULT, REFERENCE
 from kvkit.tools import tool
+from layouts_support import PART1
 
-from_gpt2 = tool(DEFAULT, "hf").from_gpt2
+from_gpt2 = tool(PART1, "hf").from_gpt2
 
 ATOL = 1e-4
 VOCAB = 101
@@ -35,7 +35,7 @@ def small_gpt2(**overrides) -> GPT2LMHeadModel:
 
 @pytest.fixture(scope="module")
 def kvcache():
-    return import_impl(REFERENCE)
+    return import_impl(PART1, PART1.reference)
 
 
 @pytest.fixture(scope="module")

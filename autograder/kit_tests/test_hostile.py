@@ -22,7 +22,8 @@ import torch
 
 from hostile_support import failures, full, make_submission, scores
 from kvkit.grade import grade
-from kvkit.paths import HIDDEN_TESTS, PUBLIC_TESTS, ROOT
+from kvkit.registry import ROOT
+from layouts_support import PART1
 from kvkit.sandbox import isolation_mode
 
 pytestmark = pytest.mark.slow
@@ -37,7 +38,7 @@ def cli(*args, **kwargs):
 
 
 def test_syntax_error_is_a_graded_zero_with_the_reason(tmp_path):
-    sub = make_submission(tmp_path / "sub", {1: "todo1_syntax_error"})
+    sub = make_submission(PART1, tmp_path / "sub", {1: "todo1_syntax_error"})
     out = tmp_path / "results.json"
     run = cli("grade", str(sub), "--json", str(out))
     assert run.returncode == 0, run.stderr
@@ -48,13 +49,13 @@ def test_syntax_error_is_a_graded_zero_with_the_reason(tmp_path):
 
 
 def test_import_failure_is_a_graded_zero_with_the_reason(tmp_path):
-    report = grade(make_submission(tmp_path, at_import=["import_fails"]))
+    report = grade(PART1, make_submission(PART1, tmp_path, at_import=["import_fails"]))
     assert report.score == 0 and report.max_score > 0
     assert all(m.startswith("importing kvcache failed: ModuleNotFoundError") for m in failures(report))
 
 
 def test_an_exception_in_one_todo_costs_only_that_todos_points(tmp_path):
-    report = grade(make_submission(tmp_path, {3: "todo3_raises"}))
+    report = grade(PART1, make_submission(PART1, tmp_path, {3: "todo3_raises"}))
     assert full(report, 1) and full(report, 2)
     assert scores(report)[4][0] > 0  # TODO 4's checks on a scripted model do not need TODO 3
     assert scores(report)[3][0] == 0
@@ -63,7 +64,7 @@ def test_an_exception_in_one_todo_costs_only_that_todos_points(tmp_path):
 
 def test_an_endless_loop_in_one_todo_times_out_quickly_and_the_rest_is_graded(tmp_path):
     started = time.perf_counter()
-    report = grade(make_submission(tmp_path, {4: "todo4_endless_loop"}))
+    report = grade(PART1, make_submission(PART1, tmp_path, {4: "todo4_endless_loop"}))
     seconds = time.perf_counter() - started
     assert full(report, 1) and full(report, 2) and full(report, 3)
     assert scores(report)[4][0] == 0
@@ -78,7 +79,7 @@ def peak_mb() -> float:
 
 def test_unbounded_memory_meets_the_childs_limit_and_the_grader_survives(tmp_path):
     before = peak_mb()
-    report = grade(make_submission(tmp_path, {2: "todo2_eats_memory"}))
+    report = grade(PART1, make_submission(PART1, tmp_path, {2: "todo2_eats_memory"}))
     assert full(report, 1)
     assert scores(report)[2][0] == 0
     assert any("raised MemoryError" in m and "MB of memory" in m for m in failures(report, 2))
@@ -86,7 +87,8 @@ def test_unbounded_memory_meets_the_childs_limit_and_the_grader_survives(tmp_pat
 
 
 def test_hundreds_of_megabytes_of_output_leave_a_short_report(tmp_path):
-    sub = make_submission(tmp_path / "sub", {1: "todo1_prints_a_lot", 4: "stub"}, at_import=["import_prints_a_lot"])
+    sub = make_submission(PART1, tmp_path / "sub", {1: "todo1_prints_a_lot", 4: "stub"},
+                          at_import=["import_prints_a_lot"])
     out = tmp_path / "results.json"
     run = cli("grade", str(sub), "--json", str(out), timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
@@ -105,15 +107,15 @@ def test_hundreds_of_megabytes_of_output_leave_a_short_report(tmp_path):
 @pytest.mark.parametrize("hostile", ["import_sys_exit", "import_os_exit"])
 def test_leaving_at_import_time_is_a_zero_never_a_pass(tmp_path, hostile):
     started = time.perf_counter()
-    report = grade(make_submission(tmp_path, at_import=[hostile]))
+    report = grade(PART1, make_submission(PART1, tmp_path, at_import=[hostile]))
     assert report.score == 0 and report.max_score > 0 and len(report.results) == len(failures(report))
     assert all(m.startswith("importing kvcache failed:") for m in failures(report))
     assert time.perf_counter() - started < 20
 
 
 def test_leaving_inside_a_todo_fails_that_todos_checks(tmp_path, graded):
-    report = grade(make_submission(tmp_path, {3: "todo3_sys_exit", 4: "todo4_os_exit"}))
-    assert len(report.results) == len(graded("reference").results)  # every check has a result
+    report = grade(PART1, make_submission(PART1, tmp_path, {3: "todo3_sys_exit", 4: "todo4_os_exit"}))
+    assert len(report.results) == len(graded(PART1, "reference").results)  # every check has a result
     assert full(report, 1) and full(report, 2)
     assert scores(report)[3][0] == 0 and scores(report)[4][0] == 0
     assert any("TODO 3 (Transformer.forward) raised SystemExit: 0" in m for m in failures(report, 3))
@@ -124,8 +126,9 @@ def test_patched_comparisons_in_the_child_do_not_change_any_verdict(tmp_path):
     originals = (torch.allclose, torch.equal, torch.isclose, torch.testing.assert_close, torch.Tensor.__eq__,
                  np.allclose, np.array_equal)
     garbage = {1: "todo1_returns_garbage", 2: "todo2_returns_garbage"}
-    patched = grade(make_submission(tmp_path / "patched", garbage, at_import=["import_patches_comparisons"]))
-    honest = grade(make_submission(tmp_path / "honest", garbage))
+    patched = grade(PART1, make_submission(PART1, tmp_path / "patched", garbage,
+                                           at_import=["import_patches_comparisons"]))
+    honest = grade(PART1, make_submission(PART1, tmp_path / "honest", garbage))
     verdicts = lambda report: {r.name: r.passed for r in report.results}  # noqa: E731
     assert verdicts(patched) == verdicts(honest)  # the same wrong code, patched or not: the same verdicts
     assert scores(patched)[1][0] < scores(patched)[1][1] / 2 and scores(patched)[2][0] == 0
@@ -134,7 +137,8 @@ def test_patched_comparisons_in_the_child_do_not_change_any_verdict(tmp_path):
 
 
 def test_fake_results_files_and_printed_scores_are_ignored(tmp_path):
-    sub = make_submission(tmp_path / "sub", {n: "stub" for n in (1, 2, 3, 4)}, at_import=["import_fake_results"])
+    sub = make_submission(PART1, tmp_path / "sub", {n: "stub" for n in (1, 2, 3, 4)},
+                          at_import=["import_fake_results"])
     out_dir = tmp_path / "results"
     out_dir.mkdir()
     out = out_dir / "results.json"
@@ -151,8 +155,10 @@ def test_fake_results_files_and_printed_scores_are_ignored(tmp_path):
 
 
 def test_always_equal_objects_and_lying_tensor_subclasses_earn_nothing_extra(tmp_path):
-    liar = grade(make_submission(tmp_path / "liar", {1: "todo1_always_equal", 2: "todo2_tensor_subclass"}))
-    plain = grade(make_submission(tmp_path / "plain", {1: "todo1_returns_garbage", 2: "todo2_returns_garbage"}))
+    liar = grade(PART1, make_submission(PART1, tmp_path / "liar",
+                                        {1: "todo1_always_equal", 2: "todo2_tensor_subclass"}))
+    plain = grade(PART1, make_submission(PART1, tmp_path / "plain",
+                                         {1: "todo1_returns_garbage", 2: "todo2_returns_garbage"}))
     for todo in (1, 2):
         assert scores(liar)[todo][0] <= scores(plain)[todo][0], (todo, scores(liar), scores(plain))
     assert scores(liar)[2][0] == 0
@@ -162,8 +168,9 @@ def test_always_equal_objects_and_lying_tensor_subclasses_earn_nothing_extra(tmp
 
 @needs_root
 def test_the_reference_and_hidden_tests_are_out_of_the_childs_reach(tmp_path, monkeypatch):
-    sub = make_submission(tmp_path / "sub", {n: "stub" for n in (1, 2, 3, 4)}, at_import=["import_steals_solution"])
-    report = grade(sub)
+    sub = make_submission(PART1, tmp_path / "sub", {n: "stub" for n in (1, 2, 3, 4)},
+                          at_import=["import_steals_solution"])
+    report = grade(PART1, sub)
     assert isolation_mode() in ("namespace", "uid")
     assert report.score == 0, "the submission found and used the reference"
     notes = "\n".join(report.notes)
@@ -171,7 +178,7 @@ def test_the_reference_and_hidden_tests_are_out_of_the_childs_reach(tmp_path, mo
     assert "WARNING" not in notes
     # the same submission, graded without confinement, steals the reference: the attack is real
     monkeypatch.setenv("KVKIT_ISOLATION", "none")
-    unconfined = grade(sub)
+    unconfined = grade(PART1, sub)
     assert unconfined.score == unconfined.max_score
     assert any("could read" in note for note in unconfined.notes)
 
@@ -187,13 +194,14 @@ def _digest(paths) -> str:
 def test_the_child_cannot_delete_or_edit_files_around_it(tmp_path, graded):
     sentinel = tmp_path / "sentinel.txt"
     sentinel.write_text("keep me\n")
-    kit = [p for p in (*PUBLIC_TESTS.rglob("*"), *HIDDEN_TESTS.rglob("*")) if p.is_file() and "__pycache__" not in p.parts]
+    kit = [p for p in (*PART1.public_tests.rglob("*"), *PART1.hidden_tests.rglob("*"))
+           if p.is_file() and "__pycache__" not in p.parts]
     before = _digest(kit)
-    sub = make_submission(tmp_path / "sub", at_import=["import_vandal"], __KVKIT_SENTINEL__=str(sentinel))
+    sub = make_submission(PART1, tmp_path / "sub", at_import=["import_vandal"], __KVKIT_SENTINEL__=str(sentinel))
     own = sub / "kvcache" / "cache.py"
     own_before = own.read_bytes()
-    report = grade(sub)
-    assert report.score == report.max_score == graded("reference").max_score  # its code still ran as written
+    report = grade(PART1, sub)
+    assert report.score == report.max_score == graded(PART1, "reference").max_score  # its code still ran as written
     notes = "\n".join(report.notes)
     assert "VANDAL succeeded 0 times out of 21" in notes, notes
     assert _digest(kit) == before and sentinel.read_text() == "keep me\n" and own.read_bytes() == own_before
@@ -202,7 +210,7 @@ def test_the_child_cannot_delete_or_edit_files_around_it(tmp_path, graded):
 @needs_root
 def test_processes_left_behind_are_killed(tmp_path):
     mark = f"kvd{uuid.uuid4().hex[:12]}"  # the detached process's name (the pid it prints is its namespace's)
-    report = grade(make_submission(tmp_path, at_import=["import_detached_child"], __KVKIT_MARK__=mark))
+    report = grade(PART1, make_submission(PART1, tmp_path, at_import=["import_detached_child"], __KVKIT_MARK__=mark))
     assert "DETACHED" in "\n".join(report.notes), report.notes
     time.sleep(0.2)
     named = []
@@ -219,7 +227,7 @@ def test_processes_left_behind_are_killed(tmp_path):
 
 @needs_root
 def test_no_network_and_bounded_disk_for_the_child(tmp_path):
-    report = grade(make_submission(tmp_path, at_import=["import_network", "import_fills_disk"]))
+    report = grade(PART1, make_submission(PART1, tmp_path, at_import=["import_network", "import_fills_disk"]))
     assert report.score == report.max_score  # the rest of its code still runs
     notes = "\n".join(report.notes)
     assert "NETWORK blocked" in notes, notes
@@ -233,12 +241,12 @@ def test_a_failure_of_the_grader_itself_is_raised_not_scored_as_a_zero(tmp_path,
 
     monkeypatch.setattr(process, "BOOT", "import sys; print('broken grader'); sys.exit(3)")
     with pytest.raises(GraderError, match="did not start.*exit code 3"):
-        grade(make_submission(tmp_path, {}))
+        grade(PART1, make_submission(PART1, tmp_path, {}))
 
 
 def test_forged_replies_cannot_make_the_grader_allocate_or_crash(tmp_path):
     before = peak_mb()
-    report = grade(make_submission(tmp_path, {3: "todo3_nested_reply", 4: "todo4_forged_reply"}))
+    report = grade(PART1, make_submission(PART1, tmp_path, {3: "todo3_nested_reply", 4: "todo4_forged_reply"}))
     assert full(report, 1) and full(report, 2)
     assert scores(report)[3][0] == 0 and scores(report)[4][0] == 0
     messages = "\n".join(failures(report, 3) + failures(report, 4))

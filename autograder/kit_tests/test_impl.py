@@ -19,11 +19,14 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from kvkit.bundle import TOP, write_bundle
+from kvkit.bundle import write_bundle
 from kvkit.cli import main
-from kvkit.course.folders import RELEASE_NOTEBOOK
+from kvkit.course.courses import english
 from kvkit.course.submission import fill_notebook
-from kvkit.paths import ASSIGNMENTS, REFERENCE
+from layouts_support import PART1
+
+REFERENCE, ASSIGNMENTS = PART1.reference, PART1.skeleton
+RELEASE_NOTEBOOK = english(PART1).release_notebook
 
 NEGATED = """
 
@@ -35,14 +38,14 @@ Transformer.forward = lambda self, *args, **kwargs: -_reference_forward(self, *a
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
-    return write_bundle(tmp_path_factory.mktemp("bundle") / "bundle.zip")
+    return write_bundle(PART1, tmp_path_factory.mktemp("bundle") / "bundle.zip")
 
 
 @pytest.fixture
 def exercise(bundle, tmp_path) -> Path:
     """The unzipped student bundle: ``assignments/kvcache`` holds the skeleton."""
     zipfile.ZipFile(bundle).extractall(tmp_path)
-    return tmp_path / TOP
+    return tmp_path / PART1.assignment.bundle
 
 
 def put_code(package: Path, negated: bool = False) -> Path:
@@ -97,9 +100,9 @@ def test_chat_demo_runs_a_zip_and_the_loose_files(monkeypatch, capsys, tmp_path)
 def test_chat_demo_runs_a_notebook(exercise, monkeypatch, capsys):
     reference = chat_replies(capsys, "reference")
     monkeypatch.chdir(exercise)
-    fill_notebook(RELEASE_NOTEBOOK, exercise / "kv_cache.ipynb", {})
+    fill_notebook(PART1, RELEASE_NOTEBOOK, exercise / "kv_cache.ipynb", {})
     assert chat_replies(capsys, "kv_cache.ipynb") == reference
-    fill_notebook(RELEASE_NOTEBOOK, exercise / "kv_cache.ipynb", {"Transformer.forward": "stub"})
+    fill_notebook(PART1, RELEASE_NOTEBOOK, exercise / "kv_cache.ipynb", {"Transformer.forward": "stub"})
     line = one_error_line(capsys, "chat-demo", "--impl", "kv_cache.ipynb")
     assert "is not finished" in line and "TODO 3" in line, line
     shutil.copy(RELEASE_NOTEBOOK, exercise / "kv_cache.ipynb")  # nbgrader's stubs: a bare NotImplementedError()
@@ -194,7 +197,7 @@ def test_generate_runs_the_code_in_the_current_folder(exercise, monkeypatch, cap
     assert "is not finished (TODO" in line, line
     put_code(exercise / "assignments" / "kvcache", negated=True)
     assert generated_ids(capsys, gpt2_folder, ".") != reference
-    fill_notebook(RELEASE_NOTEBOOK, exercise / "kv_cache.ipynb", {"TransformerGenerator.generate": "stub"})
+    fill_notebook(PART1, RELEASE_NOTEBOOK, exercise / "kv_cache.ipynb", {"TransformerGenerator.generate": "stub"})
     line = one_error_line(capsys, "generate", "--hf", str(gpt2_folder), "--prompt-ids", "1,2,3",
                           "--impl", "kv_cache.ipynb")
     assert "TODO 4" in line, line

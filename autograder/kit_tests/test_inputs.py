@@ -15,7 +15,10 @@ from kvkit.cli import main
 from kvkit.errors import UsageError
 from kvkit.grade import grade
 from kvkit.intake import MAX_ZIP_BYTES, MAX_ZIP_MEMBERS, received
-from kvkit.paths import ASSIGNMENTS, REFERENCE, ROOT
+from kvkit.registry import ROOT
+from layouts_support import PART1
+
+REFERENCE, ASSIGNMENTS = PART1.reference, PART1.skeleton
 
 
 def zip_folder(folder: Path, archive: Path, prefix: str = "") -> Path:
@@ -70,23 +73,23 @@ def test_layouts_that_resolve_to_one_package(tmp_path):
     nested = tmp_path / "nested" / "my-work" / "assignments"
     shutil.copytree(ASSIGNMENTS / "kvcache", nested / "kvcache")
     for given in (tmp_path / "nested", nested / "kvcache"):  # a copy of the exercise; the package folder itself
-        with received(given) as taken:
+        with received(PART1, given) as taken:
             assert sorted(p.name for p in taken.package.iterdir()) == sorted(
                 p.name for p in (ASSIGNMENTS / "kvcache").iterdir() if p.name != "__pycache__")
     loose = tmp_path / "loose"  # Gradescope's upload of the package's files
     shutil.copytree(ASSIGNMENTS / "kvcache", loose, ignore=shutil.ignore_patterns("__pycache__"))
-    with received(loose) as taken:
+    with received(PART1, loose) as taken:
         assert sorted(p.name for p in taken.package.iterdir()) == sorted(p.name for p in loose.iterdir())
     holder = tmp_path / "holder"  # a folder with nothing but the student's zip
     holder.mkdir()
     zip_folder(nested / "kvcache", holder / "submission.zip")
-    with received(holder) as taken:
+    with received(PART1, holder) as taken:
         assert (taken.package / "cache.py").read_text() == (ASSIGNMENTS / "kvcache" / "cache.py").read_text()
 
 
 def test_a_zip_submission_is_graded(tmp_path):
     archive = zip_folder(REFERENCE / "kvcache", tmp_path / "student.zip", prefix="student-42/")
-    report = grade(archive)
+    report = grade(PART1, archive)
     assert report.score == report.max_score > 0
 
 
@@ -144,11 +147,11 @@ def test_a_symbolic_link_inside_a_submitted_package_is_refused(tmp_path, capsys)
 
 
 def test_a_notebook_submission_is_graded(tmp_path):
-    from kvkit.course.folders import SOURCE_NOTEBOOK  # the instructor's notebook: the reference's code in cells
+    from kvkit.course.courses import english
 
     notebook = tmp_path / "kv_cache.ipynb"
-    shutil.copy(SOURCE_NOTEBOOK, notebook)
-    report = grade(notebook)
+    shutil.copy(english(PART1).source_notebook, notebook)  # the instructor's notebook: the reference's code in cells
+    report = grade(PART1, notebook)
     assert report.score == report.max_score > 0
 
 
@@ -161,5 +164,5 @@ def test_a_broken_notebook_is_one_line(tmp_path, capsys):
 def test_without_notebook_support_a_notebook_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "kvkit.course.submission", None)  # as if it did not exist
     (tmp_path / "kv_cache.ipynb").write_text("{}")
-    with pytest.raises(UsageError, match="cannot read notebooks"), received(tmp_path / "kv_cache.ipynb"):
+    with pytest.raises(UsageError, match="cannot read notebooks"), received(PART1, tmp_path / "kv_cache.ipynb"):
         pass

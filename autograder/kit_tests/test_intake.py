@@ -23,18 +23,22 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.course.folders import RELEASE_NOTEBOOK, SOURCE_NOTEBOOK
+from kvkit.course.courses import english
 from kvkit.course.submission import fill_notebook, read_notebook
 from kvkit.errors import UsageError
 from kvkit.examples import write_package
 from kvkit.grade import grade
 from kvkit.intake import MAX_ZIP_MEMBERS, fingerprint_of, received, take_in
-from kvkit.paths import ASSIGNMENT, REFERENCE, ROOT, TODOS
+from kvkit.registry import ROOT
 
-pytestmark = pytest.mark.every_assignment
-PACKAGE = ASSIGNMENT.package
-KVKIT = [sys.executable, "-m", "kvkit.cli", "--assignment", ASSIGNMENT.name]
-STUBS = {todo.function: "stub" for todo in TODOS.values()}  # the skeleton's bodies
+
+def kvkit(layout) -> list[str]:
+    return [sys.executable, "-m", "kvkit.cli", "--assignment", layout.assignment.name]
+
+
+def stubs(layout) -> dict[str, str]:
+    """The skeleton's bodies."""
+    return {todo.function: "stub" for todo in layout.assignment.todos.values()}
 
 
 @pytest.fixture(autouse=True)
@@ -57,15 +61,15 @@ def files_of(package: Path) -> dict[str, bytes]:
             if p.is_file() and "__pycache__" not in p.parts}
 
 
-def honest(folder: Path, bodies: dict | None = None) -> Path:
-    """``folder/PACKAGE``: the reference (or the given bodies); the package an attack must be graded as."""
-    write_package(folder, bodies or {})
-    return folder / PACKAGE
+def honest(layout, folder: Path, bodies: dict | None = None) -> Path:
+    """``folder/<package>``: ``layout``'s reference (or the given bodies); the package an attack must be graded as."""
+    write_package(layout, folder, bodies or {})
+    return folder / layout.assignment.package
 
 
-def refusal(path: Path) -> str:
+def refusal(layout, path: Path) -> str:
     """The one line the intake refuses ``path`` with."""
-    with pytest.raises(UsageError) as caught, received(path):
+    with pytest.raises(UsageError) as caught, received(layout, path):
         pass
     line = str(caught.value)
     assert "\n" not in line and "Traceback" not in line, line
@@ -80,8 +84,8 @@ def zipped(folder: Path, archive: Path) -> Path:
     return archive
 
 
-def one_line_from_the_command_line(path: Path) -> str:
-    run = subprocess.run([*KVKIT, "grade", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+def one_line_from_the_command_line(layout, path: Path) -> str:
+    run = subprocess.run([*kvkit(layout), "grade", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     lines = run.stderr.strip().splitlines()
     assert run.returncode == 2 and len(lines) == 1 and "Traceback" not in run.stderr, run.stderr[-2000:]
     return lines[0]
@@ -89,48 +93,48 @@ def one_line_from_the_command_line(path: Path) -> str:
 
 # --- links ---------------------------------------------------------------------------------------------------------
 
-def test_a_package_folder_that_is_a_link_to_the_reference_is_refused(tmp_path):
+def test_a_package_folder_that_is_a_link_to_the_reference_is_refused(tmp_path, layout):
     (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / PACKAGE).symlink_to(REFERENCE / PACKAGE)
-    assert "is a symbolic link" in refusal(tmp_path / "sub")
+    (tmp_path / "sub" / layout.assignment.package).symlink_to(layout.reference / layout.assignment.package)
+    assert "is a symbolic link" in refusal(layout, tmp_path / "sub")
     nested = tmp_path / "copy" / "assignments"  # a copy of the exercise, the package deeper down
     nested.mkdir(parents=True)
-    (nested / PACKAGE).symlink_to(REFERENCE / PACKAGE)
-    assert "is a symbolic link" in refusal(tmp_path / "copy")
-    assert "is a symbolic link" in one_line_from_the_command_line(tmp_path / "sub")
+    (nested / layout.assignment.package).symlink_to(layout.reference / layout.assignment.package)
+    assert "is a symbolic link" in refusal(layout, tmp_path / "copy")
+    assert "is a symbolic link" in one_line_from_the_command_line(layout, tmp_path / "sub")
 
 
-def test_a_submission_path_that_is_a_link_is_refused(tmp_path):
-    (tmp_path / "mine").symlink_to(REFERENCE)
-    assert "is a symbolic link" in refusal(tmp_path / "mine")
-    (tmp_path / "mine.zip").symlink_to(zipped(REFERENCE, tmp_path / "real.zip"))
-    assert "is a symbolic link" in refusal(tmp_path / "mine.zip")
-    (tmp_path / "mine.ipynb").symlink_to(SOURCE_NOTEBOOK)
-    assert "is a symbolic link" in refusal(tmp_path / "mine.ipynb")
+def test_a_submission_path_that_is_a_link_is_refused(tmp_path, layout):
+    (tmp_path / "mine").symlink_to(layout.reference)
+    assert "is a symbolic link" in refusal(layout, tmp_path / "mine")
+    (tmp_path / "mine.zip").symlink_to(zipped(layout.reference, tmp_path / "real.zip"))
+    assert "is a symbolic link" in refusal(layout, tmp_path / "mine.zip")
+    (tmp_path / "mine.ipynb").symlink_to(english(layout).source_notebook)
+    assert "is a symbolic link" in refusal(layout, tmp_path / "mine.ipynb")
 
 
-def test_a_link_inside_the_package_is_refused_in_a_folder_and_in_a_zip(tmp_path):
-    package = honest(tmp_path / "folder", STUBS)
-    (package / "solution.py").symlink_to(REFERENCE / PACKAGE / "__init__.py")
-    assert "symbolic link" in refusal(tmp_path / "folder")
+def test_a_link_inside_the_package_is_refused_in_a_folder_and_in_a_zip(tmp_path, layout):
+    package = honest(layout, tmp_path / "folder", stubs(layout))
+    (package / "solution.py").symlink_to(layout.reference / layout.assignment.package / "__init__.py")
+    assert "symbolic link" in refusal(layout, tmp_path / "folder")
     archive = tmp_path / "link.zip"
     with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr(f"{PACKAGE}/__init__.py", "")
-        info = zipfile.ZipInfo(f"{PACKAGE}/cache.py")
+        zf.writestr(f"{layout.assignment.package}/__init__.py", "")
+        info = zipfile.ZipInfo(f"{layout.assignment.package}/cache.py")
         info.external_attr = (0o120777) << 16
-        zf.writestr(info, str(REFERENCE / PACKAGE / "__init__.py"))
-    assert "symbolic link" in refusal(archive)
+        zf.writestr(info, str(layout.reference / layout.assignment.package / "__init__.py"))
+    assert "symbolic link" in refusal(layout, archive)
 
 
-def test_links_pipes_and_sockets_beside_the_package_are_left_out_with_a_note(tmp_path):
-    package = honest(tmp_path / "sub")
-    (tmp_path / "sub" / "answers.py").symlink_to(REFERENCE / PACKAGE / "__init__.py")
+def test_links_pipes_and_sockets_beside_the_package_are_left_out_with_a_note(tmp_path, layout):
+    package = honest(layout, tmp_path / "sub")
+    (tmp_path / "sub" / "answers.py").symlink_to(layout.reference / layout.assignment.package / "__init__.py")
     (tmp_path / "sub" / "dangling").symlink_to(tmp_path / "nowhere")
     os.mkfifo(tmp_path / "sub" / "pipe")
     server = socket.socket(socket.AF_UNIX)
     server.bind(str(tmp_path / "sub" / "sock"))
     try:
-        with received(tmp_path / "sub") as taken:
+        with received(layout, tmp_path / "sub") as taken:
             assert files_of(taken.package) == files_of(package)
             notes = "\n".join(taken.notes)
     finally:
@@ -142,54 +146,54 @@ def test_links_pipes_and_sockets_beside_the_package_are_left_out_with_a_note(tmp
 
 # --- special files and sizes ---------------------------------------------------------------------------------------
 
-def test_a_pipe_or_socket_inside_the_package_is_refused_without_blocking(tmp_path):
-    package = honest(tmp_path / "pipe")
+def test_a_pipe_or_socket_inside_the_package_is_refused_without_blocking(tmp_path, layout):
+    package = honest(layout, tmp_path / "pipe")
     os.mkfifo(package / "model_weights.py")
-    assert "is a pipe (FIFO): submit plain files only" in refusal(tmp_path / "pipe")
-    package = honest(tmp_path / "sock")
+    assert "is a pipe (FIFO): submit plain files only" in refusal(layout, tmp_path / "pipe")
+    package = honest(layout, tmp_path / "sock")
     server = socket.socket(socket.AF_UNIX)
     server.bind(str(package / "s.py"))
     try:
-        assert "is a socket" in refusal(tmp_path / "sock")
+        assert "is a socket" in refusal(layout, tmp_path / "sock")
     finally:
         server.close()
     os.mkfifo(tmp_path / "handed_in.ipynb")
-    assert "is a pipe (FIFO)" in refusal(tmp_path / "handed_in.ipynb")
+    assert "is a pipe (FIFO)" in refusal(layout, tmp_path / "handed_in.ipynb")
 
 
-def test_a_hard_link_in_the_package_is_refused(tmp_path):
+def test_a_hard_link_in_the_package_is_refused(tmp_path, layout):
     """Where the kernel does not protect hard links, one can name a file its maker cannot read (the reference)."""
-    package = honest(tmp_path / "sub", STUBS)
+    package = honest(layout, tmp_path / "sub", stubs(layout))
     solution = tmp_path / "elsewhere.py"
-    solution.write_text((REFERENCE / PACKAGE / "__init__.py").read_text())
+    solution.write_text((layout.reference / layout.assignment.package / "__init__.py").read_text())
     (package / "solution.py").hardlink_to(solution)
-    assert "hard links" in refusal(tmp_path / "sub")
+    assert "hard links" in refusal(layout, tmp_path / "sub")
     notebook = tmp_path / "mine.ipynb"
-    notebook.write_text(SOURCE_NOTEBOOK.read_text())  # say, a classmate's notebook under a second name
+    notebook.write_text(english(layout).source_notebook.read_text())  # say, a classmate's under a second name
     (tmp_path / "classmate.ipynb").hardlink_to(notebook)
-    assert "hard links" in refusal(notebook)
+    assert "hard links" in refusal(layout, notebook)
 
 
-def test_a_huge_sparse_file_beside_the_package_is_never_read(tmp_path):
-    package = honest(tmp_path / "sub")
+def test_a_huge_sparse_file_beside_the_package_is_never_read(tmp_path, layout):
+    package = honest(layout, tmp_path / "sub")
     with open(tmp_path / "sub" / "dataset.bin", "wb") as f:
         f.truncate(6 * 1024 ** 3)  # 6 GB, no disk used; reading it whole would exhaust the memory
-    with received(tmp_path / "sub") as taken:
+    with received(layout, tmp_path / "sub") as taken:
         assert files_of(taken.package) == files_of(package)
     with open(package / "weights.bin", "wb") as f:
         f.truncate(6 * 1024 ** 3)
-    assert "holds more than" in refusal(tmp_path / "sub")
+    assert "holds more than" in refusal(layout, tmp_path / "sub")
 
 
-def test_names_that_are_not_utf8_are_refused_inside_and_left_out_beside(tmp_path):
-    package = honest(tmp_path / "sub")
+def test_names_that_are_not_utf8_are_refused_inside_and_left_out_beside(tmp_path, layout):
+    package = honest(layout, tmp_path / "sub")
     weird = os.fsdecode(b"\xff\xfe notes")
     (tmp_path / "sub" / weird).write_text("x")
-    with received(tmp_path / "sub") as taken:
+    with received(layout, tmp_path / "sub") as taken:
         assert files_of(taken.package) == files_of(package)
         assert any("not valid UTF-8" in note and "\\xff\\xfe notes" in note for note in taken.notes)
     (package / os.fsdecode(b"\xff.py")).write_text("x = 1\n")
-    line = refusal(tmp_path / "sub")
+    line = refusal(layout, tmp_path / "sub")
     assert "is not valid" in line and "rename it" in line
     line.encode("utf-8")  # printable: no lone surrogates from the raw name
 
@@ -204,38 +208,39 @@ def _zip(tmp_path: Path, entries: list[tuple[str, bytes]], name: str = "evil.zip
     return archive
 
 
-def test_an_encrypted_zip_is_one_line(tmp_path):
-    archive = _zip(tmp_path, [(f"{PACKAGE}/__init__.py", b"x = 1\n")])
+def test_an_encrypted_zip_is_one_line(tmp_path, layout):
+    archive = _zip(tmp_path, [(f"{layout.assignment.package}/__init__.py", b"x = 1\n")])
     data = bytearray(archive.read_bytes())
     data[6] |= 1  # the local header's and the central directory's "encrypted" flag, as zip -e sets them
     central = data.find(b"PK\x01\x02")
     data[central + 8] |= 1
     archive.write_bytes(bytes(data))
-    assert "is encrypted" in refusal(archive)
-    assert "is encrypted" in one_line_from_the_command_line(archive)
+    assert "is encrypted" in refusal(layout, archive)
+    assert "is encrypted" in one_line_from_the_command_line(layout, archive)
 
 
 @pytest.mark.parametrize("entries, words", [
-    ([(f"{PACKAGE}/cache.py", b"a"), (f"{PACKAGE}/cache.py/inner.py", b"b")], "both as a file and as a folder"),
-    ([(f"{PACKAGE}/__init__.py", b""), (f"{PACKAGE}/__init__.py", b"import os")], "twice"),
-    ([(f"{PACKAGE}/__init__.py", b""), (f"{PACKAGE}/{'a' * 300}.py", b"")], "over 255 bytes"),
+    ([("{package}/cache.py", b"a"), ("{package}/cache.py/inner.py", b"b")], "both as a file and as a folder"),
+    ([("{package}/__init__.py", b""), ("{package}/__init__.py", b"import os")], "twice"),
+    ([("{package}/__init__.py", b""), ("{package}/" + "a" * 300 + ".py", b"")], "over 255 bytes"),
 ], ids=["file-and-folder", "duplicate", "300-byte-name"])
-def test_zip_entries_that_clash_or_cannot_be_written_are_one_line(tmp_path, entries, words):
+def test_zip_entries_that_clash_or_cannot_be_written_are_one_line(tmp_path, entries, words, layout):
+    entries = [(name.format(package=layout.assignment.package), data) for name, data in entries]
     with pytest.warns(UserWarning) if words == "twice" else _nothing():
         archive = _zip(tmp_path, entries)
-    assert words in refusal(archive)
+    assert words in refusal(layout, archive)
 
 
-def test_a_zip_entry_with_an_empty_name_is_one_line(tmp_path):
-    archive = _zip(tmp_path, [(f"{PACKAGE}/__init__.py", b""), ("placeholder", b"x")])
+def test_a_zip_entry_with_an_empty_name_is_one_line(tmp_path, layout):
+    archive = _zip(tmp_path, [(f"{layout.assignment.package}/__init__.py", b""), ("placeholder", b"x")])
     data = archive.read_bytes().replace(b"placeholder", b"./././././.")  # a name of dots only: empty
     archive.write_bytes(data)
-    assert "empty name" in refusal(archive)
+    assert "empty name" in refusal(layout, archive)
 
 
-def test_a_zip_with_too_many_entries_names_the_limit(tmp_path):
-    archive = _zip(tmp_path, [(f"{PACKAGE}/f{i}.py", b"") for i in range(MAX_ZIP_MEMBERS + 1)])
-    assert f"over the limit of {MAX_ZIP_MEMBERS}" in refusal(archive)
+def test_a_zip_with_too_many_entries_names_the_limit(tmp_path, layout):
+    archive = _zip(tmp_path, [(f"{layout.assignment.package}/f{i}.py", b"") for i in range(MAX_ZIP_MEMBERS + 1)])
+    assert f"over the limit of {MAX_ZIP_MEMBERS}" in refusal(layout, archive)
 
 
 class _nothing:
@@ -252,21 +257,21 @@ def _answer_cells(nb: dict) -> list[dict]:
     return [c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
 
 
-def _solved(tmp_path: Path) -> dict:
+def _solved(layout, tmp_path: Path) -> dict:
     """The release notebook with every answer cell solved (the reference's code)."""
-    return read_notebook(fill_notebook(RELEASE_NOTEBOOK, tmp_path / "solved.ipynb", {}))
+    return read_notebook(fill_notebook(layout, english(layout).release_notebook, tmp_path / "solved.ipynb", {}))
 
 
-def _take(tmp_path: Path, nb: dict, name: str):
+def _take(layout, tmp_path: Path, nb: dict, name: str):
     path = tmp_path / f"{name}.ipynb"
     path.write_text(json.dumps(nb))
-    return take_in(path, tmp_path / f"{name}-scratch")
+    return take_in(layout, path, tmp_path / f"{name}-scratch")
 
 
-def _stub_package(tmp_path: Path) -> Path:
+def _stub_package(layout, tmp_path: Path) -> Path:
     """The package the untouched release notebook gives: every answer cell its stub."""
-    release = read_notebook(RELEASE_NOTEBOOK)
-    return take_in(_write(tmp_path / "release.ipynb", release), tmp_path / "release-scratch").package
+    release = read_notebook(english(layout).release_notebook)
+    return take_in(layout, _write(tmp_path / "release.ipynb", release), tmp_path / "release-scratch").package
 
 
 def _write(path: Path, nb: dict) -> Path:
@@ -275,9 +280,9 @@ def _write(path: Path, nb: dict) -> Path:
 
 
 @pytest.mark.parametrize("damage", ["deleted", "untagged", "renamed", "duplicated", "retyped"])
-def test_damaged_answer_cells_count_as_the_releases_stubs_never_the_solution(tmp_path, damage):
+def test_damaged_answer_cells_count_as_the_releases_stubs_never_the_solution(tmp_path, damage, layout):
     """The answer cells of the release, damaged: the grader's template is the release, which holds no solution."""
-    nb = read_notebook(RELEASE_NOTEBOOK)
+    nb = read_notebook(english(layout).release_notebook)
     cells = _answer_cells(nb)
     for cell in cells:
         if damage == "deleted":
@@ -290,103 +295,104 @@ def test_damaged_answer_cells_count_as_the_releases_stubs_never_the_solution(tmp
             nb["cells"].append(json.loads(json.dumps(cell)))
         elif damage == "retyped":
             cell["cell_type"] = "markdown"
-    taken = _take(tmp_path, nb, damage)
-    stubs = _stub_package(tmp_path)
-    assert files_of(taken.package) == files_of(stubs)
+    taken = _take(layout, tmp_path, nb, damage)
+    stub_package = _stub_package(layout, tmp_path)
+    assert files_of(taken.package) == files_of(stub_package)
     assert len(taken.notes) >= 1 and all("graded as unanswered" in n or "more note" in n for n in taken.notes)
 
 
-def test_solved_cells_damaged_the_same_ways_lose_exactly_that_cells_code(tmp_path):
+def test_solved_cells_damaged_the_same_ways_lose_exactly_that_cells_code(tmp_path, layout):
     """The same damage to one solved cell: that cell counts as its stub, every other cell keeps the student's code."""
-    solved = _solved(tmp_path)
+    solved = _solved(layout, tmp_path)
     first = _answer_cells(solved)[0]
     grade_id = first["metadata"]["nbgrader"]["grade_id"]
     damaged = json.loads(json.dumps(solved))
     damaged["cells"] = [c for c in damaged["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
                         != grade_id]
-    taken = _take(tmp_path, damaged, "one-deleted")
+    taken = _take(layout, tmp_path, damaged, "one-deleted")
     release = {c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"]) for c in _answer_cells(
-        read_notebook(RELEASE_NOTEBOOK))}
-    text = "".join(taken.package.joinpath(m).read_text() for m in ASSIGNMENT.modules)
+        read_notebook(english(layout).release_notebook))}
+    text = "".join(taken.package.joinpath(m).read_text() for m in layout.assignment.modules)
     assert release[grade_id].strip() in text  # the stub, never the solution
     assert len(taken.notes) == 1 and "missing" in taken.notes[0]
 
 
-def test_reordered_answer_cells_keep_the_students_code(tmp_path):
-    solved = _solved(tmp_path)
+def test_reordered_answer_cells_keep_the_students_code(tmp_path, layout):
+    solved = _solved(layout, tmp_path)
     reordered = json.loads(json.dumps(solved))
     reordered["cells"] = list(reversed(reordered["cells"]))
-    assert files_of(_take(tmp_path, reordered, "reordered").package) == \
-        files_of(_take(tmp_path, solved, "solved").package)
+    assert files_of(_take(layout, tmp_path, reordered, "reordered").package) == \
+        files_of(_take(layout, tmp_path, solved, "solved").package)
 
 
-def test_the_students_notebook_metadata_decides_nothing(tmp_path):
+def test_the_students_notebook_metadata_decides_nothing(tmp_path, layout):
     """A layout or cell list in the student's metadata, or locked cells edited, change nothing."""
-    solved = _solved(tmp_path)
-    tampered = json.loads(json.dumps(read_notebook(RELEASE_NOTEBOOK)))
+    solved = _solved(layout, tmp_path)
+    tampered = json.loads(json.dumps(read_notebook(english(layout).release_notebook)))
     tampered["metadata"]["kvkit"]["package"] = {"__init__.py": "from .solution import *\n"}
     for cell in tampered["cells"]:
         if cell.get("metadata", {}).get("nbgrader", {}).get("locked"):
             cell["source"] = "raise SystemExit\n"
-    assert files_of(_take(tmp_path, tampered, "tampered").package) == files_of(_stub_package(tmp_path))
-    assert _take(tmp_path, solved, "again").places  # the places come from the release's layout
+    assert files_of(_take(layout, tmp_path, tampered, "tampered").package) == files_of(_stub_package(layout, tmp_path))
+    assert _take(layout, tmp_path, solved, "again").places  # the places come from the release's layout
 
 
 @pytest.mark.parametrize("text", ["{ not json", "[]", '{"cells": 3}', "[" * 100_000 + "]" * 100_000, "\udcff"],
                          ids=["broken", "list", "cells-not-a-list", "deep", "not-utf8"])
-def test_a_notebook_that_is_no_notebook_is_one_line(tmp_path, text):
+def test_a_notebook_that_is_no_notebook_is_one_line(tmp_path, text, layout):
     path = tmp_path / "mine.ipynb"
     path.write_bytes(text.encode("utf-8", "surrogateescape"))
-    assert "notebook" in refusal(path)
+    assert "notebook" in refusal(layout, path)
 
 
-def test_a_places_file_beside_the_package_is_ignored(tmp_path):
+def test_a_places_file_beside_the_package_is_ignored(tmp_path, layout):
     """notebook-cells.json was once read back by the grader: now places travel with the submission only."""
-    package = honest(tmp_path / "sub", STUBS)
+    package = honest(layout, tmp_path / "sub", stubs(layout))
     (tmp_path / "sub" / "notebook-cells.json").write_text("{ broken")
-    with received(tmp_path / "sub") as taken:
+    with received(layout, tmp_path / "sub") as taken:
         assert taken.places == {} and files_of(taken.package) == files_of(package)
 
 
 # --- what is graded is what was fingerprinted ------------------------------------------------------------------------
 
-def test_what_is_graded_is_the_copy_that_was_fingerprinted(tmp_path):
-    honest(tmp_path / "sub")
-    taken = take_in(tmp_path / "sub", tmp_path / "scratch")
+def test_what_is_graded_is_the_copy_that_was_fingerprinted(tmp_path, layout):
+    honest(layout, tmp_path / "sub")
+    taken = take_in(layout, tmp_path / "sub", tmp_path / "scratch")
     assert taken.fingerprint == fingerprint_of(taken.folder, taken.places)
-    write_package(tmp_path / "sub", STUBS)  # changed after it was taken in
-    report = grade(taken, hidden=False)
+    write_package(layout, tmp_path / "sub", stubs(layout))  # changed after it was taken in
+    report = grade(layout, taken, hidden=False)
     assert report.score == report.max_score > 0
-    assert take_in(tmp_path / "sub", tmp_path / "again").fingerprint != taken.fingerprint
+    assert take_in(layout, tmp_path / "sub", tmp_path / "again").fingerprint != taken.fingerprint
 
 
 # --- every path, end to end ----------------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_every_path_grades_the_attacks_as_their_code_deserves(tmp_path, graded):
+def test_every_path_grades_the_attacks_as_their_code_deserves(tmp_path, graded, layout):
     """One class of attacks beside controls: ``grade-all`` grades every control as ``kvkit grade`` does, refuses
     every attack in one line, and writes the CSV for everyone; Gradescope's runner refuses the linked package."""
-    full = graded("reference").score
-    zero = graded("assignments").score
+    full = graded(layout, "reference").score
+    zero = graded(layout, "assignments").score
     klass = tmp_path / "class"
-    honest(klass / "ada")
-    honest(klass / "bert", STUBS)
+    honest(layout, klass / "ada")
+    honest(layout, klass / "bert", stubs(layout))
     (klass / "eve").mkdir()
-    (klass / "eve" / PACKAGE).symlink_to(REFERENCE / PACKAGE)  # the link to the kit's own reference
+    package = layout.assignment.package
+    (klass / "eve" / package).symlink_to(layout.reference / package)  # the link to the kit's own reference
     (klass / "link-entry").symlink_to(klass / "ada")
     os.mkfifo(klass / "pipe.zip")
     (klass / os.fsdecode(b"\xffname")).mkdir()
-    honest(klass / "gina")
+    honest(layout, klass / "gina")
     with open(klass / "gina" / "huge.bin", "wb") as f:
         f.truncate(6 * 1024 ** 3)
-    honest(klass / "hugo")
+    honest(layout, klass / "hugo")
     (klass / "hugo.zip").write_bytes(b"")  # two entries for one student
-    nb = read_notebook(RELEASE_NOTEBOOK)
+    nb = read_notebook(english(layout).release_notebook)
     nb["cells"] = [c for c in nb["cells"] if c not in _answer_cells(nb)]
     _write(klass / "ivan.ipynb", nb)  # every answer cell deleted
     (klass / "readme.txt").write_text("not a submission")
     out = tmp_path / "grades.csv"
-    run = subprocess.run([*KVKIT, "grade-all", str(klass), "--out", str(out), "--jobs", "2", "--no-progress"],
+    run = subprocess.run([*kvkit(layout), "grade-all", str(klass), "--out", str(out), "--jobs", "2", "--no-progress"],
                          cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout + run.stderr[-3000:]
     assert "skipped 1 entries" in run.stdout and "readme.txt" in run.stdout
@@ -400,9 +406,9 @@ def test_every_path_grades_the_attacks_as_their_code_deserves(tmp_path, graded):
 
     root = tmp_path / "gradescope"
     (root / "submission").mkdir(parents=True)
-    (root / "submission" / PACKAGE).symlink_to(REFERENCE / PACKAGE)
-    env = {**os.environ, "KVKIT_GRADESCOPE_ROOT": str(root), "KVKIT_ASSIGNMENT": str(ASSIGNMENT.manifest)}
-    run = subprocess.run([sys.executable, "-m", "kvkit.gradescope", "run", "--root", str(root)], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=300)
+    (root / "submission" / package).symlink_to(layout.reference / package)
+    env = {**os.environ, "KVKIT_GRADESCOPE_ROOT": str(root)}
+    run = subprocess.run([sys.executable, "-m", "kvkit.gradescope", "run", "--root", str(root), "--assignment",
+                          layout.assignment.name], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     results = json.loads((root / "results" / "results.json").read_text())
     assert run.returncode == 0 and results["score"] == 0 and "symbolic link" in results["output"], run.stderr[-2000:]

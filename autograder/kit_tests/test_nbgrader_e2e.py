@@ -21,20 +21,24 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.paths import ASSIGNMENT, HIDDEN_TESTS, TODOS
-from kvkit.examples import example_texts
-from kvkit.grade_all import grade_all
-from kvkit.course.folders import (NBGRADER_CONFIG, NOTEBOOK_NAME, SOURCE_DIR, ensure_kernel, nbgrader_command,
-                                  nbgrader_env, write_support)
+from kvkit.course.courses import english
+from kvkit.course.folders import NBGRADER_CONFIG, ensure_kernel, nbgrader_command, nbgrader_env, write_support
 from kvkit.course.submission import fill_notebook, read_notebook
 from kvkit.course.template import notebook_points
+from kvkit.examples import example_texts
+from kvkit.grade_all import grade_all
+from kvkit.registry import ROOT
+from layouts_support import PART1
 
 pytestmark = pytest.mark.slow
 
 pytest.importorskip("nbgrader")
 
 HANG = "while True:\n    pass\n"
-PARTIAL = example_texts("partial")
+COURSE = english(PART1)  # nbgrader's assignment kv_cache
+NAME, NOTEBOOK_NAME, SOURCE_DIR = COURSE.name, COURSE.notebook_name, COURSE.source
+TODOS = PART1.assignment.todos
+PARTIAL = example_texts(PART1, "partial")
 DELETED_CELL = "check_todo4_test_first_new_token_comes_from_the_prefill_logits"
 # code appended to the first answer cell of an untouched release (the skeleton)
 TAMPERING = {
@@ -97,16 +101,16 @@ def edited_hidden_cell(source_nb: dict) -> str:
 def write_submissions(course: Path, release_nb: Path, kit: Path) -> dict[str, Path]:
     made = {}
     for student in STUDENTS:
-        target = course / "submitted" / student / ASSIGNMENT.name / NOTEBOOK_NAME
+        target = course / "submitted" / student / NAME / NOTEBOOK_NAME
         target.parent.mkdir(parents=True)
         made[student] = target
-    fill_notebook(release_nb, made["s1_reference"], {})
+    fill_notebook(PART1, release_nb, made["s1_reference"], {})
     shutil.copyfile(release_nb, made["s2_untouched"])
-    fill_notebook(release_nb, made["s3_partial"], PARTIAL)
-    fill_notebook(release_nb, made["s4_hangs"], {todo.function: (HANG if todo.number == 2 else "stub")
+    fill_notebook(PART1, release_nb, made["s3_partial"], PARTIAL)
+    fill_notebook(PART1, release_nb, made["s4_hangs"], {todo.function: (HANG if todo.number == 2 else "stub")
                                                  for todo in TODOS.values()})
-    edited = read_notebook(fill_notebook(release_nb, made["s5_edits_test_cells"], PARTIAL))
-    hidden = edited_hidden_cell(read_notebook(course / "source" / ASSIGNMENT.name / NOTEBOOK_NAME))
+    edited = read_notebook(fill_notebook(PART1, release_nb, made["s5_edits_test_cells"], PARTIAL))
+    hidden = edited_hidden_cell(read_notebook(course / "source" / NAME / NOTEBOOK_NAME))
     cells = []
     for cell in edited["cells"]:
         grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
@@ -130,19 +134,17 @@ def write_submissions(course: Path, release_nb: Path, kit: Path) -> dict[str, Pa
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
     """Run the whole course once; the tests below read what it left behind."""
-    from kvkit.paths import ROOT
-
     ensure_kernel()
     root = tmp_path_factory.mktemp("course")
-    shutil.copytree(SOURCE_DIR, root / "source" / ASSIGNMENT.name)
-    write_support(root / "source" / ASSIGNMENT.name)  # the repository holds only the notebook
+    shutil.copytree(SOURCE_DIR, root / "source" / NAME)
+    write_support(PART1, root / "source" / NAME)  # the repository holds only the notebook
     shutil.copyfile(NBGRADER_CONFIG, root / "nbgrader_config.py")
-    nbgrader(root, "generate_assignment", ASSIGNMENT.name, "--force")
-    release_nb = root / "release" / ASSIGNMENT.name / NOTEBOOK_NAME
+    nbgrader(root, "generate_assignment", NAME, "--force")
+    release_nb = root / "release" / NAME / NOTEBOOK_NAME
     submitted = write_submissions(root, release_nb, ROOT)
 
     started = time.perf_counter()
-    autograde = nbgrader(root, "autograde", ASSIGNMENT.name, "--force")
+    autograde = nbgrader(root, "autograde", NAME, "--force")
     seconds = time.perf_counter() - started
     print(f"\nnbgrader autograde of {len(STUDENTS)} submissions: {seconds:.1f} s wall")
 
@@ -152,9 +154,9 @@ def course(tmp_path_factory):
     scores, cells, manual = {}, {}, {}
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id) as gb:
         for student in STUDENTS:
-            submission = gb.find_submission(ASSIGNMENT.name, student)
+            submission = gb.find_submission(NAME, student)
             scores[student] = (submission.score, submission.max_score)
-            notebook = gb.find_submission_notebook(Path(NOTEBOOK_NAME).stem, ASSIGNMENT.name, student)
+            notebook = gb.find_submission_notebook(Path(NOTEBOOK_NAME).stem, NAME, student)
             cells[student] = {g.name: (g.score, g.max_score) for g in notebook.grades}
             manual[student] = [g.manual_score for g in notebook.grades if g.manual_score is not None]
     for student in STUDENTS:
@@ -164,7 +166,7 @@ def course(tmp_path_factory):
 
 
 def autograded(course, student: str) -> dict:
-    return read_notebook(course["root"] / "autograded" / student / ASSIGNMENT.name / NOTEBOOK_NAME)
+    return read_notebook(course["root"] / "autograded" / student / NAME / NOTEBOOK_NAME)
 
 
 def printed(course, student: str) -> str:
@@ -181,14 +183,14 @@ def kvkit_scores(course, tmp_path_factory):
     folder.mkdir()
     for student, notebook in course["submitted"].items():
         shutil.copyfile(notebook, folder / f"{student}.ipynb")
-    grade_all(folder, folder.parent / "grades.csv", jobs=2, timeout=4.0, progress=False)
+    grade_all(PART1, folder, folder.parent / "grades.csv", jobs=2, timeout=4.0, progress=False)
     rows = csv.DictReader((folder.parent / "grades.csv").open())
     return {row["student"]: (float(row["score"]), float(row["max_score"]), row["notes"]) for row in rows}
 
 
 def test_total_points_equal_kvkit_grade_maximum(course, graded):
     total = notebook_points(read_notebook(course["release"]))
-    assert total == graded("reference").max_score
+    assert total == graded(PART1, "reference").max_score
     for student in STUDENTS:
         assert course["scores"][student][1] == total, student
 
@@ -209,7 +211,7 @@ def test_partial_submission_gets_todos_1_and_2_only(course, graded):
         per_todo[todo][1] += out_of
     assert per_todo[1][0] == per_todo[1][1] and per_todo[2][0] == per_todo[2][1]
     assert per_todo[3][0] < per_todo[3][1] and per_todo[4][0] < per_todo[4][1]
-    assert score == graded("partial").score  # the same bodies graded by kvkit grade as an example package
+    assert score == graded(PART1, "partial").score  # the same bodies graded by kvkit grade as an example package
     assert 0 < score < max_score
 
 
@@ -263,18 +265,18 @@ def test_kvkit_grade_gives_the_same_scores(course, kvkit_scores):
 
 def test_feedback_shows_failure_reasons_but_not_the_hidden_tests_and_grades_export(course):
     root = course["root"]
-    nbgrader(root, "generate_feedback", ASSIGNMENT.name, "--force")
+    nbgrader(root, "generate_feedback", NAME, "--force")
     hidden_names = [line.split("(")[0][4:] for line in
-                    "\n".join(path.read_text() for path in HIDDEN_TESTS.glob("test_*.py")).splitlines()
+                    "\n".join(path.read_text() for path in PART1.hidden_tests.glob("test_*.py")).splitlines()
                     if line.startswith("def test_")]
     assert hidden_names
     for student in STUDENTS:
-        html = (root / "feedback" / student / ASSIGNMENT.name / f"{ASSIGNMENT.name}.html").read_text()
+        html = (root / "feedback" / student / NAME / f"{NAME}.html").read_text()
         own = TAMPERING.get(student, "")  # a tampering student's own cell may name these
         assert "Hidden check of TODO" in html  # the cells are there ...
         for secret in ["BEGIN HIDDEN TESTS", "run_hidden", "goldens=", "WIDE_CACHE", "def test_", *hidden_names]:
             assert secret in own or secret not in html, f"{student}'s feedback shows {secret!r}"  # ... their code is not
-    partial = (root / "feedback" / "s3_partial" / ASSIGNMENT.name / f"{ASSIGNMENT.name}.html").read_text()
+    partial = (root / "feedback" / "s3_partial" / NAME / f"{NAME}.html").read_text()
     assert "FAILED: hidden check" in partial and "TODO 3 (Transformer.forward)" in partial
     nbgrader(root, "export", "--to", str(root / "grades.csv"))
     with open(root / "grades.csv") as f:
@@ -285,33 +287,31 @@ def test_feedback_shows_failure_reasons_but_not_the_hidden_tests_and_grades_expo
 def test_unconfined_the_same_attacks_succeed_and_the_log_warns(tmp_path):
     """The control: with isolation off (KVKIT_ISOLATION=none), the secrets are found and the gradebook rewritten,
     so the tests above can fail; nbgrader's log says so first."""
-    from kvkit.paths import ROOT
-
     root = tmp_path / "course"
-    shutil.copytree(SOURCE_DIR, root / "source" / ASSIGNMENT.name)
-    write_support(root / "source" / ASSIGNMENT.name)  # the repository holds only the notebook
+    shutil.copytree(SOURCE_DIR, root / "source" / NAME)
+    write_support(PART1, root / "source" / NAME)  # the repository holds only the notebook
     shutil.copyfile(NBGRADER_CONFIG, root / "nbgrader_config.py")
-    nbgrader(root, "generate_assignment", ASSIGNMENT.name, "--force")
-    release_nb = root / "release" / ASSIGNMENT.name / NOTEBOOK_NAME
+    nbgrader(root, "generate_assignment", NAME, "--force")
+    release_nb = root / "release" / NAME / NOTEBOOK_NAME
     for student in ("t_reads_secrets", "t_rewrites_gradebook"):
         nb = read_notebook(release_nb)
         cell = first_answer_cell(nb)
         code = TAMPERING[student].replace("__COURSE__", str(root)).replace("__KIT__", str(ROOT))
         cell["source"] = cell_source(cell).rstrip("\n") + "\n\n\n" + code + "\n"
-        target = root / "submitted" / student / ASSIGNMENT.name / NOTEBOOK_NAME
+        target = root / "submitted" / student / NAME / NOTEBOOK_NAME
         target.parent.mkdir(parents=True)
         target.write_text(json.dumps(nb, indent=1))
-    run = nbgrader(root, "autograde", ASSIGNMENT.name, "--force", KVKIT_ISOLATION="none")
+    run = nbgrader(root, "autograde", NAME, "--force", KVKIT_ISOLATION="none")
     log = run.stdout + run.stderr
     first = log.index("WARNING: no isolation")
     assert first < log.index("kvkit grade of"), "the warning should come before any grade"
     found = "\n".join("".join(o.get("text", "")) for c in read_notebook(
-        root / "autograded" / "t_reads_secrets" / ASSIGNMENT.name / NOTEBOOK_NAME)["cells"] for o in c.get("outputs", []))
+        root / "autograded" / "t_reads_secrets" / NAME / NOTEBOOK_NAME)["cells"] for o in c.get("outputs", []))
     assert "SECRETS ['" in found and "gradebook.db" in found and "reference/kvcache" in found, found
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}", "kv_cache_course") as gb:
-        notebook = gb.find_submission_notebook(Path(NOTEBOOK_NAME).stem, ASSIGNMENT.name, "t_reads_secrets")
+        notebook = gb.find_submission_notebook(Path(NOTEBOOK_NAME).stem, NAME, "t_reads_secrets")
         assert any(g.manual_score == 51000 for g in notebook.grades)  # the other student's grades were rewritten
 
 
@@ -321,21 +321,21 @@ def test_a_course_without_its_support_files_gets_the_kits_scores_and_a_warning(t
     from nbgrader.api import Gradebook
 
     root = tmp_path / "course"
-    shutil.copytree(SOURCE_DIR, root / "source" / ASSIGNMENT.name,
+    shutil.copytree(SOURCE_DIR, root / "source" / NAME,
                     ignore=shutil.ignore_patterns("kvchecks", "tests"))
     shutil.copyfile(NBGRADER_CONFIG, root / "nbgrader_config.py")
-    nbgrader(root, "generate_assignment", ASSIGNMENT.name, "--force")
-    release_nb = root / "release" / ASSIGNMENT.name / NOTEBOOK_NAME
-    for student, notebook in (("full", fill_notebook(release_nb, tmp_path / "full.ipynb", {})),
+    nbgrader(root, "generate_assignment", NAME, "--force")
+    release_nb = root / "release" / NAME / NOTEBOOK_NAME
+    for student, notebook in (("full", fill_notebook(PART1, release_nb, tmp_path / "full.ipynb", {})),
                               ("untouched", release_nb)):
-        target = root / "submitted" / student / ASSIGNMENT.name / NOTEBOOK_NAME
+        target = root / "submitted" / student / NAME / NOTEBOOK_NAME
         target.parent.mkdir(parents=True)
         shutil.copyfile(notebook, target)
-    run = nbgrader(root, "autograde", ASSIGNMENT.name, "--force")
+    run = nbgrader(root, "autograde", NAME, "--force")
     assert "holds no kvchecks/ or tests/" in run.stdout + run.stderr
     course_id = re.search(r'course_id = "([^"]+)"', (root / "nbgrader_config.py").read_text()).group(1)
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id) as gb:
-        scores = {s: (gb.find_submission(ASSIGNMENT.name, s).score, gb.find_submission(ASSIGNMENT.name, s).max_score)
+        scores = {s: (gb.find_submission(NAME, s).score, gb.find_submission(NAME, s).max_score)
                   for s in ("full", "untouched")}
     total = notebook_points(read_notebook(release_nb))
     assert scores == {"full": (total, total), "untouched": (0, total)}

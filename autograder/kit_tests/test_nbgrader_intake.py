@@ -38,14 +38,14 @@ from kvkit.course.folders import NBGRADER_CONFIG, ensure_kernel, nbgrader_comman
 from kvkit.course.submission import fill_notebook, read_notebook
 from kvkit.course.template import notebook_points
 from kvkit.examples import example_texts
-from kvkit.paths import ASSIGNMENT, HIDDEN_TESTS, REFERENCE, ROOT
+from kvkit.registry import ROOT
+from layouts_support import PART1
 
 pytest.importorskip("nbgrader")
 
-if ASSIGNMENT.name != "kv_cache":  # the students below are part 1's code (part 2's and the editions' come with it)
-    pytest.skip("the nbgrader intake tests run in part 1's session", allow_module_level=True)
-
-PARTIAL = example_texts("partial")
+# the students below are part 1's code (part 2's and the editions' come with it)
+HIDDEN_TESTS, REFERENCE, PACKAGE = PART1.hidden_tests, PART1.reference, PART1.assignment.package
+PARTIAL = example_texts(PART1, "partial")
 COURSE_ID = re.search(r'course_id = "([^"]+)"', NBGRADER_CONFIG.read_text()).group(1)
 FAKE_LINE = "kvkit grade of c_partial: 115 / 115"  # a line the kernel prints, as if it were the kit's
 BIG_LINE = 30_000_000  # bytes of one printed line
@@ -124,11 +124,11 @@ def submission(course: Path, student: str, assignment: str = "kv_cache") -> Path
 def write_kv_cache(course: Path, kit: Path, scratch: Path) -> dict[str, Path]:
     release = course / "release" / "kv_cache" / "kv_cache.ipynb"
     made = {}
-    made["c_reference"] = fill_notebook(release, submission(course, "c_reference"), {})
-    made["c_partial"] = fill_notebook(release, submission(course, "c_partial"), PARTIAL)
+    made["c_reference"] = fill_notebook(PART1, release, submission(course, "c_reference"), {})
+    made["c_partial"] = fill_notebook(PART1, release, submission(course, "c_partial"), PARTIAL)
 
     # links of every kind beside a notebook of partial code; its extra cell lists what the kernel sees
-    notebook = fill_notebook(release, submission(course, "l_links"), PARTIAL)
+    notebook = fill_notebook(PART1, release, submission(course, "l_links"), PARTIAL)
     nb = read_notebook(notebook)
     nb["cells"].append(code_cell(KERNEL_LOOKS))
     notebook.write_text(json.dumps(nb, indent=1))
@@ -136,7 +136,7 @@ def write_kv_cache(course: Path, kit: Path, scratch: Path) -> dict[str, Path]:
     hidden_file = sorted(HIDDEN_TESTS.glob("test_*.py"))[0]
     (folder / "source_secret.txt").symlink_to(course / "source" / "kv_cache" / "kv_cache.ipynb")
     (folder / "gradebook.db").symlink_to(course / "gradebook.db")
-    (folder / "reference_secret.py").symlink_to(REFERENCE / ASSIGNMENT.package / "cache.py")
+    (folder / "reference_secret.py").symlink_to(REFERENCE / PACKAGE / "cache.py")
     (folder / "hidden_secret").symlink_to(HIDDEN_TESTS, target_is_directory=True)
     (folder / "classmate_secret.txt").symlink_to(made["c_reference"])
     (folder / "tests").mkdir()  # merges with the course's tests/, which the kernel gets
@@ -146,7 +146,7 @@ def write_kv_cache(course: Path, kit: Path, scratch: Path) -> dict[str, Path]:
     (folder / "timestamp.txt").symlink_to(course / "gradebook.db")  # nbgrader reads it itself
 
     # a named pipe, a device, a hard link, an oversized (sparse) file and a name that is not UTF-8
-    notebook = fill_notebook(release, submission(course, "l_specials"), PARTIAL)
+    notebook = fill_notebook(PART1, release, submission(course, "l_specials"), PARTIAL)
     folder = notebook.parent
     os.mkfifo(folder / "pipe")
     (folder / "null").symlink_to("/dev/null")
@@ -168,7 +168,7 @@ def write_kv_cache(course: Path, kit: Path, scratch: Path) -> dict[str, Path]:
     # answer cells deleted, untagged, one deleted from the reference
     made["a_deleted"] = edited(release, submission(course, "a_deleted"), delete_answers)
     made["a_untagged"] = edited(release, submission(course, "a_untagged"), untag_answers)
-    full = fill_notebook(release, scratch / "full.ipynb", {})
+    full = fill_notebook(PART1, release, scratch / "full.ipynb", {})
     made["a_one_deleted"] = edited(full, submission(course, "a_one_deleted"), lambda nb: delete_answers(
         nb, keep=lambda c: c["metadata"]["nbgrader"]["grade_id"] != "generate_transformergenerator"))
 
@@ -210,15 +210,15 @@ def course(tmp_path_factory):
     scratch = tmp_path_factory.mktemp("intake-scratch")
     for name in ("kv_cache", "kv_cache_ja", "kv_serving"):
         shutil.copytree(ROOT / "source" / name, root / "source" / name)
-    write_support(root / "source" / "kv_cache")
-    write_support(root / "source" / "kv_cache_ja")
+    write_support(PART1, root / "source" / "kv_cache")
+    write_support(PART1, root / "source" / "kv_cache_ja")
     shutil.copyfile(NBGRADER_CONFIG, root / "nbgrader_config.py")
     for name in ("kv_cache", "kv_cache_ja", "kv_serving"):
         nbgrader_ok(root, "generate_assignment", name, "--force")
     made = write_kv_cache(root, ROOT, scratch)
 
     ja_release = root / "release" / "kv_cache_ja" / "kv_cache_ja.ipynb"
-    fill_notebook(ja_release, submission(root, "ja_reference", "kv_cache_ja"), {})
+    fill_notebook(PART1, ja_release, submission(root, "ja_reference", "kv_cache_ja"), {})
     edited(ja_release, submission(root, "ja_untagged", "kv_cache_ja"), untag_answers)
 
     serving_release = root / "release" / "kv_serving" / "kv_serving.ipynb"
@@ -265,7 +265,7 @@ def kvkit_grade(tmp_path_factory):
     """``kvkit grade`` of a notebook (the kit's release gives the layout): its report."""
     from kvkit.grade import grade
 
-    return lambda notebook: grade(Path(notebook))
+    return lambda notebook: grade(PART1, Path(notebook))
 
 
 @pytest.mark.slow
@@ -281,7 +281,7 @@ def test_controls_keep_their_scores(course, graded):
     total = notebook_points(read_notebook(course["root"] / "release" / "kv_cache" / "kv_cache.ipynb"))
     scores = course["scores"]
     assert scores["kv_cache"]["c_reference"] == (total, total) == course["full"]["kv_cache"]
-    assert scores["kv_cache"]["c_partial"] == (graded("partial").score, total)
+    assert scores["kv_cache"]["c_partial"] == (graded(PART1, "partial").score, total)
     assert 0 < scores["kv_cache"]["c_partial"][0] < total
     assert scores["kv_cache_ja"]["ja_reference"] == course["full"]["kv_cache_ja"]
     assert scores["kv_serving"]["s_reference"] == course["full"]["kv_serving"]
@@ -472,7 +472,7 @@ def test_folder_intake_copies_plain_files_only(tmp_path):
     (folder / "data" / "deep").mkdir(parents=True)
     (folder / "notes.txt").write_text("mine")
     (folder / "data" / "deep" / "table.csv").write_text("1,2")
-    (folder / "secret.txt").symlink_to(REFERENCE / ASSIGNMENT.package / "cache.py")
+    (folder / "secret.txt").symlink_to(REFERENCE / PACKAGE / "cache.py")
     (folder / "hidden").symlink_to(HIDDEN_TESTS, target_is_directory=True)
     (folder / "dangling").symlink_to(tmp_path / "nowhere")
     os.mkfifo(folder / "pipe")

@@ -22,10 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.paths import TODOS
 from hostile_support import make_submission
-from nonroot_support import USER, reachable_kit_lines
-from kvkit.paths import HIDDEN_TESTS, PUBLIC_TESTS
+from layouts_support import PART1
+from nonroot_support import USER, reachable_kit_lines, the_user_to_ourselves
+
+TODOS = PART1.assignment.todos
 
 IS_ROOT = os.geteuid() == 0
 pytestmark = [pytest.mark.slow,
@@ -41,6 +42,13 @@ def as_unprivileged(argv: list[str], env: dict, timeout: float = 300) -> subproc
     script.append(f"exec setpriv --reuid={USER} --regid={USER} --clear-groups -- {shlex.join(argv)}")
     return subprocess.run(["unshare", "--mount", "sh", "-c", "\n".join(script)], env=env, capture_output=True,
                           text=True, timeout=timeout, cwd="/")
+
+
+@pytest.fixture(autouse=True)
+def alone_as_the_user():
+    """Each test here runs things as another user and looks for that user's processes: one such test at a time."""
+    with the_user_to_ourselves():
+        yield
 
 
 @pytest.fixture
@@ -83,7 +91,7 @@ def processes_of(uid: int, settle: float = 3.0) -> list[int]:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_stealing_submission_gains_nothing_without_root(workspace, mode):
-    sub = make_submission(workspace / "sub", {n: "stub" for n in TODOS},
+    sub = make_submission(PART1, workspace / "sub", {n: "stub" for n in TODOS},
                           at_import=["import_steals_solution", "import_network", "import_fills_disk",
                                      "import_detached_child"])
     assert processes_of(USER) == []
@@ -97,7 +105,7 @@ def test_a_stealing_submission_gains_nothing_without_root(workspace, mode):
 
 
 def test_the_same_submission_steals_full_marks_unconfined(workspace):
-    sub = make_submission(workspace / "sub", {n: "stub" for n in TODOS}, at_import=["import_steals_solution"])
+    sub = make_submission(PART1, workspace / "sub", {n: "stub" for n in TODOS}, at_import=["import_steals_solution"])
     run, results = grade_as_unprivileged(workspace, sub, "none")
     assert results["score"] == results["max_score"] > 0  # the attack is real
     assert "WARNING: no isolation" in run.stdout and "WARNING: no isolation" in results["output"]
@@ -107,10 +115,10 @@ def test_the_same_submission_steals_full_marks_unconfined(workspace):
 def test_vandalism_changes_nothing_outside_the_childs_scratch_space(workspace, mode):
     sentinel = workspace / "sentinel.txt"
     sentinel.write_text("keep me\n")
-    kit = sorted(p for p in (*PUBLIC_TESTS.rglob("*"), *HIDDEN_TESTS.rglob("*")) if p.is_file()
+    kit = sorted(p for p in (*PART1.public_tests.rglob("*"), *PART1.hidden_tests.rglob("*")) if p.is_file()
                  and "__pycache__" not in p.parts)
     before = {p: p.read_bytes() for p in kit}
-    sub = make_submission(workspace / "sub", at_import=["import_vandal"], __KVKIT_SENTINEL__=str(sentinel))
+    sub = make_submission(PART1, workspace / "sub", at_import=["import_vandal"], __KVKIT_SENTINEL__=str(sentinel))
     own = {p: p.read_bytes() for p in (sub / "kvcache").glob("*.py")}
     run, results = grade_as_unprivileged(workspace, sub, mode)
     assert re.search(r"^Total: ", run.stdout, re.M), "the grader did not finish its report"

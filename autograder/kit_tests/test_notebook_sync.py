@@ -16,40 +16,46 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.paths import TODOS
 from kvkit.cli import main
-from kvkit.course.cells import MODULES
 from kvkit.course.checks import check_key, check_name, collect_checks
-from kvkit.course.courses import COURSES
-from kvkit.course.folders import NOTEBOOK_NAME, RELEASE_DIR, SOURCE_NOTEBOOK, stale_paths, write_course
+from kvkit.course.courses import courses_of, english
+from kvkit.course.folders import stale_paths, write_course
 from kvkit.course.submission import notebook_to_package, read_notebook
 from kvkit.course.template import notebook_points
-from kvkit.paths import ASSIGNMENT, HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE
 from kvchecks import assignment as kvchecks_assignment
+from layouts_support import per_assignment
 from secrets_support import reference_solution_lines
 
-pytestmark = pytest.mark.every_assignment
-PACKAGE = ASSIGNMENT.package
+COURSES = per_assignment(lambda layout: [(course,) for course in courses_of(layout)], lambda value: value[0].name)
 
 
 @pytest.fixture(scope="module")
-def items():
-    return collect_checks()
+def checks_of():
+    """``checks_of(layout)``: its graded items, collected once."""
+    found = {}
+
+    def get(layout):
+        if layout.assignment.name not in found:
+            found[layout.assignment.name] = collect_checks(layout)
+        return found[layout.assignment.name]
+
+    return get
 
 
-def hidden_secrets() -> tuple[set[str], set[str]]:
+def hidden_secrets(layout) -> tuple[set[str], set[str]]:
     """Distinctive text of the hidden tests: ``(code lines, substrings)``; substrings are markers, test names
     and the keys of their saved outputs. A line the public checks share with the hidden ones is no secret."""
-    public = {line.strip() for path in [*PUBLIC_TESTS.rglob("*.py"), *Path(kvchecks_assignment.__file__).parent.glob("*.py")]
+    public = {line.strip() for path in [*layout.public_tests.rglob("*.py"),
+                                        *Path(kvchecks_assignment.__file__).parent.glob("*.py")]
               for line in path.read_text().splitlines()}
     lines, substrings = set(), {"BEGIN HIDDEN TESTS", "END HIDDEN TESTS"}
-    for path in HIDDEN_TESTS.glob("test_*.py"):
+    for path in layout.hidden_tests.glob("test_*.py"):
         for line in path.read_text().splitlines():
             if line.startswith("def test_"):
                 substrings.add(line.split("(")[0][4:])
             elif len(line.strip()) >= 30 and not line.strip().startswith(("#", '"""', "import", "from")):
                 lines.add(line.strip())
-    for path in HIDDEN_TESTS.glob("goldens.json"):
+    for path in layout.hidden_tests.glob("goldens.json"):
         substrings |= set(json.loads(path.read_text()))
     return lines - public, substrings
 
@@ -67,11 +73,11 @@ def lines_of(path: Path) -> set[str]:
     return found
 
 
-def leaks(folder: Path, skip_notebook: str | None = None) -> dict[str, list[str]]:
-    """Per file of ``folder`` (but the notebook ``skip_notebook`` names): the solution lines, hidden-test lines and
-    hidden-test substrings it holds."""
-    solution = reference_solution_lines()
-    hidden_lines, hidden_strings = hidden_secrets()
+def leaks(layout, folder: Path, skip_notebook: str | None = None) -> dict[str, list[str]]:
+    """Per file of ``folder`` (but the notebook ``skip_notebook`` names): ``layout``'s solution lines, hidden-test
+    lines and hidden-test substrings it holds."""
+    solution = reference_solution_lines(layout)
+    hidden_lines, hidden_strings = hidden_secrets(layout)
     assert len(solution) > 10 and len(hidden_lines) > 10 and len(hidden_strings) > 10
     found = {}
     for path in sorted(folder.rglob("*")):
@@ -87,46 +93,55 @@ def leaks(folder: Path, skip_notebook: str | None = None) -> dict[str, list[str]
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    """A course written afresh, as `kvkit notebook` writes it (the repository holds only its notebooks)."""
-    return write_course(tmp_path_factory.mktemp("course"))
+def written(tmp_path_factory):
+    """``written(layout)``: ``layout``'s courses written afresh, as `kvkit notebook` writes them (the repository
+    holds only their notebooks), once."""
+    found = {}
+
+    def get(layout) -> Path:
+        name = layout.assignment.name
+        if name not in found:
+            found[name] = write_course(layout, tmp_path_factory.mktemp(f"course-{name}"))
+        return found[name]
+
+    return get
 
 
 @pytest.mark.slow  # real nbgrader generate_assignment
-def test_committed_course_is_up_to_date(course):
-    assert stale_paths(release=True, fresh=course) == [], "run `kvkit notebook`"
+def test_committed_course_is_up_to_date(written, layout):
+    assert stale_paths(layout, release=True, fresh=written(layout)) == [], "run `kvkit notebook`"
 
 
-def test_kvkit_notebook_check_passes(capsys):
-    assert main(["notebook", "--check", "--no-release"]) == 0
+def test_kvkit_notebook_check_passes(capsys, layout):
+    assert main(["--assignment", layout.assignment.name, "notebook", "--check", "--no-release"]) == 0
     assert "up to date" in capsys.readouterr().out
 
 
 @pytest.mark.slow  # real nbgrader generate_assignment
-@pytest.mark.parametrize("edition", COURSES, ids=lambda c: c.name)
-def test_release_has_no_solution_and_no_hidden_test(course, edition):
-    assert leaks(course / "release" / edition.name) == {}
+@pytest.mark.parametrize("layout,edition", COURSES)
+def test_release_has_no_solution_and_no_hidden_test(written, layout, edition):
+    assert leaks(layout, written(layout) / "release" / edition.name) == {}
 
 
 @pytest.mark.slow  # real nbgrader generate_assignment
-@pytest.mark.parametrize("edition", COURSES, ids=lambda c: c.name)
-def test_source_support_files_hold_no_solution_and_no_hidden_test(course, edition):
+@pytest.mark.parametrize("layout,edition", COURSES)
+def test_source_support_files_hold_no_solution_and_no_hidden_test(written, layout, edition):
     # nbgrader copies every file of source/<name>/ but the notebook into each graded folder
-    assert leaks(course / "source" / edition.name, skip_notebook=edition.notebook_name) == {}
+    assert leaks(layout, written(layout) / "source" / edition.name, skip_notebook=edition.notebook_name) == {}
 
 
 @pytest.mark.slow  # real nbgrader generate_assignment
-@pytest.mark.parametrize("edition", COURSES, ids=lambda c: c.name)
-def test_the_scan_finds_what_it_looks_for(course, edition):
-    found = leaks(course / "source" / edition.name)  # the source notebook itself holds both
+@pytest.mark.parametrize("layout,edition", COURSES)
+def test_the_scan_finds_what_it_looks_for(written, layout, edition):
+    found = leaks(layout, written(layout) / "source" / edition.name)  # the source notebook itself holds both
     assert any("BEGIN SOLUTION" in bad for bad in found.get(edition.notebook_name, []))
     assert any("BEGIN HIDDEN TESTS" in bad for bad in found.get(edition.notebook_name, []))
     assert len(found[edition.notebook_name]) > 40
 
 
-def test_hidden_tests_live_only_in_hidden_regions():
-    nb = read_notebook(SOURCE_NOTEBOOK)
-    hidden_lines, hidden_strings = hidden_secrets()
+def test_hidden_tests_live_only_in_hidden_regions(layout):
+    nb = read_notebook(english(layout).source_notebook)
+    hidden_lines, hidden_strings = hidden_secrets(layout)
     secrets = (hidden_lines | hidden_strings) - {"BEGIN HIDDEN TESTS", "END HIDDEN TESTS"}
     for cell in nb["cells"]:
         text = "".join(cell["source"])
@@ -144,14 +159,15 @@ def test_hidden_tests_live_only_in_hidden_regions():
             assert cell["metadata"]["nbgrader"]["grade"] and cell["metadata"]["nbgrader"]["locked"]
 
 
-def test_one_test_cell_per_graded_item_with_its_points(items):
-    nb = read_notebook(SOURCE_NOTEBOOK)
+def test_one_test_cell_per_graded_item_with_its_points(checks_of, layout):
+    items = checks_of(layout)
+    nb = read_notebook(english(layout).source_notebook)
     cells = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade")]
     assert len(cells) == len(items)
     assert notebook_points(nb) == sum(item.points for item in items)
     keys = {c["metadata"]["kvkit"]["check"]: c["metadata"]["nbgrader"]["points"] for c in cells}
     assert keys == {check_key(check_name(i), i.hidden): i.points for i in items}
-    for todo in TODOS:
+    for todo in layout.assignment.todos:
         mine = [c for c in cells if c["metadata"]["kvkit"]["todo"] == todo]
         assert sum(c["metadata"]["nbgrader"]["points"] for c in mine) == sum(i.points for i in items if i.todo == todo)
     hidden = [c for c in cells if c["metadata"]["kvkit"]["check"].startswith("hidden-")]
@@ -160,22 +176,23 @@ def test_one_test_cell_per_graded_item_with_its_points(items):
                f"{c['metadata']['kvkit']['check'][7:17]}" for c in hidden)
 
 
-def test_cell_ids_do_not_move_when_a_check_is_added(items):
+def test_cell_ids_do_not_move_when_a_check_is_added(checks_of, layout):
     """Grade ids come from the checks' names, not their positions: a running course keeps its cells."""
     from kvkit.course.checks import check_cells
 
-    before = {c["metadata"]["nbgrader"]["grade_id"] for todo in TODOS for c in check_cells(items, todo)}
+    items, todos = checks_of(layout), layout.assignment.todos
+    before = {c["metadata"]["nbgrader"]["grade_id"] for todo in todos for c in check_cells(layout, items, todo)}
     extra = [i for i in items if i.hidden][0]
     added = [*items, type(extra)(extra.nodeid.replace("::test_", "::test_a_new_"), extra.path, extra.function,
                                  extra.params, extra.todo, extra.points, True)]
-    after = {c["metadata"]["nbgrader"]["grade_id"] for todo in TODOS for c in check_cells(added, todo)}
+    after = {c["metadata"]["nbgrader"]["grade_id"] for todo in todos for c in check_cells(layout, added, todo)}
     assert before < after and len(after - before) == 1
 
 
-def test_answer_cells_keep_the_solution_markers_and_provided_cells_are_locked():
-    nb = read_notebook(SOURCE_NOTEBOOK)
+def test_answer_cells_keep_the_solution_markers_and_provided_cells_are_locked(layout):
+    nb = read_notebook(english(layout).source_notebook)
     answers = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("solution")]
-    assert sorted(t for c in answers for t in c["metadata"]["kvkit"]["todos"]) == list(TODOS)
+    assert sorted(t for c in answers for t in c["metadata"]["kvkit"]["todos"]) == list(layout.assignment.todos)
     for cell in answers:
         text = "".join(cell["source"])
         assert text.count("### BEGIN SOLUTION") == text.count("### END SOLUTION") == len(cell["metadata"]["kvkit"]["todos"])
@@ -183,21 +200,22 @@ def test_answer_cells_keep_the_solution_markers_and_provided_cells_are_locked():
     assert provided and all(c["metadata"]["nbgrader"]["locked"] for c in provided)
 
 
-def test_source_notebook_back_to_the_reference(tmp_path):
-    folder = notebook_to_package(SOURCE_NOTEBOOK, tmp_path)
-    for module in (*MODULES, "__init__.py"):
-        got = ast.dump(ast.parse((folder / PACKAGE / module).read_text()))
-        assert got == ast.dump(ast.parse((REFERENCE / PACKAGE / module).read_text())), module
+def test_source_notebook_back_to_the_reference(tmp_path, layout):
+    folder = notebook_to_package(layout, english(layout).source_notebook, tmp_path)
+    package = layout.assignment.package
+    for module in (*layout.assignment.modules, "__init__.py"):
+        got = ast.dump(ast.parse((folder / package / module).read_text()))
+        assert got == ast.dump(ast.parse((layout.reference / package / module).read_text())), module
 
 
-def test_notebook_to_package_ignores_edits_to_read_only_cells(tmp_path):
-    nb = read_notebook(RELEASE_DIR / NOTEBOOK_NAME)
+def test_notebook_to_package_ignores_edits_to_read_only_cells(tmp_path, layout):
+    nb = read_notebook(english(layout).release_notebook)
     provided = next(c for c in nb["cells"] if c["metadata"].get("kvkit", {}).get("classes")
                     and c["metadata"]["nbgrader"].get("locked"))
     module, names = provided["metadata"]["kvkit"]["module"], provided["metadata"]["kvkit"]["classes"]
     provided["source"] = [f"class {name}: pass\n" for name in names]
     edited = tmp_path / "edited.ipynb"
     edited.write_text(json.dumps(nb))
-    text = (notebook_to_package(edited, tmp_path / "out") / PACKAGE / module).read_text()
+    text = (notebook_to_package(layout, edited, tmp_path / "out") / layout.assignment.package / module).read_text()
     assert not [name for name in names if f"class {name}: pass" in text]
     assert all(f"class {name}" in text or f"def {name}" in text for name in names)

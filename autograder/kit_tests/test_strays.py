@@ -36,9 +36,9 @@ from pathlib import Path
 import pytest
 
 from hostile_support import make_submission
-from nonroot_support import USER, reachable_kit_lines
-from kvkit.paths import ASSIGNMENT
+from nonroot_support import USER, reachable_kit_lines, the_user_to_ourselves
 from kvkit.sandbox import _bwrap_works, _unshare_works
+from layouts_support import PART1
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(os.geteuid() != 0, reason="the root modes and a second user need root (as CI has)")]
@@ -200,6 +200,13 @@ def kill_marked(mark: str) -> None:
         time.sleep(0.1)
 
 
+@pytest.fixture(autouse=True)
+def alone_as_the_user():
+    """Each test here runs things as another user and looks for that user's processes: one such test at a time."""
+    with the_user_to_ourselves():
+        yield
+
+
 @pytest.fixture
 def mark():
     value = f"kvkit-stray-{uuid.uuid4().hex}"
@@ -260,8 +267,8 @@ def supported(mode: str) -> None:
 @pytest.mark.parametrize("mode", MODES)
 def test_no_stray_outlives_a_grading(workspace, mark, mode):
     supported(mode)
-    sub = make_submission(workspace / "sub")
-    init = sub / ASSIGNMENT.package / "__init__.py"  # the strays, then an import error: a quick grading
+    sub = make_submission(PART1, workspace / "sub")
+    init = sub / PART1.assignment.package / "__init__.py"  # the strays, then an import error: a quick grading
     init.write_text(init.read_text() + "\n" + stray_code(mark) + "\nraise ImportError('after the strays')\n")
     results = workspace / "results.json"
     cli = workspace / "grade.py"

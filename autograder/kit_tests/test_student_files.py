@@ -11,19 +11,26 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.bundle import STUDENT
 from kvkit.course.checks import collect_checks
 from kvkit.gradescope import TORCH_INDEX
-from kvkit.paths import ASSIGNMENTS, ROOT
+from kvkit.registry import ROOT
+from layouts_support import PART1
 
-REQUIREMENTS = STUDENT / "requirements.txt"
-README = ASSIGNMENTS / "README.md"
 CPU_INDEX_LINE = f"--extra-index-url {TORCH_INDEX}"
 POINTS_SENTENCE = r"(\d+)\s+points\s+in\s+all,\s+(\d+)\s+of\s+them\s+in\s+the\s+public\s+checks"  # across line breaks
 
 
-def requirement_lines() -> list[str]:
-    return [line.strip() for line in REQUIREMENTS.read_text().splitlines() if line.strip() and not line.startswith("#")]
+def requirements(layout) -> Path:
+    return layout.student / "requirements.txt"
+
+
+def readme(layout) -> Path:
+    return layout.skeleton / "README.md"
+
+
+def requirement_lines(layout) -> list[str]:
+    return [line.strip() for line in requirements(layout).read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
 
 
 def kit_torch_pin() -> str:
@@ -33,10 +40,10 @@ def kit_torch_pin() -> str:
     return found.group(1)
 
 
-@pytest.mark.every_assignment
-def test_requirements_add_pytorch_cpu_index_and_pin_the_kits_torch():
-    lines = requirement_lines()
-    assert CPU_INDEX_LINE in lines, f"{REQUIREMENTS} must hold {CPU_INDEX_LINE!r} (else Linux gets the CUDA build)"
+def test_requirements_add_pytorch_cpu_index_and_pin_the_kits_torch(layout):
+    lines = requirement_lines(layout)
+    assert CPU_INDEX_LINE in lines, \
+        f"{requirements(layout)} must hold {CPU_INDEX_LINE!r} (else Linux gets the CUDA build)"
     assert not any(line.startswith(("--index-url", "-i ")) for line in lines), (
         "--index-url would replace PyPI, where numpy and pytest come from; use --extra-index-url"
     )
@@ -62,9 +69,8 @@ def fake_wheel(folder: Path, name: str, version: str, tag: str) -> None:
     (project / "index.html").write_text(f"<html><body>\n{links}</body></html>\n")
 
 
-@pytest.mark.every_assignment
 @pytest.mark.parametrize("platform, expected", [("manylinux_2_28_x86_64", "+cpu"), ("macosx_11_0_arm64", "")])
-def test_pip_picks_the_cpu_wheel_on_linux_and_the_plain_one_on_macos(tmp_path, platform, expected):
+def test_pip_picks_the_cpu_wheel_on_linux_and_the_plain_one_on_macos(tmp_path, layout, platform, expected):
     """pip's own resolver on local stand-ins for PyPI and PyTorch's CPU index, each holding what the real one does."""
     version = kit_torch_pin().split("==")[1]
     pypi, cpu = tmp_path / "pypi", tmp_path / "cpu"
@@ -74,14 +80,14 @@ def test_pip_picks_the_cpu_wheel_on_linux_and_the_plain_one_on_macos(tmp_path, p
     fake_wheel(cpu, "torch", version, "cp311-none-macosx_11_0_arm64")  # the CPU index's macOS wheel has no +cpu
     fake_wheel(pypi, "numpy", "2.0.0", "py3-none-any")
     fake_wheel(pypi, "pytest", "8.0.0", "py3-none-any")
-    requirements = tmp_path / "requirements.txt"
-    requirements.write_text(REQUIREMENTS.read_text().replace(TORCH_INDEX, cpu.as_uri()))
+    local = tmp_path / "requirements.txt"
+    local.write_text(requirements(layout).read_text().replace(TORCH_INDEX, cpu.as_uri()))
     report = tmp_path / "report.json"
     run = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--isolated", "--dry-run", "--ignore-installed", "--quiet",
          "--report", str(report), "--target", str(tmp_path / "target"), "--disable-pip-version-check",
          "--index-url", pypi.as_uri(), "--only-binary=:all:", "--platform", platform,
-         "--python-version", "3.11", "--implementation", "cp", "-r", str(requirements)],
+         "--python-version", "3.11", "--implementation", "cp", "-r", str(local)],
         capture_output=True, text=True, timeout=120,
     )
     assert run.returncode == 0, run.stderr[-2000:]
@@ -90,29 +96,29 @@ def test_pip_picks_the_cpu_wheel_on_linux_and_the_plain_one_on_macos(tmp_path, p
     assert chosen["torch"] == version + expected, f"on {platform} pip chose torch {chosen['torch']}"
 
 
-def graded_points() -> tuple[int, int]:
+def graded_points(layout) -> tuple[int, int]:
     """``(all points, public points)`` of the checks ``kvkit grade`` runs."""
-    items = collect_checks(hidden=True)
+    items = collect_checks(layout, hidden=True)
     return sum(item.points for item in items), sum(item.points for item in items if not item.hidden)
 
 
-@pytest.mark.every_assignment
-def test_readme_states_the_graded_points():
-    total, public = graded_points()
-    found = re.search(POINTS_SENTENCE, README.read_text())
-    assert found, f"{README} must say 'N points in all, M of them in the public checks'"
+def test_readme_states_the_graded_points(layout):
+    total, public = graded_points(layout)
+    found = re.search(POINTS_SENTENCE, readme(layout).read_text())
+    assert found, f"{readme(layout)} must say 'N points in all, M of them in the public checks'"
     assert (int(found.group(1)), int(found.group(2))) == (total, public), (
-        f"{README} says {found.group(1)} points in all, {found.group(2)} public; the checks give {total} and {public}"
+        f"{readme(layout)} says {found.group(1)} points in all, {found.group(2)} public; the checks give {total} and "
+        f"{public}"
     )
 
 
-@pytest.mark.every_assignment
-def test_readme_names_the_python_the_kit_requires():
+def test_readme_names_the_python_the_kit_requires(layout):
     minimum = re.search(r'requires-python = ">=(\d+\.\d+)"', (ROOT / "pyproject.toml").read_text()).group(1)
-    assert f"Python {minimum} or newer" in README.read_text(), f"{README} must say 'Python {minimum} or newer'"
+    assert f"Python {minimum} or newer" in readme(layout).read_text(), \
+        f"{readme(layout)} must say 'Python {minimum} or newer'"
 
 
 def test_readme_explains_the_cpu_install_and_the_speed_script():
-    text = README.read_text()
+    text = readme(PART1).read_text()
     assert "pip install -r requirements.txt" in text and "CPU" in text
     assert "python speed.py" in text

@@ -1,6 +1,9 @@
 """``nbgrader autograde`` with verdicts the student's kernel cannot touch: the kit's hooks into nbgrader.
 
-``nbgrader_config.py`` puts these into nbgrader's own pipelines:
+``nbgrader_config.py`` puts these into nbgrader's own pipelines. One process (``nbgrader autograde NAME``, the
+formgrader's Jupyter server) serves every course of the kit: each hook finds the course of the notebook it is given
+from nbgrader's assignment name (:func:`kvkit.course.courses.course_named`: the kit's assignment and the language),
+and passes both on.
 
 - :func:`install_intake` (called by ``nbgrader_config.py``): ``nbgrader
   autograde`` copies the submitted folder with :class:`KitAutograde`, which
@@ -17,8 +20,8 @@
   course's *release* notebook: a missing or unmarked answer cell counts as the
   release's stub, never as the solution), graded by :func:`kvkit.grade.grade`
   (the same checks as ``kvkit grade``, public and hidden, each on published and
-  fresh inputs, in a confined child) in a thread of this process while the
-  kernel runs the notebook.
+  fresh inputs, in a confined child, in the course's language) in a thread of
+  this process while the kernel runs the notebook.
 - :class:`ConfinedExecute` (``Autograde``, instead of nbgrader's ``Execute``):
   the student's notebook runs in a kernel confined like ``kvkit grade``'s
   child (:mod:`kvkit.sandbox`: its own scratch copy of the course's public
@@ -60,9 +63,9 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from traitlets import Integer, default
 
-from kvchecks.i18n import _, language, speaking
+from kvchecks.i18n import _, speaking
 
-from .paths import ASSIGNMENT
+from .course.courses import Course, course_named
 from .registry import ROOT, courses
 from .remote.output import OutputTail
 from .sandbox import CONFINED, NO_ISOLATION, Sandbox
@@ -432,15 +435,9 @@ class NameTodoStubs(NbGraderPreprocessor):
     """``GenerateAssignment``: nbgrader leaves the same stub in every answer cell; this one names the cell's TODO."""
 
     def preprocess(self, nb: NotebookNode, resources: dict):
-        """The TODOs and the language of the course being released (not of this process: one formgrader serves
-        every course)."""
-        from kvchecks.assignment import load
-
-        from .course.grading_process import course_of
-        from .registry import manifests
-
-        assignment, self._lang = course_of(resources["nbgrader"]["assignment"])
-        self._todos = load(manifests()[assignment]).todos
+        """The TODOs and the language of the course being released (one formgrader serves every course)."""
+        course = course_named(resources["nbgrader"]["assignment"])
+        self._todos, self._lang = course.layout.assignment.todos, course.lang
         return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell, resources, index):
@@ -673,18 +670,12 @@ class StartTrustedGrading(NbGraderPreprocessor):
     """Build the package from the notebook's answer cells and start grading it, while the notebook runs."""
 
     def preprocess(self, nb: NotebookNode, resources: dict):
-        from .course.grading_process import course_of
-
-        named = resources["nbgrader"]["assignment"]
-        assignment, lang = course_of(named)
+        course = course_named(resources["nbgrader"]["assignment"])
         trusted = trusted_notebook(self.config, resources)
-        started = {"trusted": trusted, "lang": lang}
+        started = {"trusted": trusted}
         if refusal(resources) is None:
             given = f"{resources['nbgrader']['student']}'s notebook"
-            if assignment == ASSIGNMENT.name and lang == language():
-                started["grading"] = start_grading(nb, trusted, hide=[course_root(self.config)], given=given)
-            else:  # one process serving every course (the formgrader): grade where the course's assignment is
-                started["grading"] = grade_in_course_process(named, nb, trusted, hide=[course_root(self.config)])
+            started["grading"] = start_grading(course, nb, trusted, hide=[course_root(self.config)], given=given)
         resources["kvkit"] = started
         return nb, resources
 
@@ -692,24 +683,16 @@ class StartTrustedGrading(NbGraderPreprocessor):
 _GRADING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kvkit-grading")
 
 
-def grade_in_course_process(course: str, nb: NotebookNode, trusted: dict, hide: list[Path]) -> Future:
-    """:func:`kvkit.course.grading_process.grade_elsewhere` of ``nb`` in a worker thread (a process of the
-    course's own assignment and language grades it)."""
-    from .course.grading_process import grade_elsewhere
-
-    notebook = json.loads(json.dumps(nb))
-    return _GRADING.submit(grade_elsewhere, course, notebook, trusted, hide)
-
-
-def start_grading(nb: NotebookNode, trusted: dict, hide: list[Path], given: str = "notebook") -> Future:
-    """:func:`kvkit.grade.grade` of ``nb``'s answer cells, taken in against the release notebook ``trusted``
-    (:func:`kvkit.intake.take_in_notebook`), in a worker thread; its failure (one line) is the future's exception."""
+def start_grading(course: Course, nb: NotebookNode, trusted: dict, hide: list[Path], given: str = "notebook") -> Future:
+    """:func:`kvkit.grade.grade` of ``nb``'s answer cells (``course``'s assignment, in its language), taken in against
+    the release notebook ``trusted`` (:func:`kvkit.intake.take_in_notebook`), in a worker thread; its failure (one
+    line) is the future's exception."""
     from .grade import grade  # (these import torch: only where a notebook is graded)
     from .intake import take_in_notebook
 
     scratch = Path(tempfile.mkdtemp(prefix="kvkit-autograde-"))
     try:
-        submission = take_in_notebook(json.loads(json.dumps(nb)), trusted, scratch, given=given)
+        submission = take_in_notebook(course.layout, json.loads(json.dumps(nb)), trusted, scratch, given=given)
     except Exception as err:
         shutil.rmtree(scratch, ignore_errors=True)
         failed: Future = Future()
@@ -718,7 +701,7 @@ def start_grading(nb: NotebookNode, trusted: dict, hide: list[Path], given: str 
 
     def work():
         try:
-            return grade(submission, hide=hide)
+            return grade(course.layout, submission, hide=hide, lang=course.lang)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -733,12 +716,11 @@ class TrustedVerdicts(NbGraderPreprocessor):
     """Every graded cell's outputs become the verdict of ``kvkit grade`` on the notebook's answer cells."""
 
     def preprocess(self, nb: NotebookNode, resources: dict):
-        from .course.grading_process import course_of
+        course = course_named(resources["nbgrader"]["assignment"])
+        with speaking(course.lang):  # the course's language (one process serves every course)
+            return self._verdicts(course, nb, resources)
 
-        with speaking(course_of(resources["nbgrader"]["assignment"])[1]):  # the course's language, not the process's
-            return self._verdicts(nb, resources)
-
-    def _verdicts(self, nb: NotebookNode, resources: dict):
+    def _verdicts(self, course: Course, nb: NotebookNode, resources: dict):
         started = resources.get("kvkit") or {}
         trusted = started.get("trusted") or trusted_notebook(self.config, resources)
         who = quoted(resources["nbgrader"]["student"])
@@ -749,7 +731,8 @@ class TrustedVerdicts(NbGraderPreprocessor):
             failure = f"the submitted notebook was refused: {failure}"
         else:
             try:
-                grading = started.get("grading") or start_grading(nb, trusted, hide=[course_root(self.config)])
+                grading = started.get("grading") or start_grading(course, nb, trusted,
+                                                                  hide=[course_root(self.config)])
                 report = grading.result()
             except Exception as err:  # the package could not be made or graded: every check fails, with why
                 failure = f"not graded: {one_line(err)}"

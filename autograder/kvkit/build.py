@@ -1,9 +1,12 @@
-"""Make the student skeleton from the reference.
+"""Make an assignment's student skeleton from its reference.
 
 Every TODO's solution is the whole body of one function in ``reference/``,
 between a ``### BEGIN SOLUTION`` and a ``### END SOLUTION`` line, right after
 the docstring. The build replaces each region with a ``raise
 NotImplementedError("TODO n: ...")`` and copies everything else unchanged.
+It also writes what the student READMEs generate between their markers: the
+TODO table (from the manifest) and the counts of TODOs, checks and points
+(:mod:`kvkit.counts`, from the checks; in the kit's docs too).
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .errors import UsageError
-from .paths import ASSIGNMENT, ASSIGNMENTS, REFERENCE, ROOT
+from kvchecks.assignment import Todo
 
-TODOS = ASSIGNMENT.todos
+from . import counts
+from .errors import UsageError
+from .paths import Layout
+from .registry import ROOT
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -73,9 +78,9 @@ def solution_regions(source: str, filename: str) -> list[tuple[str, int, int]]:
     return regions
 
 
-def strip_solutions(source: str, filename: str) -> str:
-    """The skeleton text of one reference module."""
-    todo_by_function = {todo.function: todo for todo in TODOS.values()}
+def strip_solutions(todos: dict[int, Todo], source: str, filename: str) -> str:
+    """The skeleton text of one reference module of the assignment whose TODOs are ``todos``."""
+    todo_by_function = {todo.function: todo for todo in todos.values()}
     lines = source.splitlines(keepends=True)
     for name, begin, end in reversed(solution_regions(source, filename)):
         todo = todo_by_function.get(name)
@@ -86,24 +91,26 @@ def strip_solutions(source: str, filename: str) -> str:
     return "".join(lines)
 
 
-def build_skeleton(out: Path, reference: Path = REFERENCE) -> None:
-    """Write the skeleton package into ``out`` from the reference's; checks every TODO appears exactly once."""
-    package = reference / ASSIGNMENT.package
+def build_skeleton(layout: Layout, out: Path) -> None:
+    """Write ``layout``'s skeleton package into ``out`` from the reference's; checks every TODO appears exactly
+    once."""
+    work = layout.assignment
+    package = layout.reference / work.package
     seen: list[str] = []
-    target = out / ASSIGNMENT.package
+    target = out / work.package
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
     for src in sorted(package.glob("*.py")):
         text = src.read_text()
         seen += [name for name, _, _ in solution_regions(text, str(src))]
-        (target / src.name).write_text(strip_solutions(text, str(src)))
-    expected = sorted(todo.function for todo in TODOS.values())
+        (target / src.name).write_text(strip_solutions(work.todos, text, str(src)))
+    expected = sorted(todo.function for todo in work.todos.values())
     if sorted(seen) != expected:
         raise ValueError(f"solution regions found for {sorted(seen)}, expected exactly one each for {expected}")
 
 
-def signature(todo, reference: Path = REFERENCE) -> str:
+def signature(todo: Todo, reference: Path) -> str:
     """``KVCache.update(layer, new_keys, new_values)``: the TODO function as the reference declares it."""
     path = reference / todo.file
     for name, node in set(_functions_by_line(ast.parse(path.read_text(), str(path))).values()):
@@ -117,28 +124,30 @@ def signature(todo, reference: Path = REFERENCE) -> str:
 TABLE_HEADS = {"en": "| TODO | where | what |", "ja": "| TODO | 場所 | 内容 |"}
 
 
-def todo_table(reference: Path = REFERENCE, lang: str = "en") -> str:
-    """The student README's table of TODOs: where each one is, and its contract in brief (from the manifest), in
-    ``lang`` (an edition's README: its translated contracts)."""
+def todo_table(layout: Layout, lang: str = "en") -> str:
+    """The student README's table of ``layout``'s TODOs: where each one is, and its contract in brief (from the
+    manifest), in ``lang`` (an edition's README: its translated contracts)."""
     rows = [TABLE_HEADS[lang], "|---|---|---|"]
-    for todo in TODOS.values():
-        rows.append(f"| {todo.number} | `{todo.file.split('/', 1)[1]}`, `{signature(todo, reference)}` | "
+    for todo in layout.assignment.todos.values():
+        rows.append(f"| {todo.number} | `{todo.file.split('/', 1)[1]}`, `{signature(todo, layout.reference)}` | "
                     f"{todo.contract_in(lang) or todo.task_in(lang)} |")
     return "\n".join(rows) + "\n"
 
 
-def with_todo_table(readme: str, reference: Path = REFERENCE, lang: str = "en") -> str:
+def with_todo_table(layout: Layout, readme: str, lang: str = "en") -> str:
     """``readme`` with the text between the TODO-table markers written afresh (unchanged without markers)."""
     begin, end = readme.find(TABLE_BEGIN), readme.find(TABLE_END)
     if begin < 0 or end < begin:
         return readme
-    return readme[:begin + len(TABLE_BEGIN)] + "\n" + todo_table(reference, lang) + readme[end:]
+    return readme[:begin + len(TABLE_BEGIN)] + "\n" + todo_table(layout, lang) + readme[end:]
 
 
-def readmes(assignments: Path = ASSIGNMENTS) -> dict[str, Path]:
-    """The student READMEs in the skeleton folder by language: ``README.md`` and each edition's."""
-    return {"en": assignments / "README.md",
-            **{lang: assignments / edition.readme for lang, edition in ASSIGNMENT.editions.items()}}
+def readmes(layout: Layout, skeleton: Path | None = None) -> dict[str, Path]:
+    """The student READMEs in the skeleton folder (``layout``'s, or ``skeleton``) by language: ``README.md`` and
+    each edition's."""
+    folder = layout.skeleton if skeleton is None else skeleton
+    return {"en": folder / "README.md",
+            **{lang: folder / edition.readme for lang, edition in layout.assignment.editions.items()}}
 
 
 def differences(a: Path, b: Path) -> list[str]:
@@ -147,33 +156,60 @@ def differences(a: Path, b: Path) -> list[str]:
     return sorted(n for n in names if not ((a / n).exists() and (b / n).exists() and filecmp.cmp(a / n, b / n, shallow=False)))
 
 
-def stale_files(assignments: Path = ASSIGNMENTS) -> list[str]:
-    """Files of the committed skeleton (and its README's TODO table) that a fresh build would change."""
+def current_counts(layout: Layout) -> counts.Counts:
+    """``layout``'s TODOs, checks and points as its checks are now (the numbers the docs state)."""
+    from .course.checks import collect_checks  # the course's modules import this one
+
+    try:
+        items = collect_checks(layout)
+    except RuntimeError:
+        raise UsageError(f"the checks of {layout.assignment.name} do not collect, so the READMEs' counts cannot be "
+                         f"written: `pytest {layout.public_tests.relative_to(ROOT)} --collect-only` says why") from None
+    return counts.Counts.of(items, len(layout.assignment.todos))
+
+
+def generated_readme(layout: Layout, readme: str, lang: str, numbers: counts.Counts) -> str:
+    """A student README with its TODO table and its counts (:mod:`kvkit.counts`) written afresh."""
+    return counts.fill(with_todo_table(layout, readme, lang), layout.assignment.name, numbers, lang)
+
+
+def stale_files(layout: Layout, skeleton: Path | None = None) -> list[str]:
+    """Files of the committed skeleton (``layout``'s, or ``skeleton``), of its READMEs' TODO tables and counts, and
+    of the kit's docs that state its counts, that a fresh build would change."""
+    folder = layout.skeleton if skeleton is None else skeleton
+    package = layout.assignment.package
     with tempfile.TemporaryDirectory() as tmp:
-        build_skeleton(Path(tmp))
-        stale = differences(Path(tmp) / ASSIGNMENT.package, assignments / ASSIGNMENT.package)
-    for lang, readme in readmes(assignments).items():
-        if readme.is_file() and with_todo_table(readme.read_text(), lang=lang) != readme.read_text():
+        build_skeleton(layout, Path(tmp))
+        stale = differences(Path(tmp) / package, folder / package)
+    numbers = current_counts(layout)
+    for lang, readme in readmes(layout, folder).items():
+        if readme.is_file() and generated_readme(layout, readme.read_text(), lang, numbers) != readme.read_text():
             stale.append(readme.name)
-    return stale
+    return stale + [doc.relative_to(ROOT).as_posix() for doc in counts.stale_docs(layout.assignment.name, numbers)]
 
 
-def write_todo_table(assignments: Path = ASSIGNMENTS) -> None:
-    for lang, readme in readmes(assignments).items():
+def write_readmes(layout: Layout) -> None:
+    """Write the generated parts of the student READMEs and of the kit's docs that state the counts."""
+    numbers = current_counts(layout)
+    for lang, readme in readmes(layout).items():
         if readme.is_file():
-            readme.write_text(with_todo_table(readme.read_text(), lang=lang))
+            readme.write_text(generated_readme(layout, readme.read_text(), lang, numbers))
+    counts.write_docs(layout.assignment.name, numbers)
 
 
 def run(args) -> int:
+    layout = args.layout
+    skeleton, reference = layout.skeleton.relative_to(ROOT), layout.reference.relative_to(ROOT)
     if args.check:
-        stale = stale_files()
+        stale = stale_files(layout)
         if stale:
-            raise UsageError(f"{ASSIGNMENTS.relative_to(ROOT)}/ is out of date ({', '.join(stale)}): run `kvkit build`")
-        print(f"{ASSIGNMENTS.relative_to(ROOT)}/ is up to date with {REFERENCE.relative_to(ROOT)}/")
+            raise UsageError(f"{skeleton}/ is out of date ({', '.join(stale)}): run `kvkit --assignment "
+                             f"{layout.assignment.name} build`")
+        print(f"{skeleton}/ is up to date with {reference}/")
         return 0
-    build_skeleton(ASSIGNMENTS)
-    write_todo_table(ASSIGNMENTS)
-    print(f"wrote {ASSIGNMENTS / ASSIGNMENT.package} from {REFERENCE / ASSIGNMENT.package}")
+    build_skeleton(layout, layout.skeleton)
+    write_readmes(layout)
+    print(f"wrote {layout.skeleton / layout.assignment.package} from {layout.reference / layout.assignment.package}")
     return 0
 
 

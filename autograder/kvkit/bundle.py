@@ -16,21 +16,20 @@ from pathlib import Path
 import kvchecks
 
 from .build import readmes
-from .paths import ASSIGNMENT, ASSIGNMENTS, DEFAULT, PUBLIC_TESTS, ROOT
+from .paths import Layout
+from .registry import ROOT
 
 KVCHECKS = Path(kvchecks.__file__).resolve().parent
 
-STUDENT = DEFAULT.student
-TOP = ASSIGNMENT.bundle
 
-
-def bundle_files() -> dict[str, Path]:
-    """Archive name -> source file, for every file the bundle holds."""
-    files = {readme.name: readme for readme in readmes().values() if readme.is_file()}  # README.md, its editions'
+def bundle_files(layout: Layout) -> dict[str, Path]:
+    """Archive name -> source file, for every file ``layout``'s bundle holds."""
+    work = layout.assignment
+    files = {readme.name: readme for readme in readmes(layout).values() if readme.is_file()}  # README.md, its editions'
     files["conftest.py"] = ROOT / "conftest.py"
-    files.update({path.name: path for path in sorted(STUDENT.iterdir()) if path.is_file()})
-    package = f"assignments/{ASSIGNMENT.package}"
-    trees = ((ASSIGNMENTS / ASSIGNMENT.package, package), (KVCHECKS, "tests/kvchecks"), (PUBLIC_TESTS, "tests"))
+    files.update({path.name: path for path in sorted(layout.student.iterdir()) if path.is_file()})
+    package = f"assignments/{work.package}"
+    trees = ((layout.skeleton / work.package, package), (KVCHECKS, "tests/kvchecks"), (layout.public_tests, "tests"))
     for folder, prefix in trees:
         for path in sorted(folder.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
@@ -38,18 +37,20 @@ def bundle_files() -> dict[str, Path]:
     return files
 
 
-def write_bundle(out: Path) -> Path:
+def write_bundle(layout: Layout, out: Path) -> Path:
+    """Write ``layout``'s bundle to ``out``, every file under the bundle's top folder (the manifest's ``bundle``)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, path in bundle_files().items():
-            archive.write(path, f"{TOP}/{name}")
+        for name, path in bundle_files(layout).items():
+            archive.write(path, f"{layout.assignment.bundle}/{name}")
     return out
 
 
 def run(args) -> int:
-    path = write_bundle(Path(args.out))
-    print(f"wrote {path}: unzip it and follow {TOP}/README.md (`pip install -r requirements.txt`, then `pytest`)")
+    path = write_bundle(args.layout, Path(args.out))
+    top = args.layout.assignment.bundle
+    print(f"wrote {path}: unzip it and follow {top}/README.md (`pip install -r requirements.txt`, then `pytest`)")
     return 0
 
 

@@ -20,12 +20,11 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
 import kvchecks
-from kvchecks import assignment
 from kvchecks.i18n import LANGUAGES
 
 from .errors import UsageError
-from .paths import Layout
-from .registry import ROOT, manifests
+from .paths import layouts
+from .registry import ROOT
 
 TRANSLATED = [lang for lang in LANGUAGES if lang != "en"]  # English is the source language
 KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
@@ -51,8 +50,7 @@ def domains() -> list[Domain]:
     framework = Path(kvchecks.__file__).resolve().parent
     found = [Domain("kvchecks", _python_files(framework), framework / "locale"),
              Domain("kvkit", _python_files(Path(__file__).resolve().parent), Path(__file__).resolve().parent / "locale")]
-    for manifest in manifests().values():
-        layout = Layout(assignment.load(manifest))
+    for layout in layouts():
         name = layout.assignment.name
         found.append(Domain(name, _python_files(layout.public_tests), layout.public_tests / "locale"))
         if layout.hidden_tests.is_dir():

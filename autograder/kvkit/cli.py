@@ -2,67 +2,61 @@
 
 ``kvkit --assignment NAME COMMAND ...`` works on one of the kit's assignments
 (every ``tests/NAME/assignment.toml``); without it, on the first (``part = 1``).
-The choice is made before anything reads the assignment's manifest.
 ``kvkit --lang ja ...`` writes reports and the checks' messages in Japanese
-(the same as ``KVKIT_LANG=ja``).
+(default: English). Both are read here, before the sub-commands are known (an
+assignment's own commands come from its tools package), and reach every
+command as values: ``args.layout`` (a :class:`kvkit.paths.Layout`) and
+``args.lang``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
-from pathlib import Path
 
 from kvchecks.i18n import LANGUAGES
 
-from .registry import ENV, LANG_ENV, choose, manifests
+from .errors import GraderError, UsageError
+from .paths import Layout, layouts
+from .registry import manifests
+from .tools import command_modules
 
 COMMANDS = ["build", "grade", "grade_all", "autograde_class", "gradescope", "bundle", "goldens", "notebook",
-            "catalogs"]  # every assignment's; an assignment's own (its bench, demos) are in its tools package
+            "catalogs", "new", "check_assignment"]  # every assignment's; an assignment's own (its bench, demos) are in its tools package
 
 
-def choose_assignment(argv: list[str]) -> list[str]:
-    """Take ``--assignment NAME`` and ``--lang LANG`` off ``argv`` and make them this process's (and its children's)
-    assignment and language; the rest of ``argv``."""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--assignment")
-    parser.add_argument("--lang", choices=LANGUAGES)
-    known, rest = parser.parse_known_args(argv)
-    if known.lang is not None:
-        os.environ[LANG_ENV] = known.lang
-    if known.assignment is not None:
-        try:
-            choose(known.assignment)
-        except KeyError as err:
-            print(f"kvkit: {err.args[0]}", file=sys.stderr)
-            raise SystemExit(2)
-    elif os.environ.get(ENV) and not Path(os.environ[ENV]).is_file():
-        print(f"kvkit: {ENV}={os.environ[ENV]} names no manifest file: unset it or give --assignment NAME",
-              file=sys.stderr)
-        raise SystemExit(2)
-    return rest
+def add_choices(parser: argparse.ArgumentParser) -> None:
+    """The options that choose what every command works on: ``--assignment`` and ``--lang``."""
+    parser.add_argument("--assignment", metavar="NAME",
+                        help=f"the assignment to work on ({', '.join(manifests())}; default: the first)")
+    parser.add_argument("--lang", choices=LANGUAGES, default="en",
+                        help="the language of the grading reports and the checks' messages (default: en)")
+
+
+def chosen_layout(argv: list[str]) -> Layout:
+    """The assignment ``--assignment`` names in ``argv`` (the first of the kit's without it)."""
+    parser = argparse.ArgumentParser(prog="kvkit", add_help=False)
+    add_choices(parser)
+    known, _rest = parser.parse_known_args(argv)
+    return Layout.named(known.assignment) if known.assignment is not None else layouts()[0]
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = choose_assignment(sys.argv[1:] if argv is None else argv)
-    from .paths import DEFAULT
-    from .tools import command_modules
-
-    modules = [importlib.import_module(f"kvkit.{name}") for name in COMMANDS] + command_modules(DEFAULT)
-    from .errors import GraderError, UsageError
-
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        layout = chosen_layout(argv)
+    except UsageError as err:
+        print(f"kvkit: {err}", file=sys.stderr)
+        return 2
+    modules = [importlib.import_module(f"kvkit.{name}") for name in COMMANDS] + command_modules(layout)
     parser = argparse.ArgumentParser(prog="kvkit", description="Build, grade and package the kit's assignments.")
-    parser.add_argument("--assignment", metavar="NAME",
-                        help=f"the assignment to work on ({', '.join(manifests())}; default: the first)")
-    parser.add_argument("--lang", choices=LANGUAGES,
-                        help="the language of the grading reports and the checks' messages (default: en, or "
-                             f"{LANG_ENV})")
+    add_choices(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     for module in modules:
         module.add_parser(sub)
     args = parser.parse_args(argv)
+    args.layout = layout
     try:
         return args.func(args)
     except UsageError as err:

@@ -9,8 +9,10 @@ grade`` does, the student's code confined on that machine; it sends back the
 report's ``results.json`` and the row, which the instructor's process writes.
 
 - **Same kit, or refused.** Before grading, every worker reports the
-  fingerprint of its kit (the grader's code, the public and hidden checks and
-  their goldens, the reference, the assignment, torch's version). A worker
+  fingerprint of its kit for the assignment being graded (the grader's code,
+  the public and hidden checks and their goldens, the reference, the
+  assignment, torch's version); each task names that assignment, so a worker
+  needs nothing but the kit installed. A worker
   whose fingerprint differs is left out, with one line naming it; each task
   checks it again on the worker that runs it, so a worker that joins later
   with another kit grades nothing.
@@ -27,10 +29,9 @@ from pathlib import Path
 
 from .errors import GraderError, UsageError
 from .intake import Submission, fingerprint_of
-from .paths import ASSIGNMENT, HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
+from .paths import Layout
+from .registry import ROOT
 
-KIT_TREES = (ROOT / "autograder" / "kvkit", PUBLIC_TESTS.parent / "kvchecks", PUBLIC_TESTS, HIDDEN_TESTS,
-             REFERENCE / ASSIGNMENT.package)
 CONNECT_TIMEOUT = 30  # seconds to reach the scheduler and see a worker
 
 
@@ -38,12 +39,19 @@ class KitMismatch(Exception):
     """Raised on a worker whose kit is not the instructor's: the task is run elsewhere."""
 
 
-def kit_fingerprint() -> str:
-    """A hash of what decides a grade: the grader's code, the checks and goldens, the reference, the assignment."""
+def kit_trees(layout: Layout) -> tuple[Path, ...]:
+    """The folders whose files decide a grade of ``layout``'s assignment."""
+    return (ROOT / "autograder" / "kvkit", layout.public_tests.parent / "kvchecks", layout.public_tests,
+            layout.hidden_tests, layout.reference / layout.assignment.package)
+
+
+def kit_fingerprint(layout: Layout) -> str:
+    """A hash of what decides a grade of ``layout``'s assignment: the grader's code, the checks and goldens, the
+    reference, the assignment."""
     import torch
 
-    h = hashlib.sha256(f"{ASSIGNMENT.name}\0torch {torch.__version__}\0".encode())
-    for tree in KIT_TREES:
+    h = hashlib.sha256(f"{layout.assignment.name}\0torch {torch.__version__}\0".encode())
+    for tree in kit_trees(layout):
         if not tree.is_dir():
             continue
         for path in sorted(tree.rglob("*")):
@@ -76,25 +84,30 @@ def unpack(payload: dict, scratch: Path) -> Submission:
     return submission
 
 
-def grade_on_worker(student: str, payload: dict, print_: str, options: dict, kit: str) -> dict:
-    """A Dask task: grade one packed submission here; the row, with the files the instructor's side writes."""
+def grade_on_worker(assignment: str, student: str, payload: dict, print_: str, options: dict, kit: str) -> dict:
+    """A Dask task: grade one packed submission of ``assignment`` here; the row, with the files the instructor's side
+    writes."""
     from .grade_all import graded_row
 
-    if kit != worker_kit():
-        raise KitMismatch(f"this worker's kit differs from the instructor's ({worker_kit()[:12]} != {kit[:12]})")
+    mine = worker_kit(assignment)
+    if kit != mine:
+        raise KitMismatch(f"this worker's kit differs from the instructor's ({mine[:12]} != {kit[:12]})")
     with tempfile.TemporaryDirectory(prefix="kvkit-worker-") as scratch:
         submission = unpack(payload, Path(scratch))
-        return graded_row(student, submission, print_, {**options, "hide": [scratch]})
+        return graded_row(Layout.named(assignment), student, submission, print_, {**options, "hide": [scratch]})
 
 
-_KIT: list[str] = []
+_KITS: dict[str, str] = {}
 
 
-def worker_kit() -> str:
-    """This process's kit fingerprint, computed once."""
-    if not _KIT:
-        _KIT.append(kit_fingerprint())
-    return _KIT[0]
+def worker_kit(assignment: str) -> str:
+    """This process's kit fingerprint for ``assignment`` (computed once; a kit without that assignment has none)."""
+    if assignment not in _KITS:
+        try:
+            _KITS[assignment] = kit_fingerprint(Layout.named(assignment))
+        except UsageError as err:
+            _KITS[assignment] = f"none: {err}"
+    return _KITS[assignment]
 
 
 def connect(address: str):
@@ -110,14 +123,15 @@ def connect(address: str):
                          "`dask scheduler` and give its address")
 
 
-def matching_workers(client, kit: str, say=print) -> list[str]:
-    """The workers whose kit is the instructor's; one line for each that is refused. Waits for a first worker."""
+def matching_workers(client, assignment: str, kit: str, say=print) -> list[str]:
+    """The workers whose kit for ``assignment`` is the instructor's; one line for each that is refused. Waits for a
+    first worker."""
     try:
         client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
     except TimeoutError:
         raise UsageError(f"the Dask scheduler has no worker after {CONNECT_TIMEOUT} s: start `dask worker ADDRESS` "
                          "on each machine that has the kit installed")
-    kits = client.run(worker_kit)
+    kits = client.run(worker_kit, assignment)
     threads = {address: info.get("nthreads", 1) for address, info in client.scheduler_info()["workers"].items()}
     good = []
     for address, fingerprint in sorted(kits.items()):
@@ -130,21 +144,23 @@ def matching_workers(client, kit: str, say=print) -> list[str]:
         else:
             good.append(address)
     if not good:
-        raise UsageError("no Dask worker runs this kit: install the same kit on the workers (same commit, same "
-                         f"assignment, KVKIT_ASSIGNMENT={ASSIGNMENT.manifest})")
+        raise UsageError(f"no Dask worker runs this kit for {assignment}: install the same kit on the workers (same "
+                         "commit)")
     return good
 
 
-def grade_on_cluster(client, todo: list, options: dict, on_row, say=print) -> None:
-    """Grade every ``(entry, submission, fingerprint)`` of ``todo`` on the cluster; ``on_row(entry, row)`` for each,
-    as they finish (``row`` None when the grading failed: a rerun tries again)."""
+def grade_on_cluster(layout: Layout, client, todo: list, options: dict, on_row, say=print) -> None:
+    """Grade every ``(entry, submission, fingerprint)`` of ``todo`` (submissions of ``layout``'s assignment) on the
+    cluster; ``on_row(entry, row)`` for each, as they finish (``row`` None when the grading failed: a rerun tries
+    again)."""
     from distributed import as_completed
 
-    kit = kit_fingerprint()
-    workers = matching_workers(client, kit, say)
+    name = layout.assignment.name
+    kit = kit_fingerprint(layout)
+    workers = matching_workers(client, name, kit, say)
     futures = {}
     for entry, submission, print_ in todo:
-        future = client.submit(grade_on_worker, entry.student, pack(submission), print_, options, kit,
+        future = client.submit(grade_on_worker, name, entry.student, pack(submission), print_, options, kit,
                                workers=workers, allow_other_workers=False, pure=False, retries=2,
                                key=f"kvkit-grade-{hashlib.sha256(print_.encode()).hexdigest()[:16]}-{len(futures)}")
         futures[future] = entry

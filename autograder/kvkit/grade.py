@@ -5,10 +5,11 @@ the student's code runs only in the child process of :mod:`kvkit.remote`,
 started from a :class:`~kvkit.sandbox.Sandbox` copy. Every check runs on the
 published inputs and again on inputs drawn now (:mod:`kvkit.fresh`).
 
-Importing this module registers the graders' message catalogue (``kvkit``) and
-the hidden checks' (``<assignment>_hidden``) with :mod:`kvchecks.i18n`, so
-every grading path (``kvkit grade``, ``grade-all``, Gradescope, nbgrader)
-reports in the language ``KVKIT_LANG`` asks for.
+Importing this module registers the graders' message catalogue (``kvkit``)
+with :mod:`kvchecks.i18n` (the plugin registers the hidden checks' where they
+run), so every grading path (``kvkit grade``, ``grade-all``, Gradescope,
+nbgrader) reports in the language it is given: :func:`grade` takes the
+assignment (a :class:`~kvkit.paths.Layout`) and the language as values.
 """
 
 from __future__ import annotations
@@ -21,14 +22,15 @@ from pathlib import Path
 
 import pytest
 
-from kvchecks.i18n import _, add_domain
+from kvchecks.i18n import _, add_domain, speaking
 from kvchecks.plugin import SCOREBOARD, Result
 from kvchecks.timing import PROBE_TIMEOUT, RETRY_TIMEOUT
 
 from .course.submission import notebook_places
 from .fresh import FreshInputs
 from .intake import Submission, received
-from .paths import ASSIGNMENT, HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
+from .paths import Layout
+from .registry import ROOT
 from .remote.backend import RemoteBackend
 from .remote.output import OutputTail
 from .remote.process import SubmissionProcess
@@ -41,7 +43,6 @@ BUDGET = 240.0  # seconds of probes per submission in all
 MEMORY_MB = 1536  # address space of the child (torch itself takes about 650 MB)
 LOCALE = Path(__file__).resolve().parent / "locale"  # the graders' catalogue, kvkit.po / kvkit.mo per language
 
-add_domain(f"{ASSIGNMENT.name}_hidden", HIDDEN_TESTS / "locale")  # the hidden checks' messages
 add_domain("kvkit", LOCALE)
 
 
@@ -73,11 +74,14 @@ class _Grading:
         self.results = list(board.results) if board else []
 
 
-def run_checks(backend: RemoteBackend, fresh: FreshInputs, hidden: bool = True) -> list[Result]:
-    """Run every graded check with ``backend``; a check that left no result counts as failed."""
+def run_checks(layout: Layout, backend: RemoteBackend, fresh: FreshInputs, lang: str = "en",
+               hidden: bool = True) -> list[Result]:
+    """Run every graded check of ``layout``'s assignment with ``backend``, its messages in ``lang``; a check that
+    left no result counts as failed."""
     plugin = _Grading(backend, fresh)
-    paths = [str(PUBLIC_TESTS)] + ([str(HIDDEN_TESTS)] if hidden and HIDDEN_TESTS.is_dir() else [])
-    args = [*paths, "--rootdir", str(ROOT), "-p", "kvchecks.plugin", "-p", "no:cacheprovider", "-q",
+    hidden_tests = layout.hidden_tests
+    paths = [str(layout.public_tests)] + ([str(hidden_tests)] if hidden and hidden_tests.is_dir() else [])
+    args = [*paths, "--rootdir", str(ROOT), "-p", "kvchecks.plugin", "-p", "no:cacheprovider", "-q", "--lang", lang,
             "--tb=line", "-W", "ignore", "--capture=no"]  # no capture of the process's own file descriptors
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
@@ -90,38 +94,43 @@ def run_checks(backend: RemoteBackend, fresh: FreshInputs, hidden: bool = True) 
                              for name, props in plugin.collected.items() if name not in done]
 
 
-def grade(submission: Path | Submission, hidden: bool = True, timeout: float = PROBE_TIMEOUT, *,
-          hide: list[Path] = (), memory_mb: int | None = MEMORY_MB, budget: float | None = BUDGET) -> Report:
-    """Grade one submission: a path (a folder, a .zip or a notebook), taken in by :mod:`kvkit.intake`, or a
-    :class:`~kvkit.intake.Submission` already taken in.
+def grade(layout: Layout, submission: Path | Submission, hidden: bool = True, timeout: float = PROBE_TIMEOUT, *,
+          lang: str = "en", hide: list[Path] = (), memory_mb: int | None = MEMORY_MB,
+          budget: float | None = BUDGET) -> Report:
+    """Grade one submission of ``layout``'s assignment, reporting in ``lang``: a path (a folder, a .zip or a
+    notebook), taken in by :mod:`kvkit.intake`, or a :class:`~kvkit.intake.Submission` already taken in.
 
     ``hide`` names more folders the student's process must not read (e.g. the
     other submissions of a batch).
     """
     if not isinstance(submission, Submission):
-        with received(submission) as taken:
-            return grade(taken, hidden, timeout, hide=[Path(submission), *hide], memory_mb=memory_mb, budget=budget)
+        with received(layout, submission) as taken:
+            return grade(layout, taken, hidden, timeout, lang=lang, hide=[Path(submission), *hide],
+                         memory_mb=memory_mb, budget=budget)
     started = time.perf_counter()
-    with submission_sandbox(submission.folder, hide=[submission.folder, *hide]) as box:
+    with speaking(lang), submission_sandbox(layout, submission.folder, hide=[submission.folder, *hide]) as box:
         output = OutputTail()
         memory = memory_mb * 1024 * 1024 if memory_mb else None
 
         def spawn() -> SubmissionProcess:
-            return SubmissionProcess(box, output, memory, STARTUP_TIMEOUT, max(IMPORT_TIMEOUT, 2 * timeout))
+            return SubmissionProcess(box, output, memory, STARTUP_TIMEOUT, max(IMPORT_TIMEOUT, 2 * timeout),
+                                     layout.assignment.package, lang)
 
         backend = RemoteBackend(spawn, timeout, retry_timeout=RETRY_TIMEOUT, budget=budget,
                                 memory_note=f"{memory_mb} MB" if memory_mb else None)
         backend.start()  # the child imports torch while this process does the same
-        fresh = FreshInputs(REFERENCE)
+        fresh = FreshInputs(layout.reference)
         try:
-            results = run_checks(backend, fresh, hidden)
+            results = run_checks(layout, backend, fresh, lang, hidden)
         finally:
             backend.close()
         if backend.grader_error is not None:
             raise backend.grader_error
-        results = [replace(r, message=notebook_places(r.message, submission.places)) for r in results]
+        package = layout.assignment.package
+        results = [replace(r, message=notebook_places(r.message, submission.places, package)) for r in results]
         notes = [*submission.notes, *_notes(box, backend, output)]
-    return Report(submission.given, results, time.perf_counter() - started, notes, fresh_key=fresh.secret)
+    return Report(submission.given, layout.assignment.todos, results, time.perf_counter() - started, lang=lang,
+                  notes=notes, fresh_key=fresh.secret)
 
 
 def _notes(box: Sandbox, backend: RemoteBackend, output: OutputTail) -> list[str]:
@@ -149,7 +158,8 @@ def _notes(box: Sandbox, backend: RemoteBackend, output: OutputTail) -> list[str
 
 
 def run(args) -> int:
-    report = grade(Path(args.submission), hidden=not args.public_only, timeout=args.timeout)
+    report = grade(args.layout, Path(args.submission), hidden=not args.public_only, timeout=args.timeout,
+                   lang=args.lang)
     print(report.table())
     if args.json:
         report.write_json(Path(args.json))
@@ -158,8 +168,10 @@ def run(args) -> int:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("grade", help=f"grade one submission (a folder holding {ASSIGNMENT.package}/) with public and hidden checks")
-    p.add_argument("submission", help=f"folder that holds the student's {ASSIGNMENT.package}/ package, a .zip of it, or a notebook")
+    p = sub.add_parser("grade", help="grade one submission (a folder holding the assignment's package) with public "
+                                     "and hidden checks")
+    p.add_argument("submission", help="folder that holds the student's package (kvcache/ for part 1), a .zip of it, "
+                                      "or a notebook")
     p.add_argument("--json", metavar="RESULTS_JSON", help="also write Gradescope's results.json here")
     p.add_argument("--public-only", action="store_true", help="run only the public checks")
     p.add_argument("--timeout", type=float, default=PROBE_TIMEOUT, help="seconds each check may run (default %(default)s)")

@@ -36,14 +36,12 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from kvchecks.i18n import _
-
-from .paths import TODOS
+from kvchecks.i18n import _, speaking
 
 from .errors import UsageError
 from .grade import PROBE_TIMEOUT
 from .intake import Submission, take_in
-from .paths import HIDDEN_TESTS, PUBLIC_TESTS
+from .paths import Layout
 
 SUFFIXES = (".zip", ".ipynb")
 SKIP = {"__MACOSX", "__pycache__"}
@@ -109,10 +107,11 @@ def find_submissions(folder: Path) -> tuple[list[Entry], list[str]]:
     return entries, skipped
 
 
-def checks_fingerprint(hidden: bool = True) -> str:
-    """A hash of the checks and their goldens: grades made with other checks are stale."""
+def checks_fingerprint(layout: Layout, hidden: bool = True) -> str:
+    """A hash of ``layout``'s checks and their goldens: grades made with other checks are stale."""
     h = hashlib.sha256()
-    for tree in [PUBLIC_TESTS] + ([HIDDEN_TESTS] if hidden and HIDDEN_TESTS.is_dir() else []):
+    hidden_tests = layout.hidden_tests
+    for tree in [layout.public_tests] + ([hidden_tests] if hidden and hidden_tests.is_dir() else []):
         for path in sorted(tree.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and not path.name.endswith(".pyc"):
                 h.update(b"F" + str(path.relative_to(tree)).encode() + b"\0" + path.read_bytes())
@@ -137,14 +136,21 @@ def load_meta(results_dir: Path, student: str) -> dict | None:
     return meta if isinstance(meta, dict) else None
 
 
-def graded_row(student: str, submission: Submission, print_: str, options: dict) -> dict:
-    """Grade one submission (already taken in by :mod:`kvkit.intake`): its ``results`` and ``meta``, or a grader
-    error (``status``, ``notes``, ``error``). Runs where the grading runs (a local worker, a Dask worker)."""
+def graded_row(layout: Layout, student: str, submission: Submission, print_: str, options: dict) -> dict:
+    """Grade one submission of ``layout``'s assignment (already taken in by :mod:`kvkit.intake`), in the language
+    ``options["lang"]``: its ``results`` and ``meta``, or a grader error (``status``, ``notes``, ``error``). Runs
+    where the grading runs (a local worker, a Dask worker)."""
+    with speaking(options.get("lang", "en")):
+        return _graded_row(layout, student, submission, print_, options)
+
+
+def _graded_row(layout: Layout, student: str, submission: Submission, print_: str, options: dict) -> dict:
     from .grade import grade  # imported in the worker: pytest and torch, never student code
 
     started = time.perf_counter()
     try:
-        report = grade(submission, hidden=options.get("hidden", True), timeout=options.get("timeout", PROBE_TIMEOUT),
+        report = grade(layout, submission, hidden=options.get("hidden", True),
+                       timeout=options.get("timeout", PROBE_TIMEOUT), lang=options.get("lang", "en"),
                        hide=[Path(p) for p in options.get("hide", [])])
     except UsageError as err:  # the submission is not gradable: a zero with the reason
         return refusal(student, print_, str(err), time.perf_counter() - started)
@@ -160,9 +166,10 @@ def graded_row(student: str, submission: Submission, print_: str, options: dict)
     return {"results": report.gradescope(), "meta": meta}
 
 
-def grade_one(student: str, submission: Submission, results_dir: str, print_: str, options: dict) -> dict:
+def grade_one(layout: Layout, student: str, submission: Submission, results_dir: str, print_: str,
+              options: dict) -> dict:
     """Local worker: grade one submission and write its files; the CSV row."""
-    return record(Path(results_dir) / student, student, graded_row(student, submission, print_, options))
+    return record(Path(results_dir) / student, student, graded_row(layout, student, submission, print_, options))
 
 
 def record(folder: Path, student: str, outcome: dict) -> dict:
@@ -190,7 +197,8 @@ def write_grade(folder: Path, results: dict, meta: dict) -> dict:
     return {**meta, "skipped": False}
 
 
-def take_in_all(entries: list[Entry], scratch: Path, checks: str) -> dict[str, tuple[Submission | None, str, str]]:
+def take_in_all(layout: Layout, entries: list[Entry], scratch: Path,
+                checks: str) -> dict[str, tuple[Submission | None, str, str]]:
     """student -> (the submission taken in, or None; its fingerprint; the reason it was refused, or "").
 
     Each entry is read once, here, into ``scratch``; the fingerprint is of
@@ -203,7 +211,7 @@ def take_in_all(entries: list[Entry], scratch: Path, checks: str) -> dict[str, t
         submission = None
         if reason is None:
             try:
-                submission = take_in(entry.path, scratch / str(index))
+                submission = take_in(layout, entry.path, scratch / str(index))
             except UsageError as err:
                 reason = str(err)
         if submission is not None:
@@ -214,12 +222,14 @@ def take_in_all(entries: list[Entry], scratch: Path, checks: str) -> dict[str, t
     return taken
 
 
-CSV_FIELDS = ["student", "score", "max_score", *[f"todo{t}" for t in TODOS], "status", "notes"]
+def csv_fields(layout: Layout) -> list[str]:
+    """The CSV's columns: one per TODO of ``layout``'s assignment between the totals and the status."""
+    return ["student", "score", "max_score", *[f"todo{t}" for t in layout.assignment.todos], "status", "notes"]
 
 
-def csv_text(entries: list[Entry], results_dir: Path, errors: dict[str, str]) -> str:
+def csv_text(layout: Layout, entries: list[Entry], results_dir: Path, errors: dict[str, str]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, CSV_FIELDS)
+    writer = csv.DictWriter(out, csv_fields(layout))
     writer.writeheader()
     for entry in entries:
         meta = load_meta(results_dir, entry.student)
@@ -230,7 +240,7 @@ def csv_text(entries: list[Entry], results_dir: Path, errors: dict[str, str]) ->
         else:
             row.update(score=f"{meta['score']:g}", max_score=f"{meta['max_score']:g}", status=meta["status"],
                        notes=_safe(meta.get("notes", "")))
-            for t in TODOS:
+            for t in layout.assignment.todos:
                 got = meta.get("todos", {}).get(str(t))
                 row[f"todo{t}"] = f"{got[0]:g}" if got else ""
         writer.writerow(row)
@@ -243,63 +253,66 @@ def _safe(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
-def grade_all(submissions: Path, out_csv: Path, jobs: int | None = None, results_dir: Path | None = None,
-              hidden: bool = True, timeout: float = PROBE_TIMEOUT, progress: bool = True,
-              scheduler: str | None = None) -> dict:
-    """Grade every submission in ``submissions`` (here, or on the Dask cluster at ``scheduler``); returns counts,
-    wall time and the entries skipped."""
-    started = time.perf_counter()
-    submissions = Path(submissions).resolve()
-    entries, skipped_names = find_submissions(submissions)
-    out_csv = Path(out_csv).resolve()
-    results_dir = Path(results_dir).resolve() if results_dir else out_csv.with_name(out_csv.stem + "-results")
-    if results_dir == submissions or submissions in results_dir.parents:
-        raise UsageError(f"the results folder {results_dir} must not lie inside {submissions}")
-    results_dir.mkdir(parents=True, exist_ok=True)
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    checks = checks_fingerprint(hidden)
-    errors: dict[str, tuple[str, str]] = {}
-    with tempfile.TemporaryDirectory(prefix="kvkit-grade-all-") as scratch:
-        taken = take_in_all(entries, Path(scratch), checks)
-        todo, skipped = [], 0
-        for entry in entries:
-            submission, print_, reason = taken[entry.student]
-            meta = load_meta(results_dir, entry.student)
-            if meta is not None and meta.get("fingerprint") == print_:
-                skipped += 1
-            elif submission is None:
-                record(results_dir / entry.student, entry.student, refusal(entry.student, print_, reason, 0.0))
-            else:
-                todo.append((entry, submission, print_))
-        options = {"hidden": hidden, "timeout": timeout, "hide": [str(submissions), str(results_dir), scratch]}
-        jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
-        bar = _bar(len(entries), len(entries) - len(todo), progress)
+def grade_all(layout: Layout, submissions: Path, out_csv: Path, jobs: int | None = None,
+              results_dir: Path | None = None, hidden: bool = True, timeout: float = PROBE_TIMEOUT,
+              progress: bool = True, scheduler: str | None = None, lang: str = "en") -> dict:
+    """Grade every submission of ``layout``'s assignment in ``submissions`` (here, or on the Dask cluster at
+    ``scheduler``), reporting in ``lang``; returns counts, wall time and the entries skipped."""
+    with speaking(lang):  # the refusals' reasons; each grading speaks it too (options)
+        started = time.perf_counter()
+        submissions = Path(submissions).resolve()
+        entries, skipped_names = find_submissions(submissions)
+        out_csv = Path(out_csv).resolve()
+        results_dir = Path(results_dir).resolve() if results_dir else out_csv.with_name(out_csv.stem + "-results")
+        if results_dir == submissions or submissions in results_dir.parents:
+            raise UsageError(f"the results folder {results_dir} must not lie inside {submissions}")
+        results_dir.mkdir(parents=True, exist_ok=True)
+        out_csv.parent.mkdir(parents=True, exist_ok=True)
+        checks = checks_fingerprint(layout, hidden)
+        errors: dict[str, tuple[str, str]] = {}
+        with tempfile.TemporaryDirectory(prefix="kvkit-grade-all-") as scratch:
+            taken = take_in_all(layout, entries, Path(scratch), checks)
+            todo, skipped = [], 0
+            for entry in entries:
+                submission, print_, reason = taken[entry.student]
+                meta = load_meta(results_dir, entry.student)
+                if meta is not None and meta.get("fingerprint") == print_:
+                    skipped += 1
+                elif submission is None:
+                    record(results_dir / entry.student, entry.student, refusal(entry.student, print_, reason, 0.0))
+                else:
+                    todo.append((entry, submission, print_))
+            options = {"hidden": hidden, "timeout": timeout, "lang": lang,
+                       "hide": [str(submissions), str(results_dir), scratch]}
+            jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
+            bar = _bar(len(entries), len(entries) - len(todo), progress)
 
-        def on_row(entry: Entry, row: dict) -> None:
-            if row.get("status") == "grader error":
-                errors[entry.student] = ("grader error", row.get("notes", ""))
-            bar.update(1)
-            bar.set_postfix_str(entry.student[:20])
+            def on_row(entry: Entry, row: dict) -> None:
+                if row.get("status") == "grader error":
+                    errors[entry.student] = ("grader error", row.get("notes", ""))
+                bar.update(1)
+                bar.set_postfix_str(entry.student[:20])
 
-        try:
-            if todo and scheduler:
-                _grade_on_cluster(scheduler, todo, results_dir, options, on_row)
-            elif todo:
-                _grade_locally(todo, results_dir, options, jobs, on_row)
-        finally:
-            bar.close()
-            write_atomically(out_csv, csv_text(entries, results_dir, errors))
-    refused = sum(1 for e in entries if taken[e.student][0] is None)
-    return {"students": len(entries), "graded": len(todo) - len(errors), "skipped": skipped, "errors": len(errors),
-            "refused": refused, "jobs": jobs, "seconds": time.perf_counter() - started, "csv": str(out_csv),
-            "results_dir": str(results_dir), "skipped_entries": skipped_names}
+            try:
+                if todo and scheduler:
+                    _grade_on_cluster(layout, scheduler, todo, results_dir, options, on_row)
+                elif todo:
+                    _grade_locally(layout, todo, results_dir, options, jobs, on_row)
+            finally:
+                bar.close()
+                write_atomically(out_csv, csv_text(layout, entries, results_dir, errors))
+        refused = sum(1 for e in entries if taken[e.student][0] is None)
+        return {"students": len(entries), "graded": len(todo) - len(errors), "skipped": skipped, "errors": len(errors),
+                "refused": refused, "jobs": jobs, "seconds": time.perf_counter() - started, "csv": str(out_csv),
+                "results_dir": str(results_dir), "skipped_entries": skipped_names}
 
 
-def _grade_locally(todo: list, results_dir: Path, options: dict, jobs: int, on_row) -> None:
+def _grade_locally(layout: Layout, todo: list, results_dir: Path, options: dict, jobs: int, on_row) -> None:
     """Each submission graded by one of ``jobs`` worker processes of this machine."""
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        pending = {pool.submit(grade_one, e.student, sub, str(results_dir), p, options): e for e, sub, p in todo}
+        pending = {pool.submit(grade_one, layout, e.student, sub, str(results_dir), p, options): e
+                   for e, sub, p in todo}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
@@ -311,7 +324,7 @@ def _grade_locally(todo: list, results_dir: Path, options: dict, jobs: int, on_r
                 on_row(entry, row)
 
 
-def _grade_on_cluster(address: str, todo: list, results_dir: Path, options: dict, on_row) -> None:
+def _grade_on_cluster(layout: Layout, address: str, todo: list, results_dir: Path, options: dict, on_row) -> None:
     """Each submission graded on a Dask worker (:mod:`kvkit.cluster`); the files are written here."""
     from .cluster import connect, grade_on_cluster
 
@@ -320,7 +333,7 @@ def _grade_on_cluster(address: str, todo: list, results_dir: Path, options: dict
         def write(entry: Entry, outcome: dict) -> None:
             on_row(entry, record(results_dir / entry.student, entry.student, outcome))
 
-        grade_on_cluster(client, todo, {k: v for k, v in options.items() if k != "hide"}, write,
+        grade_on_cluster(layout, client, todo, {k: v for k, v in options.items() if k != "hide"}, write,
                          say=lambda line: print(line, file=sys.stderr))
     finally:
         client.close()
@@ -341,10 +354,10 @@ def _bar(total: int, initial: int, enabled: bool):
 
 
 def run(args) -> int:
-    summary = grade_all(Path(args.submissions), Path(args.out), jobs=args.jobs,
+    summary = grade_all(args.layout, Path(args.submissions), Path(args.out), jobs=args.jobs,
                         results_dir=Path(args.results_dir) if args.results_dir else None,
                         hidden=not args.public_only, timeout=args.timeout, progress=not args.no_progress,
-                        scheduler=args.scheduler)
+                        scheduler=args.scheduler, lang=args.lang)
     print(f"{summary['students']} submissions: {summary['graded']} graded, {summary['skipped']} already graded "
           f"(skipped), {summary['refused']} not gradable, {summary['errors']} grader errors; {summary['jobs']} jobs, "
           f"{summary['seconds']:.1f} s")

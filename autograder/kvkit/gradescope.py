@@ -16,6 +16,10 @@ The zip holds, at its top level (Gradescope unpacks it into
   the instructor's Gradescope account only; Gradescope never shows it to
   students, and the student's code runs confined, out of its reach.
 
+``run_autograder`` names the assignment and the language the zip was built
+for (``kvkit --assignment NAME --lang LANG gradescope``), which reach the
+grader as its command line's options.
+
 Hidden checks get ``"visibility": "after_published"``: students see the
 public checks' names and messages at once, the hidden ones only when grades
 are published. ``KVKIT_GRADESCOPE_ROOT`` (default ``/autograder``) and
@@ -34,10 +38,12 @@ from importlib import metadata
 from pathlib import Path
 
 import kvchecks
-from kvchecks.i18n import _, language
+from kvchecks.i18n import LANGUAGES, _, speaking
 
+from .course.courses import english
 from .errors import UsageError
-from .paths import ASSIGNMENT, DEFAULT, HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
+from .paths import Layout
+from .registry import ROOT
 
 TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 PINNED = ("numpy", "pytest", "pluggy", "iniconfig", "packaging")
@@ -74,13 +80,14 @@ PY="${KVKIT_PYTHON:-$ROOT/venv/bin/python}"
 KIT="$ROOT/source/kit"
 mkdir -p "$ROOT/results"
 cd "$KIT" || exit 1
-KVKIT_ASSIGNMENT="$KIT/@MANIFEST@" KVKIT_LANG="@LANG@" PYTHONPATH="$KIT/autograder:$KIT/tests" \
-    exec "$PY" -m kvkit.gradescope run --root "$ROOT"
+PYTHONPATH="$KIT/autograder:$KIT/tests" exec "$PY" -m kvkit.gradescope run --root "$ROOT" --assignment @ASSIGNMENT@ \
+    --lang @LANG@
 """
 
 
-def _kit_files() -> list[tuple[Path, str]]:
-    """``(file, path in the zip)`` for everything the grader needs (the reference for fresh inputs included)."""
+def _kit_files(layout: Layout) -> list[tuple[Path, str]]:
+    """``(file, path in the zip)`` for everything the grader of ``layout``'s assignment needs (the reference for
+    fresh inputs included)."""
     files = {}
 
     def add_tree(folder: Path, suffixes: tuple[str, ...]) -> None:
@@ -88,14 +95,14 @@ def _kit_files() -> list[tuple[Path, str]]:
             if path.is_file() and "__pycache__" not in path.parts and path.suffix in suffixes:
                 files["kit/" + str(path.relative_to(ROOT))] = path
 
-    # .mo: the compiled message catalogues, for reports in the language KVKIT_LANG asks for (kvchecks.i18n)
+    # .mo: the compiled message catalogues, for reports in the zip's language (kvchecks.i18n)
     add_tree(ROOT / "autograder" / "kvkit", (".py", ".mo"))
     add_tree(Path(kvchecks.__file__).resolve().parent, (".py", ".mo"))
-    add_tree(PUBLIC_TESTS, (".py", ".json", ".toml", ".mo"))
-    add_tree(REFERENCE / ASSIGNMENT.package, (".py",))
-    if HIDDEN_TESTS.is_dir():
-        add_tree(HIDDEN_TESTS, (".py", ".json", ".mo"))
-    for extra in (ROOT / "pyproject.toml", ROOT / "conftest.py", DEFAULT.release / f"{ASSIGNMENT.name}.ipynb"):
+    add_tree(layout.public_tests, (".py", ".json", ".toml", ".mo"))
+    add_tree(layout.reference / layout.assignment.package, (".py",))
+    if layout.hidden_tests.is_dir():
+        add_tree(layout.hidden_tests, (".py", ".json", ".mo"))
+    for extra in (ROOT / "pyproject.toml", ROOT / "conftest.py", english(layout).release_notebook):
         if extra.is_file():
             files["kit/" + str(extra.relative_to(ROOT))] = extra
     return [(path, name) for name, path in files.items()]
@@ -111,31 +118,37 @@ def requirements() -> str:
     return "\n".join(lines) + "\n"
 
 
-def build_zip(out: Path) -> Path:
+def build_zip(layout: Layout, out: Path, lang: str = "en") -> Path:
+    """The Gradescope autograder of ``layout``'s assignment, its feedback in ``lang``, as the zip ``out``."""
     out = Path(out)
     if out.suffix != ".zip":
         raise UsageError(f"{out}: the Gradescope autograder must be a .zip file")
     out.parent.mkdir(parents=True, exist_ok=True)
     torch_version = metadata.version("torch").split("+")[0]
-    manifest = ASSIGNMENT.manifest.relative_to(ROOT).as_posix()
     tmp = out.with_name(f".{out.name}.tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, text in (("setup.sh", SETUP_SH.format(torch=torch_version, index=TORCH_INDEX)),
-                           ("run_autograder", RUN_AUTOGRADER.replace("@MANIFEST@", manifest)
-                            .replace("@LANG@", language()))):  # kvkit --lang ja gradescope: Japanese feedback
+                           ("run_autograder", RUN_AUTOGRADER.replace("@ASSIGNMENT@", layout.assignment.name)
+                            .replace("@LANG@", lang))):  # kvkit --lang ja gradescope: Japanese feedback
             info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
             info.external_attr = 0o100755 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, text)
         zf.writestr("requirements.txt", requirements())
-        for path, arcname in _kit_files():
+        for path, arcname in _kit_files(layout):
             zf.write(path, arcname)
     os.replace(tmp, out)
     return out
 
 
-def run_in_gradescope(root: Path) -> int:
-    """Grade ``root/submission`` and write ``root/results/results.json``; always writes a results file."""
+def run_in_gradescope(layout: Layout, root: Path, lang: str = "en") -> int:
+    """Grade ``root/submission`` (of ``layout``'s assignment, reporting in ``lang``) and write
+    ``root/results/results.json``; always writes a results file."""
+    with speaking(lang):
+        return _run_in_gradescope(layout, root, lang)
+
+
+def _run_in_gradescope(layout: Layout, root: Path, lang: str) -> int:
     from .grade import grade  # here: needs torch and pytest
 
     root = Path(root).resolve()
@@ -148,7 +161,7 @@ def run_in_gradescope(root: Path) -> int:
     try:
         if not (root / "submission").is_dir():
             raise UsageError(_("{folder} does not exist: nothing was submitted").format(folder=root / "submission"))
-        report = grade(root / "submission", hide=[root])  # taken in by kvkit.intake: no link is followed
+        report = grade(layout, root / "submission", hide=[root], lang=lang)  # kvkit.intake: no link is followed
     except UsageError as err:
         results = {"score": 0, "execution_time": round(time.perf_counter() - started, 2),
                    "output": _("Your submission could not be graded: {reason}").format(reason=err), "tests": []}
@@ -176,8 +189,8 @@ def _write(path: Path, results: dict) -> None:
 
 
 def run(args) -> int:
-    out = build_zip(Path(args.out))
-    print(f"wrote {out} ({len(_kit_files())} kit files): upload it as the Gradescope autograder")
+    out = build_zip(args.layout, Path(args.out), args.lang)
+    print(f"wrote {out} ({len(_kit_files(args.layout))} kit files): upload it as the Gradescope autograder")
     return 0
 
 
@@ -188,15 +201,18 @@ def add_parser(sub) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m kvkit.gradescope run --root /autograder``: what ``run_autograder`` calls."""
+    """``python -m kvkit.gradescope run --root /autograder --assignment NAME --lang LANG``: what ``run_autograder``
+    calls."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m kvkit.gradescope")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="grade ROOT/submission into ROOT/results/results.json")
     p.add_argument("--root", default=os.environ.get("KVKIT_GRADESCOPE_ROOT", "/autograder"))
+    p.add_argument("--assignment", required=True, metavar="NAME", help="the assignment the zip grades")
+    p.add_argument("--lang", choices=LANGUAGES, default="en", help="the language of the feedback")
     args = parser.parse_args(argv)
-    return run_in_gradescope(Path(args.root))
+    return run_in_gradescope(Layout.named(args.assignment), Path(args.root), args.lang)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,10 @@ How it reads:
   is graded is what was fingerprinted. Nothing reads the student's files
   after that.
 
-Every failure is a :class:`~kvkit.errors.UsageError` with one line that says
-what is wrong and what to do.
+Every function takes the assignment whose package it looks for (a
+:class:`~kvkit.paths.Layout`). Every failure is a
+:class:`~kvkit.errors.UsageError` with one line that says what is wrong and
+what to do.
 """
 
 from __future__ import annotations
@@ -51,10 +53,9 @@ from pathlib import Path, PurePosixPath
 from kvchecks.i18n import N_, _, ngettext
 
 from .errors import UsageError
-from .paths import ASSIGNMENT
+from .paths import Layout
 
-PACKAGE = ASSIGNMENT.package
-WHAT = f"give a folder that holds your {PACKAGE}/ package, a .zip of it, or your notebook (.ipynb)"
+WHAT = "give a folder that holds your {package}/ package, a .zip of it, or your notebook (.ipynb)"
 MAX_ZIP_BYTES = 50 * 1024 * 1024  # a zip file, and what it unpacks to, all members together
 MAX_ZIP_MEMBERS = 2000
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
@@ -65,7 +66,6 @@ MAX_DEPTH = 4  # folders searched below the given one
 MAX_NAME_BYTES = 255
 MAX_NESTING = 2  # a zip or notebook inside a zip or folder
 MAX_NOTES = 5
-LOOSE = ASSIGNMENT.files  # a package's files given loose, without their folder
 SKIP_DIRS = {"__MACOSX", "__pycache__", "site-packages", "node_modules", ".venv", "venv", ".git"}
 KINDS = {stat.S_IFLNK: N_("a symbolic link"), stat.S_IFIFO: N_("a pipe (FIFO)"), stat.S_IFSOCK: N_("a socket"),
          stat.S_IFCHR: N_("a device"), stat.S_IFBLK: N_("a device")}
@@ -77,7 +77,7 @@ FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 class Submission:
     """A submission taken in: the grader's own copy of the package, and what was learnt taking it in.
 
-    ``folder`` holds ``kvcache/`` (plain files the grader wrote); ``places``
+    ``folder`` holds the package (``kvcache/`` for part 1; plain files the grader wrote, nothing else); ``places``
     maps a module to ``[first line, last line, label]`` of each notebook cell
     it was made from (empty unless a notebook was handed in); ``notes`` are
     lines for the report (entries left out, answer cells missing).
@@ -91,50 +91,30 @@ class Submission:
 
     @property
     def package(self) -> Path:
-        return self.folder / PACKAGE
+        """The package's folder in ``folder`` (the one thing the intake writes there)."""
+        return next(self.folder.iterdir())
 
 
 @contextmanager
-def received(path: Path | str) -> Iterator[Submission]:
+def received(layout: Layout, path: Path | str) -> Iterator[Submission]:
     """:func:`take_in` into a temporary folder, removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="kvkit-intake-") as scratch:
-        yield take_in(Path(path), Path(scratch))
+        yield take_in(layout, Path(path), Path(scratch))
 
 
-def take_in(path: Path, scratch: Path) -> Submission:
-    """Read ``path`` (a folder, zip or notebook; see the module's docstring) into ``scratch``."""
-    path = Path(path)
-    shown = _text(str(path))
-    out = Path(scratch) / "submission"
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        raise UsageError(f"{shown} does not exist: {WHAT}")
-    except OSError as err:
-        raise UsageError(f"{shown} cannot be read ({err.strerror}): {WHAT}")
-    if stat.S_ISLNK(info.st_mode):
-        raise UsageError(f"{shown} is a symbolic link: hand in the folder or file itself")
-    notes: list[str] = []
-    try:
-        if stat.S_ISDIR(info.st_mode):
-            places = _from_folder(path, out, notes)
-        elif stat.S_ISREG(info.st_mode):
-            places = _from_file(path.name, _read_path(path), out, notes, depth=0, label=shown)
-        else:
-            raise UsageError(f"{shown} is {KINDS.get(stat.S_IFMT(info.st_mode), 'not a regular file')}: {WHAT}")
-    except (OSError, RecursionError) as err:  # a file swapped or removed while it was read, or nesting too deep
-        raise UsageError(f"{shown} could not be read ({getattr(err, 'strerror', None) or type(err).__name__}): "
-                         "hand it in again, unchanged while it is graded")
-    return Submission(shown, out, fingerprint_of(out, places), places, tuple(_bounded(notes)))
+def take_in(layout: Layout, path: Path, scratch: Path) -> Submission:
+    """Read ``path`` (a folder, zip or notebook holding ``layout``'s package; see the module's docstring) into
+    ``scratch``."""
+    return _Intake(layout).take_in(Path(path), Path(scratch))
 
 
-def take_in_notebook(nb: dict, release: dict, scratch: Path, given: str = "notebook") -> Submission:
+def take_in_notebook(layout: Layout, nb: dict, release: dict, scratch: Path, given: str = "notebook") -> Submission:
     """A notebook already read (nbformat data, e.g. nbgrader's) taken in against ``release``'s layout."""
     from .course.submission import package_from_notebook
 
     out = Path(scratch) / "submission"
     try:
-        built = package_from_notebook(nb, release, out)
+        built = package_from_notebook(layout, nb, release, out)
     except ValueError as err:
         raise UsageError(f"{given}: {err}")
     return Submission(given, out, fingerprint_of(out, built.places), built.places, tuple(built.notes))
@@ -206,13 +186,13 @@ class FolderSource:
 class ZipSource:
     """A zip archive's entries as a tree, read in memory; refused whole when any entry is unsafe."""
 
-    def __init__(self, data: bytes, label: str) -> None:
+    def __init__(self, data: bytes, label: str, what: str) -> None:
         self.label = label
         try:
             self.zip = zipfile.ZipFile(io.BytesIO(data))
             members = self.zip.infolist()
         except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, ValueError) as err:
-            raise UsageError(f"{label} is not a readable zip archive ({err}): {WHAT}")
+            raise UsageError(f"{label} is not a readable zip archive ({err}): {what}")
         except UnicodeDecodeError:
             raise UsageError(f"{label} has an entry whose name is not valid UTF-8: rename it and zip again")
         if len(members) > MAX_ZIP_MEMBERS:
@@ -284,144 +264,209 @@ class ZipSource:
         return b"".join(chunks)
 
 
-# --- finding the package ---------------------------------------------------------------------------------------------
+# --- finding the package --------------------------------------------------------------------------------------------
 
-def _from_folder(path: Path, out: Path, notes: list[str]) -> dict:
-    try:
-        source = FolderSource(path)
-    except OSError as err:
-        raise UsageError(f"{_text(str(path))} cannot be read ({err.strerror}): {WHAT}")
-    try:
-        return _from_source(source, _text(str(path)), path.name, out, notes, depth=0)
-    finally:
-        source.close()
+class _Intake:
+    """One intake of a submission of ``layout``'s assignment: its package's name and files, and the release notebook
+    a notebook is read against."""
 
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.package = layout.assignment.package
+        self.loose = layout.assignment.files  # the package's files given loose, without their folder
+        self.what = WHAT.format(package=self.package)
 
-def _from_file(name: str, data: bytes, out: Path, notes: list[str], depth: int, label: str) -> dict:
-    if depth > MAX_NESTING:
-        raise UsageError(f"{label}: archives or notebooks nested too deep: {WHAT}")
-    suffix = PurePosixPath(name).suffix.lower()
-    if suffix == ".zip":
-        source = ZipSource(data, label)
+    def take_in(self, path: Path, scratch: Path) -> Submission:
+        """Read ``path`` (a folder, zip or notebook; see the module's docstring) into ``scratch``."""
+        shown = _text(str(path))
+        out = Path(scratch) / "submission"
         try:
-            return _from_source(source, label, PurePosixPath(name).stem, out, notes, depth)
+            info = os.lstat(path)
+        except FileNotFoundError:
+            raise UsageError(f"{shown} does not exist: {self.what}")
+        except OSError as err:
+            raise UsageError(f"{shown} cannot be read ({err.strerror}): {self.what}")
+        if stat.S_ISLNK(info.st_mode):
+            raise UsageError(f"{shown} is a symbolic link: hand in the folder or file itself")
+        notes: list[str] = []
+        try:
+            if stat.S_ISDIR(info.st_mode):
+                places = self.from_folder(path, out, notes)
+            elif stat.S_ISREG(info.st_mode):
+                places = self.from_file(path.name, self.read_path(path), out, notes, depth=0, label=shown)
+            else:
+                raise UsageError(f"{shown} is {KINDS.get(stat.S_IFMT(info.st_mode), 'not a regular file')}: "
+                                 f"{self.what}")
+        except (OSError, RecursionError) as err:  # a file swapped or removed while it was read, or nesting too deep
+            raise UsageError(f"{shown} could not be read ({getattr(err, 'strerror', None) or type(err).__name__}): "
+                             "hand it in again, unchanged while it is graded")
+        return Submission(shown, out, fingerprint_of(out, places), places, tuple(_bounded(notes)))
+
+    def from_folder(self, path: Path, out: Path, notes: list[str]) -> dict:
+        try:
+            source = FolderSource(path)
+        except OSError as err:
+            raise UsageError(f"{_text(str(path))} cannot be read ({err.strerror}): {self.what}")
+        try:
+            return self.from_source(source, _text(str(path)), path.name, out, notes, depth=0)
         finally:
             source.close()
-    if suffix == ".ipynb":
-        return _from_notebook_bytes(data, out, notes, label)
-    raise UsageError(f"{label} is neither a folder, a .zip nor a notebook: {WHAT}")
 
+    def from_file(self, name: str, data: bytes, out: Path, notes: list[str], depth: int, label: str) -> dict:
+        if depth > MAX_NESTING:
+            raise UsageError(f"{label}: archives or notebooks nested too deep: {self.what}")
+        suffix = PurePosixPath(name).suffix.lower()
+        if suffix == ".zip":
+            source = ZipSource(data, label, self.what)
+            try:
+                return self.from_source(source, label, PurePosixPath(name).stem, out, notes, depth)
+            finally:
+                source.close()
+        if suffix == ".ipynb":
+            return self.from_notebook_bytes(data, out, notes, label)
+        raise UsageError(f"{label} is neither a folder, a .zip nor a notebook: {self.what}")
 
-def _from_source(source, label: str, name: str, out: Path, notes: list[str], depth: int) -> dict:
-    """Find the package in ``source`` and copy it to ``out``; the notebook places ({} unless from a notebook)."""
-    top = source.list(())
-    if PACKAGE in top:
-        kind = top[PACKAGE][0]
-        if kind != "dir":
-            raise UsageError(f"{label}: {PACKAGE} is {_kind_words(kind)}: hand in the folder itself, plain files only")
-        if source.list((PACKAGE,)).get("__init__.py", ("",))[0] == "file":
-            _copy_package(source, (PACKAGE,), label, out, notes)
-            _note_strays(source, top, (), label, notes, skip={PACKAGE})
+    def from_source(self, source, label: str, name: str, out: Path, notes: list[str], depth: int) -> dict:
+        """Find the package in ``source`` and copy it to ``out``; the notebook places ({} unless from a notebook)."""
+        top = source.list(())
+        if self.package in top:
+            kind = top[self.package][0]
+            if kind != "dir":
+                raise UsageError(f"{label}: {self.package} is {_kind_words(kind)}: hand in the folder itself, plain "
+                                 "files only")
+            if source.list((self.package,)).get("__init__.py", ("",))[0] == "file":
+                self.copy_package(source, (self.package,), label, out, notes)
+                _note_strays(source, top, (), label, notes, skip={self.package})
+                return {}
+        if name == self.package and top.get("__init__.py", ("",))[0] == "file":
+            self.copy_package(source, (), label, out, notes)
             return {}
-    if name == PACKAGE and top.get("__init__.py", ("",))[0] == "file":
-        _copy_package(source, (), label, out, notes)
-        return {}
-    if all(top.get(file, ("",))[0] == "file" for file in LOOSE):
-        _copy_loose(source, top, label, out, notes)
-        return {}
-    found, links = _packages_below(source, label)
-    if links:
-        raise UsageError(f"{label}: {links[0]} is a symbolic link: hand in the folder itself, plain files only")
-    if len(found) == 1:
-        _copy_package(source, found[0], label, out, notes)
-        return {}
-    if len(found) > 1:
-        names = ", ".join("/".join(p) for p in found[:4])
-        raise UsageError(f"{label} holds {len(found)} {PACKAGE} packages ({names}): which one to grade is ambiguous; "
-                         "keep exactly one")
-    entries = {n: v for n, v in top.items() if not n.startswith(".") and n != "__MACOSX"}
-    inputs = [n for n, (kind, _size) in entries.items()
-              if kind == "file" and PurePosixPath(n).suffix.lower() in (".zip", ".ipynb")]
-    if len(inputs) == 1:
-        inner = inputs[0]
-        limit = MAX_ZIP_BYTES if inner.lower().endswith(".zip") else MAX_NOTEBOOK_BYTES
-        _check_name(inner, label)
-        data = _read_limited(source, (inner,), limit, f"{label}/{inner}")
-        return _from_file(inner, data, out, notes, depth + 1, f"{label}/{inner}")
-    if len(inputs) > 1:
-        raise UsageError(f"{label} holds no {PACKAGE} package but several archives/notebooks "
-                         f"({', '.join(sorted(inputs)[:4])}): keep exactly one")
-    if not entries:
-        raise UsageError(f"{label} is empty: {WHAT}")
-    raise UsageError(f"{label} holds no {PACKAGE} package (expected {label}/{PACKAGE}/__init__.py): {WHAT}")
+        if all(top.get(file, ("",))[0] == "file" for file in self.loose):
+            self.copy_loose(source, top, label, out, notes)
+            return {}
+        found, links = self.packages_below(source, label)
+        if links:
+            raise UsageError(f"{label}: {links[0]} is a symbolic link: hand in the folder itself, plain files only")
+        if len(found) == 1:
+            self.copy_package(source, found[0], label, out, notes)
+            return {}
+        if len(found) > 1:
+            names = ", ".join("/".join(p) for p in found[:4])
+            raise UsageError(f"{label} holds {len(found)} {self.package} packages ({names}): which one to grade is "
+                             "ambiguous; keep exactly one")
+        entries = {n: v for n, v in top.items() if not n.startswith(".") and n != "__MACOSX"}
+        inputs = [n for n, (kind, _size) in entries.items()
+                  if kind == "file" and PurePosixPath(n).suffix.lower() in (".zip", ".ipynb")]
+        if len(inputs) == 1:
+            inner = inputs[0]
+            limit = MAX_ZIP_BYTES if inner.lower().endswith(".zip") else MAX_NOTEBOOK_BYTES
+            _check_name(inner, label)
+            data = _read_limited(source, (inner,), limit, f"{label}/{inner}")
+            return self.from_file(inner, data, out, notes, depth + 1, f"{label}/{inner}")
+        if len(inputs) > 1:
+            raise UsageError(f"{label} holds no {self.package} package but several archives/notebooks "
+                             f"({', '.join(sorted(inputs)[:4])}): keep exactly one")
+        if not entries:
+            raise UsageError(f"{label} is empty: {self.what}")
+        raise UsageError(f"{label} holds no {self.package} package (expected {label}/{self.package}/__init__.py): "
+                         f"{self.what}")
 
-
-def _packages_below(source, label: str) -> tuple[list[tuple[str, ...]], list[str]]:
-    """Every ``kvcache`` folder with an ``__init__.py`` below the top (bounded), and links so named."""
-    found, links, seen = [], [], 0
-    pending = [()]
-    while pending:
-        parts = pending.pop(0)
-        if len(parts) >= MAX_DEPTH:
-            continue
-        listing = source.list(parts)
-        seen += len(listing)
-        if seen > MAX_SCAN_ENTRIES:
-            raise UsageError(f"{label} holds more than {MAX_SCAN_ENTRIES} entries: hand in only your code")
-        for name, (kind, _size) in sorted(listing.items()):
-            here = (*parts, name)
-            if name == PACKAGE and parts and kind not in ("dir", "file"):
-                links.append("/".join(here))
-            if kind != "dir" or name.startswith(".") or name in SKIP_DIRS or not _valid_name(name):
+    def packages_below(self, source, label: str) -> tuple[list[tuple[str, ...]], list[str]]:
+        """Every folder named as the package with an ``__init__.py`` below the top (bounded), and links so
+        named."""
+        found, links, seen = [], [], 0
+        pending = [()]
+        while pending:
+            parts = pending.pop(0)
+            if len(parts) >= MAX_DEPTH:
                 continue
-            if name == PACKAGE and parts and source.list(here).get("__init__.py", ("",))[0] == "file":
-                found.append(here)
-            elif name != PACKAGE or not parts:
-                pending.append(here)
-    return found, links
+            listing = source.list(parts)
+            seen += len(listing)
+            if seen > MAX_SCAN_ENTRIES:
+                raise UsageError(f"{label} holds more than {MAX_SCAN_ENTRIES} entries: hand in only your code")
+            for name, (kind, _size) in sorted(listing.items()):
+                here = (*parts, name)
+                if name == self.package and parts and kind not in ("dir", "file"):
+                    links.append("/".join(here))
+                if kind != "dir" or name.startswith(".") or name in SKIP_DIRS or not _valid_name(name):
+                    continue
+                if name == self.package and parts and source.list(here).get("__init__.py", ("",))[0] == "file":
+                    found.append(here)
+                elif name != self.package or not parts:
+                    pending.append(here)
+        return found, links
 
+    def copy_package(self, source, parts: tuple[str, ...], label: str, out: Path, notes: list[str]) -> None:
+        """Copy the package at ``parts`` into ``out/<package>``: plain files only, every name valid, within the
+        limits."""
+        target = out / self.package
+        target.mkdir(parents=True)
+        count = size = 0
+        pending = [((), parts)]
+        while pending:
+            inside, where = pending.pop()
+            for name, (kind, length) in sorted(source.list(where).items()):
+                shown = _text("/".join((self.package, *inside, name)))
+                if name == "__pycache__" or name.endswith(".pyc"):
+                    continue
+                _check_name(name, f"{label}: {shown}")
+                if kind == "dir":
+                    (target.joinpath(*inside, name)).mkdir()
+                    pending.append(((*inside, name), (*where, name)))
+                    continue
+                if kind != "file":
+                    raise UsageError(f"{label}: {shown} is {kind}: submit plain files only")
+                count += 1
+                size += length
+                if count > MAX_PACKAGE_FILES:
+                    raise UsageError(f"{label}: {self.package}/ holds more than {MAX_PACKAGE_FILES} files: submit "
+                                     "only code")
+                if size > MAX_PACKAGE_BYTES:
+                    raise UsageError(f"{label}: {self.package}/ holds more than {MAX_PACKAGE_BYTES} bytes: submit "
+                                     "only code")
+                data = _read_limited(source, (*where, name), MAX_PACKAGE_BYTES, f"{label}: {shown}")
+                target.joinpath(*inside, name).write_bytes(data)
 
-# --- copying -------------------------------------------------------------------------------------------------------
+    def copy_loose(self, source, top: dict, label: str, out: Path, notes: list[str]) -> None:
+        """The package's files handed in without their folder: the top level's plain ``.py`` files."""
+        target = out / self.package
+        target.mkdir(parents=True)
+        taken = set()
+        for name, (kind, _size) in sorted(top.items()):
+            if name.endswith(".py") and kind == "file" and _valid_name(name):
+                target.joinpath(name).write_bytes(_read_limited(source, (name,), MAX_PACKAGE_BYTES, f"{label}/{name}"))
+                taken.add(name)
+        _note_strays(source, top, (), label, notes, skip=taken)
 
-def _copy_package(source, parts: tuple[str, ...], label: str, out: Path, notes: list[str]) -> None:
-    """Copy the package at ``parts`` into ``out/kvcache``: plain files only, every name valid, within the limits."""
-    target = out / PACKAGE
-    target.mkdir(parents=True)
-    count = size = 0
-    pending = [((), parts)]
-    while pending:
-        inside, where = pending.pop()
-        for name, (kind, length) in sorted(source.list(where).items()):
-            shown = _text("/".join((PACKAGE, *inside, name)))
-            if name == "__pycache__" or name.endswith(".pyc"):
-                continue
-            _check_name(name, f"{label}: {shown}")
-            if kind == "dir":
-                (target.joinpath(*inside, name)).mkdir()
-                pending.append(((*inside, name), (*where, name)))
-                continue
-            if kind != "file":
-                raise UsageError(f"{label}: {shown} is {kind}: submit plain files only")
-            count += 1
-            size += length
-            if count > MAX_PACKAGE_FILES:
-                raise UsageError(f"{label}: {PACKAGE}/ holds more than {MAX_PACKAGE_FILES} files: submit only code")
-            if size > MAX_PACKAGE_BYTES:
-                raise UsageError(f"{label}: {PACKAGE}/ holds more than {MAX_PACKAGE_BYTES} bytes: submit only code")
-            data = _read_limited(source, (*where, name), MAX_PACKAGE_BYTES, f"{label}: {shown}")
-            target.joinpath(*inside, name).write_bytes(data)
+    def read_path(self, path: Path) -> bytes:
+        limit = MAX_NOTEBOOK_BYTES if path.suffix.lower() == ".ipynb" else MAX_ZIP_BYTES
+        if path.suffix.lower() not in (".zip", ".ipynb"):
+            raise UsageError(f"{_text(str(path))} is neither a folder, a .zip nor a notebook: {self.what}")
+        data = _read_fd(os.open(path, FILE_FLAGS), _text(str(path)), limit)
+        if len(data) > limit:
+            raise UsageError(f"{_text(str(path))} is over the limit of {limit} bytes: "
+                             + ("clear the outputs" if limit == MAX_NOTEBOOK_BYTES else "zip only your code"))
+        return data
 
-
-def _copy_loose(source, top: dict, label: str, out: Path, notes: list[str]) -> None:
-    """The package's files handed in without their folder: the top level's plain ``.py`` files."""
-    target = out / PACKAGE
-    target.mkdir(parents=True)
-    taken = set()
-    for name, (kind, _size) in sorted(top.items()):
-        if name.endswith(".py") and kind == "file" and _valid_name(name):
-            target.joinpath(name).write_bytes(_read_limited(source, (name,), MAX_PACKAGE_BYTES, f"{label}/{name}"))
-            taken.add(name)
-    _note_strays(source, top, (), label, notes, skip=taken)
+    def from_notebook_bytes(self, data: bytes, out: Path, notes: list[str], label: str) -> dict:
+        if len(data) > MAX_NOTEBOOK_BYTES:
+            raise UsageError(f"{label} is {len(data)} bytes, over the limit of {MAX_NOTEBOOK_BYTES}: clear the outputs")
+        try:
+            from .course.courses import english
+            from .course.submission import package_from_notebook, parse_notebook
+        except ImportError:
+            raise UsageError(f"{label}: this kit cannot read notebooks (kvkit.course.submission is missing): "
+                             f"{self.what}")
+        release = _release(english(self.layout).release_notebook)
+        try:
+            built = package_from_notebook(self.layout, parse_notebook(data, label), release, out)
+        except UsageError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as err:  # a damaged notebook
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise UsageError(f"{label} could not be turned into a {self.package} package: {first[:300]}")
+        notes.extend(built.notes)
+        return built.places
 
 
 def _note_strays(source, listing: dict, parts: tuple[str, ...], label: str, notes: list[str], skip: set) -> None:
@@ -441,17 +486,6 @@ def _read_limited(source, parts: tuple[str, ...], limit: int, label: str) -> byt
     data = source.read(parts, limit)
     if len(data) > limit:
         raise UsageError(f"{label} is over {limit} bytes: hand in only your code")
-    return data
-
-
-def _read_path(path: Path) -> bytes:
-    limit = MAX_NOTEBOOK_BYTES if path.suffix.lower() == ".ipynb" else MAX_ZIP_BYTES
-    if path.suffix.lower() not in (".zip", ".ipynb"):
-        raise UsageError(f"{_text(str(path))} is neither a folder, a .zip nor a notebook: {WHAT}")
-    data = _read_fd(os.open(path, FILE_FLAGS), _text(str(path)), limit)
-    if len(data) > limit:
-        raise UsageError(f"{_text(str(path))} is over the limit of {limit} bytes: "
-                         + ("clear the outputs" if limit == MAX_NOTEBOOK_BYTES else "zip only your code"))
     return data
 
 
@@ -476,26 +510,6 @@ def _read_fd(fd: int, label: str, limit: int) -> bytes:
 
 
 # --- notebooks ---------------------------------------------------------------------------------------------------
-
-def _from_notebook_bytes(data: bytes, out: Path, notes: list[str], label: str) -> dict:
-    if len(data) > MAX_NOTEBOOK_BYTES:
-        raise UsageError(f"{label} is {len(data)} bytes, over the limit of {MAX_NOTEBOOK_BYTES}: clear the outputs")
-    try:
-        from .course.folders import RELEASE_NOTEBOOK
-        from .course.submission import package_from_notebook, parse_notebook
-    except ImportError:
-        raise UsageError(f"{label}: this kit cannot read notebooks (kvkit.course.submission is missing): {WHAT}")
-    release = _release(RELEASE_NOTEBOOK)
-    try:
-        built = package_from_notebook(parse_notebook(data, label), release, out)
-    except UsageError:
-        raise
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as err:  # a damaged notebook
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise UsageError(f"{label} could not be turned into a {PACKAGE} package: {first[:300]}")
-    notes.extend(built.notes)
-    return built.places
-
 
 _RELEASES: dict[Path, dict] = {}
 

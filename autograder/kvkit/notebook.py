@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .course.cells import PACKAGE
 from .course.checks import collect_checks
-from .course.courses import COURSES
+from .course.courses import courses_of
 from .course.folders import ensure_kernel, generate_release, stale_paths, write_source
 from .course.submission import notebook_to_package
 from .course.template import notebook_points
@@ -19,8 +18,9 @@ from .errors import UsageError
 
 
 def run(args) -> int:
+    layout = args.layout
     if args.check:
-        stale = stale_paths(release=not args.no_release)
+        stale = stale_paths(layout, release=not args.no_release)
         if stale:
             raise UsageError(f"the nbgrader course is out of date ({', '.join(stale[:8])}"
                              f"{', ...' if len(stale) > 8 else ''}): run `kvkit notebook`")
@@ -31,11 +31,11 @@ def run(args) -> int:
         return 0
     if args.to_package:
         notebook, out = args.to_package
-        notebook_to_package(Path(notebook), Path(out))
-        print(f"wrote {Path(out) / PACKAGE} from {notebook}")
+        notebook_to_package(layout, Path(notebook), Path(out))
+        print(f"wrote {Path(out) / layout.assignment.package} from {notebook}")
         return 0
-    items = collect_checks()
-    for course in COURSES:
+    items = collect_checks(layout)
+    for course in courses_of(layout):
         nb = write_source(course, items=items)
         print(f"wrote {nb} ({notebook_points(json.loads(nb.read_text())):g} points) and its support files")
         if not args.no_release:
@@ -48,7 +48,7 @@ def add_parser(sub) -> None:
     p.add_argument("--check", action="store_true", help="only check that source/ and release/ are up to date")
     p.add_argument("--no-release", action="store_true", help="skip nbgrader generate_assignment (source/ only)")
     p.add_argument("--to-package", nargs=2, metavar=("NOTEBOOK", "OUT"),
-                   help=f"write OUT/{PACKAGE}/ from a student's notebook (what kvkit grade runs on)")
+                   help="write OUT/<package>/ from a student's notebook (what kvkit grade runs on)")
     p.add_argument("--ensure-kernel", action="store_true",
                    help="register this Python as the python3 Jupyter kernel if Jupyter does not find one")
     p.set_defaults(func=run)

@@ -1,8 +1,9 @@
 """Where the kit's folders are: the repository root, and each assignment's folders (one pattern for all of them).
 
-The assignments are the manifests ``tests/NAME/assignment.toml`` (see :mod:`kvkit.registry`);
-the module-level names below are the folders of this run's assignment
-(``kvkit --assignment NAME``, else the first).
+The assignments are the manifests ``tests/NAME/assignment.toml`` (see :mod:`kvkit.registry`). An assignment is a
+value, a :class:`Layout` (its manifest and its folders), which every command and function that works on one is
+given: ``kvkit --assignment NAME`` makes it (:meth:`Layout.named`; without the option, the first of
+:func:`layouts`), and nothing about an assignment is decided at import.
 """
 
 from __future__ import annotations
@@ -10,15 +11,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from kvchecks.assignment import Assignment, current
+from kvchecks.assignment import Assignment, load
 
-from .registry import ROOT, ensure_chosen
+from .errors import UsageError
+from .registry import ROOT, manifests
+
 
 @dataclass(frozen=True)
 class Layout:
     """An assignment and its folders in the repository."""
 
     assignment: Assignment
+
+    @classmethod
+    def named(cls, name: str) -> Layout:
+        """The kit's assignment ``name``; ``UsageError`` naming the kit's assignments when it has none so called."""
+        every = manifests()
+        if name not in every:
+            raise UsageError(f"no assignment called {name!r}; the kit has {', '.join(every)}")
+        return cls(load(every[name]))
 
     def _folder(self, role: str) -> Path:
         return ROOT / self.assignment.folders[role]
@@ -70,23 +81,7 @@ class Layout:
         """The assignment's own commands (a bench, demos): a package whose ``COMMANDS`` names its modules."""
         return self.material / "tools"
 
-    @property
-    def source(self) -> Path:
-        """The nbgrader source folder, ``source/<name>/``."""
-        return ROOT / "source" / self.assignment.name
 
-    @property
-    def release(self) -> Path:
-        """The nbgrader release folder, ``release/<name>/``."""
-        return ROOT / "release" / self.assignment.name
-
-
-ensure_chosen()
-DEFAULT = Layout(current())  # the assignment of this run: kvkit --assignment, else the first listed
-ASSIGNMENT = DEFAULT.assignment
-REFERENCE = DEFAULT.reference
-ASSIGNMENTS = DEFAULT.skeleton
-PUBLIC_TESTS = DEFAULT.public_tests
-HIDDEN_TESTS = DEFAULT.hidden_tests
-TODOS = ASSIGNMENT.todos
-EXAMPLES = DEFAULT.examples
+def layouts() -> list[Layout]:
+    """Every assignment of the kit, in the order of their ``part`` (the first is the default)."""
+    return [Layout(load(manifest)) for manifest in manifests().values()]

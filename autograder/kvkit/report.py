@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kvchecks import blame
-from kvchecks.i18n import N_, _, ljust, ngettext, rjust
+from kvchecks.assignment import Todo
+from kvchecks.i18n import N_, _, ljust, ngettext, rjust, speaking
 from kvchecks.plugin import Result, fix_first
-
-from .paths import TODOS
 
 MAX_OUTPUT = 2000
 VERDICTS = {(True, False): N_("pass (public)"), (True, True): N_("pass (hidden)"),  # (passed, hidden) -> the
@@ -28,8 +27,10 @@ BLOCKED = {False: N_("blocked by {todos} (public)"), True: N_("blocked by {todos
 @dataclass
 class Report:
     submission: str
+    todos: dict[int, Todo]  # the assignment's TODOs (its manifest's), one line each in the table
     results: list[Result]
     seconds: float
+    lang: str = "en"  # the language the checks' messages and the notes are in, and the table is written in
     notes: list[str] = field(default_factory=list)
     fresh_key: str | None = None  # the key of the fresh inputs (KVKIT_FRESH_KEY draws the same ones again)
 
@@ -44,13 +45,17 @@ class Report:
     def by_todo(self) -> list[tuple[int, float, float]]:
         """``(todo, earned, possible)`` for each TODO."""
         rows = []
-        for todo in TODOS:
+        for todo in self.todos:
             mine = [r for r in self.results if r.todo == todo]
             rows.append((todo, sum(r.points for r in mine if r.passed), sum(r.points for r in mine)))
         return rows
 
     def table(self) -> str:
-        """The report a person reads, in the language asked for (``KVKIT_LANG``)."""
+        """The report a person reads, in the report's language."""
+        with speaking(self.lang):
+            return self._table()
+
+    def _table(self) -> str:
         width = max(len(r.name) for r in self.results) if self.results else 10
         check, points, result = _("check"), _("points"), _("result")  # the columns' headings
         lines = [_("Grading {submission}").format(submission=self.submission),
@@ -71,7 +76,7 @@ class Report:
         lines.append("")
         for todo, got, possible in self.by_todo():
             line = _("TODO {todo} {function:<32} {got:g} / {possible:g}").format(
-                todo=todo, function=TODOS[todo].function, got=got, possible=possible)
+                todo=todo, function=self.todos[todo].function, got=got, possible=possible)
             blocked = [r for r in self.results if r.todo == todo and not r.passed and r.blame == blame.BLOCKED]
             if blocked:
                 line += "   " + ngettext("({count} check blocked by {todos})", "({count} checks blocked by {todos})",

@@ -1,7 +1,8 @@
 """A throw-away folder from which the student's code runs, and the confinement settings of its process.
 
 Layout: read-only copies (for grading: ``submission/kvcache/``, a copy of the
-student's package, and ``harness/kvchecks/``, the public probe code), always
+student's package, ``harness/kvchecks/``, the public probe code, and beside it
+the assignment's manifest and checks package), always
 ``harness/kvchild/`` (:mod:`kvkit.child`: the child's confinement, serve loop
 and protocol), ``work/`` (the child's working
 directory: a small private tmpfs, the only place it may write) and, where
@@ -49,11 +50,13 @@ from kvchecks.assignment import MANIFEST
 from kvchecks.i18n import N_
 
 from .errors import UsageError
-from .paths import ASSIGNMENT, HIDDEN_TESTS, REFERENCE, ROOT
+from .paths import Layout, layouts
+from .registry import ROOT
 
 HARNESS = Path(kvchecks.__file__).resolve().parent
 CHILD = Path(__file__).resolve().parent / "child"  # the child's runtime, copied into the harness as CHILD_PACKAGE
 CHILD_PACKAGE = "kvchild"
+CHILD_MANIFEST = f"harness/{MANIFEST}"  # a grading sandbox's copy of the assignment's manifest
 MAX_PACKAGE_BYTES = 20 * 1024 * 1024
 MAX_PACKAGE_FILES = 500
 SCRATCH_BYTES = 64 * 1024 * 1024  # each of the child's writable folders: a tmpfs of this size
@@ -177,10 +180,13 @@ def foreign_top_dirs() -> list[str]:
 
 
 def check_paths(extra: list[Path] = ()) -> list[str]:
-    """What the child tries to read after confinement; any it can read is reported as exposed."""
-    paths = [str(REFERENCE), str(REFERENCE / ASSIGNMENT.todos[1].file), str(HIDDEN_TESTS),
-             str(HIDDEN_TESTS / "goldens.json"), str(ROOT / ".git"), str(ROOT / "autograder"),
-             *(str(Path(p).resolve()) for p in extra)]
+    """What the child tries to read after confinement (every assignment's solution and hidden checks, the kit's
+    git and grader, ``extra``); any it can read is reported as exposed."""
+    paths = []
+    for layout in layouts():
+        paths += [str(layout.reference), str(layout.reference / layout.assignment.todos[1].file),
+                  str(layout.hidden_tests), str(layout.hidden_tests / "goldens.json")]
+    paths += [str(ROOT / ".git"), str(ROOT / "autograder"), *(str(Path(p).resolve()) for p in extra)]
     return [p for p in dict.fromkeys(paths) if os.path.exists(p)]
 
 
@@ -198,17 +204,18 @@ def protect_for_uid_mode(paths: list[str]) -> None:
 
 
 class Sandbox:
-    """Context manager: read-only copies of ``trees`` in a temporary folder, removed on exit.
+    """Context manager: read-only copies of ``trees`` and ``files`` in a temporary folder, removed on exit.
 
-    ``trees`` maps a path inside the sandbox to the folder copied there;
-    ``hide`` adds folders the child must not read (e.g. all the submissions
-    of a batch); ``shared`` names folders (inside the sandbox) that the child
-    may write and the grader reads.
+    ``trees`` maps a path inside the sandbox to the folder copied there, and
+    ``files`` to the file copied there; ``hide`` adds folders the child must
+    not read (e.g. all the submissions of a batch); ``shared`` names folders
+    (inside the sandbox) that the child may write and the grader reads.
     """
 
     def __init__(self, trees: dict[str, Path], hide: list[Path] = (), mode: str | None = None,
-                 shared: tuple[str, ...] = ()) -> None:
+                 shared: tuple[str, ...] = (), files: dict[str, Path] | None = None) -> None:
         self.trees = {name: Path(folder) for name, folder in trees.items()}
+        self.files = {name: Path(file) for name, file in (files or {}).items()}
         self.hide = [Path(p) for p in hide]
         self.mode = mode or isolation_mode()
         self.shared_names = shared
@@ -235,12 +242,11 @@ class Sandbox:
         try:
             for name, folder in self.trees.items():
                 shutil.copytree(folder, self.root / name, ignore=_ignore_caches, symlinks=True)
+            for name, file in self.files.items():
+                (self.root / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(file, self.root / name)
             self.harness.mkdir(exist_ok=True)
             shutil.copytree(CHILD, self.harness / CHILD_PACKAGE, ignore=_ignore_caches)
-            shutil.copy(ASSIGNMENT.manifest, self.harness / MANIFEST)  # kvchecks reads it beside itself
-            for name, path in ASSIGNMENT.checks_files().items():  # its probes, imported beside the manifest
-                (self.harness / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(path, self.harness / name)
             for folder in (self.workdir, *self.shared):
                 folder.mkdir(parents=True)
             if self.mode in ROOT_MODES:
@@ -309,13 +315,18 @@ class Sandbox:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def submission_sandbox(folder: Path, hide: list[Path] = (), mode: str | None = None) -> Sandbox:
-    """The grading sandbox for ``folder``, which holds the student's package: the package and the harness."""
-    package = Path(folder) / ASSIGNMENT.package
+def submission_sandbox(layout: Layout, folder: Path, hide: list[Path] = (), mode: str | None = None) -> Sandbox:
+    """The grading sandbox for ``folder``, which holds the student's package of ``layout``'s assignment: the
+    package, and the harness with the assignment's manifest (at :data:`CHILD_MANIFEST`) and checks package."""
+    work = layout.assignment
+    package = Path(folder) / work.package
     if not (package / "__init__.py").is_file():
-        raise UsageError(f"{folder} holds no {ASSIGNMENT.package} package (expected {package}/__init__.py)")
+        raise UsageError(f"{folder} holds no {work.package} package (expected {package}/__init__.py)")
     check_package(package)
-    return Sandbox({f"submission/{ASSIGNMENT.package}": package, "harness/kvchecks": HARNESS}, hide=hide, mode=mode)
+    files = {CHILD_MANIFEST: work.manifest}  # the probes of its checks package are imported beside the manifest
+    files.update({f"harness/{name}": path for name, path in work.checks_files().items()})
+    return Sandbox({f"submission/{work.package}": package, "harness/kvchecks": HARNESS}, hide=hide, mode=mode,
+                   files=files)
 
 
 def bwrap_command(box: Sandbox) -> list[str]:

@@ -2,15 +2,18 @@
 
 The manifest is the one place that names the student's package, its modules,
 its public names and its TODOs; the checks, the plugin's score table and
-``kvkit`` read it from here. Which manifest, in this order:
+``kvkit`` read it from here. Which manifest :func:`current` reads, in this order:
 
-- ``KVKIT_ASSIGNMENT`` (a path), which ``kvkit --assignment`` sets;
 - one chosen with :func:`use` (the pytest plugin chooses the manifest its test
-  paths lie under, so ``pytest tests/kv_serving`` checks part 2);
+  paths lie under, so ``pytest tests/kv_serving`` checks part 2; the grader's
+  child, the one its start-up configuration names) or, for a block, with
+  :func:`using` (``kvkit`` around what it runs of the checks outside a pytest run);
 - the one beside this package: ``tests/assignment.toml`` in the student's
   bundle, ``tests/assignment.toml`` next to ``kvchecks/`` in an nbgrader folder.
 
-Nothing is read at import: :func:`current` reads the manifest on first use.
+The choice belongs to the context it is made in (a :class:`~contextvars.ContextVar`): a thread that grades one
+assignment does not change another thread's. Nothing is read at import: :func:`current` reads the manifest on first
+use.
 
 Each assignment has a *checks package* of its own beside the manifest (named
 by its ``checks`` key, e.g. ``kvcache_checks``): ``PROBES`` (probe name ->
@@ -22,17 +25,18 @@ whose cause is known from their kind and message alone).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
-import os
 import sys
 import tomllib
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
 MANIFEST = "assignment.toml"
-ENV = "KVKIT_ASSIGNMENT"
 
 
 @dataclass(frozen=True)
@@ -148,13 +152,23 @@ def load(path: Path | str) -> Assignment:
                       int(raw.get("part", 1)))
 
 
-_chosen: list[Path] = []
+_chosen: ContextVar[Path | None] = ContextVar("kvchecks_manifest", default=None)
 
 
 def use(path: Path | str) -> None:
-    """Make the manifest at ``path`` this process's assignment (unless ``KVKIT_ASSIGNMENT`` names one)."""
-    _chosen[:] = [Path(path).resolve()]
-    current.cache_clear()
+    """Make the manifest at ``path`` the assignment of this context (of a pytest run, of the grader's child)."""
+    _chosen.set(Path(path).resolve())
+    _loaded.cache_clear()  # read afresh: a kit test may have written it anew
+
+
+@contextlib.contextmanager
+def using(path: Path | str) -> Iterator[None]:
+    """The manifest at ``path`` is the assignment inside the block, the one chosen before after it."""
+    token = _chosen.set(Path(path).resolve())
+    try:
+        yield
+    finally:
+        _chosen.reset(token)
 
 
 def beside_checks() -> Path | None:
@@ -167,15 +181,14 @@ def beside_checks() -> Path | None:
 
 
 def manifest_path() -> Path:
-    """The manifest of this run (see the module's docstring)."""
-    if os.environ.get(ENV):
-        return Path(os.environ[ENV])
-    if _chosen:
-        return _chosen[0]
+    """The manifest of this context (see the module's docstring)."""
+    chosen = _chosen.get()
+    if chosen is not None:
+        return chosen
     found = beside_checks()
     if found is None:
         raise FileNotFoundError(f"no {MANIFEST} beside {Path(__file__).resolve().parent}: name the assignment's "
-                                f"test folder (e.g. pytest tests/kv_cache) or set {ENV}")
+                                f"test folder (e.g. pytest tests/kv_cache)")
     return found
 
 
@@ -192,7 +205,11 @@ def manifests_under(path: Path, stop: Path) -> list[Path]:
     return sorted(path.glob(f"*/{MANIFEST}")) if path.is_dir() else []
 
 
-@functools.cache
 def current() -> Assignment:
-    """The assignment of this run, read on first use."""
-    return load(manifest_path())
+    """The assignment of this context, read on first use."""
+    return _loaded(manifest_path())
+
+
+@functools.cache
+def _loaded(path: Path) -> Assignment:
+    return load(path)

@@ -1,12 +1,16 @@
 """The language of what students and instructors read: English, or Japanese on request.
 
 Every message of the checks (failure reasons, hints, the score table) and of the graders goes through :func:`_`
-(or :func:`ngettext`), Python's gettext. ``KVKIT_LANG=ja`` asks for Japanese (so do ``pytest --lang ja`` and
-``kvkit --lang ja``, which set it); unset or anything else gives the English the code is written in. Nothing is
+(or :func:`ngettext`), Python's gettext, in the language of the context it is made in: English, the language the
+code is written in, unless a block asks for another with :func:`speaking` (a context variable: one thread's language
+is not another's). Who asks: the pytest plugin for its run (``pytest --lang ja``; a student's shell may say
+``KVKIT_LANG=ja`` instead, see :func:`asked_in_environment`), a notebook's checks for their calls, and ``kvkit``
+for what it writes in the language it is given (``kvkit --lang ja``, an nbgrader course's edition). Nothing is
 translated by machine: a message is looked up, when it is made, in catalogues written by people:
 
 - each assignment's own messages (its checks and hints): ``<public tests>/locale/<lang>/LC_MESSAGES/<name>.po``;
-- its hidden checks' messages, which only graders have: ``<hidden tests>/locale/...`` (registered by ``kvkit``);
+- its hidden checks' messages, which only graders have: ``<hidden tests>/locale/...`` (registered by the plugin
+  where the hidden checks lie, in the kit);
 - the framework's: ``kvchecks/locale/<lang>/LC_MESSAGES/kvchecks.po``, and the graders' (``kvkit``).
 
 Each ``.po`` is compiled to the ``.mo`` beside it by ``kvkit catalogs``, which also adds new messages to the
@@ -24,34 +28,43 @@ import gettext
 import os
 import unicodedata
 from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 
 from . import assignment
 
-ENV = "KVKIT_LANG"
+ENV = "KVKIT_LANG"  # a student's shell: `KVKIT_LANG=ja pytest` (see asked_in_environment)
 LANGUAGES = ("en", "ja")  # English is the source language: it needs no catalogue
 FRAMEWORK = ("kvchecks", Path(__file__).resolve().parent / "locale")
 _domains: list[tuple[str, Path]] = []  # more catalogues (the graders', the hidden checks'), looked up first
+_language: ContextVar[str] = ContextVar("kvchecks_language", default="en")
 
 
 def language() -> str:
-    """The language asked for: ``ja`` for ``KVKIT_LANG=ja`` (or ``ja_JP`` ...), else ``en``."""
-    asked = os.environ.get(ENV, "").replace("-", "_").split("_")[0].lower()
-    return asked if asked in LANGUAGES else "en"
+    """The language of this context: ``en`` unless a :func:`speaking` block asks for another."""
+    return _language.get()
+
+
+def known(asked: str | None) -> str:
+    """``ja`` for ``ja`` (or ``ja_JP.UTF-8``, ``JA`` ...), ``en`` for anything the kit does not speak."""
+    lang = (asked or "").replace("-", "_").split("_")[0].lower()
+    return lang if lang in LANGUAGES else "en"
+
+
+def asked_in_environment() -> str:
+    """The language a student's shell asks for (``KVKIT_LANG=ja pytest``): the default of the pytest plugin's
+    ``--lang`` and of a notebook's checks. The kit's own commands never read it: they are given a language."""
+    return known(os.environ.get(ENV))
 
 
 @contextlib.contextmanager
 def speaking(lang: str) -> Iterator[None]:
-    """Messages in ``lang`` inside the block (for writing an edition's notebook), as before after it."""
-    before = os.environ.get(ENV)
-    os.environ[ENV] = lang
+    """Messages in ``lang`` inside the block (in this context), as before after it."""
+    token = _language.set(known(lang))
     try:
         yield
     finally:
-        if before is None:
-            del os.environ[ENV]
-        else:
-            os.environ[ENV] = before
+        _language.reset(token)
 
 
 def add_domain(domain: str, localedir: Path) -> None:
@@ -61,10 +74,14 @@ def add_domain(domain: str, localedir: Path) -> None:
         _catalogue.cache_clear()
 
 
-def assignment_domain() -> tuple[str, Path]:
-    """The current assignment's catalogue: its name, in ``locale/`` beside its manifest."""
-    work = assignment.current()
-    return work.name, work.manifest.parent / "locale"
+def assignment_domains() -> tuple[tuple[str, Path], ...]:
+    """The current assignment's catalogue (its name, in ``locale/`` beside its manifest), when this context has an
+    assignment (a grader's own messages, made outside any check, have none)."""
+    try:
+        work = assignment.current()
+    except FileNotFoundError:
+        return ()
+    return ((work.name, work.manifest.parent / "locale"),)
 
 
 @functools.cache
@@ -81,7 +98,7 @@ def _lookup() -> gettext.NullTranslations | None:
     lang = language()
     if lang == "en":
         return None
-    return _catalogue(lang, (*_domains, assignment_domain(), FRAMEWORK))
+    return _catalogue(lang, (*_domains, *assignment_domains(), FRAMEWORK))
 
 
 def _(message: str) -> str:

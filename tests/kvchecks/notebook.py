@@ -20,8 +20,10 @@ what their checks so far tell (:mod:`kvchecks.blame`: blocked by a TODO whose
 own checks fail, or the cause not known yet). ``checks.score_table()`` prints
 the self-check's score per TODO for the checks that ran, and ``with
 checks.demo():`` runs a demo cell so that an unfinished TODO is named in one
-line instead of a traceback (Run All goes on). This is the student's own
-check; graders judge the notebook's code outside the kernel.
+line instead of a traceback (Run All goes on). What they print is in the
+language the setup cell names (an edition's: ``NotebookChecks(globals(),
+lang="ja")``), else the one the student's environment asks for. This is the
+student's own check; graders judge the notebook's code outside the kernel.
 """
 
 from __future__ import annotations
@@ -120,7 +122,10 @@ class NotebookChecks:
     whether it passed.
     """
 
-    def __init__(self, namespace: dict, folder: str | Path = ".") -> None:
+    def __init__(self, namespace: dict, folder: str | Path = ".", lang: str | None = None) -> None:
+        """``lang``: the language of what the checks print (an edition's setup cell names its own); without it,
+        what the student's environment asks for (:func:`kvchecks.i18n.asked_in_environment`)."""
+        self.lang = lang or i18n.asked_in_environment()
         torch.set_num_threads(1)  # as in the self-check and the grader: the checks' tensors are tiny, threads only
         # slow a busy machine down (and a check's calls have 4 s)
         self.folder = Path(folder).resolve()
@@ -172,6 +177,10 @@ class NotebookChecks:
 
     # -- one check -----------------------------------------------------------------------------------------------------
     def _run(self, label: str, load, name: str, expected: Expected, params: dict, key: str = "") -> bool:
+        with i18n.speaking(self.lang):  # each call: a notebook cell runs in a context of its own
+            return self._check(label, load, name, expected, params, key)
+
+    def _check(self, label: str, load, name: str, expected: Expected, params: dict, key: str) -> bool:
         printed = io.StringIO()
         failure = None
         todo = None
@@ -230,13 +239,14 @@ class NotebookChecks:
         """Print the score per TODO of the checks run so far, as the self-check (``pytest``) prints it."""
         from .plugin import score_lines
 
-        results = blame.apply(list(self.records.values()))
-        if not results:
-            print(_("No check has run yet: run the whole notebook (Kernel > Restart & Run All)."))
-            return
-        title = _("{title}: score per TODO").format(title=assignment.current().title_in(i18n.language()))
-        print(title)
-        print("\n".join(score_lines(results)))
+        with i18n.speaking(self.lang):
+            results = blame.apply(list(self.records.values()))
+            if not results:
+                print(_("No check has run yet: run the whole notebook (Kernel > Restart & Run All)."))
+                return
+            title = _("{title}: score per TODO").format(title=assignment.current().title_in(i18n.language()))
+            print(title)
+            print("\n".join(score_lines(results)))
 
     @contextlib.contextmanager
     def demo(self):
@@ -245,12 +255,13 @@ class NotebookChecks:
         try:
             yield
         except Exception as err:  # a demo is not graded: say what stopped it, and let Run All go on
-            found = describe(err, is_cell_file)
-            if isinstance(err, NotImplementedError):
-                todo = found.get("todo")
-                needed = f"TODO {todo} ({assignment.current().todos[todo].function})" \
-                    if todo in assignment.current().todos else _("a TODO")
-                print(_("This cell needs {todo}, which is not implemented yet: finish it, then run this cell "
-                        "again.").format(todo=needed))
-            else:
-                print(_("This cell stopped: {error}").format(error=format_error(found)))
+            with i18n.speaking(self.lang):
+                found = describe(err, is_cell_file)
+                if isinstance(err, NotImplementedError):
+                    todo = found.get("todo")
+                    needed = f"TODO {todo} ({assignment.current().todos[todo].function})" \
+                        if todo in assignment.current().todos else _("a TODO")
+                    print(_("This cell needs {todo}, which is not implemented yet: finish it, then run this cell "
+                            "again.").format(todo=needed))
+                else:
+                    print(_("This cell stopped: {error}").format(error=format_error(found)))

@@ -1,8 +1,9 @@
 """The pytest plugin behind every graded test run.
 
 - The assignment: the manifest the test paths lie under (``pytest
-  tests/kv_cache``), unless ``KVKIT_ASSIGNMENT`` or the bundle's layout names
-  it (:mod:`kvchecks.assignment`).
+  tests/kv_cache``), else the one beside the checks (the bundle's layout, see
+  :mod:`kvchecks.assignment`). A run whose paths hold no assignment's checks
+  (the kit's own tests) has none: it grades nothing.
 - ``--impl assignments|reference|PATH`` picks the package that a plain
   ``pytest`` checks (default: ``assignments``), in this process, with a time
   limit per probe (:mod:`kvchecks.timing`).
@@ -17,9 +18,9 @@
   checks (:mod:`kvchecks.blame`); the run ends with a score per TODO, also
   when it is interrupted.
 - ``--lang en|ja``: the language of the failure reasons and the score table
-  (``--lang ja``: Japanese). It sets ``KVKIT_LANG`` (:mod:`kvchecks.i18n`) in
-  ``pytest_configure``, before any test module is imported; without it,
-  ``KVKIT_LANG`` as it is (unset: English).
+  (``--lang ja``: Japanese), from ``pytest_configure`` (before any test module
+  is imported) to the end of the run (:func:`kvchecks.i18n.speaking`); without
+  it, what a student's shell asks for (``KVKIT_LANG=ja pytest``), else English.
 - A grader may set ``config.kvkit_backend`` (a probe runner) and
   ``config.kvkit_expected`` (``folder -> Expected``) before collection, and
   read ``Scoreboard.results``.
@@ -27,7 +28,7 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,8 +125,9 @@ def resolve_impl(rootpath: Path, impl: str) -> Path:
     return folder
 
 
-def choose_assignment(config: pytest.Config) -> None:
-    """Use the manifest that the run's test paths lie under, when they name one (one run checks one assignment)."""
+def choose_assignment(config: pytest.Config) -> assignment.Assignment | None:
+    """The run's assignment: the manifest that its test paths lie under, when they name one (one run checks one
+    assignment), else the one beside the checks, else none (a run of no assignment's checks)."""
     found: set[Path] = set()
     for arg in config.args:
         path = Path(arg.split("::")[0])
@@ -138,14 +140,18 @@ def choose_assignment(config: pytest.Config) -> None:
                                 f"{folders}")
     if found:
         assignment.use(found.pop())
+    try:
+        return assignment.current()
+    except FileNotFoundError:
+        return None
 
 
 def choose_language(config: pytest.Config) -> None:
-    """``--lang``: this run's language (``KVKIT_LANG``), set before any test module is imported."""
-    lang = config.getoption("lang", None)
-    if lang is not None:
-        config._kvkit_lang_before = os.environ.get(i18n.ENV)
-        os.environ[i18n.ENV] = lang
+    """``--lang`` (else what a student's shell asks for): this run's language, from before any test module is
+    imported until the run ends (:func:`pytest_unconfigure`)."""
+    lang = config.getoption("lang", None) or i18n.asked_in_environment()
+    config._kvkit_speaking = contextlib.ExitStack()
+    config._kvkit_speaking.enter_context(i18n.speaking(lang))
 
 
 def add_hidden_catalogue(config: pytest.Config, work: assignment.Assignment) -> None:
@@ -158,16 +164,14 @@ def add_hidden_catalogue(config: pytest.Config, work: assignment.Assignment) -> 
 def pytest_configure(config: pytest.Config) -> None:
     choose_language(config)
     torch.set_num_threads(1)  # the checks' tensors are tiny; spinning threads only slow a busy machine
-    choose_assignment(config)
-    try:
-        work = assignment.current()
-    except FileNotFoundError as err:
-        raise pytest.UsageError(str(err)) from None
+    config.addinivalue_line("markers", "points(n): how many points a graded test is worth")
+    config.addinivalue_line("markers", "uses(j, ...): the other TODOs whose code a graded test runs")
+    work = choose_assignment(config)
+    if work is None:  # no assignment's checks in this run (the kit's own tests): nothing to grade
+        return
     work.checks_module()  # its folder on sys.path, for the tests' own imports of it
     add_hidden_catalogue(config, work)
     context.reset()
-    config.addinivalue_line("markers", "points(n): how many points a graded test is worth")
-    config.addinivalue_line("markers", "uses(j, ...): the other TODOs whose code a graded test runs")
     for todo in work.todos.values():
         config.addinivalue_line("markers", f"{todo.marker}: checks of TODO {todo.number}, {todo.function}")
     if not config.pluginmanager.has_plugin(SCOREBOARD):
@@ -190,6 +194,14 @@ def graded_todo(item: pytest.Item) -> int | None:
     return dict(item.user_properties).get("todo")
 
 
+def graded_assignment() -> assignment.Assignment:
+    """The run's assignment, which its graded tests need; one line when the run has none."""
+    try:
+        return assignment.current()
+    except FileNotFoundError as err:
+        raise pytest.UsageError(str(err)) from None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every graded test (under ``tests/`` or ``hidden/``) needs one ``todoN`` and one ``points`` marker.
 
@@ -200,13 +212,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         parts = Path(str(item.path)).parts
         if "tests" not in parts and "hidden" not in parts:
             continue
-        todos = [t.number for t in assignment.current().todos.values() if item.get_closest_marker(t.marker)]
+        work = graded_assignment()
+        todos = [t.number for t in work.todos.values() if item.get_closest_marker(t.marker)]
         points = item.get_closest_marker("points")
         if len(todos) != 1 or points is None:
             raise pytest.UsageError(f"{item.nodeid}: a graded test needs one todoN marker and a points(n) marker")
         hidden = "hidden" in parts
         uses = sorted({n for mark in item.iter_markers("uses") for n in mark.args} - {todos[0]})
-        if any(n not in assignment.current().todos for n in uses):
+        if any(n not in work.todos for n in uses):
             raise pytest.UsageError(f"{item.nodeid}: uses({', '.join(map(str, uses))}) names a TODO that does not "
                                     "exist")
         item.user_properties += [("todo", todos[0]), ("points", points.args[0]), ("hidden", hidden),
@@ -266,12 +279,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     try:
         score_table(config)
     finally:
-        if hasattr(config, "_kvkit_lang_before"):  # --lang: the process's language as it was before this run
-            before = config.__dict__.pop("_kvkit_lang_before")
-            if before is None:
-                os.environ.pop(i18n.ENV, None)
-            else:
-                os.environ[i18n.ENV] = before
+        if hasattr(config, "_kvkit_speaking"):  # the language as it was before this run
+            config.__dict__.pop("_kvkit_speaking").close()
 
 
 def score_table(config: pytest.Config) -> None:

@@ -1,9 +1,11 @@
 """The submission's process: imports the student's package (``kvcache``) and runs probes on request.
 
-Started by the grader as ``python -I -u -c BOOT READ_FD WRITE_FD SUBMISSION_DIR HARNESS CONFIG``
+Started by the grader as ``python -I -u -c BOOT READ_FD WRITE_FD SUBMISSION_DIR HARNESS CONFIG SETTINGS``
 (:data:`kvkit.remote.process.BOOT`): from the harness's copy of this package (``kvchild``) it enters
-``kvchild.jail`` first, reports ``{"booted": info}``, then calls :func:`serve`, which takes the probes
-and the codec from the harness's ``kvchecks``. It answers ``{"ready": true}`` or
+``kvchild.jail`` first (``CONFIG``), reports ``{"booted": info}``, then calls :func:`serve` with
+``SETTINGS`` (JSON: ``manifest``, the path of the assignment's manifest in the harness, and ``lang``, the
+language of its messages), which takes the probes and the codec from the harness's ``kvchecks``. It
+answers ``{"ready": true}`` or
 ``{"import_error": ...}``, then one reply per request ``{"probe": name, "args": {...}}``:
 ``{"ok": observations}`` or ``{"error": description}`` (see ``kvchecks.failures.describe``). It
 decides nothing about the score; the grader judges what it sends back.
@@ -12,19 +14,27 @@ decides nothing about the score; the grader judges what it sends back.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 
 import torch
 
-from kvchecks import assignment, codec
+from kvchecks import assignment, codec, i18n
 from kvchecks.failures import describe, package_files
 
 from . import protocol
 
 
-def serve(read_fd: int, write_fd: int, submission: str) -> None:
+def serve(read_fd: int, write_fd: int, submission: str, settings: dict) -> None:
+    """Serve the assignment of ``settings["manifest"]``, speaking ``settings["lang"]``."""
     torch.set_num_threads(1)  # the checks' tensors are tiny; spinning threads only slow a busy machine
+    assignment.use(settings["manifest"])
+    with i18n.speaking(settings["lang"]):
+        _serve(read_fd, write_fd, submission)
+
+
+def _serve(read_fd: int, write_fd: int, submission: str) -> None:
     work = assignment.current()
     probes = work.probe_table()  # before the student's code runs
     sys.path.insert(0, submission)
@@ -45,4 +55,4 @@ def serve(read_fd: int, write_fd: int, submission: str) -> None:
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3])
+    serve(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4]))

@@ -11,11 +11,10 @@ import ast
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..build import solution_regions
-from ..paths import ASSIGNMENT, REFERENCE, TODOS
+from kvchecks.assignment import Todo
 
-MODULES = ASSIGNMENT.modules
-PACKAGE = ASSIGNMENT.package
+from ..build import solution_regions
+from ..paths import Layout
 
 
 @dataclass
@@ -26,9 +25,9 @@ class ModuleParts:
     todo_classes: dict[str, list[int]]  # class name -> the TODO numbers inside it
 
 
-def split_module(text: str, filename: str) -> ModuleParts:
+def split_module(text: str, filename: str, todos: dict[int, Todo]) -> ModuleParts:
     """Cut a module into its header and its top-level classes and functions (nothing else may sit at the top level
-    after them); ``classes`` holds both, by name."""
+    after them); ``classes`` holds both, by name, and ``todo_classes`` the assignment's ``todos`` each holds."""
     tree = ast.parse(text, filename)
     lines = text.splitlines(keepends=True)
     body = [node for node in tree.body]
@@ -44,16 +43,18 @@ def split_module(text: str, filename: str) -> ModuleParts:
         # up to the next class, so trailing comment lines (### END SOLUTION) stay with their class
         stop = start_of(rest[index + 1]) - 1 if index + 1 < len(rest) else len(lines)
         classes[node.name] = "".join(lines[start_of(node) - 1:stop]).rstrip() + "\n"
-    todo_by_function = {todo.function: todo.number for todo in TODOS.values()}
+    todo_by_function = {todo.function: todo.number for todo in todos.values()}
     todo_classes: dict[str, list[int]] = {}
     for function, _, _ in solution_regions(text, filename):
         todo_classes.setdefault(function.split(".")[0], []).append(todo_by_function[function])
     return ModuleParts(Path(filename).name, "".join(lines[:header_end]).rstrip() + "\n", classes, todo_classes)
 
 
-def reference_modules(reference: Path = REFERENCE) -> dict[str, ModuleParts]:
-    return {name: split_module((reference / PACKAGE / name).read_text(), str(reference / PACKAGE / name))
-            for name in MODULES}
+def reference_modules(layout: Layout) -> dict[str, ModuleParts]:
+    """Each module of ``layout``'s reference package, cut into parts."""
+    work = layout.assignment
+    package = layout.reference / work.package
+    return {name: split_module((package / name).read_text(), str(package / name), work.todos) for name in work.modules}
 
 
 def header_imports(modules: dict[str, ModuleParts]) -> list[str]:

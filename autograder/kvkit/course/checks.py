@@ -21,7 +21,8 @@ from pathlib import Path
 from kvchecks import codec
 from kvchecks.i18n import ngettext
 
-from ..paths import HIDDEN_TESTS, PUBLIC_TESTS, REFERENCE, ROOT
+from ..paths import Layout
+from ..registry import ROOT
 from .cells import code_cell
 
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
@@ -52,12 +53,14 @@ class _Collector:
                                         props["hidden"]))
 
 
-def collect_checks(hidden: bool = True) -> list[CheckItem]:
-    """Every graded test item of ``tests/`` (and ``autograder/material/NAME/hidden/``), with its TODO, points and parameters."""
+def collect_checks(layout: Layout, hidden: bool = True) -> list[CheckItem]:
+    """Every graded test item of ``layout``'s ``tests/NAME/`` (and ``autograder/material/NAME/hidden/``), with its
+    TODO, points and parameters."""
     import pytest
 
     collector = _Collector()
-    paths = [str(PUBLIC_TESTS)] + ([str(HIDDEN_TESTS)] if hidden and HIDDEN_TESTS.is_dir() else [])
+    hidden_tests = layout.hidden_tests
+    paths = [str(layout.public_tests)] + ([str(hidden_tests)] if hidden and hidden_tests.is_dir() else [])
     args = [*paths, "--collect-only", "-q", "--rootdir", str(ROOT), "-p", "kvchecks.plugin", "-p", "no:cacheprovider"]
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
@@ -91,9 +94,11 @@ def hidden_source(path: Path, function: str) -> str:
     return "\n\n".join(kept)
 
 
-def golden_entries(item: CheckItem) -> dict:
-    """The saved reference outputs one hidden check looks up (found by running it on the reference)."""
+def golden_entries(layout: Layout, item: CheckItem) -> dict:
+    """The saved reference outputs one hidden check of ``layout``'s assignment looks up (found by running it on the
+    reference, with the assignment the current one)."""
     from kvchecks import context
+    from kvchecks.assignment import using
     from kvchecks.backends import InProcessBackend
     from kvchecks.goldens import Expected, key
 
@@ -108,15 +113,16 @@ def golden_entries(item: CheckItem) -> dict:
         used[call] = saved[call]
         return codec.from_jsonable(saved[call])
 
-    test = getattr(_load_test_module(item.path), item.function)
-    wanted = __import__("inspect").signature(test).parameters
-    kwargs = dict(item.params)
-    if "probe" in wanted:
-        kwargs["probe"] = InProcessBackend(REFERENCE, trusted=True)
-    if "expected" in wanted:
-        kwargs["expected"] = Expected(observe)
-    context.begin(item.todo)
-    test(**kwargs)  # the reference passes every check; an error here is a broken check
+    with using(layout.assignment.manifest):
+        test = getattr(_load_test_module(item.path), item.function)
+        wanted = __import__("inspect").signature(test).parameters
+        kwargs = dict(item.params)
+        if "probe" in wanted:
+            kwargs["probe"] = InProcessBackend(layout.reference, trusted=True)
+        if "expected" in wanted:
+            kwargs["expected"] = Expected(observe)
+        context.begin(item.todo)
+        test(**kwargs)  # the reference passes every check; an error here is a broken check
     return dict(sorted(used.items()))
 
 
@@ -145,8 +151,8 @@ def check_key(name: str, hidden: bool) -> str:
     return f"hidden-{hashlib.sha256(name.encode()).hexdigest()[:16]}" if hidden else name
 
 
-def check_cells(items: list[CheckItem], todo: int) -> list[dict]:
-    """The autograder-test cells of one TODO: public checks, then hidden ones."""
+def check_cells(layout: Layout, items: list[CheckItem], todo: int) -> list[dict]:
+    """The autograder-test cells of one TODO of ``layout``'s assignment: public checks, then hidden ones."""
     cells = []
     mine = [item for item in items if item.todo == todo]
     for item in sorted(mine, key=lambda i: i.hidden):
@@ -155,6 +161,7 @@ def check_cells(items: list[CheckItem], todo: int) -> list[dict]:
         if item.hidden:
             grade_id = f"hidden_todo{todo}_{key.split('-')[1][:10]}"
             rel = item.nodeid
+            goldens = json.dumps(golden_entries(layout, item), sort_keys=True, separators=(",", ":"))
             comment = ngettext("# Hidden check of TODO {todo} ({points:g} point): its code is not in your copy of the "
                                "notebook;\n# it runs when your work is graded.",
                                "# Hidden check of TODO {todo} ({points:g} points): its code is not in your copy of the "
@@ -165,7 +172,7 @@ def check_cells(items: list[CheckItem], todo: int) -> list[dict]:
                 f"checks.run_hidden(\n"
                 f"    {rel!r}{args},\n"
                 f"    source={_literal(hidden_source(item.path, item.function))},\n"
-                f"    goldens={_literal(json.dumps(golden_entries(item), sort_keys=True, separators=(',', ':')))},\n"
+                f"    goldens={_literal(goldens)},\n"
                 f")\n"
                 f"{HIDDEN_END}"
             )

@@ -11,14 +11,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..paths import ASSIGNMENT, DEFAULT, ROOT
+from ..errors import UsageError
+from ..paths import Layout
+from ..registry import ROOT, courses
 
 
 @dataclass(frozen=True)
 class Course:
-    name: str  # the nbgrader assignment: its notebook and its folders source/<name>/, release/<name>/
-    template: Path  # the narrative, with %% cell markers
-    lang: str  # the language of its texts and messages
+    layout: Layout  # the assignment it gives
+    lang: str  # the language of its texts and messages: "en", or an edition's
+
+    @property
+    def name(self) -> str:
+        """The nbgrader assignment: its notebook and its folders ``source/<name>/``, ``release/<name>/``."""
+        work = self.layout.assignment
+        return work.name if self.lang == "en" else work.editions[self.lang].name
+
+    @property
+    def template(self) -> Path:
+        """The narrative, with ``%%`` cell markers."""
+        return self.layout.notebook_template(self.lang)
 
     @property
     def notebook_name(self) -> str:
@@ -32,11 +44,31 @@ class Course:
     def release(self) -> Path:
         return ROOT / "release" / self.name
 
+    @property
+    def source_notebook(self) -> Path:
+        """The committed source notebook (solutions and hidden checks)."""
+        return self.source / self.notebook_name
 
-ENGLISH = Course(ASSIGNMENT.name, DEFAULT.notebook_template(), "en")
-COURSES = [ENGLISH] + [Course(e.name, DEFAULT.notebook_template(e.lang), e.lang) for e in ASSIGNMENT.editions.values()]
+    @property
+    def release_notebook(self) -> Path:
+        """The committed release notebook: the layout (and stubs) a student's notebook is read against."""
+        return self.release / self.notebook_name
 
 
-def course_named(name: str) -> Course | None:
-    """The course nbgrader calls ``name``, if it is one of this assignment's."""
-    return next((course for course in COURSES if course.name == name), None)
+def english(layout: Layout) -> Course:
+    """``layout``'s own course, in English (``kvkit grade`` reads a notebook against its release)."""
+    return Course(layout, "en")
+
+
+def courses_of(layout: Layout) -> list[Course]:
+    """``layout``'s courses: the English one, then one per edition."""
+    return [english(layout)] + [Course(layout, lang) for lang in layout.assignment.editions]
+
+
+def course_named(name: str) -> Course:
+    """The course nbgrader calls ``name`` (``UsageError`` when it is none of the kit's)."""
+    found = courses()
+    if name not in found:
+        raise UsageError(f"nbgrader grades {name!r}, which is none of the kit's courses ({', '.join(found)})")
+    assignment, lang = found[name]
+    return Course(Layout.named(assignment), lang)

@@ -18,16 +18,12 @@ import kvchecks
 from kvchecks.assignment import MANIFEST
 
 from ..errors import UsageError
-from ..paths import ASSIGNMENT, PUBLIC_TESTS, ROOT
+from ..paths import Layout
+from ..registry import ROOT
 from .checks import CheckItem, collect_checks
-from .courses import COURSES, ENGLISH, Course
+from .courses import Course, courses_of
 from .template import build_notebook, dumps_notebook
 
-SOURCE_DIR = ENGLISH.source  # the English course's, which kvkit grade takes a notebook's layout from
-RELEASE_DIR = ENGLISH.release
-NOTEBOOK_NAME = ENGLISH.notebook_name
-SOURCE_NOTEBOOK = SOURCE_DIR / NOTEBOOK_NAME
-RELEASE_NOTEBOOK = RELEASE_DIR / NOTEBOOK_NAME
 NBGRADER_CONFIG = ROOT / "nbgrader_config.py"
 KVCHECKS = Path(kvchecks.__file__).resolve().parent
 SUPPORT_DIRS = ("kvchecks", "tests")  # written next to the notebooks by `kvkit notebook`, not committed
@@ -38,37 +34,38 @@ def _catalogues(folder: Path) -> dict[str, Path]:
     return {p.relative_to(folder).as_posix(): p for p in sorted((folder / "locale").glob("*/LC_MESSAGES/*.mo"))}
 
 
-def support_files() -> dict[str, Path]:
-    """Files shipped next to the notebook (relative name -> repository file): public check code, tests and their
-    compiled message catalogues only."""
+def support_files(layout: Layout) -> dict[str, Path]:
+    """Files shipped next to ``layout``'s notebooks (relative name -> repository file): public check code, tests and
+    their compiled message catalogues only."""
+    public, work = layout.public_tests, layout.assignment
     files = {f"kvchecks/{p.name}": p for p in sorted(KVCHECKS.glob("*.py"))}
     files.update({f"kvchecks/{name}": p for name, p in _catalogues(KVCHECKS).items()})
-    files.update({f"tests/{p.name}": p for p in sorted(PUBLIC_TESTS.glob("test_*.py"))})
-    files["tests/goldens.json"] = PUBLIC_TESTS / "goldens.json"
-    files[f"tests/{MANIFEST}"] = ASSIGNMENT.manifest
-    files.update({f"tests/{name}": p for name, p in ASSIGNMENT.checks_files().items()})
-    files.update({f"tests/{name}": p for name, p in _catalogues(PUBLIC_TESTS).items()})
+    files.update({f"tests/{p.name}": p for p in sorted(public.glob("test_*.py"))})
+    files["tests/goldens.json"] = public / "goldens.json"
+    files[f"tests/{MANIFEST}"] = work.manifest
+    files.update({f"tests/{name}": p for name, p in work.checks_files().items()})
+    files.update({f"tests/{name}": p for name, p in _catalogues(public).items()})
     return files
 
 
-def write_support(dest: Path) -> None:
-    """Write the support files into the course folder ``dest`` (replacing the old ones)."""
+def write_support(layout: Layout, dest: Path) -> None:
+    """Write ``layout``'s support files into the course folder ``dest`` (replacing the old ones)."""
     for folder in SUPPORT_DIRS:
         shutil.rmtree(dest / folder, ignore_errors=True)
-    for rel, src in support_files().items():
+    for rel, src in support_files(layout).items():
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest / rel)
 
 
-def write_source(course: Course = ENGLISH, dest: Path | None = None, items: list[CheckItem] | None = None) -> Path:
+def write_source(course: Course, dest: Path | None = None, items: list[CheckItem] | None = None) -> Path:
     """Write ``course``'s notebook and its support files into ``dest`` (its ``source/<name>/``), removing anything
     else there."""
     dest = course.source if dest is None else dest
-    text = dumps_notebook(build_notebook(items, course))  # a failure here leaves the committed folder as it was
+    text = dumps_notebook(build_notebook(course, items))  # a failure here leaves the committed folder as it was
 
     def fill(folder: Path) -> None:
         (folder / course.notebook_name).write_text(text)
-        write_support(folder)
+        write_support(course.layout, folder)
 
     replace_folder(dest, fill)
     return dest / course.notebook_name
@@ -125,7 +122,7 @@ def ensure_kernel() -> str:
     return argv0
 
 
-def generate_release(course: Course = ENGLISH, source: Path | None = None, dest: Path | None = None) -> Path:
+def generate_release(course: Course, source: Path | None = None, dest: Path | None = None) -> Path:
     """Run the real ``nbgrader generate_assignment`` on ``course``'s ``source`` folder in a scratch course; copy the
     result to ``dest`` (its ``release/<name>/``)."""
     source = course.source if source is None else source
@@ -147,7 +144,7 @@ def generate_release(course: Course = ENGLISH, source: Path | None = None, dest:
     return dest / course.notebook_name
 
 
-def scratch_course(root: Path, submissions: dict[str, dict[str, str] | None], course: Course = ENGLISH) -> Path:
+def scratch_course(course: Course, root: Path, submissions: dict[str, dict[str, str] | None]) -> Path:
     """A course in ``root`` (tests, benchmarks): ``course``'s source with its support files, the kit's
     ``nbgrader_config.py``, the release by real ``nbgrader generate_assignment``, and one submitted notebook per
     student: the release with the given TODO bodies (:func:`kvkit.course.submission.fill_notebook`; ``{}`` the
@@ -167,7 +164,7 @@ def scratch_course(root: Path, submissions: dict[str, dict[str, str] | None], co
         if bodies is None:
             shutil.copyfile(release, target)
         else:
-            fill_notebook(release, target, bodies)
+            fill_notebook(course.layout, release, target, bodies)
     return release
 
 
@@ -183,26 +180,26 @@ def _committed(names: list[str]) -> list[str]:
     return [n for n in names if n.split("/", 1)[0] not in SUPPORT_DIRS]
 
 
-def write_course(dest: Path, release: bool = True) -> Path:
-    """Write every course as ``kvkit notebook`` does, under ``dest/source/<name>`` and (with ``release``)
-    ``dest/release/<name>``."""
-    items = collect_checks()
-    for course in COURSES:
+def write_course(layout: Layout, dest: Path, release: bool = True) -> Path:
+    """Write every course of ``layout`` as ``kvkit notebook`` does, under ``dest/source/<name>`` and (with
+    ``release``) ``dest/release/<name>``."""
+    items = collect_checks(layout)
+    for course in courses_of(layout):
         write_source(course, dest / "source" / course.name, items)
         if release:
             generate_release(course, dest / "source" / course.name, dest / "release" / course.name)
     return dest
 
 
-def stale_paths(release: bool = True, fresh: Path | None = None) -> list[str]:
-    """Committed course files (the notebooks) that a fresh ``kvkit notebook`` would change; ``fresh`` holds the
-    courses already written by :func:`write_course`."""
+def stale_paths(layout: Layout, release: bool = True, fresh: Path | None = None) -> list[str]:
+    """Committed files of ``layout``'s courses (the notebooks) that a fresh ``kvkit notebook`` would change;
+    ``fresh`` holds the courses already written by :func:`write_course`."""
     with tempfile.TemporaryDirectory(prefix="kvkit-nbcheck-") as tmp:
         if fresh is None:
-            write_course(Path(tmp), release)
+            write_course(layout, Path(tmp), release)
         folder = fresh or Path(tmp)
         stale = []
-        for course in COURSES:
+        for course in courses_of(layout):
             stale += [f"source/{course.name}/{n}"
                       for n in _committed(_tree_differences(folder / "source" / course.name, course.source))]
             if release:

@@ -12,9 +12,9 @@ from pathlib import Path
 from kvchecks.i18n import _
 
 from ..errors import UsageError
-from ..paths import ASSIGNMENT, REFERENCE
-from .cells import MODULES, PACKAGE, cell_grade_id, reference_modules, source_lines, split_module
-from .folders import RELEASE_NOTEBOOK
+from ..paths import Layout
+from .cells import cell_grade_id, reference_modules, source_lines, split_module
+from .courses import english
 from .template import dumps_notebook
 
 
@@ -43,12 +43,14 @@ def parse_notebook(data: bytes, label: str) -> dict:
     return nb
 
 
-def notebook_to_package(notebook: Path, out: Path, release: Path = RELEASE_NOTEBOOK) -> Path:
-    """Write ``out/kvcache/`` from a notebook file, against ``release``'s layout; returns ``out``."""
-    if not Path(release).is_file():
+def notebook_to_package(layout: Layout, notebook: Path, out: Path) -> Path:
+    """Write ``out/<package>/`` from a notebook file of ``layout``'s assignment, against the layout of its English
+    course's release; returns ``out``."""
+    release = english(layout).release_notebook
+    if not release.is_file():
         raise UsageError(f"no release notebook at {release} to read {notebook} against: run `make notebook`")
     try:
-        package_from_notebook(read_notebook(Path(notebook)), read_notebook(release), out)
+        package_from_notebook(layout, read_notebook(Path(notebook)), read_notebook(release), out)
     except ValueError as err:
         raise UsageError(f"{notebook}: {err}")
     return Path(out)
@@ -56,7 +58,7 @@ def notebook_to_package(notebook: Path, out: Path, release: Path = RELEASE_NOTEB
 
 @dataclass(frozen=True)
 class NotebookPackage:
-    """What :func:`package_from_notebook` wrote: ``folder/kvcache/``, where each cell's lines went, and notes."""
+    """What :func:`package_from_notebook` wrote: ``folder/<package>/``, where each cell's lines went, and notes."""
 
     folder: Path
     places: dict[str, list]  # module -> [[first line, last line, label], ...]
@@ -80,8 +82,9 @@ def _code(cell: dict) -> str | None:
     return source if isinstance(source, str) else None
 
 
-def package_from_notebook(nb: dict, release: dict, out: Path) -> NotebookPackage:
-    """Write ``out/kvcache/`` from a student's notebook ``nb`` (nbformat data, adversary data), against the release.
+def package_from_notebook(layout: Layout, nb: dict, release: dict, out: Path) -> NotebookPackage:
+    """Write ``out/<package>/`` from a student's notebook ``nb`` of ``layout``'s assignment (nbformat data, adversary
+    data), against the release.
 
     Everything but the student's code comes from ``release`` (the release
     notebook, which holds no solution): the package layout, the header of
@@ -92,23 +95,24 @@ def package_from_notebook(nb: dict, release: dict, out: Path) -> NotebookPackage
     longer a code cell counts as the release's stub (its TODOs unfinished),
     with a note that says so.
     """
-    layout = release.get("metadata", {}).get("kvkit", {}).get("package")
-    if not layout:
-        raise ValueError(f"the release notebook has no kvkit package layout: run `make notebook` ({ASSIGNMENT.name})")
+    work = layout.assignment
+    cells_of = release.get("metadata", {}).get("kvkit", {}).get("package")
+    if not cells_of:
+        raise ValueError(f"the release notebook has no kvkit package layout: run `make notebook` ({work.name})")
     originals = {_grade_id(c): c for c in release["cells"] if _grade_id(c)}
     given: dict[str, list[dict]] = {}
     for cell in nb["cells"]:
         if _grade_id(cell):
             given.setdefault(_grade_id(cell), []).append(cell)
-    target = Path(out) / PACKAGE
+    target = Path(out) / work.package
     target.mkdir(parents=True, exist_ok=True)
-    (target / "__init__.py").write_text(layout["__init__.py"])
+    (target / "__init__.py").write_text(cells_of["__init__.py"])
     places: dict[str, list] = {}
     notes: list[str] = []
-    for module in MODULES:
-        parts = [layout[module]["header"].rstrip("\n")]
+    for module in work.modules:
+        parts = [cells_of[module]["header"].rstrip("\n")]
         line = len(parts[0].splitlines()) + 3  # the first line of the next part (parts are 2 blank lines apart)
-        for grade_id in layout[module]["cells"]:
+        for grade_id in cells_of[module]["cells"]:
             original = originals[grade_id]
             classes = original.get("metadata", {}).get("kvkit", {}).get("classes") or [grade_id]
             answer = bool(original["metadata"]["nbgrader"].get("solution"))
@@ -141,8 +145,8 @@ def _answer(cells: list[dict], names: str, notes: list[str]) -> str | None:
     return code
 
 
-def notebook_places(message: str, places: dict[str, list]) -> str:
-    """``message`` with each ``kvcache/FILE, line N`` of a package made from a notebook told as the notebook's cell
+def notebook_places(message: str, places: dict[str, list], package: str) -> str:
+    """``message`` with each ``<package>/FILE, line N`` of a package made from a notebook told as the notebook's cell
     and the line in it (the student never saw the package's files)."""
     if not places:
         return message
@@ -154,30 +158,33 @@ def notebook_places(message: str, places: dict[str, list]) -> str:
                 return _("{cell} (line {line} of the cell)").format(cell=label, line=number - first + 1)
         return match.group(0)
 
-    return re.sub(rf"{re.escape(PACKAGE)}/(\w+\.py), line (\d+)", place, message)
+    return re.sub(rf"{re.escape(package)}/(\w+\.py), line (\d+)", place, message)
 
 
-def answer_sources(bodies: dict[str, str], reference: Path = REFERENCE) -> dict[str, str]:
-    """grade_id -> answer-cell text: the reference classes with the given TODO bodies (or ``"stub"``) swapped in."""
+def answer_sources(layout: Layout, bodies: dict[str, str]) -> dict[str, str]:
+    """grade_id -> answer-cell text: ``layout``'s reference classes with the given TODO bodies (or ``"stub"``)
+    swapped in."""
     from ..examples import with_bodies
 
+    work = layout.assignment
     sources = {}
-    for module in MODULES:
-        path = reference / PACKAGE / module
-        parts = split_module(with_bodies(path.read_text(), str(path), bodies), str(path))
-        for name, todos in reference_modules(reference)[module].todo_classes.items():
-            sources[cell_grade_id(module, [name])] = parts.classes[name].rstrip("\n")
+    for module, parts in reference_modules(layout).items():
+        path = layout.reference / work.package / module
+        swapped = split_module(with_bodies(work.todos, path.read_text(), str(path), bodies), str(path), work.todos)
+        for name in parts.todo_classes:
+            sources[cell_grade_id(module, [name])] = swapped.classes[name].rstrip("\n")
     return sources
 
 
-def fill_notebook(notebook: Path, out: Path, bodies: dict[str, str]) -> Path:
-    """A copy of ``notebook`` (e.g. the release) whose answer cells hold the reference with ``bodies`` swapped in.
+def fill_notebook(layout: Layout, notebook: Path, out: Path, bodies: dict[str, str]) -> Path:
+    """A copy of ``notebook`` (e.g. the release) whose answer cells hold ``layout``'s reference with ``bodies``
+    swapped in.
 
     ``bodies`` maps a TODO function (``"KVCache.update"``) to its body text or
     ``"stub"``; TODOs not named get the reference's body.
     """
     nb = read_notebook(Path(notebook))
-    sources = answer_sources(bodies)
+    sources = answer_sources(layout, bodies)
     for cell in nb["cells"]:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if grade_id in sources and cell["metadata"]["nbgrader"].get("solution"):

@@ -10,15 +10,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from kvchecks.assignment import Todo
 from kvchecks.i18n import _, speaking
 
-from ..paths import REFERENCE, TODOS
-from .cells import (MODULES, PACKAGE, ModuleParts, cell_grade_id, code_cell, header_imports, markdown_cell,
-                    reference_modules)
+from .cells import ModuleParts, cell_grade_id, code_cell, header_imports, markdown_cell, reference_modules
 from .checks import CheckItem, check_cells, collect_checks
-from .courses import ENGLISH, Course
+from .courses import Course
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
@@ -57,7 +55,7 @@ def parse_template(text: str, name: str = "template") -> list[TemplateCell]:
     return cells
 
 
-def _fill_points(text: str, items: list[CheckItem], lang: str) -> str:
+def _fill_points(text: str, items: list[CheckItem], todos: dict[int, Todo], lang: str) -> str:
     """Replace ``{{points:N}}`` (TODO N's points, visible + hidden), ``{{points:total}}`` and ``{{todos}}`` (a
     table of the TODOs from the manifest, with their points) in template text, in language ``lang``."""
     def points(match: re.Match) -> str:
@@ -66,15 +64,14 @@ def _fill_points(text: str, items: list[CheckItem], lang: str) -> str:
         hidden = sum(i.points for i in chosen if i.hidden)
         return _("{points:g} ({hidden:g} of them hidden)").format(points=sum(i.points for i in chosen), hidden=hidden)
     rows = [_("| TODO | what you write | points |"), "| --- | --- | --- |"]
-    rows += [f"| {t.number} | `{t.function}`: {t.task_in(lang)} | {{{{points:{t.number}}}}} |" for t in TODOS.values()]
+    rows += [f"| {t.number} | `{t.function}`: {t.task_in(lang)} | {{{{points:{t.number}}}}} |" for t in todos.values()]
     rows.append(_("| | total | {{points:total}} |"))
     return re.sub(r"\{\{points:(\d+|total)\}\}", points, text.replace("{{todos}}", "\n".join(rows)))
 
 
 def setup_source(imports: list[str], lang: str) -> str:
-    """The setup cell: the imports, then the checks helper (speaking ``lang``)."""
-    language = [f"os.environ[\"KVKIT_LANG\"] = {lang!r}  # the checks' messages in this edition's language"] \
-        if lang != "en" else []
+    """The setup cell: the imports, then the checks helper (speaking ``lang``, which an edition names)."""
+    language = f", lang={lang!r}" if lang != "en" else ""  # the checks' messages in this edition's language
     return "\n".join([
         *imports,
         "import os",
@@ -83,10 +80,9 @@ def setup_source(imports: list[str], lang: str) -> str:
         _("# The graded checks (kvchecks/ and tests/) ship next to this notebook; they run the same check"),
         _("# functions as `pytest` and `kvkit grade`, on the classes this notebook defines."),
         "sys.path.insert(0, os.getcwd())",
-        *language,
         "from kvchecks.notebook import NotebookChecks",
         "",
-        "checks = NotebookChecks(globals())",
+        f"checks = NotebookChecks(globals(){language})",
         "_ = torch.manual_seed(0)",
     ])
 
@@ -100,21 +96,25 @@ def _classes_cell(module: str, names: list[str], parts: ModuleParts) -> dict:
                       kvkit={"module": module, "classes": names, "todos": todos})
 
 
-def build_notebook(items: list[CheckItem] | None = None, course: Course = ENGLISH, reference: Path = REFERENCE) -> dict:
+def build_notebook(course: Course, items: list[CheckItem] | None = None) -> dict:
     """The source notebook (with solutions and hidden tests) of ``course`` as nbformat JSON data."""
-    items = collect_checks() if items is None else items
+    layout = course.layout
+    items = collect_checks(layout) if items is None else items
     with speaking(course.lang):
-        return _build(items, course, reference)
+        return _build(items, course)
 
 
-def _build(items: list[CheckItem], course: Course, reference: Path) -> dict:
-    modules = reference_modules(reference)
-    placed: dict[str, list[str]] = {name: [] for name in MODULES}
+def _build(items: list[CheckItem], course: Course) -> dict:
+    layout = course.layout
+    work = layout.assignment
+    reference = layout.reference
+    modules = reference_modules(layout)
+    placed: dict[str, list[str]] = {name: [] for name in work.modules}
     checks_done: list[int] = []
     cells = []
     for index, cell in enumerate(parse_template(course.template.read_text(), course.template.name)):
         if cell.kind == "markdown":
-            cells.append(markdown_cell(_fill_points(cell.text, items, course.lang), f"md_{index:02d}"))
+            cells.append(markdown_cell(_fill_points(cell.text, items, work.todos, course.lang), f"md_{index:02d}"))
         elif cell.kind == "code":
             cells.append(code_cell(cell.text, f"demo_{index:02d}"))
         elif cell.kind == "setup":
@@ -130,7 +130,7 @@ def _build(items: list[CheckItem], course: Course, reference: Path) -> dict:
             placed[module] += names
         else:
             todo = int(cell.args[0])
-            cells += check_cells(items, todo)
+            cells += check_cells(layout, items, todo)
             checks_done.append(todo)
     for module, parts in modules.items():  # what the template leaves out comes last: each class, then its checks
         if len(set(placed[module])) != len(placed[module]) or set(placed[module]) - set(parts.classes):
@@ -140,12 +140,12 @@ def _build(items: list[CheckItem], course: Course, reference: Path) -> dict:
             cells.append(_classes_cell(module, [name], parts))
             placed[module].append(name)
             for todo in [t for t in parts.todo_classes.get(name, []) if t not in checks_done]:
-                cells += check_cells(items, todo)
+                cells += check_cells(layout, items, todo)
                 checks_done.append(todo)
-    if sorted(checks_done) != sorted(TODOS):
-        raise ValueError(f"template: needs one %% checks cell per TODO {sorted(TODOS)}, found {checks_done}")
-    package = {"__init__.py": (reference / PACKAGE / "__init__.py").read_text()}
-    for module in MODULES:  # a module's cells in the reference's order, wherever the narrative shows them
+    if sorted(checks_done) != sorted(work.todos):
+        raise ValueError(f"template: needs one %% checks cell per TODO {sorted(work.todos)}, found {checks_done}")
+    package = {"__init__.py": (reference / work.package / "__init__.py").read_text()}
+    for module in work.modules:  # a module's cells in the reference's order, wherever the narrative shows them
         order = list(modules[module].classes)
         mine = sorted((c for c in cells if c["metadata"].get("kvkit", {}).get("module") == module),
                       key=lambda c: order.index(c["metadata"]["kvkit"]["classes"][0]))

@@ -16,19 +16,17 @@ from kvchecks.failures import StudentCodeError, format_import_error
 from kvchecks.i18n import _
 
 from ..errors import GraderError
-from ..paths import ASSIGNMENT
 from ..child import protocol
 from ..child.jail import INIT_NAME
-from ..sandbox import kill_uid
+from ..sandbox import CHILD_MANIFEST, kill_uid
 from .output import OutputTail
 from .replies import receive_reply
-
-PACKAGE = ASSIGNMENT.package
 
 BOOT = ("import sys, json; sys.path.insert(0, sys.argv[4]); import kvchild.jail; "
         "info = kvchild.jail.enter(json.loads(sys.argv[5])); "
         "from kvchild import protocol; from kvchild.serve import serve; "
-        "protocol.send(int(sys.argv[2]), {'booted': info}); serve(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3])")
+        "protocol.send(int(sys.argv[2]), {'booted': info}); "
+        "serve(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], json.loads(sys.argv[6]))")
 
 
 class ProbeLost(StudentCodeError):
@@ -40,11 +38,13 @@ class ProbeLost(StudentCodeError):
 
 
 class SubmissionProcess:
-    """One child process serving probes for one sandbox."""
+    """One child process serving probes for one grading sandbox (:func:`kvkit.sandbox.submission_sandbox`), of the
+    assignment whose package is ``package``, its messages in ``lang``."""
 
     def __init__(self, box, output: OutputTail, memory_bytes: int | None, boot_timeout: float,
-                 import_timeout: float) -> None:
+                 import_timeout: float, package: str, lang: str) -> None:
         self.box, self.output = box, output
+        self.package, self.lang = package, lang
         self.memory_bytes = memory_bytes
         self.boot_timeout, self.import_timeout = boot_timeout, import_timeout
         self.proc: subprocess.Popen | None = None
@@ -61,7 +61,8 @@ class SubmissionProcess:
         try:
             self.proc = subprocess.Popen(
                 self.box.command([sys.executable, "-I", "-u", "-c", BOOT, str(to_child_r), str(from_child_w),
-                                  str(self.box.path("submission")), str(self.box.harness), config]),
+                                  str(self.box.path("submission")), str(self.box.harness), config,
+                                  json.dumps(self.settings())]),
                 pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
                 cwd=self.box.root, env=self.box.child_env(), start_new_session=True,
             )
@@ -72,6 +73,11 @@ class SubmissionProcess:
         self.write_fd, self.read_fd = to_child_w, from_child_r
         self.started = time.monotonic()
         self.ready = None
+
+    def settings(self) -> dict:
+        """What the child serves with (:func:`kvchild.serve.serve`): its assignment's manifest, as the child sees it
+        (the sandbox's copy), and the language of its messages."""
+        return {"manifest": str(self.box.path(CHILD_MANIFEST)), "lang": self.lang}
 
     def handshake(self) -> dict:
         """``{"ready": True}`` or ``{"import_error": "..."}`` (waits for the child's start and imports)."""
@@ -93,15 +99,15 @@ class SubmissionProcess:
         except TimeoutError:
             self.stop()
             reply = {"import_error": _("importing {package} failed: timed out after {seconds:g} s (an endless loop "
-                                       "at import time?)").format(package=PACKAGE, seconds=self.import_timeout)}
+                                       "at import time?)").format(package=self.package, seconds=self.import_timeout)}
         except ValueError as err:
             self.stop()
             reply = {"import_error": _("importing {package} failed: the submission's process sent a broken message: "
-                                       "{error}").format(package=PACKAGE, error=err)}
+                                       "{error}").format(package=self.package, error=err)}
         if reply is None:
             code = self.stop()
             reply = {"import_error": _("importing {package} failed: the submission's process ended (exit code "
-                                       "{code}) (sys.exit or os._exit at import time?)").format(package=PACKAGE,
+                                       "{code}) (sys.exit or os._exit at import time?)").format(package=self.package,
                                                                                                 code=code)}
         if "import_error" in reply:
             err = reply["import_error"]
@@ -110,7 +116,7 @@ class SubmissionProcess:
         elif reply.get("ready") is not True:
             self.stop()
             reply = {"import_error": _("importing {package} failed: the submission's process sent an unexpected "
-                                       "message").format(package=PACKAGE)}
+                                       "message").format(package=self.package)}
         self.ready = reply
         return reply
 

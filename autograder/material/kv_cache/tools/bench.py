@@ -220,7 +220,7 @@ def run(args) -> int:
 
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     rows, nbytes = [], None
-    with opened_impl(args.impl) as impl, torch.inference_mode():
+    with opened_impl(args.layout, args.impl) as impl, torch.inference_mode():
         try_decoding(impl.module)
         with tqdm(total=len(devices) * len(lengths), desc="bench", unit="length") as progress:
             for device in devices:

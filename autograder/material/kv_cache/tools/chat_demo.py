@@ -47,7 +47,7 @@ def chat_turn(model, cache, user: list[int], reply_tokens: int) -> tuple[list[in
 
 
 def run(args) -> int:
-    with opened_impl(args.impl) as impl, torch.inference_mode():
+    with opened_impl(args.layout, args.impl) as impl, torch.inference_mode():
         ok = chat(impl.module)
     print("all turns OK" if ok else "MISMATCH: cached logits differ from a full recompute")
     return 0 if ok else 1

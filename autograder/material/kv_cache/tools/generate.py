@@ -55,7 +55,7 @@ def _tokenizer(path: str):
 def run(args) -> int:
     hf_model = load_pretrained(args.hf)
     tokenizer = _tokenizer(args.hf)
-    with opened_impl(args.impl) as impl, torch.inference_mode():
+    with opened_impl(args.layout, args.impl) as impl, torch.inference_mode():
         model = from_gpt2(impl.module, hf_model)
         prompt = _prompt(args, tokenizer, model)
         out = impl.module.TransformerGenerator(model, max_seq_len=len(prompt) + args.max_new_tokens).generate(
