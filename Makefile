@@ -36,6 +36,8 @@ demo: setup
 # The assignments (each tests/NAME/ holds a manifest; its hidden checks are autograder/material/NAME/hidden/), part 1 first.
 # One kit-test session checks them all: a test every assignment must pass runs once per assignment.
 NAMES := $(patsubst tests/%/assignment.toml,%,$(wildcard tests/*/assignment.toml))
+# `make goldens NAME=kv_serving` (and bundle, notebook, bench, gradescope) works on that assignment only.
+CHOSEN := $(or $(NAME),$(NAMES))
 PYTEST := $(PY) -m pytest -p no:cacheprovider -q
 
 # ruff, as pyproject.toml configures it (the dev extra installs it).
@@ -56,27 +58,27 @@ test: setup lint
 	$(PYTEST) -n 2 autograder/kit_tests
 
 # What a student runs: the public checks against assignments/ with a score per TODO (part 1; NAME=kv_serving for part 2).
-NAME ?= kv_cache
 selfcheck: setup
-	$(PY) -m pytest tests/$(NAME)
+	$(PY) -m pytest tests/$(or $(NAME),kv_cache)
 
 # The student bundle of every assignment.
 bundle: setup
-	@for name in $(NAMES); do $(KVKIT) --assignment $$name bundle $(OUT)/$$name-exercise.zip || exit 1; done
+	@for name in $(CHOSEN); do $(KVKIT) --assignment $$name bundle $(OUT)/$$name-exercise.zip || exit 1; done
 
-# After changing a check or the reference: new goldens, then the notebooks that embed them (every assignment).
+# After changing a check or the reference: the skeleton and counts (build), new goldens, then the notebooks that embed
+# them (every assignment, or NAME=...).
 goldens: setup
-	@for name in $(NAMES); do $(KVKIT) --assignment $$name goldens && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
+	@for name in $(CHOSEN); do $(KVKIT) --assignment $$name build && $(KVKIT) --assignment $$name goldens && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
 	    $(KVKIT) --assignment $$name notebook || exit 1; done
 
 # Regenerate source/NAME (from reference/ and the checks) and release/NAME (nbgrader generate_assignment).
 notebook: setup
-	@for name in $(NAMES); do PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(KVKIT) --assignment $$name notebook || exit 1; done
+	@for name in $(CHOSEN); do PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(KVKIT) --assignment $$name notebook || exit 1; done
 
 # What each assignment's techniques buy, measured (part 1: cache vs no cache vs transformers; part 2: GQA memory,
 # the bounded cache, batching, speculative decoding).
 bench: setup
-	@for name in $(NAMES); do $(KVKIT) --assignment $$name bench --plot $(OUT)/bench-$$name.png \
+	@for name in $(CHOSEN); do $(KVKIT) --assignment $$name bench --plot $(OUT)/bench-$$name.png \
 	    --json $(OUT)/bench-$$name.json || exit 1; done
 
 # 40 submissions graded serially and in parallel in one run; prints both wall times and the ratio.
@@ -84,7 +86,7 @@ bench-batch: setup
 	$(PY) autograder/benchmarks/batch_speedup.py --json $(OUT)/bench-batch.json
 
 gradescope: setup
-	@for name in $(NAMES); do $(KVKIT) --assignment $$name gradescope $(OUT)/gradescope-$$name.zip || exit 1; done
+	@for name in $(CHOSEN); do $(KVKIT) --assignment $$name gradescope $(OUT)/gradescope-$$name.zip || exit 1; done
 
 clean:
 	rm -rf $(OUT) $(VENV)
