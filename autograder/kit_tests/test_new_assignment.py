@@ -44,10 +44,8 @@ def kit_files() -> list[str]:
 
 def kit_env(kit: Path) -> dict:
     """The copy's own ``kvkit`` and ``kvchecks`` before the installed ones."""
-    env = {**os.environ, "PYTHONPATH": f"{kit / 'autograder'}:{kit / 'tests'}",
-           "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
-    env.pop("KVKIT_ASSIGNMENT", None)
-    return env
+    return {**os.environ, "PYTHONPATH": f"{kit / 'autograder'}:{kit / 'tests'}",
+            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
 
 
 def run(kit: Path, argv: list[str], cwd: Path | None = None, env: dict | None = None,
@@ -138,7 +136,7 @@ def test_the_students_bundle_self_checks(kit, tmp_path):
         zf.extractall(tmp_path / "student")
     assert "toy3-exercise/README.ja.md" in names and not [n for n in names if "hidden" in n or "reference" in n]
     folder = tmp_path / "student" / "toy3-exercise"
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "KVKIT_ASSIGNMENT")}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     first = run(kit, [sys.executable, "-m", "pytest"], cwd=folder, env=env, expect_ok=False)
     assert first.returncode == 1 and re.search(rf"Total\s+0 / {PUBLIC}\b", first.stdout), first.stdout[-2000:]
     shutil.rmtree(folder / "assignments" / PACKAGE)
