@@ -23,6 +23,7 @@ from kvkit.course.checks import collect_checks
 from kvkit.course.courses import courses_of, english
 from kvkit.course.folders import nbgrader_command, nbgrader_env, write_support
 from kvkit.course.submission import fill_notebook, read_notebook
+from kvkit.examples import example_texts
 from kvkit.registry import ROOT
 from layouts_support import per_assignment
 
@@ -135,18 +136,16 @@ def failure_texts(notebook: dict) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("layout,course", EDITIONS)
 def test_real_nbgrader_gives_an_edition_the_english_editions_scores(tmp_path, layout, course):
-    """Source answers: full marks; the release untouched: zero; one TODO unfinished: the English score; verdicts in
-    the edition's language."""
+    """Source answers: full marks; the release untouched: zero; the ``partial`` example: the English score; verdicts
+    in the edition's language."""
     pytest.importorskip("nbgrader")
-    todos = layout.assignment.todos
-    last, own = todos[max(todos)].function, english(layout)
+    own, partial = english(layout), example_texts(layout, "partial")
     scores, verdicts = {}, {}
     for edition in (own, course):
         release = edition.release_notebook
         notebooks = {"full": fill_notebook(layout, release, tmp_path / edition.name / "full.ipynb", {}),
                      "untouched": release,
-                     "partial": fill_notebook(layout, release, tmp_path / edition.name / "partial.ipynb",
-                                              {last: "stub"})}
+                     "partial": fill_notebook(layout, release, tmp_path / edition.name / "partial.ipynb", partial)}
         scores[edition.name], verdicts[edition.name] = autograded(tmp_path / "courses", edition, notebooks)
     in_english, edition = scores[own.name], scores[course.name]
     full = in_english["full"][1]
