@@ -30,7 +30,9 @@ class PrefixCache:
     ``block_keys``: block -> key (the table read backwards). ``stamps[block]``
     and ``depths[block]``: when the block was last used (the ``clock``, which
     advances once per :meth:`admit` and per :meth:`commit`) and its index in
-    its prompt. ``pending[seq_id]``: the keys of a sequence's full prompt
+    its prompt. A block is never older than the blocks after it in a prompt,
+    so evicting the oldest, and the deepest among equals, never leaves a
+    cached block whose parent is gone. ``pending[seq_id]``: the keys of a sequence's full prompt
     blocks, from :meth:`admit` until :meth:`commit` registers them.
     """
 
@@ -116,18 +118,20 @@ class PrefixCache:
 
     def commit(self, seq_id: int) -> None:
         """After ``seq_id``'s prompt is prefilled: cache its full prompt blocks that are not cached yet (one reference
-        of the prefix cache each, the clock's next stamp, their depth); a key or a block cached already is left as it
-        is."""
+        of the prefix cache each, and their depth), and give every cached block of the prompt the clock's next stamp
+        (so a block is never older than the blocks after it in a prompt). A key or a block cached already keeps its
+        entry."""
         keys = self.pending.pop(seq_id)
         table = self.cache.block_tables[seq_id]
         self.clock += 1
         for depth, key in enumerate(keys):
             block = table[depth]
-            if key in self.table or block in self.block_keys:
-                continue
-            self.allocator.share([block])
-            self.table[key], self.block_keys[block] = block, key
-            self.stamps[block], self.depths[block] = self.clock, depth
+            if key not in self.table and block not in self.block_keys:
+                self.allocator.share([block])
+                self.table[key], self.block_keys[block] = block, key
+                self.depths[block] = depth
+            if self.table.get(key) == block:
+                self.stamps[block] = self.clock
 
     def release(self, seq_id: int) -> None:
         """The request is done: drop its sequence (its cached blocks stay, held by the prefix cache alone)."""

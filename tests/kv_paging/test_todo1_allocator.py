@@ -96,7 +96,7 @@ def test_a_shared_block_is_taken_only_when_every_holder_freed_it(probe, expected
 
 
 @pytest.mark.points(3)
-def test_out_of_blocks_changes_nothing(probe, expected):
+def test_a_refused_allocation_changes_nothing(probe, expected):
     ops = [allocate(5), allocate(4), allocate(3), allocate(1)]
     got, want = run(probe, expected, ops)
     expect.no_error(got["steps"][0], describe(ops[:1]))

@@ -168,8 +168,9 @@ def test_a_chunk_over_a_shared_block_copies_it_then_takes_new_ones(probe, expect
 
 
 @pytest.mark.points(3)
-def test_out_of_blocks_changes_nothing(probe, expected):
-    ops = [add(0), append(0, 7), add(1), append(1, 2), fork(0, 2), append(2, 1), append(1, 2), append(0, 1)]
+def test_a_refused_append_changes_nothing(probe, expected):
+    ops = [add(0), append(0, 5), add(1), append(1, 1), append(1, 4), fork(0, 2), append(2, 1), append(0, 1),
+           append(1, 1), append(1, 1)]
     got, want, mistakes = run(probe, expected, ops, config=TINY_POOL)
     refused = [i for i, step in enumerate(want["steps"]) if "error" in step]
     for i in refused:

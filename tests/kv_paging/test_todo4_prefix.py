@@ -28,6 +28,7 @@ REQUESTS = [
     list(range(20, 48)),                       # 6: seven full blocks, none cached
     [6, 6, 6, 6, 6],                           # 7: one full block and one token
     list(range(10, 42)),                       # 8: eight full blocks, none cached
+    list(range(26, 50)),                       # 9: six full blocks, none cached
 ]
 CHAIN = N_("A block's key chains its tokens to its parent's key: key_i = block_key(key_{i-1}, prompt[i*bs:(i+1)*bs]), "
            "key_{-1} = None.")
@@ -153,8 +154,10 @@ def test_reused_blocks_get_a_reference_and_the_new_stamp(probe, expected):
 
 @pytest.mark.points(4)
 def test_unreferenced_blocks_are_evicted_oldest_first(probe, expected):
-    ops = serve(0, 0) + [release(0)] + serve(1, 5) + [release(1)] + [admit(2, 6)]
-    check(probe, expected, ops, _(EVICT))
+    ops = serve(0, 0) + [release(0)] + serve(1, 5) + [release(1)] + serve(2, 9) + [release(2), admit(3, 0)]
+    check(probe, expected, ops, _("Prompt 9 needs one block more than are free: the system prompt's two blocks are "
+                                  "the oldest, and of those the deeper one goes, so a later prompt still finds the "
+                                  "first. {evict}").format(evict=_(EVICT)))
 
 
 @pytest.mark.points(3)
@@ -174,13 +177,13 @@ def test_a_reused_block_counts_as_recently_used(probe, expected):
 
 @pytest.mark.points(3)
 def test_an_evicted_prefix_is_forgotten(probe, expected):
-    ops = serve(0, 0) + [release(0)] + serve(1, 6) + [release(1)] + [admit(2, 0)]
+    ops = serve(0, 0) + [release(0)] + serve(1, 5) + serve(2, 9) + [release(1), release(2), admit(3, 0)]
     check(probe, expected, ops, _("An evicted block holds nothing of its prompt any more: its key leaves table, and a "
                                   "later prompt finds no such prefix. {evict}").format(evict=_(EVICT)))
 
 
 @pytest.mark.points(3)
-def test_out_of_blocks_changes_nothing(probe, expected):
+def test_a_refused_admit_changes_nothing(probe, expected):
     ops = serve(0, 0) + [release(0)] + serve(1, 5) + [admit(2, 8)]
     got, want = check(probe, expected, ops, _(UNCHANGED))
     out_of_blocks(got["steps"][-1], named(ops, len(ops) - 1),

@@ -34,15 +34,18 @@ SCENARIOS = {
     # arrivals while others run, a batch of 2: each leaves a place that the next waiting request takes
     "arrivals": dict(requests=PROMPTS[:4], max_new_tokens=[3, 5, 2, 4], arrivals=[0, 0, 2, 5], num_blocks=16,
                      max_running=2),
-    # a pool of 5 blocks for requests that need 3, 3 and 2 of them: the newest is preempted, and computed again
-    "preemption": dict(requests=[PROMPTS[0] + [6], PROMPTS[4][:5], PROMPTS[3]], max_new_tokens=[7, 8, 6],
-                       arrivals=[0, 0, 0], num_blocks=5),
+    # a pool of 5 blocks for requests that need 3, 3 and 2 of them (and a fourth that arrives later): the newest
+    # running request is preempted, goes before the fourth, and is computed again
+    "preemption": dict(requests=[PROMPTS[0] + [6], PROMPTS[4][:5], PROMPTS[3], PROMPTS[1]],
+                       max_new_tokens=[7, 8, 6, 3], arrivals=[0, 0, 0, 1], num_blocks=5),
     # a long prompt waits for room; the short one behind it waits its turn
     "first_come": dict(requests=[PROMPTS[0], PROMPTS[2] + PROMPTS[4], PROMPTS[1]], max_new_tokens=[6, 2, 2],
                        arrivals=[0, 1, 1], num_blocks=5),
     # prefills of at most 3 tokens per step beside the decoding requests
     "chunked": dict(requests=[PROMPTS[2], PROMPTS[1], PROMPTS[4]], max_new_tokens=[3, 4, 3], arrivals=[0, 0, 1],
                     num_blocks=16, prefill_chunk=3),
+    # a pool of 2 blocks: the newcomer's block would fit the free blocks, not beside the running request's next one
+    "tight": dict(requests=[PROMPTS[2][:4], PROMPTS[3]], max_new_tokens=[4, 2], arrivals=[0, 1], num_blocks=2),
     # nothing arrives before step 2
     "idle": dict(requests=PROMPTS[1:3], max_new_tokens=[2, 2], arrivals=[2, 3], num_blocks=8),
 }
@@ -71,9 +74,13 @@ def check_steps(got, want, mistakes, fields, hint):
 
 
 def check_outputs(got, want, mistakes, what):
+    for i, step in enumerate(got["steps"]):
+        expect.no_error(step, _("step {step}").format(step=i + 1))
     hint = mistake_hint(mistakes, lambda s: s.get("outputs"), got["outputs"]) or _(
         "Each request's output must be the greedy decoding of its prompt alone, whatever runs beside it. {retire}"
     ).format(retire=_(RETIRE))
+    expect.equal(got["int_outputs"], True, _("{what}: every output is a Python int").format(what=what),
+                 hint=_("Append int(logits[row].argmax()), not the tensor argmax returns."))
     expect.equal(got["outputs"], got["alone"], _("{what}: each request's output against its prompt decoded "
                                                  "alone").format(what=what), hint=hint)
     expect.equal(got["outputs"], want["outputs"], what, hint=hint)
@@ -150,6 +157,15 @@ def test_a_preempted_request_computes_again_and_equals_its_prompt_decoded_alone(
     expect.equal(got["fed"], want["fed"], _("tokens each request fed the model over the run"),
                  hint=_("A preempted request computes its prompt and its outputs so far again: that is the price of "
                         "preemption by recomputation. {room}").format(room=_(ROOM)))
+
+
+@pytest.mark.points(2)
+def test_a_newcomer_fits_only_beside_what_the_running_need(probe, expected):
+    got, want, mistakes = run(probe, expected, "tight")
+    check_steps(got, want, mistakes, ("running", "waiting"),
+                _("The running request needs the last free block for its next position, so the newcomer waits. "
+                  "{admit}").format(admit=_(ADMIT)))
+    check_outputs(got, want, mistakes, _("outputs with a pool of 2 blocks"))
 
 
 @pytest.mark.points(3)

@@ -64,8 +64,8 @@ class BlockAllocator:
             if not 0 <= block < self.num_blocks:
                 raise ValueError(f"block {block} is not a block of this pool (0 .. {self.num_blocks - 1})")
             if self.ref_counts[block] < times[block]:
-                raise ValueError(f"block {block} is held {self.ref_counts[block]} times, cannot release it "
-                                 f"{times[block]} times")
+                raise ValueError(f"block {block} is released more often than it is held (reference count "
+                                 f"{self.ref_counts[block]}, released {times[block]})")
 
     def share(self, blocks: list[int]) -> None:
         """One more holder for each block (a block listed twice gains two); ``ValueError`` for a free block or one

@@ -56,9 +56,11 @@ def prefix_ops(kv, config: dict, requests: list[list[int]], ops: list[dict], see
         if op["op"] == "admit":
             prompts[seq] = requests[op["request"]]
             step = attempt_blocks(kv, prefix.admit, seq, list(prompts[seq]))
-        elif op["op"] == "prefill":
-            step = {"prefilled": _prefill(cache, seq, len(prompts[seq]), config, tag)}
-            prefix.commit(seq)
+        elif op["op"] == "prefill":  # a sequence that admit refused is not prefilled
+            held = seq in cache.block_tables and seq in prefix.pending
+            step = {"prefilled": held and _prefill(cache, seq, len(prompts[seq]), config, tag)}
+            if held:
+                prefix.commit(seq)
         else:
             step = attempt_blocks(kv, prefix.release, seq)
             step.pop("value", None)
@@ -194,7 +196,8 @@ def serve(kv, scheduler, requests, max_new_tokens, arrivals, observe, limit: int
         if "error" in step or (count > max(arrivals) and not scheduler.waiting and not scheduler.running):
             break
     outputs = {str(i): list(r.output) for i, r in scheduler.finished.items()}
-    return {"steps": steps, "outputs": outputs, "stalled": count >= limit}
+    ints = all(type(token) is int for r in scheduler.finished.values() for token in r.output)
+    return {"steps": steps, "outputs": outputs, "int_outputs": ints, "stalled": count >= limit}
 
 
 def schedule_scripted(kv, config: dict, requests: list[list[int]], max_new_tokens: list[int], arrivals: list[int],
