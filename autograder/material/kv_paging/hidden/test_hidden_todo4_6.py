@@ -158,7 +158,8 @@ def int8(probe, expected, config, ops, hint):
     for i, (step, ref) in enumerate(zip(got, want)):
         what = _("update number {number}").format(number=i + 1)
         if "error" in ref:
-            expect.that("error" in step, _("{what} should raise, but it returned").format(what=what), hint=hint)
+            expect.that("error" in step, _("{what} should raise ValueError, but it returned a value").format(
+                what=what), hint=hint)
             continue
         expect.no_error(step, what)
         seen = {name: m["steps"][i] for name, m in mistakes.items() if i < len(m["steps"])}
