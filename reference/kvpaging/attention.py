@@ -72,9 +72,11 @@ def paged_attention(query: torch.Tensor, key_pool: torch.Tensor, value_pool: tor
     block_size = key_pool.shape[2]
     for table, length, count in zip(block_tables, context_lens, query_lens):
         if not 0 <= count <= length:
-            raise ValueError(f"a sequence of {length} positions cannot have {count} new tokens")
+            raise ValueError(f"a sequence of length {length} cannot have {count} new tokens (query_lens must be "
+                             f"0 .. context_lens)")
         if len(table) * block_size < length:
-            raise ValueError(f"{len(table)} blocks of {block_size} slots cannot hold {length} positions")
+            raise ValueError(f"a table of length {len(table)} with block_size={block_size} cannot hold length "
+                             f"{length}")
     outputs, start = [], 0
     for table, length, count in zip(block_tables, context_lens, query_lens):
         positions = torch.arange(length, device=key_pool.device)

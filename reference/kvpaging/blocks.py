@@ -61,7 +61,7 @@ class BlockAllocator:
             raise ValueError(f"cannot allocate a negative number of blocks ({n})")
         free = [block for block, count in enumerate(self.ref_counts) if count == 0]
         if n > len(free):
-            raise OutOfBlocks(f"cannot allocate {n} blocks: {len(free)} of {self.num_blocks} are free")
+            raise OutOfBlocks(f"cannot allocate {n} blocks: {len(free)} of {self.num_blocks} free")
         taken = free[:n]
         for block in taken:
             self.ref_counts[block] = 1

@@ -36,7 +36,7 @@ class PagedKVCache:
         if seq_id in self.block_tables:
             raise ValueError(f"sequence {seq_id} is in the cache already")
         if not 0 <= length <= len(blocks) * self.block_size:
-            raise ValueError(f"{len(blocks)} blocks of {self.block_size} slots cannot hold {length} positions")
+            raise ValueError(f"blocks {list(blocks)} with block_size={self.block_size} cannot hold length {length}")
         self.block_tables[seq_id] = list(blocks)
         self.lengths[seq_id] = length
 
@@ -90,8 +90,8 @@ class PagedKVCache:
             raise ValueError(f"cannot append a negative number of positions ({n})")
         needed = self.blocks_needed(seq_id, n)
         if needed > self.allocator.num_free():
-            raise OutOfBlocks(f"sequence {seq_id} needs {needed} new blocks for {n} positions, "
-                              f"{self.allocator.num_free()} are free")
+            raise OutOfBlocks(f"sequence {seq_id} needs {needed} more blocks for append({seq_id}, {n}); "
+                              f"free: {self.allocator.num_free()}")
         start = self.lengths[seq_id]
         slots = []
         for position in range(start, start + n):

@@ -101,8 +101,8 @@ class PrefixCache:
                            if self.allocator.ref_counts[block] == 1 and block not in reused)
         shortfall = max(0, rest - self.allocator.num_free())
         if shortfall > len(evictable):
-            raise OutOfBlocks(f"a prompt of {len(prompt)} tokens needs {rest} new blocks: "
-                              f"{self.allocator.num_free()} are free and {len(evictable)} could be evicted")
+            raise OutOfBlocks(f"the rest of a prompt of length {len(prompt)} needs {rest} more blocks; free: "
+                              f"{self.allocator.num_free()}, evictable: {len(evictable)}")
         self.clock += 1
         self.allocator.share(reused)
         for block in reused:

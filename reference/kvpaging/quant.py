@@ -21,8 +21,9 @@ def check_update(cache, layer: int, new_keys: torch.Tensor, new_values: torch.Te
         raise ValueError(f"new keys and values must both be [n, num_kv_heads={cache.num_kv_heads}, "
                          f"head_dim={cache.head_dim}], got {tuple(new_keys.shape)} and {tuple(new_values.shape)}")
     if cache.current_length + new_keys.shape[0] > cache.max_seq_len:
-        raise ValueError(f"cannot store {new_keys.shape[0]} more positions after {cache.current_length}: the cache "
-                         f"holds at most {cache.max_seq_len}")
+        count = new_keys.shape[0]
+        raise ValueError(f"cannot store {count} more {'position' if count == 1 else 'positions'} after "
+                         f"{cache.current_length}: the cache holds at most {cache.max_seq_len}")
 
 
 class KVCache:

@@ -69,7 +69,7 @@ class Scheduler:
         positions = len(prompt) + max_new_tokens - 1
         pool = self.cache.allocator
         if -(-positions // self.cache.block_size) > pool.num_blocks:
-            raise ValueError(f"request {request_id} needs {positions} positions; the pool holds "
+            raise ValueError(f"request {request_id} needs room for length {positions}; the whole pool holds "
                              f"{pool.num_blocks * self.cache.block_size}")
         self.waiting.append(Request(request_id, list(prompt), max_new_tokens))
 

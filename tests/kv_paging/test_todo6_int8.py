@@ -9,7 +9,7 @@ a whole model on the int8 cache (the model is provided).
 import pytest
 
 from kvchecks import expect
-from kvchecks.i18n import N_, _
+from kvchecks.i18n import N_, _, ngettext
 from kvpaging_checks.checking import mistake_hint, raised
 from kvpaging_checks.configs import INT8, MODEL
 
@@ -96,9 +96,10 @@ def test_the_error_is_at_most_half_a_step(probe, expected):
             back = expect.tensor(step["returned"][j], _("{kind} returned by update number {number}").format(
                 kind=kind, number=i + 1))
             if back.shape[0] < start + given.shape[0]:
-                expect.fail(_("{kind} returned by update number {number} hold {got} positions, expected "
-                              "{want}.").format(kind=kind, number=i + 1, got=back.shape[0],
-                                                want=start + given.shape[0]), _(READ))
+                expect.fail(ngettext("{kind} returned by update number {number} hold {got} position, expected "
+                                     "{want}.", "{kind} returned by update number {number} hold {got} positions, "
+                                     "expected {want}.", back.shape[0]).format(
+                    kind=kind, number=i + 1, got=back.shape[0], want=start + given.shape[0]), _(READ))
             error = (back[start:start + given.shape[0]].double() - given).abs()
             bound = given.abs().amax(dim=-1, keepdim=True) / 254 * (1 + 1e-4) + 1e-9
             worst = float((error / bound).max())
@@ -158,8 +159,9 @@ BAD = {
 def test_bad_updates_raise_and_change_nothing(probe, expected, case):
     op, kind = BAD[case]
     got, want, _mistakes = run(probe, expected, [op])
-    raised(got[0], kind, _("update(layer={layer}) of {n} positions ({case})").format(layer=op["layer"], n=op["n"],
-                                                                                      case=case.replace("_", " ")),
+    what = ngettext("update(layer={layer}) of {n} position ({case})", "update(layer={layer}) of {n} positions "
+                    "({case})", op["n"]).format(layer=op["layer"], n=op["n"], case=case.replace("_", " "))
+    raised(got[0], kind, what,
            _("Check first: IndexError for a layer out of range, ValueError for tensors that are not both [n, Hkv, "
              "hd] or positions past max_seq_len (check_update does these)."))
     for index, name in enumerate(NAMES):

@@ -36,7 +36,7 @@ class PagedKVCache:
         if seq_id in self.block_tables:
             raise ValueError(f"sequence {seq_id} is in the cache already")
         if not 0 <= length <= len(blocks) * self.block_size:
-            raise ValueError(f"{len(blocks)} blocks of {self.block_size} slots cannot hold {length} positions")
+            raise ValueError(f"blocks {list(blocks)} with block_size={self.block_size} cannot hold length {length}")
         self.block_tables[seq_id] = list(blocks)
         self.lengths[seq_id] = length
 
