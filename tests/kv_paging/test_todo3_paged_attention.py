@@ -2,7 +2,8 @@
 block table, causally, with no padding.
 
 The probe draws a pool, queries and tables from a seed and calls paged_attention alone; the last check runs a whole
-model on a cache whose append is the checks' own, so it too runs TODO 3 alone. A failing output that equals what
+model on blocks the checks reserve for each sequence (the stand-in cache only works out the slots), so it too runs
+TODO 3 alone. A failing output that equals what
 a known mistake computes gets that mistake's hint.
 """
 
@@ -116,6 +117,6 @@ def test_a_whole_model_on_a_paged_cache_equals_the_model_without_one(probe, expe
                 own_append=False)
     got = probe("paged_model", **args)
     for i, (out, right) in enumerate(zip(got["outputs"], got["uncached"])):
-        expect.close(out, right, _("logits of forward call {number} (three sequences fed in pieces; the checks' own "
-                                   "append) against the model without a cache").format(number=i + 1), **LOGITS,
+        expect.close(out, right, _("logits of forward call {number} (three sequences fed in pieces into blocks the "
+                                   "checks reserved) against the model without a cache").format(number=i + 1), **LOGITS,
                      hint=_("{gather} {causal}").format(gather=_(GATHER), causal=_(CAUSAL)))

@@ -1,10 +1,10 @@
 """TODO 5: Scheduler.step: continuous batching with first-come admission, one batched forward per step, finished
 requests retired at once and the newest request preempted (and computed again) when the pool runs out.
 
-Most checks give the scheduler a scripted model: it appends with the checks' own code, stores each token id in its
-slot and predicts the next token from the tokens it reads back through the block table, so TODOs 1-3 do not run and
-a request that reads blocks it no longer owns gets other tokens. The last check serves a real model (TODOs 2 and 3
-too).
+Most checks give the scheduler a scripted model: it appends through your PagedKVCache.append (TODO 2), stores each
+token id in its slot and predicts the next token from the tokens it reads back through the block table, so TODOs 1
+and 3 do not run and a request that reads blocks it no longer owns gets other tokens. The last check serves a real
+model (TODO 3 too).
 """
 
 import pytest
@@ -14,7 +14,7 @@ from kvchecks.i18n import N_, _
 from kvpaging_checks.checking import mistake_hint
 from kvpaging_checks.configs import MODEL, SCRIPTED
 
-pytestmark = pytest.mark.todo5
+pytestmark = [pytest.mark.todo5, pytest.mark.uses(2)]  # the scripted model appends through TODO 2
 
 MODEL_TODOS = (2, 3)  # the real model's check also runs append and paged_attention
 PROMPTS = [[5, 17, 2, 40, 8], [11, 0], [60, 9, 9, 21, 3, 3, 71], [30, 1, 4], [88, 12, 45, 2, 19, 7]]

@@ -14,7 +14,7 @@ import torch
 from kvchecks.probing import describe_error
 from kvchecks.weights import seeded_tensor
 
-from .common import build_model, fill_of, pool_for, stand_in_allocator, stand_in_cache, synthetic, tag_of
+from .common import build_model, fill_of, pool_for, reserved_cache, stand_in_allocator, synthetic, tag_of
 
 
 def attempt_blocks(kv, fn, *args) -> dict:
@@ -173,14 +173,16 @@ def paged_model(kv, config: dict, seed: int, requests: list[list[int]], calls: l
     ``fork``): it shares everything its parent holds, and ``requests[sequence]``
     must start with what the parent was fed. With ``own_append`` the cache is
     the student's ``PagedKVCache`` (TODO 2) on a stand-in allocator; without,
-    a stand-in cache too (the checks' own ``append``), so only TODO 3 runs.
+    each sequence starts on every block its request needs and a stand-in
+    cache works out the slots (:func:`common.reserved_cache`; no forks then),
+    so only TODO 3 runs.
     Returns each call's logits ``[N, V]`` (``outputs``), the same rows of
     the model without a cache (``uncached``), the tables, lengths and
     reference counts at the end.
     """
     model = build_model(kv, config, seed)
     pool = stand_in_allocator(kv, **pool_for(config, num_blocks, block_size))
-    cache = kv.PagedKVCache(pool) if own_append else stand_in_cache(kv, pool)
+    cache = kv.PagedKVCache(pool) if own_append else reserved_cache(kv, pool)
     fed: dict[int, int] = {}
     outputs, uncached = [], []
     with torch.no_grad():
@@ -193,7 +195,8 @@ def paged_model(kv, config: dict, seed: int, requests: list[list[int]], calls: l
                     fed[item[0]] = fed[item[2]]
                     continue
                 if item[0] not in fed:
-                    cache.add_sequence(item[0])
+                    reserve = 0 if own_append else -(-len(requests[item[0]]) // block_size)
+                    cache.add_sequence(item[0], pool.allocate(reserve))
                     fed[item[0]] = 0
                 batch.append(item)
             if not batch:

@@ -1,9 +1,10 @@
 """Probes of TODOs 4-6: the prefix cache, the scheduler, the int8 cache.
 
 TODO 4's and TODO 5's probes give the caches a stand-in allocator (the checks' own ``allocate``). TODO 5's scripted
-probe gives the scheduler a scripted model (:class:`ScriptedModel`) that appends with the checks' own code and
-reads the tokens back through the block tables, so the scheduler is checked without TODOs 1-3 and a request that
-reads blocks it no longer owns shows in its output. The ``*_model`` and ``*_real`` probes run a real seeded model.
+probe gives the scheduler a scripted model (:class:`ScriptedModel`) that appends through the student's
+``PagedKVCache.append`` (TODO 2) and reads the tokens back through the block tables, so the scheduler is checked
+without TODOs 1 and 3 and a request that reads blocks it no longer owns shows in its output. The ``*_model`` and
+``*_real`` probes run a real seeded model.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch.nn.functional as F
 from kvchecks.probing import attempt, greedy_margin
 from kvchecks.standins import stand_in
 
-from .common import build_model, correct_append, fill_of, pool_for, stand_in_allocator, synthetic, tag_of
+from .common import build_model, fill_of, pool_for, stand_in_allocator, synthetic, tag_of
 from .pool import attempt_blocks
 
 ONE_HOT = 10.0  # the scripted logits: 10 for the predicted token, 0 elsewhere
@@ -149,7 +150,7 @@ def rule(token: int, position: int, history: int, salt: int, vocab: int) -> int:
 
 @stand_in
 class ScriptedModel:
-    """A model for TODO 5's checks: it appends each sequence's new positions with the checks' own code, stores each
+    """A model for TODO 5's checks: it appends each sequence's new positions (``cache.append``, TODO 2), stores each
     token id in its slot, and predicts :func:`rule` of the tokens it reads back through the block table; every call
     goes to ``calls``."""
 
@@ -164,7 +165,7 @@ class ScriptedModel:
         pool, size, rows = cache.allocator, cache.block_size, []
         for seq, new in zip(seq_ids, tokens):
             start = cache.lengths[seq]
-            for slot, token in zip(correct_append(cache, seq, len(new)), new):
+            for slot, token in zip(cache.append(seq, len(new)), new):
                 pool.keys[0, slot // size, 0, slot % size, 0] = float(token)
             table = cache.block_tables[seq]
             held = [int(pool.keys[0, table[t // size], 0, t % size, 0]) for t in range(start + len(new))]

@@ -196,6 +196,6 @@ def test_a_whole_model_on_blocks_of_three(probe, expected):
     args = dict(config=MODEL, seed=79, requests=REQUESTS, calls=calls, num_blocks=12, block_size=3, own_append=False)
     got = probe("paged_model", **args)
     for i, (out, right) in enumerate(zip(got["outputs"], got["uncached"])):
-        expect.close(out, right, _("logits of forward call {number} on blocks of 3 slots (the checks' own append) "
+        expect.close(out, right, _("logits of forward call {number} on blocks of 3 slots the checks reserved, "
                                    "against the model without a cache").format(number=i + 1), **LOGITS,
                      hint=_(GATHER))

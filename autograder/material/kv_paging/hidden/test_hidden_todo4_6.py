@@ -11,9 +11,9 @@ from kvchecks.i18n import N_, _
 from kvpaging_checks.checking import mistake_hint
 from kvpaging_checks.configs import MODEL, SCRIPTED
 
-PREFIX = N_("Keys chain each block to its parent; reuse the cached prefix up to the first miss and at most (len(prompt) "
-            "- 1) // bs blocks, one more reference each; evict blocks only the prefix cache holds, oldest stamp then "
-            "deepest first, only as many as the rest needs.")
+PREFIX = N_("Keys chain each block to its parent; reuse the cached prefix up to the first miss and at most "
+            "(len(prompt) - 1) // bs blocks, one more reference each; evict blocks only the prefix cache holds, oldest "
+            "stamp then deepest first, only as many as the rest needs.")
 SERVE = N_("Preempt the newest while the running do not fit; unless preempted, admit in order while blocks and "
            "max_running allow; one forward over every running request; retire the finished at once.")
 INT8 = N_("Each row (one position, one head) is stored as round(x / s) with s = max|x| / 127, in place at "
@@ -112,6 +112,7 @@ PROMPTS = [[4, 8, 15, 16, 23, 42], [1, 2], [90, 80, 70, 60, 50], [3, 3, 3], [12,
 
 @pytest.mark.todo5
 @pytest.mark.points(2)
+@pytest.mark.uses(2)
 def test_one_request_at_a_time(probe, expected):
     schedule(probe, expected, _(SERVE), requests=PROMPTS[:3], max_new_tokens=[3, 2, 4], arrivals=[0, 0, 0],
              num_blocks=10, max_running=1)
@@ -119,6 +120,7 @@ def test_one_request_at_a_time(probe, expected):
 
 @pytest.mark.todo5
 @pytest.mark.points(3)
+@pytest.mark.uses(2)
 def test_a_pool_that_holds_little_more_than_one_request(probe, expected):
     schedule(probe, expected, _(SERVE), fields=("running", "waiting", "tables"), requests=PROMPTS[:4],
              max_new_tokens=[6, 9, 5, 7], arrivals=[0, 0, 1, 1], num_blocks=4)
@@ -126,6 +128,7 @@ def test_a_pool_that_holds_little_more_than_one_request(probe, expected):
 
 @pytest.mark.todo5
 @pytest.mark.points(2)
+@pytest.mark.uses(2)
 def test_prefills_of_one_token_per_step(probe, expected):
     schedule(probe, expected, _(SERVE), fields=("calls", "outputs"), requests=PROMPTS[2:5], max_new_tokens=[2, 3, 2],
              arrivals=[0, 1, 1], num_blocks=12, prefill_chunk=1)
@@ -133,6 +136,7 @@ def test_prefills_of_one_token_per_step(probe, expected):
 
 @pytest.mark.todo5
 @pytest.mark.points(2)
+@pytest.mark.uses(2)
 def test_requests_of_one_token_finish_at_their_prefill(probe, expected):
     schedule(probe, expected, _(SERVE), fields=("value", "running", "tables"), requests=PROMPTS,
              max_new_tokens=[1, 1, 3, 1, 2], arrivals=[0, 0, 0, 1, 1], num_blocks=12, max_running=3)
