@@ -12,7 +12,7 @@ import hashlib
 import json
 
 from .blocks import OutOfBlocks
-from .paged import PagedKVCache
+from .cache import PagedKVCache
 
 
 def block_key(parent: str | None, tokens: list[int]) -> str:

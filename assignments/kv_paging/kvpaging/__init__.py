@@ -8,8 +8,8 @@ and an int8 cache (:class:`Int8KVCache`), over part 2's model (:class:`Transform
 
 from .attention import dense_attention, paged_attention
 from .blocks import BlockAllocator, OutOfBlocks
+from .cache import PagedKVCache
 from .model import MLP, Attention, Batch, Block, Transformer, apply_rotary
-from .paged import PagedKVCache
 from .prefix import PrefixCache, block_key
 from .quant import Int8KVCache, KVCache, check_update
 from .scheduler import Request, Scheduler

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .paged import PagedKVCache
+from .cache import PagedKVCache
 
 
 @dataclass
