@@ -50,7 +50,7 @@ MISTAKES: tuple[Mistake, ...] = (
 
 def error_hint(kind: str, message: str, todo: int | None) -> str:
     """A hint for an exception whose cause is known from its kind and message alone, or ``""``."""
-    if kind == "AttributeError" and SHOWN_AS in message:
-        return _("the checks give your code stand-ins for the other TODOs' work (an allocator, a cache, a model) "
-                 "that offer what the docstrings name and nothing else.")
+    if todo == 5 and kind == "AttributeError" and SHOWN_AS in message:
+        return _("the checks of TODO 5 give your scheduler a scripted stand-in model that offers nothing but the call "
+                 "the docstring names: self.model(tokens, self.cache, seq_ids).")
     return ""
