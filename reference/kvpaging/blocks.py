@@ -46,8 +46,7 @@ class BlockAllocator:
         """Take ``n`` free blocks for a new holder.
 
         Returns the ``n`` lowest-numbered free blocks (reference count 0), in
-        increasing order, as a new list of ints; each now has reference count
-        1. Their slots keep whatever they held (the writer overwrites them).
+        increasing order, as a list of ints; each now has reference count 1. Their slots keep whatever they held (the writer overwrites them).
         ``allocate(0)`` returns ``[]``. A block freed earlier is free again and
         taken like any other (lowest number first).
 

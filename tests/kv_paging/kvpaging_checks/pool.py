@@ -37,10 +37,8 @@ def allocator_ops(kv, config: dict, ops: list[dict], seed: int) -> dict:
     "share", "blocks": [...]}`` (the last two are provided). For each one it
     records what came back (or the error, and whether it is
     ``OutOfBlocks``), ``ref_counts`` and ``num_free()`` afterwards; and, after
-    the last, whether each returned list still holds what it held then
-    (``returned_later``), whether the pool holds the tensors made at
-    construction with the values it started with (``same_buffers``,
-    ``pool_unchanged``).
+    the last, whether the pool holds the tensors made at construction with the
+    values it started with (``same_buffers``, ``pool_unchanged``).
     """
     pool = kv.BlockAllocator(**config)
     keys, values = pool.keys, pool.values
@@ -48,20 +46,18 @@ def allocator_ops(kv, config: dict, ops: list[dict], seed: int) -> dict:
         keys.copy_(seeded_tensor(list(keys.shape), seed))
         values.copy_(seeded_tensor(list(values.shape), seed + 1))
     before = (keys.clone(), values.clone())
-    steps, kept = [], []
+    steps = []
     for op in ops:
         method = {"allocate": pool.allocate, "free": pool.free, "share": pool.share}[op["op"]]
         step = attempt_blocks(kv, method, op["n"] if op["op"] == "allocate" else list(op["blocks"]))
-        kept.append(step.get("value"))
         if isinstance(step.get("value"), list):
             step["value"] = list(step["value"])
         step["ref_counts"] = list(pool.ref_counts) if isinstance(pool.ref_counts, list) else pool.ref_counts
         step["num_free"] = pool.num_free()
         steps.append(step)
-    later = [list(value) if isinstance(value, list) else value for value in kept]
     same = pool.keys is keys and pool.values is values
     unchanged = same and torch.equal(keys, before[0]) and torch.equal(values, before[1])
-    return {"steps": steps, "returned_later": later, "same_buffers": same, "pool_unchanged": unchanged}
+    return {"steps": steps, "same_buffers": same, "pool_unchanged": unchanged}
 
 
 # ---------------------------------------------------------------- TODO 2: PagedKVCache.append
