@@ -358,7 +358,7 @@ def run(args) -> int:
         raise UsageError("the bench's progress bar needs tqdm: pip install -e '.[bench]'") from err
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     parts = []
-    with opened_impl(args.impl) as impl, torch.inference_mode():
+    with opened_impl(args.layout, args.impl) as impl, torch.inference_mode():
         for device in devices:
             try_everything(impl.module, device)
         with tqdm(total=len(devices) * len(PARTS) * rounds, desc="bench", unit="round") as progress:
