@@ -39,6 +39,8 @@ NAMES := $(patsubst tests/%/assignment.toml,%,$(wildcard tests/*/assignment.toml
 # `make goldens NAME=kv_serving` (and bundle, notebook, bench, gradescope) works on that assignment only.
 CHOSEN := $(or $(NAME),$(NAMES))
 PYTEST := $(PY) -m pytest -p no:cacheprovider -q
+# The kit's own tests, and each assignment's tests of its own tools (autograder/material/NAME/kit_tests/).
+KIT_TESTS := autograder/kit_tests $(wildcard autograder/material/*/kit_tests)
 
 # ruff, as pyproject.toml configures it (the dev extra installs it).
 lint: setup
@@ -49,13 +51,13 @@ lint: setup
 check: setup lint
 	@for name in $(NAMES); do echo "== $$name: its checks on the reference"; \
 	    $(PYTEST) tests/$$name autograder/material/$$name/hidden --impl=reference || exit 1; done
-	$(PYTEST) -n 2 autograder/kit_tests -m "not slow"
+	$(PYTEST) -n 2 $(KIT_TESTS) -m "not slow"
 
 # The kit's own tests, for every assignment in one session: reference full marks, skeleton zero,
 # build/goldens/notebooks in sync, bundle clean, graders against hostile submissions, nbgrader end to end, GPT-2
 # cross-check.
 test: setup lint
-	$(PYTEST) -n 2 autograder/kit_tests
+	$(PYTEST) -n 2 $(KIT_TESTS)
 
 # What a student runs: the public checks against assignments/ with a score per TODO (part 1; NAME=kv_serving for part 2).
 selfcheck: setup

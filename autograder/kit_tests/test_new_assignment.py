@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from kvkit.assignment_list import LIST
 from kvkit.registry import ROOT
 
 pytestmark = pytest.mark.slow
@@ -87,7 +88,10 @@ def kit(tmp_path_factory) -> Path:
 
 def test_new_writes_only_the_assignments_own_folders(kit):
     changes = changed(kit)
-    assert changes and [path for path in changes if not path.startswith(OWN)] == []
+    assert changes and [path for path in changes if not path.startswith(OWN)] == ["README.md"]
+    before, after = (ROOT / "README.md").read_text(), (kit / "README.md").read_text()
+    assert LIST.sub("", after) == LIST.sub("", before), "README.md changed outside its generated list"
+    assert f"- **Part 3, `{NAME}`** (<!-- kvkit build: todos of {NAME} -->1 TODO<!-- end -->" in after
     for folder in OWN:
         assert [path for path in changes if path.startswith(folder)], f"kvkit new wrote nothing in {folder}"
     manifest = (kit / "tests" / NAME / "assignment.toml").read_text()
@@ -377,5 +381,6 @@ def test_a_new_todo_needs_the_manifest_the_reference_its_checks_contract_and_cat
     assert "| 2 | `ops.py`, `Shifter.apply(x)` |" in (kit / "assignments" / NAME / "README.md").read_text()
     assert "raise NotImplementedError('TODO 2: Shifter.apply" in (kit / "assignments" / NAME / PACKAGE / "ops.py").read_text()
     by_hand = {path.relative_to(kit).as_posix() for path in hand}
-    assert [path for path in changed(kit) if path not in by_hand and not path.startswith(OWN)] == []
+    assert [path for path in changed(kit) if path not in by_hand and not path.startswith(OWN)
+            and path != "README.md"] == []  # its counts in the README's list of the assignments, generated
     assert len(by_hand) == 10

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from kvchecks.assignment import Todo
 
-from . import counts
+from . import assignment_list, counts
 from .errors import UsageError
 from .paths import Layout
 from .registry import ROOT
@@ -185,12 +185,17 @@ def stale_files(layout: Layout, skeleton: Path | None = None) -> list[str]:
     for lang, readme in readmes(layout, folder).items():
         if readme.is_file() and generated_readme(layout, readme.read_text(), lang, numbers) != readme.read_text():
             stale.append(readme.name)
-    return stale + [doc.relative_to(ROOT).as_posix() for doc in counts.stale_docs(layout.assignment.name, numbers)]
+    docs = [doc.relative_to(ROOT).as_posix() for doc in counts.stale_docs(layout.assignment.name, numbers)]
+    if assignment_list.stale() and "README.md" not in docs:
+        docs.append("README.md")
+    return stale + docs
 
 
 def write_readmes(layout: Layout) -> None:
-    """Write the generated parts of the student READMEs and of the kit's docs that state the counts."""
+    """Write the generated parts of the student READMEs and of the kit's docs: the README's list of the assignments
+    and the counts."""
     numbers = current_counts(layout)
+    assignment_list.write()
     for lang, readme in readmes(layout).items():
         if readme.is_file():
             readme.write_text(generated_readme(layout, readme.read_text(), lang, numbers))

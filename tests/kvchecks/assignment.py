@@ -91,6 +91,7 @@ class Assignment:
     manifest: Path
     editions: dict[str, Edition] = field(default_factory=dict)  # lang -> the edition in that language
     part: int = 1  # the order of the kit's assignments
+    summary: str = ""  # what students build, one paragraph (the kit's README lists the assignments with it)
 
     @property
     def folders(self) -> dict[str, str]:
@@ -149,7 +150,7 @@ def load(path: Path | str) -> Assignment:
         raise ValueError(f"{path}: the TODOs must be numbered 1..{len(todos)}, got {sorted(todos)}")
     return Assignment(raw["name"], raw["title"], package, tuple(raw["modules"]), tuple(raw["exports"]),
                       raw["bundle"], raw["checks"], dict(sorted(todos.items())), path, editions,
-                      int(raw.get("part", 1)))
+                      int(raw.get("part", 1)), " ".join(raw.get("summary", "").split()))
 
 
 _chosen: ContextVar[Path | None] = ContextVar("kvchecks_manifest", default=None)

@@ -9,7 +9,9 @@ import json
 import sys
 
 from kvkit.cli import main
-from layouts_support import PART1
+from kvkit.paths import Layout
+
+PART1 = Layout.named("kv_cache")
 
 REFERENCE = PART1.reference
 

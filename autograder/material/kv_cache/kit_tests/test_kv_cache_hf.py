@@ -14,8 +14,10 @@ from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 from kvkit.cli import main
 from kvkit.errors import UsageError
 from kvkit.impl import import_impl
+from kvkit.paths import Layout
 from kvkit.tools import tool
-from layouts_support import PART1
+
+PART1 = Layout.named("kv_cache")
 
 from_gpt2 = tool(PART1, "hf").from_gpt2
 
