@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from kvkit.assignment_list import LIST
+from kvkit.paths import layouts
 from kvkit.registry import ROOT
 
 pytestmark = pytest.mark.slow
@@ -91,11 +92,12 @@ def test_new_writes_only_the_assignments_own_folders(kit):
     assert changes and [path for path in changes if not path.startswith(OWN)] == ["README.md"]
     before, after = (ROOT / "README.md").read_text(), (kit / "README.md").read_text()
     assert LIST.sub("", after) == LIST.sub("", before), "README.md changed outside its generated list"
-    assert f"- **Part 3, `{NAME}`** (<!-- kvkit build: todos of {NAME} -->1 TODO<!-- end -->" in after
+    part = max(layout.assignment.part for layout in layouts()) + 1  # after the kit's last
+    assert f"- **Part {part}, `{NAME}`** (<!-- kvkit build: todos of {NAME} -->1 TODO<!-- end -->" in after
     for folder in OWN:
         assert [path for path in changes if path.startswith(folder)], f"kvkit new wrote nothing in {folder}"
     manifest = (kit / "tests" / NAME / "assignment.toml").read_text()
-    assert re.search(r"^part = 3\b", manifest, re.M)  # after part 1 and part 2
+    assert re.search(rf"^part = {part}\b", manifest, re.M)
     skeleton = (kit / "assignments" / NAME / PACKAGE / "ops.py").read_text()
     assert "raise NotImplementedError('TODO 1: Scaler.apply" in skeleton and "BEGIN SOLUTION" not in skeleton
     readme = (kit / "assignments" / NAME / "README.md").read_text()

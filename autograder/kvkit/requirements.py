@@ -30,7 +30,7 @@ from kvchecks.assignment import load
 from .build import TABLE_BEGIN, TABLE_END, solution_regions
 from .course.template import parse_template
 from .gradescope import TORCH_INDEX
-from .paths import Layout
+from .paths import Layout, layouts
 from .registry import ROOT, manifests
 
 JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")  # kana and kanji
@@ -242,6 +242,23 @@ def every_check_has_a_name_of_its_own(s: Subject) -> list[str]:
         files.setdefault(check["name"], []).append(check["file"])
     return [f"{name} is the name of {len(where)} checks ({', '.join(sorted(set(where)))}): rename all but one"
             for name, where in files.items() if len(where) > 1]
+
+
+def check_files(layout: Layout) -> list[Path]:
+    """An assignment's public and hidden check files."""
+    return [*layout.public_tests.glob("test_*.py"), *layout.hidden_tests.glob("test_*.py")]
+
+
+@requirement()
+def its_check_files_have_names_no_other_assignment_uses(s: Subject) -> list[str]:
+    """No check file of it has the file name of another assignment's (the graders collect every assignment's checks
+    in one process, where pytest takes two test files of one name for one module)."""
+    others = {path.name: path for layout in layouts() if layout.assignment.name != s.name
+              for path in check_files(layout)}
+    return [f"{s.rel(path)} has the name of {others[path.name].relative_to(ROOT)}: rename it (e.g. "
+            f"test_{s.name}_{path.name.removeprefix('test_')}; a released course keeps its old grade ids only "
+            "if its hidden files keep their paths)" for path in sorted(check_files(s.layout))
+            if path.name in others]
 
 
 @requirement()
