@@ -46,7 +46,6 @@ import json
 import os
 import shutil
 import stat
-import sys
 import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -65,16 +64,13 @@ from traitlets import Integer, default
 
 from kvchecks.i18n import _, speaking
 
+from .child.boot import argv
 from .course.courses import Course, course_named
 from .registry import ROOT, courses
 from .remote.output import OutputTail
 from .sandbox import CONFINED, NO_ISOLATION, Sandbox
 
 NOT_RUN = "# This check is run by the grader, outside this notebook's kernel (kvkit.autograde)."
-KERNEL_BOOT = ("import sys, json; sys.path.insert(0, sys.argv[1]); import kvchild.jail; "
-               "info = kvchild.jail.enter(json.loads(sys.argv[2])); open(sys.argv[3], 'w').write(json.dumps(info)); "
-               "del sys.argv[1:4]; import os; os.environ.pop('JPY_PARENT_PID', None); "  # its parent is the jail's init
-               "from ipykernel.kernelapp import launch_new_instance; launch_new_instance()")
 SUPPORT = ("kvchecks", "tests")  # the public check files `kvkit notebook` writes beside the course's notebook
 MAX_CELL_OUTPUT_BYTES = 1_000_000  # each cell's outputs, in the autograded notebook and in the feedback
 MAX_OUTPUT_BYTES = 10_000_000  # every cell's outputs together
@@ -475,9 +471,8 @@ class ConfinedKernelManager(AsyncKernelManager):
         config = self.box.jail_config(self.memory_bytes, self.box.new_uid())
         if self.box.path("home").is_dir():  # the course's public check files, copied into the kernel's work folder
             config["seed"] = str(self.box.path("home"))
-        return self.box.command([sys.executable, "-I", "-u", "-c", KERNEL_BOOT, str(self.box.harness),
-                                 json.dumps(config), str(self.info_file), "-f", self.connection_file,
-                                 *(extra_arguments or [])])
+        return self.box.command(argv(self.box.harness, "kernel", json.dumps(config), self.info_file, "-f",
+                                     self.connection_file, *(extra_arguments or [])))
 
     def confinement(self) -> dict:
         """What the kernel reported after confining itself (untrusted: only for warnings)."""
