@@ -42,6 +42,11 @@ IMPORT_TIMEOUT = 20.0  # the student's import of their package
 STARTUP_TIMEOUT = 120.0  # the child's own start (torch's import), before any student code
 BUDGET = 240.0  # seconds of probes per submission in all
 MEMORY_MB = 1536  # address space of the child (torch itself takes about 650 MB)
+# pytest's plugins that grading does not use, each a cost per grading (the unraisable-exception plugin's garbage
+# collections at the end of a run take longer than the run's start; the checks use no logs, warnings or caches)
+UNUSED_PLUGINS = [arg for name in ("cacheprovider", "unraisableexception", "threadexception", "logging", "warnings",
+                                   "faulthandler", "doctest", "junitxml", "pastebin", "legacypath", "stepwise")
+                  for arg in ("-p", f"no:{name}")]
 LOCALE = Path(__file__).resolve().parent / "locale"  # the graders' catalogue, kvkit.po / kvkit.mo per language
 
 add_domain("kvkit", LOCALE)
@@ -82,7 +87,7 @@ def run_checks(layout: Layout, backend: RemoteBackend, fresh: FreshInputs, lang:
     plugin = _Grading(backend, fresh)
     hidden_tests = layout.hidden_tests
     paths = [str(layout.public_tests)] + ([str(hidden_tests)] if hidden and hidden_tests.is_dir() else [])
-    args = [*paths, "--rootdir", str(ROOT), "-p", "kvchecks.plugin", "-p", "no:cacheprovider", "-q", "--lang", lang,
+    args = [*paths, "--rootdir", str(ROOT), "-p", "kvchecks.plugin", *UNUSED_PLUGINS, "-q", "--lang", lang,
             "--tb=line", "-W", "ignore", "--capture=no"]  # no capture of the process's own file descriptors
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
