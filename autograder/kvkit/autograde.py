@@ -21,7 +21,9 @@ and passes both on.
   release's stub, never as the solution), graded by :func:`kvkit.grade.grade`
   (the same checks as ``kvkit grade``, public and hidden, each on published and
   fresh inputs, in a confined child, in the course's language) in a thread of
-  this process while the kernel runs the notebook.
+  this process while the kernel runs the notebook; the process grades warm
+  (:mod:`kvkit.remote.warm`: each notebook's child forked by the process's
+  zygote where the isolation mode allows).
 - :class:`ConfinedExecute` (``Autograde``, instead of nbgrader's ``Execute``):
   the student's notebook runs in a kernel confined like ``kvkit grade``'s
   child (:mod:`kvkit.sandbox`: its own scratch copy of the course's public
@@ -684,6 +686,7 @@ def start_grading(course: Course, nb: NotebookNode, trusted: dict, hide: list[Pa
     line) is the future's exception."""
     from .grade import grade  # (these import torch: only where a notebook is graded)
     from .intake import take_in_notebook
+    from .remote.warm import worker_warm
 
     scratch = Path(tempfile.mkdtemp(prefix="kvkit-autograde-"))
     try:
@@ -696,7 +699,7 @@ def start_grading(course: Course, nb: NotebookNode, trusted: dict, hide: list[Pa
 
     def work():
         try:
-            return grade(course.layout, submission, hide=hide, lang=course.lang)
+            return grade(course.layout, submission, hide=hide, lang=course.lang, warm=worker_warm())
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
