@@ -276,7 +276,8 @@ def test_no_stray_outlives_a_grading(workspace, mark, mode, command):
     init = sub / PART1.assignment.package / "__init__.py"  # the strays, then an import error: a quick grading
     init.write_text(init.read_text() + "\n" + stray_code(mark) + "\nraise ImportError('after the strays')\n")
     cli = workspace / "grade.py"
-    cli.write_text("import sys\nfrom kvkit.cli import main\nsys.exit(main(sys.argv[1:]))\n")
+    cli.write_text("import sys\nfrom kvkit.cli import main\n\nif __name__ == '__main__':  # (grade-all's workers "
+                   "import it)\n    sys.exit(main(sys.argv[1:]))\n")
     if command == "grade":
         results = workspace / "results.json"
         run = run_as_grader(workspace, mode, str(cli), "grade", str(sub), "--json", str(results))
