@@ -128,7 +128,7 @@ def _child(control: socket.socket, fds: list[int], request: dict) -> None:
         os.dup2(output, 2)
         last = 3
         for fd in sorted({to_child, from_child}):
-            if fd > last:  # (os.closerange(n, n) would close every descriptor)
+            if fd > last:  # an empty range is skipped
                 os.closerange(last, fd)
             last = fd + 1
         os.closerange(last, 65536)

@@ -38,6 +38,7 @@ class ForkedChild:
         message = self._receive(time.monotonic() + timeout)
         if not message or not isinstance(message.get("pid"), int):
             self.returncode = -signal.SIGKILL
+            os.close(status_fd)
             raise GraderError("the warm grading process did not fork a child for this submission")
         self.pid = message["pid"]
 
