@@ -5,8 +5,11 @@
 Builds ``--n`` submissions (a mix of full marks, partly correct, alternative,
 seed-bug and untouched-skeleton ones), grades them all with
 ``kvkit grade-all --jobs 1`` and then with ``--jobs N`` (default: the number
-of cores), each into a fresh results folder, and prints both wall times and
-their ratio. Both runs must give the same grades.
+of cores), each into a fresh results folder, and prints both wall times, their
+ratio, and each run's wall time per submission against a cold ``kvkit grade
+reference`` (a fresh process, torch's import included: the median of one
+before, one between and one after the two runs, so a machine whose load
+changes weighs on both sides). Both runs must give the same grades.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import csv
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +28,7 @@ from pathlib import Path
 from kvkit.grade_all import grade_all
 from kvkit.examples import write_example, write_package
 from kvkit.paths import Layout
+from kvkit.registry import ROOT
 
 PART1 = Layout.named("kv_cache")  # its examples: partial, alternative, seed-bugs
 
@@ -44,6 +50,14 @@ def make_submissions(folder: Path, n: int) -> dict[str, int]:
     return counts
 
 
+def cold_grade() -> float:
+    """Wall seconds of one ``kvkit grade reference`` in a fresh process."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "kvkit.cli", "grade", str(ROOT / "reference")], cwd=ROOT, check=True,
+                   capture_output=True)
+    return time.perf_counter() - started
+
+
 def grades(csv_path: Path) -> dict[str, str]:
     with open(csv_path, newline="") as f:
         return {row["student"]: row["score"] for row in csv.DictReader(f)}
@@ -58,19 +72,28 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="kvkit-bench-batch-") as tmp:
         tmp = Path(tmp)
         counts = make_submissions(tmp / "submissions", args.n)
+        colds = [cold_grade()]
         runs = {}
         for jobs in (1, args.jobs):
+            if runs:
+                colds.append(cold_grade())
             started = time.perf_counter()
             summary = grade_all(PART1, tmp / "submissions", tmp / f"jobs{jobs}.csv", jobs=jobs, progress=False)
             runs[jobs] = time.perf_counter() - started
             assert summary["graded"] == args.n and summary["errors"] == 0, summary
+        colds.append(cold_grade())
+        cold = sorted(colds)[1]
         same = grades(tmp / "jobs1.csv") == grades(tmp / f"jobs{args.jobs}.csv")
     figures = {"submissions": args.n, "mix": counts, "cores": os.cpu_count(), "jobs": args.jobs,
                "serial_s": round(runs[1], 1), "parallel_s": round(runs[args.jobs], 1),
-               "speedup": round(runs[1] / runs[args.jobs], 2), "same_grades": same}
-    print(f"{args.n} submissions ({', '.join(f'{v} {k}' for k, v in counts.items())}) on {os.cpu_count()} cores")
-    print(f"serial   (--jobs 1): {runs[1]:6.1f} s  ({runs[1] / args.n:.2f} s per submission)")
-    print(f"parallel (--jobs {args.jobs}): {runs[args.jobs]:6.1f} s  ({runs[args.jobs] / args.n:.2f} s per submission)")
+               "speedup": round(runs[1] / runs[args.jobs], 2), "same_grades": same, "cold_grade_s": round(cold, 2),
+               "cold_grades_s": [round(c, 2) for c in colds],
+               "of_cold_grade": {jobs: round(wall / args.n / cold, 3) for jobs, wall in runs.items()}}
+    print(f"{args.n} submissions ({', '.join(f'{v} {k}' for k, v in counts.items())}) on {os.cpu_count()} cores; "
+          f"a cold `kvkit grade reference`: {cold:.2f} s (median of {', '.join(f'{c:.2f}' for c in colds)})")
+    for jobs, label in ((1, "serial   (--jobs 1)"), (args.jobs, f"parallel (--jobs {args.jobs})")):
+        per = runs[jobs] / args.n
+        print(f"{label}: {runs[jobs]:6.1f} s  ({per:.2f} s per submission, 1/{cold / per:.1f} of a cold grade)")
     print(f"speed-up: {figures['speedup']:.2f}x; same grades in both runs: {same}")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")

@@ -237,9 +237,9 @@ def test_no_network_and_bounded_disk_for_the_child(tmp_path):
 
 def test_a_failure_of_the_grader_itself_is_raised_not_scored_as_a_zero(tmp_path, monkeypatch):
     from kvkit.errors import GraderError
-    from kvkit.remote import process
+    from kvkit.child import boot
 
-    monkeypatch.setattr(process, "BOOT", "import sys; print('broken grader'); sys.exit(3)")
+    monkeypatch.setattr(boot, "BOOT", "import sys; print('broken grader'); sys.exit(3)")
     with pytest.raises(GraderError, match="did not start.*exit code 3"):
         grade(PART1, make_submission(PART1, tmp_path, {}))
 

@@ -128,3 +128,28 @@ def test_vandalism_changes_nothing_outside_the_childs_scratch_space(workspace, m
     edits = [line for line in results["output"].splitlines() if "DONE" in line and ("edit" in line or "delete" in line
                                                                                    or "rmtree" in line)]
     assert not edits, edits
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_one_worker_grading_a_class_without_root_lets_no_child_reach_the_next(workspace, mode):
+    """``grade-all`` on one job: in ``userns`` mode its worker forks each child from its zygote and shares a draw
+    of fresh inputs (in ``bwrap`` mode each child starts cold); a child that leaves traces everywhere it can is
+    followed by one that looks for them and for the reference, and finds neither."""
+    mark = f"kvkit-nonroot-{os.getpid()}"
+    make_submission(PART1, workspace / "class" / "a_leaves", at_import=["import_leaves_traces"], __KVKIT_MARK__=mark)
+    make_submission(PART1, workspace / "class" / "b_finds", {n: "stub" for n in TODOS},
+                    at_import=["import_finds_traces", "import_steals_solution"], __KVKIT_MARK__=mark)
+    for path in [workspace, *workspace.rglob("*")]:
+        os.chown(path, USER, USER, follow_symlinks=False)
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(workspace), "LANG": "C.UTF-8",
+           "KVKIT_ISOLATION": mode}
+    run = as_unprivileged([sys.executable, "-m", "kvkit.cli", "grade-all", str(workspace / "class"), "--out",
+                           str(workspace / "grades.csv"), "--jobs", "1", "--no-progress"], env)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    results = {name: json.loads((workspace / "grades-results" / name / "results.json").read_text())
+               for name in ("a_leaves", "b_finds")}
+    assert results["a_leaves"]["score"] == results["a_leaves"]["max_score"] > 0
+    assert "LEFT [" in results["a_leaves"]["output"]
+    found = results["b_finds"]["output"]
+    assert results["b_finds"]["score"] == 0 and "TRACES FOUND []" in found and re.search(r"\| FOUND \[\]", found), found
+    assert "WARNING" not in found and processes_of(USER) == []

@@ -21,7 +21,9 @@ and passes both on.
   release's stub, never as the solution), graded by :func:`kvkit.grade.grade`
   (the same checks as ``kvkit grade``, public and hidden, each on published and
   fresh inputs, in a confined child, in the course's language) in a thread of
-  this process while the kernel runs the notebook.
+  this process while the kernel runs the notebook; the process grades warm
+  (:mod:`kvkit.remote.warm`: each notebook's child forked by the process's
+  zygote where the isolation mode allows).
 - :class:`ConfinedExecute` (``Autograde``, instead of nbgrader's ``Execute``):
   the student's notebook runs in a kernel confined like ``kvkit grade``'s
   child (:mod:`kvkit.sandbox`: its own scratch copy of the course's public
@@ -46,7 +48,6 @@ import json
 import os
 import shutil
 import stat
-import sys
 import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -65,16 +66,13 @@ from traitlets import Integer, default
 
 from kvchecks.i18n import _, speaking
 
+from .child.boot import argv
 from .course.courses import Course, course_named
 from .registry import ROOT, courses
 from .remote.output import OutputTail
 from .sandbox import CONFINED, NO_ISOLATION, Sandbox
 
 NOT_RUN = "# This check is run by the grader, outside this notebook's kernel (kvkit.autograde)."
-KERNEL_BOOT = ("import sys, json; sys.path.insert(0, sys.argv[1]); import kvchild.jail; "
-               "info = kvchild.jail.enter(json.loads(sys.argv[2])); open(sys.argv[3], 'w').write(json.dumps(info)); "
-               "del sys.argv[1:4]; import os; os.environ.pop('JPY_PARENT_PID', None); "  # its parent is the jail's init
-               "from ipykernel.kernelapp import launch_new_instance; launch_new_instance()")
 SUPPORT = ("kvchecks", "tests")  # the public check files `kvkit notebook` writes beside the course's notebook
 MAX_CELL_OUTPUT_BYTES = 1_000_000  # each cell's outputs, in the autograded notebook and in the feedback
 MAX_OUTPUT_BYTES = 10_000_000  # every cell's outputs together
@@ -475,9 +473,8 @@ class ConfinedKernelManager(AsyncKernelManager):
         config = self.box.jail_config(self.memory_bytes, self.box.new_uid())
         if self.box.path("home").is_dir():  # the course's public check files, copied into the kernel's work folder
             config["seed"] = str(self.box.path("home"))
-        return self.box.command([sys.executable, "-I", "-u", "-c", KERNEL_BOOT, str(self.box.harness),
-                                 json.dumps(config), str(self.info_file), "-f", self.connection_file,
-                                 *(extra_arguments or [])])
+        return self.box.command(argv(self.box.harness, "kernel", json.dumps(config), self.info_file, "-f",
+                                     self.connection_file, *(extra_arguments or [])))
 
     def confinement(self) -> dict:
         """What the kernel reported after confining itself (untrusted: only for warnings)."""
@@ -689,6 +686,7 @@ def start_grading(course: Course, nb: NotebookNode, trusted: dict, hide: list[Pa
     line) is the future's exception."""
     from .grade import grade  # (these import torch: only where a notebook is graded)
     from .intake import take_in_notebook
+    from .remote.warm import worker_warm
 
     scratch = Path(tempfile.mkdtemp(prefix="kvkit-autograde-"))
     try:
@@ -701,7 +699,7 @@ def start_grading(course: Course, nb: NotebookNode, trusted: dict, hide: list[Pa
 
     def work():
         try:
-            return grade(course.layout, submission, hide=hide, lang=course.lang)
+            return grade(course.layout, submission, hide=hide, lang=course.lang, warm=worker_warm())
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 

@@ -34,6 +34,7 @@ from .registry import ROOT
 from .remote.backend import RemoteBackend
 from .remote.output import OutputTail
 from .remote.process import SubmissionProcess
+from .remote.warm import Warm
 from .report import Report
 from .sandbox import CONFINED, NO_ISOLATION, Sandbox, submission_sandbox
 
@@ -41,6 +42,11 @@ IMPORT_TIMEOUT = 20.0  # the student's import of their package
 STARTUP_TIMEOUT = 120.0  # the child's own start (torch's import), before any student code
 BUDGET = 240.0  # seconds of probes per submission in all
 MEMORY_MB = 1536  # address space of the child (torch itself takes about 650 MB)
+# pytest's plugins that grading does not use, each a cost per grading (the unraisable-exception plugin's garbage
+# collections at the end of a run take longer than the run's start; the checks use no logs, warnings or caches)
+UNUSED_PLUGINS = [arg for name in ("cacheprovider", "unraisableexception", "threadexception", "logging", "warnings",
+                                   "faulthandler", "doctest", "junitxml", "pastebin", "legacypath", "stepwise")
+                  for arg in ("-p", f"no:{name}")]
 LOCALE = Path(__file__).resolve().parent / "locale"  # the graders' catalogue, kvkit.po / kvkit.mo per language
 
 add_domain("kvkit", LOCALE)
@@ -81,7 +87,7 @@ def run_checks(layout: Layout, backend: RemoteBackend, fresh: FreshInputs, lang:
     plugin = _Grading(backend, fresh)
     hidden_tests = layout.hidden_tests
     paths = [str(layout.public_tests)] + ([str(hidden_tests)] if hidden and hidden_tests.is_dir() else [])
-    args = [*paths, "--rootdir", str(ROOT), "-p", "kvchecks.plugin", "-p", "no:cacheprovider", "-q", "--lang", lang,
+    args = [*paths, "--rootdir", str(ROOT), "-p", "kvchecks.plugin", *UNUSED_PLUGINS, "-q", "--lang", lang,
             "--tb=line", "-W", "ignore", "--capture=no"]  # no capture of the process's own file descriptors
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
@@ -96,30 +102,36 @@ def run_checks(layout: Layout, backend: RemoteBackend, fresh: FreshInputs, lang:
 
 def grade(layout: Layout, submission: Path | Submission, hidden: bool = True, timeout: float = PROBE_TIMEOUT, *,
           lang: str = "en", hide: list[Path] = (), memory_mb: int | None = MEMORY_MB,
-          budget: float | None = BUDGET) -> Report:
+          budget: float | None = BUDGET, warm: Warm | None = None) -> Report:
     """Grade one submission of ``layout``'s assignment, reporting in ``lang``: a path (a folder, a .zip or a
     notebook), taken in by :mod:`kvkit.intake`, or a :class:`~kvkit.intake.Submission` already taken in.
 
     ``hide`` names more folders the student's process must not read (e.g. the
-    other submissions of a batch).
+    other submissions of a batch). With ``warm`` (a worker that grades many
+    submissions: :mod:`kvkit.remote.warm`), the child is forked by the
+    worker's zygote where the mode allows, and the fresh inputs' draw is the
+    worker's where the mode allows; the grade is the same.
     """
     if not isinstance(submission, Submission):
         with received(layout, submission) as taken:
             return grade(layout, taken, hidden, timeout, lang=lang, hide=[Path(submission), *hide],
-                         memory_mb=memory_mb, budget=budget)
+                         memory_mb=memory_mb, budget=budget, warm=warm)
     started = time.perf_counter()
-    with speaking(lang), submission_sandbox(layout, submission.folder, hide=[submission.folder, *hide]) as box:
+    zygote = warm.zygote(layout) if warm is not None else None
+    box = submission_sandbox(layout, submission.folder, hide=[submission.folder, *hide],
+                             mode=warm.mode if warm is not None else None, harness=zygote is None)
+    with speaking(lang), box:
         output = OutputTail()
         memory = memory_mb * 1024 * 1024 if memory_mb else None
 
         def spawn() -> SubmissionProcess:
             return SubmissionProcess(box, output, memory, STARTUP_TIMEOUT, max(IMPORT_TIMEOUT, 2 * timeout),
-                                     layout.assignment.package, lang)
+                                     layout.assignment.package, lang, zygote)
 
         backend = RemoteBackend(spawn, timeout, retry_timeout=RETRY_TIMEOUT, budget=budget,
                                 memory_note=f"{memory_mb} MB" if memory_mb else None)
-        backend.start()  # the child imports torch while this process does the same
-        fresh = FreshInputs(layout.reference)
+        backend.start()  # the child starts while this process runs pytest's start
+        fresh = warm.fresh_inputs(layout) if warm is not None else FreshInputs(layout.reference)
         try:
             results = run_checks(layout, backend, fresh, lang, hidden)
         finally:

@@ -146,12 +146,13 @@ def graded_row(layout: Layout, student: str, submission: Submission, print_: str
 
 def _graded_row(layout: Layout, student: str, submission: Submission, print_: str, options: dict) -> dict:
     from .grade import grade  # imported in the worker: pytest and torch, never student code
+    from .remote.warm import worker_warm
 
     started = time.perf_counter()
     try:
         report = grade(layout, submission, hidden=options.get("hidden", True),
                        timeout=options.get("timeout", PROBE_TIMEOUT), lang=options.get("lang", "en"),
-                       hide=[Path(p) for p in options.get("hide", [])])
+                       hide=[Path(p) for p in options.get("hide", [])], warm=worker_warm())
     except UsageError as err:  # the submission is not gradable: a zero with the reason
         return refusal(student, print_, str(err), time.perf_counter() - started)
     except Exception as err:  # the grader failed: recorded, not kept (a rerun tries again)

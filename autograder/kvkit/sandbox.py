@@ -210,10 +210,16 @@ class Sandbox:
     ``files`` to the file copied there; ``hide`` adds folders the child must
     not read (e.g. all the submissions of a batch); ``shared`` names folders
     (inside the sandbox) that the child may write and the grader reads.
+    ``runtime``: copy the child's runtime into ``harness/`` (a box whose child
+    is forked by a zygote runs the zygote's); ``public``: readable by every
+    user (a zygote's harness, which every child it forks reads: public probe
+    code only), never writable but by the grader.
     """
 
     def __init__(self, trees: dict[str, Path], hide: list[Path] = (), mode: str | None = None,
-                 shared: tuple[str, ...] = (), files: dict[str, Path] | None = None) -> None:
+                 shared: tuple[str, ...] = (), files: dict[str, Path] | None = None, runtime: bool = True,
+                 public: bool = False) -> None:
+        self.runtime, self.public = runtime, public
         self.trees = {name: Path(folder) for name, folder in trees.items()}
         self.files = {name: Path(file) for name, file in (files or {}).items()}
         self.hide = [Path(p) for p in hide]
@@ -245,11 +251,14 @@ class Sandbox:
             for name, file in self.files.items():
                 (self.root / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy(file, self.root / name)
-            self.harness.mkdir(exist_ok=True)
-            shutil.copytree(CHILD, self.harness / CHILD_PACKAGE, ignore=_ignore_caches)
+            if self.runtime:
+                self.harness.mkdir(exist_ok=True)
+                shutil.copytree(CHILD, self.harness / CHILD_PACKAGE, ignore=_ignore_caches)
             for folder in (self.workdir, *self.shared):
                 folder.mkdir(parents=True)
-            if self.mode in ROOT_MODES:
+            if self.public:
+                _open_to_all(self.root)
+            elif self.mode in ROOT_MODES:
                 self._set_owners()
             if self.mode == "uid":
                 protect_for_uid_mode(secret_paths(self.hide))
@@ -315,18 +324,44 @@ class Sandbox:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def submission_sandbox(layout: Layout, folder: Path, hide: list[Path] = (), mode: str | None = None) -> Sandbox:
+def _open_to_all(root: Path) -> None:
+    """Folders ``0755`` and files ``0644`` under ``root``: readable by every user, writable by the owner only."""
+    os.chmod(root, 0o755)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames:
+            os.chmod(os.path.join(dirpath, name), 0o755)
+        for name in filenames:
+            os.chmod(os.path.join(dirpath, name), 0o644)
+
+
+def _harness_files(layout: Layout) -> tuple[dict[str, Path], dict[str, Path]]:
+    """The harness of ``layout``'s assignment: ``kvchecks``, its manifest (at :data:`CHILD_MANIFEST`) and checks
+    package (its probes are imported beside the manifest), as a :class:`Sandbox`'s trees and files."""
+    work = layout.assignment
+    files = {CHILD_MANIFEST: work.manifest}
+    files.update({f"harness/{name}": path for name, path in work.checks_files().items()})
+    return {"harness/kvchecks": HARNESS}, files
+
+
+def submission_sandbox(layout: Layout, folder: Path, hide: list[Path] = (), mode: str | None = None,
+                       harness: bool = True) -> Sandbox:
     """The grading sandbox for ``folder``, which holds the student's package of ``layout``'s assignment: the
-    package, and the harness with the assignment's manifest (at :data:`CHILD_MANIFEST`) and checks package."""
+    package, and the harness (without ``harness``: the package only, for a child forked by a zygote, which
+    brings its harness)."""
     work = layout.assignment
     package = Path(folder) / work.package
     if not (package / "__init__.py").is_file():
         raise UsageError(f"{folder} holds no {work.package} package (expected {package}/__init__.py)")
     check_package(package)
-    files = {CHILD_MANIFEST: work.manifest}  # the probes of its checks package are imported beside the manifest
-    files.update({f"harness/{name}": path for name, path in work.checks_files().items()})
-    return Sandbox({f"submission/{work.package}": package, "harness/kvchecks": HARNESS}, hide=hide, mode=mode,
-                   files=files)
+    trees, files = _harness_files(layout) if harness else ({}, {})
+    return Sandbox({f"submission/{work.package}": package, **trees}, hide=hide, mode=mode, files=files,
+                   runtime=harness)
+
+
+def harness_sandbox(layout: Layout, mode: str) -> Sandbox:
+    """A zygote's sandbox: the harness of ``layout``'s assignment and the child's runtime, readable by all."""
+    trees, files = _harness_files(layout)
+    return Sandbox(trees, mode=mode, files=files, public=True)
 
 
 def bwrap_command(box: Sandbox) -> list[str]:

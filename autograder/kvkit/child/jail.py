@@ -13,8 +13,10 @@ What it does, by mode:
   top-level folder...) are covered by empty
   root-owned tmpfs mounts, with the interpreter's own folders bound back in;
   ``/tmp``, ``/var/tmp`` and ``/dev/shm`` become small private scratch
-  space (the sandbox folder is bound back in), and so does ``work/``; then a
-  pid namespace (below) with a ``/proc`` of its own; then ``uid``.
+  space (the sandbox folder is bound back in), and so does ``work/``; every
+  other mount is made read-only and System V IPC is private, so nothing a
+  child writes outlives it; then a pid namespace (below) with a ``/proc`` of
+  its own; then ``uid``.
 - ``uid``: resource limits, a pid namespace where the kernel allows one
   (below), ``no_new_privs`` and a switch to an unprivileged user and group of
   its own (the grader has removed other users' access to the secrets
@@ -139,9 +141,17 @@ def _mount_own_proc(libc, cover: bool = False) -> list[str]:
     return ["no /proc of its own"]
 
 
-def enter_namespace(config: dict) -> None:
+def enter_namespace(config: dict) -> tuple[bool, list[str]]:
+    """``namespace`` mode (root): whether the network is gone, and what could not be done.
+
+    Besides the covers, every mount but the scratch folders, ``work/`` and the
+    folders shared with the grader is made read-only and System V IPC is
+    private, so a child leaves nothing behind for the next one (a world-writable
+    ``/run/lock``, a shared memory segment) even where it could write as its
+    own user."""
     libc = ctypes.CDLL(None, use_errno=True)
     network = config.get("network", False) or libc.unshare(CLONE_NEWNET) != 0  # no network: only a downed loopback
+    problems = [] if libc.unshare(CLONE_NEWIPC) == 0 else ["no IPC namespace of its own"]
     _call(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     _mount(libc, "none", "/", None, MS_REC | MS_PRIVATE, None)
     keep = [os.path.realpath(p) for p in config.get("keep", [])]
@@ -151,9 +161,15 @@ def enter_namespace(config: dict) -> None:
     for path in config.get("scratch", []):
         if os.path.isdir(path):
             _cover(libc, path, keep, "1777", config.get("scratch_size", "64m"))
+    writable = [p for p in config.get("scratch", []) if os.path.isdir(p)] + ["/proc"]
+    for path in config.get("writable", []):  # folders the grader shares with the child: mounts of their own
+        _mount(libc, path, path, None, MS_BIND, None)
+        writable.append(path)
     if config.get("workdir") and config.get("gid") is not None:  # the only place it may write: small, in memory
         _cover(libc, config["workdir"], [], "0770", config.get("scratch_size", "64m"), gid=int(config["gid"]))
-    return not network
+        writable.append(config["workdir"])
+    problems += [f"could not make {p} read-only" for p in _make_read_only(libc, writable)]
+    return not network, problems
 
 
 def drop_privileges(uid: int, gid: int) -> None:
@@ -475,9 +491,10 @@ def enter(config: dict) -> dict:
     set_limits(config, own_uid)
     offline, problems, pidns = False, [], False
     if mode == "namespace" and os.geteuid() == 0:
-        offline = enter_namespace(config)
+        offline, problems = enter_namespace(config)
     if own_uid:
-        pidns, problems = enter_root_pid_namespace(mode)
+        pidns, more = enter_root_pid_namespace(mode)
+        problems += more
     elif mode == "userns":
         problems = enter_user_namespace(config)["problems"]
         offline = pidns = True

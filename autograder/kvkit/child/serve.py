@@ -1,11 +1,10 @@
 """The submission's process: imports the student's package (``kvcache``) and runs probes on request.
 
-Started by the grader as ``python -I -u -c BOOT READ_FD WRITE_FD SUBMISSION_DIR HARNESS CONFIG SETTINGS``
-(:data:`kvkit.remote.process.BOOT`): from the harness's copy of this package (``kvchild``) it enters
-``kvchild.jail`` first (``CONFIG``), reports ``{"booted": info}``, then calls :func:`serve` with
-``SETTINGS`` (JSON: ``manifest``, the path of the assignment's manifest in the harness, and ``lang``, the
-language of its messages), which takes the probes and the codec from the harness's ``kvchecks``. It
-answers ``{"ready": true}`` or
+Started in the ``probe`` role of :mod:`kvchild.boot` (a cold child, or one forked by a zygote,
+:mod:`kvchild.zygote`): from the harness's copy of this package (``kvchild``) it enters ``kvchild.jail``
+first, reports ``{"booted": info}``, then calls :func:`serve` with its settings (``manifest``, the path of
+the assignment's manifest in the harness, and ``lang``, the language of its messages), which takes the
+probes and the codec from the harness's ``kvchecks``. It answers ``{"ready": true}`` or
 ``{"import_error": ...}``, then one reply per request ``{"probe": name, "args": {...}}``:
 ``{"ok": observations}`` or ``{"error": description}`` (see ``kvchecks.failures.describe``). It
 decides nothing about the score; the grader judges what it sends back.
@@ -14,7 +13,6 @@ decides nothing about the score; the grader judges what it sends back.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import sys
 
@@ -53,6 +51,3 @@ def _serve(read_fd: int, write_fd: int, submission: str) -> None:
             reply = {"error": describe(err, student)}
         protocol.send(write_fd, reply)
 
-
-if __name__ == "__main__":
-    serve(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4]))

@@ -8,7 +8,6 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import time
 
 from kvchecks import codec
@@ -17,17 +16,11 @@ from kvchecks.i18n import _
 
 from ..errors import GraderError
 from ..child import protocol
+from ..child.boot import argv
 from ..child.jail import INIT_NAME
 from ..sandbox import CHILD_MANIFEST, kill_uid
 from .output import OutputTail
 from .replies import receive_reply
-
-BOOT = ("import sys, json; sys.path.insert(0, sys.argv[4]); import kvchild.jail; "
-        "info = kvchild.jail.enter(json.loads(sys.argv[5])); "
-        "from kvchild import protocol; from kvchild.serve import serve; "
-        "protocol.send(int(sys.argv[2]), {'booted': info}); "
-        "serve(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], json.loads(sys.argv[6]))")
-
 
 class ProbeLost(StudentCodeError):
     """The child timed out or died during a call; ``timed_out`` says which."""
@@ -39,11 +32,13 @@ class ProbeLost(StudentCodeError):
 
 class SubmissionProcess:
     """One child process serving probes for one grading sandbox (:func:`kvkit.sandbox.submission_sandbox`), of the
-    assignment whose package is ``package``, its messages in ``lang``."""
+    assignment whose package is ``package``, its messages in ``lang``: started cold (a new interpreter, the
+    ``probe`` role of :mod:`kvkit.child.boot`), or forked by ``zygote`` (:class:`kvkit.remote.zygote.Zygote`),
+    which then brings the harness."""
 
     def __init__(self, box, output: OutputTail, memory_bytes: int | None, boot_timeout: float,
-                 import_timeout: float, package: str, lang: str) -> None:
-        self.box, self.output = box, output
+                 import_timeout: float, package: str, lang: str, zygote=None) -> None:
+        self.box, self.output, self.zygote = box, output, zygote
         self.package, self.lang = package, lang
         self.memory_bytes = memory_bytes
         self.boot_timeout, self.import_timeout = boot_timeout, import_timeout
@@ -57,21 +52,30 @@ class SubmissionProcess:
         from_child_r, from_child_w = os.pipe()
         out_r, out_w = os.pipe()
         self.uid = self.box.new_uid()
-        config = json.dumps(self.box.jail_config(self.memory_bytes, self.uid))
+        config = self.box.jail_config(self.memory_bytes, self.uid)
+        self.started = time.monotonic()
         try:
-            self.proc = subprocess.Popen(
-                self.box.command([sys.executable, "-I", "-u", "-c", BOOT, str(to_child_r), str(from_child_w),
-                                  str(self.box.path("submission")), str(self.box.harness), config,
-                                  json.dumps(self.settings())]),
-                pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
-                cwd=self.box.root, env=self.box.child_env(), start_new_session=True,
-            )
+            if self.zygote is not None:
+                self.proc = self.zygote.fork(self.box, config, self.settings(), (to_child_r, from_child_w, out_w),
+                                             self.boot_timeout)
+            else:
+                self.proc = subprocess.Popen(
+                    self.box.command(argv(self.box.harness, "probe", to_child_r, from_child_w,
+                                          self.box.path("submission"), json.dumps(config),
+                                          json.dumps(self.settings()))),
+                    pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
+                    cwd=self.box.root, env=self.box.child_env(), start_new_session=True,
+                )
+        except BaseException:
+            os.close(to_child_w)
+            os.close(from_child_r)
+            os.close(out_r)
+            raise
         finally:
             for fd in (to_child_r, from_child_w, out_w):
                 os.close(fd)
         self.output.drain(out_r)
         self.write_fd, self.read_fd = to_child_w, from_child_r
-        self.started = time.monotonic()
         self.ready = None
 
     def settings(self) -> dict:

@@ -1,0 +1,143 @@
+"""The grader's side of a zygote (:mod:`kvkit.child.zygote`): a process with torch and the probe code imported that
+forks one confined child per submission, so a grading worker pays torch's import once, not once per submission.
+
+:class:`Zygote` starts it from a harness sandbox of its own (the public probe
+code, readable by every child: :func:`kvkit.sandbox.harness_sandbox`) and asks
+it to fork; :class:`ForkedChild` is the grader's handle of one forked child,
+used as a :class:`subprocess.Popen` is (``pid``, ``poll``, ``wait``,
+``returncode``): the zygote, the child's parent, reports its pid and how it
+ended on a pipe of that child's own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import time
+
+from ..child import protocol
+from ..child.boot import argv
+from ..errors import GraderError
+from ..paths import Layout
+from ..sandbox import CHILD_MANIFEST, Sandbox, harness_sandbox
+from .output import OutputTail
+
+START_TIMEOUT = 120.0  # the zygote's imports (torch), once per worker
+
+
+class ForkedChild:
+    """A child the zygote forked, handled like a :class:`subprocess.Popen` of it."""
+
+    def __init__(self, status_fd: int, timeout: float) -> None:
+        self.status_fd = status_fd
+        self.returncode: int | None = None
+        message = self._receive(time.monotonic() + timeout)
+        if not message or not isinstance(message.get("pid"), int):
+            self.returncode = -signal.SIGKILL
+            os.close(status_fd)
+            raise GraderError("the warm grading process did not fork a child for this submission")
+        self.pid = message["pid"]
+
+    def _receive(self, deadline: float | None) -> dict | None:
+        try:
+            header = protocol.read_exactly(self.status_fd, protocol.HEADER.size, deadline)
+            if header is None:
+                return None
+            data = protocol.read_exactly(self.status_fd, protocol.HEADER.unpack(header)[0], deadline)
+            return json.loads(data) if data else None
+        except (OSError, ValueError):
+            return None
+
+    def _ended(self, message: dict | None) -> int:
+        status = message.get("status") if isinstance(message, dict) else None
+        self.returncode = os.waitstatus_to_exitcode(status) if isinstance(status, int) else -signal.SIGKILL
+        os.close(self.status_fd)
+        return self.returncode
+
+    def poll(self) -> int | None:
+        if self.returncode is None and select.select([self.status_fd], [], [], 0)[0]:
+            self._ended(self._receive(time.monotonic() + 5))
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            if not select.select([self.status_fd], [], [], timeout)[0]:
+                raise subprocess.TimeoutExpired("kvkit child", timeout)
+            self._ended(self._receive(None))
+        return self.returncode
+
+
+class Zygote:
+    """A zygote for ``layout``'s assignment in isolation ``mode``; ``fork`` starts a child for one sandbox."""
+
+    def __init__(self, layout: Layout, mode: str) -> None:
+        self.layout, self.mode = layout, mode
+        self.box: Sandbox | None = None
+        self.proc: subprocess.Popen | None = None
+        self.output = OutputTail()
+
+    def start(self) -> "Zygote":
+        self.box = harness_sandbox(self.layout, self.mode).__enter__()
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        out_r, out_w = os.pipe()
+        settings = {"manifest": str(self.box.path(CHILD_MANIFEST))}
+        try:
+            self.proc = subprocess.Popen(
+                argv(self.box.harness, "zygote", theirs.fileno(), json.dumps(settings)), pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w, cwd=self.box.root, env=self.box.child_env(),
+                start_new_session=True)
+        except BaseException:
+            mine.close()
+            self.box.__exit__(None, None, None)
+            raise
+        finally:
+            theirs.close()
+            os.close(out_w)
+        self.output.drain(out_r)
+        self.control = mine
+        ready = b""
+        if select.select([mine], [], [], START_TIMEOUT)[0]:
+            ready = mine.recv(64)
+        if ready != b'{"ready": true}':
+            self.close()
+            raise GraderError(f"the warm grading process did not start:\n{self.output.text()}")
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def fork(self, box: Sandbox, config: dict, settings: dict, pipes: tuple[int, int, int],
+             timeout: float) -> ForkedChild:
+        """A child for ``box`` (jail ``config``, serve ``settings``) on ``pipes`` (its request, reply and output
+        ends), started the way a cold child of the ``probe`` role is."""
+        config = {**config, "keep": [*config["keep"], str(self.box.root)]}  # the harness its modules came from
+        settings = {**settings, "manifest": str(self.box.path(CHILD_MANIFEST))}
+        request = {"cwd": str(box.root), "submission": str(box.path("submission")), "config": config,
+                   "settings": settings, "env": box.child_env()}
+        status_r, status_w = os.pipe()
+        try:
+            socket.send_fds(self.control, [json.dumps(request).encode()], [*pipes, status_w])
+        except OSError as err:
+            os.close(status_r)
+            raise GraderError(f"the warm grading process has ended ({err.strerror})") from None
+        finally:
+            os.close(status_w)
+        return ForkedChild(status_r, timeout)
+
+    def close(self) -> None:
+        """End the zygote (its children end with their own pipes) and remove its harness."""
+        if self.proc is not None:
+            self.control.close()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+        if self.box is not None:
+            self.box.__exit__(None, None, None)
+            self.box = None
