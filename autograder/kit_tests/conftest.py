@@ -23,6 +23,22 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "submission); `make check` leaves it to `make test`")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--dist loadgroup`` on this pytest: pytest-xdist 3.8 (its worker's hook) names a test's ``xdist_group`` by
+    setting ``item._nodeid``, which pytest 9 no longer reads (the node id is ``item._id``), so every group was
+    spread over both workers; this gives the id its ``@GROUP`` suffix where xdist's could not."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        names = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                        for mark in item.iter_markers("xdist_group")})
+        if names and "@" not in item.nodeid and hasattr(item, "_id"):
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")
+
+
 @pytest.fixture(params=LAYOUTS, ids=lambda layout: layout.assignment.name)
 def layout(request) -> Layout:
     """Each of the kit's assignments in turn."""
