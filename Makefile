@@ -46,18 +46,23 @@ KIT_TESTS := autograder/kit_tests $(wildcard autograder/material/*/kit_tests)
 lint: setup
 	$(VENV)/bin/ruff check .
 
-# The maintainers' fast loop: every public and hidden check against the reference, then the kit tests that are not
-# marked slow (real nbgrader, Jupyter kernels, a grader per submission: those run in `make test`).
+# The maintainers' fast loop: every public and hidden check against the reference (one pytest run per assignment, all
+# at once: a run checks one assignment), then the kit tests that are not marked slow (real nbgrader, Jupyter kernels,
+# a grader per submission: those run in `make test`); every pure-data check is among them.
 check: setup lint
-	@for name in $(NAMES); do echo "== $$name: its checks on the reference"; \
-	    $(PYTEST) tests/$$name autograder/material/$$name/hidden --impl=reference || exit 1; done
-	$(PYTEST) -n 2 $(KIT_TESTS) -m "not slow"
+	@$(MAKE) --no-print-directory --output-sync=target -j $(words $(NAMES)) $(addprefix reference-checks-,$(NAMES))
+	$(PYTEST) -n 2 --dist loadgroup $(KIT_TESTS) -m "not slow"
+
+reference-checks-%: setup
+	@echo "== $*: its checks on the reference"
+	@$(PYTEST) tests/$* autograder/material/$*/hidden --impl=reference
 
 # The kit's own tests, for every assignment in one session: reference full marks, skeleton zero,
 # build/goldens/notebooks in sync, bundle clean, graders against hostile submissions, nbgrader end to end, GPT-2
 # cross-check.
+# --dist loadgroup: the tests that share a built course (xdist_group) run on one worker while the other does the rest.
 test: setup lint
-	$(PYTEST) -n 2 $(KIT_TESTS)
+	$(PYTEST) -n 2 --dist loadgroup $(KIT_TESTS)
 
 # What a student runs: the public checks against assignments/ with a score per TODO (part 1; NAME=kv_serving for part 2).
 selfcheck: setup

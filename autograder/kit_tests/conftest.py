@@ -15,11 +15,28 @@ from kvkit.examples import write_example
 from kvkit.grade import grade
 from kvkit.paths import Layout
 from layouts_support import LAYOUTS
+from shared_support import shared
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: an end-to-end kit test (real nbgrader, kernels, a grader per "
                                        "submission); `make check` leaves it to `make test`")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--dist loadgroup`` on this pytest: pytest-xdist 3.8 (its worker's hook) names a test's ``xdist_group`` by
+    setting ``item._nodeid``, which pytest 9 no longer reads (the node id is ``item._id``), so every group was
+    spread over both workers; this gives the id its ``@GROUP`` suffix where xdist's could not."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        names = sorted({str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+                        for mark in item.iter_markers("xdist_group")})
+        if names and "@" not in item.nodeid and hasattr(item, "_id"):
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")
 
 
 @pytest.fixture(params=LAYOUTS, ids=lambda layout: layout.assignment.name)
@@ -31,19 +48,59 @@ def layout(request) -> Layout:
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory):
     """``graded(layout, name)``: the report of ``kvkit grade`` on ``layout``'s ``reference``, ``assignments`` or an
-    example, computed once per session and assignment."""
+    example, computed once per session and assignment (shared by the xdist workers: :func:`shared_support.shared`)."""
     reports = {}
 
     def get(layout: Layout, name: str):
         key = (layout.assignment.name, name)
         if key not in reports:
-            if name == "reference":
-                folder = layout.reference
-            elif name == "assignments":
-                folder = layout.skeleton
-            else:
-                folder = write_example(layout, name, tmp_path_factory.mktemp(f"{key[0]}-{name}"))
-            reports[key] = grade(layout, Path(folder))
+            def build(folder: Path):
+                if name == "reference":
+                    return grade(layout, layout.reference)
+                if name == "assignments":
+                    return grade(layout, layout.skeleton)
+                return grade(layout, Path(write_example(layout, name, folder / "submission")))
+
+            reports[key] = shared(tmp_path_factory, f"graded-{key[0]}-{name}", build)
         return reports[key]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def nbgrader_class(tmp_path_factory):
+    """``nbgrader_class(course)``: ``course`` (:class:`kvkit.course.courses.Course`) built and autograded once per
+    session by real nbgrader, with the students of :func:`nbgrader_support.students_of` (shared by the xdist
+    workers); an :class:`nbgrader_support.AutogradedClass`."""
+    from nbgrader_support import autograded_class
+
+    return lambda course: shared(tmp_path_factory, f"class-{course.name}",
+                                 lambda folder: autograded_class(course, folder))
+
+
+@pytest.fixture(scope="session")
+def body_checks(tmp_path_factory):
+    """``body_checks(layout, body)``: ``(folder, results)``: the reference with one TODO body replaced by the example
+    ``body`` (:func:`selfcheck_support.example_package`), checked in process like the student's ``pytest`` (check
+    name -> result), once per session (shared by the xdist workers)."""
+    from selfcheck_support import checks_in_process, example_package
+
+    def build(layout: Layout, body: str):
+        def checked(folder: Path):
+            package = example_package(layout, body, folder / "submission")
+            return package, checks_in_process(layout, package)
+
+        return shared(tmp_path_factory, f"checks-{layout.assignment.name}-{body.replace('/', '_')}", checked)
+
+    return build
+
+
+@pytest.fixture(scope="session")
+def example_checks(tmp_path_factory):
+    """``example_checks(layout, name)``: the check results (in process) of the example submission ``name`` of
+    ``examples.toml``, once per session (shared by the xdist workers)."""
+    from selfcheck_support import checks_in_process
+
+    return lambda layout, name: shared(
+        tmp_path_factory, f"example-checks-{layout.assignment.name}-{name}",
+        lambda folder: checks_in_process(layout, Path(write_example(layout, name, folder / "submission"))))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Iterable
 
 import pytest
@@ -10,6 +11,8 @@ from kvkit.paths import Layout, layouts
 
 LAYOUTS = layouts()
 PART1 = Layout.named("kv_cache")  # the first assignment, whose own material some tests are about
+# for the tests that run nbgrader: a skip when it is not installed, without importing it at collection (seconds)
+NEEDS_NBGRADER = pytest.mark.skipif(importlib.util.find_spec("nbgrader") is None, reason="nbgrader is not installed")
 
 
 def per_assignment(values: Callable[[Layout], Iterable[tuple]],

@@ -115,6 +115,7 @@ def three_broken(tmp_path_factory):
         6: "clauses/todo6_accepts_every_proposal"}, table=True)
 
 
+@pytest.mark.slow
 def test_correct_todos_show_blocked_by_the_broken_one(three_broken):
     results, _ = three_broken
     for todo in (2, 3, 5):
@@ -127,12 +128,14 @@ def test_correct_todos_show_blocked_by_the_broken_one(three_broken):
             assert "fix those first" not in r["message"] and f"TODO {todo} fails" not in r["message"]
 
 
+@pytest.mark.slow
 def test_a_run_with_three_todos_broken_names_only_those_three(three_broken):
     results, _ = three_broken
     assert culprits(results) == {1, 4, 6}
     assert not [r for r in failing(results).values() if r["blame"] == UNKNOWN]
 
 
+@pytest.mark.slow
 def test_the_score_table_shows_the_blocked_checks_and_what_to_fix_first(three_broken):
     _, lines = three_broken
     row = next(line for line in lines if line.startswith("TODO 2 "))
@@ -141,6 +144,7 @@ def test_the_score_table_shows_the_blocked_checks_and_what_to_fix_first(three_br
         lines
 
 
+@pytest.mark.slow
 def test_a_rotary_that_returns_float64_is_blamed_for_the_others_failures(tmp_path):
     results = check_case(tmp_path, SERVING, {2: "clauses/todo2_returns_float64"})
     own = [r for r in failing(results).values() if r["todo"] == 2 and r["blame"] == OWN]
@@ -150,6 +154,7 @@ def test_a_rotary_that_returns_float64_is_blamed_for_the_others_failures(tmp_pat
     assert culprits(results) == {2}
 
 
+@pytest.mark.slow
 def test_an_error_from_crop_called_wrongly_names_the_caller_not_crop(tmp_path):
     results = check_case(tmp_path, SERVING, {6: "patch:" + DRAFT_CROPPED_PAST_ITS_LENGTH})
     real = results["test_speculative_decoding_equals_target_greedy_on_real_models"]
@@ -161,6 +166,7 @@ def test_an_error_from_crop_called_wrongly_names_the_caller_not_crop(tmp_path):
     assert real["blame"] == OWN and culprits(results) == {6}
 
 
+@pytest.mark.slow
 def test_an_error_in_the_provided_cache_names_the_students_calling_line(tmp_path):
     """A TODO 6 that never crops the target's cache: the provided KVCache.update overflows, inside TODO 1's call."""
     results = check_case(tmp_path, SERVING, {6: "clauses/todo6_target_not_cropped"})
@@ -174,6 +180,7 @@ def test_an_error_in_the_provided_cache_names_the_students_calling_line(tmp_path
     assert real["blame"] == OWN and culprits(results) == {6}
 
 
+@pytest.mark.slow
 def test_part_1_whole_model_checks_blame_the_todo_that_fails(tmp_path):
     results = {name: r for name, r in checks_in_process(PART1, _part1_package(tmp_path)).items()}
     generate = results["test_generate_matches_uncached_greedy_decoding"]
@@ -186,6 +193,7 @@ def _part1_package(tmp_path: Path) -> Path:
 
 
 # -- the declarations --------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_every_check_declares_the_todos_it_runs(tmp_path, layout):
     """With TODO j left unfinished, every check of another TODO that fails carries ``uses(j)``: the blame never
     relies on the failure to say which TODOs it ran."""

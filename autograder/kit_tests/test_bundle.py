@@ -20,7 +20,6 @@ from kvkit.bundle import write_bundle
 from layouts_support import PART1
 from secrets_support import reference_solution_lines
 
-pytestmark = pytest.mark.slow
 REFERENCE = PART1.reference  # part 1's: speed.py is part 1's
 
 
@@ -48,6 +47,7 @@ def test_bundle_holds_no_solution_and_no_hidden_check(tmp_path, layout):
             assert not hidden_keys & set(json.loads(text)), "hidden goldens in the bundle"
 
 
+@pytest.mark.slow
 def test_student_runs_pytest_in_the_unzipped_bundle(tmp_path, layout):
     root = unzipped_bundle(tmp_path, layout)
     skeleton = in_bundle(root, "-m", "pytest", "-q")
@@ -76,6 +76,7 @@ def test_speed_script_needs_only_the_standard_library_and_torch():
     assert not extra, f"speed.py imports {sorted(extra)}: a student's install has only torch, numpy and pytest"
 
 
+@pytest.mark.slow
 def test_speed_script_on_the_skeleton_is_one_line_naming_the_todo(tmp_path):
     run = run_speed(unzipped_bundle(tmp_path))
     lines = run.stderr.strip().splitlines()
@@ -84,6 +85,7 @@ def test_speed_script_on_the_skeleton_is_one_line_naming_the_todo(tmp_path):
     assert re.search(r"not finished: TODO \d: ", lines[0]) and "pytest -m todo" in lines[0], lines[0]
 
 
+@pytest.mark.slow
 def test_speed_script_shows_the_speed_up_of_the_students_finished_code(tmp_path):
     root = unzipped_bundle(tmp_path)
     shutil.rmtree(root / "assignments" / "kvcache")
@@ -97,6 +99,7 @@ def test_speed_script_shows_the_speed_up_of_the_students_finished_code(tmp_path)
     assert speed_up > 1, run.stdout
 
 
+@pytest.mark.slow
 def test_speed_script_takes_another_folder_with_impl(tmp_path):
     root = unzipped_bundle(tmp_path)
     run = run_speed(root, "--impl", str(REFERENCE), "--lengths", "32")
@@ -117,6 +120,7 @@ def with_bodies(root: Path, **bodies: str) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_a_student_cannot_record_or_erase_the_expected_outputs(tmp_path, layout):
     root = unzipped_bundle(tmp_path, layout)
     goldens = (root / "tests" / "goldens.json").read_bytes()
@@ -127,6 +131,7 @@ def test_a_student_cannot_record_or_erase_the_expected_outputs(tmp_path, layout)
     assert (root / "tests" / "goldens.json").read_bytes() == goldens
 
 
+@pytest.mark.slow
 def test_the_first_run_on_the_skeleton_is_short(tmp_path, layout):
     run = in_bundle(unzipped_bundle(tmp_path, layout), "-m", "pytest")
     lines = run.stdout.splitlines()
@@ -138,6 +143,7 @@ def test_the_first_run_on_the_skeleton_is_short(tmp_path, layout):
     assert "Traceback" not in run.stdout and "kvchecks/" not in run.stdout  # no frames of the checks' own code
 
 
+@pytest.mark.slow
 def test_the_students_files_never_name_the_reference_folder(tmp_path, layout):
     """Students have no reference solution: neither the bundle's files nor the self-check's usage texts point at one."""
     root = unzipped_bundle(tmp_path, layout)
@@ -149,6 +155,7 @@ def test_the_students_files_never_name_the_reference_folder(tmp_path, layout):
     assert "reference" not in helped.stdout[helped.stdout.index("--impl"):].split("\n\n")[0]
 
 
+@pytest.mark.slow
 def test_impl_takes_a_folder_with_a_space_in_its_name(tmp_path, layout):
     root = unzipped_bundle(tmp_path, layout)
     package = layout.assignment.package
@@ -160,6 +167,7 @@ def test_impl_takes_a_folder_with_a_space_in_its_name(tmp_path, layout):
     assert wrong.returncode == 4 and "reference" not in wrong.stderr and "no such folder" in wrong.stderr
 
 
+@pytest.mark.slow
 def test_an_endless_loop_ends_in_the_self_check_with_the_score_table(tmp_path):
     root = with_bodies(unzipped_bundle(tmp_path), todo4="todo4_endless_loop")
     started = time.monotonic()
@@ -172,6 +180,7 @@ def test_an_endless_loop_ends_in_the_self_check_with_the_score_table(tmp_path):
     assert earned[4][0] == 0 and all(earned[n][0] == earned[n][1] > 0 for n in (1, 2, 3)), earned
 
 
+@pytest.mark.slow
 def test_ctrl_c_still_prints_the_score_table(tmp_path):
     root = with_bodies(unzipped_bundle(tmp_path), todo3="todo4_endless_loop")
     proc = subprocess.Popen([sys.executable, "-m", "pytest"], cwd=root, stdout=subprocess.PIPE,

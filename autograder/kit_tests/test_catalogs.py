@@ -8,6 +8,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from kvchecks import i18n
 from kvkit.catalogs import TRANSLATED, domains, problems
 from kvkit.registry import ROOT
@@ -56,6 +58,7 @@ def test_english_unless_japanese_is_asked_for(monkeypatch):
     assert i18n.language() == "en"
 
 
+@pytest.mark.slow
 def test_the_self_check_speaks_japanese_when_asked():
     """The student's ``pytest`` on the skeleton: failure reasons and the score table in Japanese with ``--lang ja``
     (``KVKIT_LANG=ja``), in English without."""

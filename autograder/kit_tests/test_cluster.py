@@ -140,7 +140,7 @@ def test_a_class_on_a_loopback_cluster_with_a_killed_worker_gets_the_local_grade
 def test_no_scheduler_at_the_address_is_one_line(tmp_path):
     write_package(PART1, tmp_path / "class" / "ada", {})
     run = subprocess.run([*KVKIT, "grade-all", str(tmp_path / "class"), "--out", str(tmp_path / "g.csv"),
-                          "--scheduler", "tcp://127.0.0.1:9", "--no-progress"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120)
+                          "--scheduler", "tcp://127.0.0.1:9", "--connect-timeout", "2", "--no-progress"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
     lines = run.stderr.strip().splitlines()
     assert run.returncode == 2 and len(lines) == 1 and "no Dask scheduler answers" in lines[0], run.stderr[-2000:]

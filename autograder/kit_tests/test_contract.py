@@ -1,7 +1,9 @@
 """Every clause of the student's contract has a graded check that fails when the clause is broken.
 
 The map is the tables of ``autograder/material/<assignment>/contract.md``: one row per clause, naming the checks and an example
-body that breaks the clause. Each row is a test here.
+body that breaks the clause. Each row is a test here. That the table covers every TODO and names real checks of its
+TODO and existing examples is a requirement (``kvkit.requirements.the_contract_table_covers_every_todo``, run by
+``test_requirements.py``).
 """
 
 from __future__ import annotations
@@ -10,47 +12,28 @@ import re
 
 import pytest
 
+from kvkit.requirements import CONTRACT_ROW
 from layouts_support import per_assignment
 from message_rules import internal_identifiers, wrong_plurals
-from selfcheck_support import checks_in_process, example_package
 
 pytestmark = pytest.mark.slow
-
-ROW = re.compile(r"^\| (\d+) \| (.+?) \| (.+?) \| `([\w/]+)` \|$")
-
 
 def rows(layout) -> list[tuple[int, str, list[str], str]]:
     """The rows of ``layout``'s contract table: ``(todo, clause, checks, body)``."""
     found = []
     for line in layout.contract.read_text().splitlines():
-        match = ROW.match(line)
+        match = CONTRACT_ROW.match(line)
         if match:
             todo, clause, checks, body = match.groups()
             found.append((int(todo), clause, re.findall(r"`(test_\w+(?:\[\*\])?)`", checks), body))
     return found
 
 
-def test_the_table_covers_every_todo_and_names_real_checks(layout):
-    found, todos = rows(layout), layout.assignment.todos
-    assert {todo for todo, *_ in found} == set(todos) and len(found) >= 3 * len(todos)
-    for _, clause, checks, body in found:
-        assert checks, f"row {clause!r} names no check"
-        assert int(re.match(r"todo(\d+)_", body.split("/")[-1]).group(1)) in todos, body
-
-
-@pytest.fixture(scope="module")
-def outcomes(tmp_path_factory):
-    """Check results of each example body named in a table (each graded once)."""
-    cache = {}
-
-    def get(layout, body: str):
-        key = (layout.assignment.name, body)
-        if key not in cache:
-            folder = tmp_path_factory.mktemp(f"{key[0]}-{body.replace('/', '_')}")
-            cache[key] = checks_in_process(layout, example_package(layout, body, folder))
-        return cache[key]
-
-    return get
+@pytest.fixture
+def outcomes(body_checks):
+    """Check results of each example body named in a table (each checked once per session, as
+    ``test_feedback.py``'s are)."""
+    return lambda layout, body: body_checks(layout, body)[1]
 
 
 @pytest.mark.parametrize("layout,todo,clause,checks,body",

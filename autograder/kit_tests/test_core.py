@@ -1,4 +1,7 @@
-"""The kit's promises about the graded checks: full marks, zero, and scores that mean something."""
+"""The kit's promises about the graded checks: full marks, zero, and scores that mean something.
+
+That every TODO has public and hidden checks and that each assignment has a correct alternative are requirements
+(``kvkit.requirements``, run by ``test_requirements.py``); here, what grading them gives."""
 
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ def by_todo(report):
     return {todo: (got, possible) for todo, got, possible in report.by_todo()}
 
 
+@pytest.mark.slow
 def test_reference_gets_full_marks_from_public_and_hidden_checks(graded, layout):
     report = graded(layout, "reference")
     failed = [f"{r.name}: {r.message}" for r in report.results if not r.passed]
@@ -35,6 +39,7 @@ def test_reference_gets_full_marks_from_public_and_hidden_checks(graded, layout)
     assert report.score == report.max_score > 0
 
 
+@pytest.mark.slow
 def test_skeleton_fails_every_check_through_not_implemented_error(graded, layout):
     report = graded(layout, "assignments")
     assert report.score == 0
@@ -46,18 +51,7 @@ def test_skeleton_fails_every_check_through_not_implemented_error(graded, layout
         assert layout.assignment.todos[int(found.group(1))].function == found.group(2)
 
 
-def test_every_todo_has_checks_of_its_own(graded, layout):
-    report = graded(layout, "reference")
-    for todo in layout.assignment.todos:
-        public = [r for r in report.results if r.todo == todo and not r.hidden]
-        hidden = [r for r in report.results if r.todo == todo and r.hidden]
-        assert public and hidden, f"TODO {todo} needs public and hidden checks"
-
-
-def test_the_assignment_has_correct_alternatives(layout):
-    assert alternatives(layout), "write at least one correct solution in another style (examples.toml: alternative...)"
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("layout,example", per_assignment(lambda layout: [(n,) for n in alternatives(layout)]))
 def test_a_correct_solution_written_differently_gets_full_marks(graded, layout, example):
     report = graded(layout, example)
@@ -65,12 +59,14 @@ def test_a_correct_solution_written_differently_gets_full_marks(graded, layout, 
     assert not failed, "an honest alternative solution must pass (tolerances too tight?):\n" + "\n".join(failed)
 
 
+@pytest.mark.slow
 def test_partial_submission_keeps_the_points_of_its_correct_todos(graded):
     scores = by_todo(graded(PART1, "partial"))
     assert scores[1][0] == scores[1][1] and scores[2][0] == scores[2][1], scores
     assert 0 < scores[3][0] < scores[3][1] and scores[4][0] < scores[4][1], scores
 
 
+@pytest.mark.slow
 def test_the_seed_exercises_bugs_are_caught(graded):
     report = graded(PART1, "seed-bugs")
     failed = {r.name.split("::")[-1] for r in report.results if not r.passed}
@@ -80,6 +76,7 @@ def test_the_seed_exercises_bugs_are_caught(graded):
     assert by_todo(report)[1][0] == by_todo(report)[1][1]  # its cache update is right
 
 
+@pytest.mark.slow
 def test_self_check_runs_every_public_check_in_process_and_fails_on_not_implemented(tmp_path, layout):
     """Plain ``pytest`` (the student's self-check) against the skeleton: every check fails by name."""
     junit = tmp_path / "junit.xml"
@@ -95,6 +92,7 @@ def test_self_check_runs_every_public_check_in_process_and_fails_on_not_implemen
         assert not_implemented(layout).match(failure.get("message", "")), f"{name}: {failure.get('message')}"
 
 
+@pytest.mark.slow
 def test_self_check_can_target_the_reference(tmp_path, layout):
     run = subprocess.run([sys.executable, "-m", "pytest", str(layout.public_tests), "--impl", "reference", "-q"],
                          cwd=ROOT,
@@ -110,6 +108,7 @@ def test_self_check_says_clearly_when_impl_has_no_package(tmp_path, layout):
     assert f"holds no {layout.assignment.package} package" in run.stderr and "Traceback" not in run.stderr
 
 
+@pytest.mark.slow
 def test_a_check_without_a_result_counts_as_failed_at_its_full_value(monkeypatch):
     """Missing results are failures, never passes, and the maximum does not shrink."""
     from kvchecks.plugin import Scoreboard

@@ -1,43 +1,33 @@
 """Every edition of an assignment (the manifest's ``[editions.LANG]``) is the same exercise in another language.
 
 Its notebook has the same check cells (grade ids, points, the checks they run) as the English one, its prose is in
-its language, its student README states the same points, the student's zip holds it; and with real nbgrader the
-same notebooks get the same scores in both editions, with the edition's verdicts in its language.
+its language, the student's zip holds its README; and with real nbgrader the same notebooks get the same scores in
+both editions, with the edition's verdicts in its language (each course's class, built once per session:
+``nbgrader_support``). That every assignment has a Japanese edition, with its task and contract per TODO, and that
+its README states the points, the Python and ``KVKIT_LANG=ja`` are requirements (``kvkit.requirements``, run by
+``test_requirements.py``; the points are ``kvkit build --check``'s).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import pytest
 
 from kvkit.build import readmes
 from kvkit.bundle import write_bundle
-from kvkit.course.checks import collect_checks
 from kvkit.course.courses import courses_of, english
-from kvkit.course.folders import nbgrader_command, nbgrader_env, write_support
-from kvkit.course.submission import fill_notebook, read_notebook
-from kvkit.examples import example_texts
-from kvkit.registry import ROOT
+from kvkit.course.submission import read_notebook
 from layouts_support import per_assignment
+from nbgrader_support import class_group
 
 EDITIONS = per_assignment(lambda layout: [(course,) for course in courses_of(layout) if course.lang != "en"],
                           lambda value: value[0].name)
 JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")  # kana and kanji
-POINTS_JA = r"合計\s*(\d+)\s*点（うち公開チェックで\s*(\d+)\s*点）"
-
-
-def test_every_assignment_has_a_japanese_edition(layout):
-    assert "ja" in layout.assignment.editions, f"{layout.assignment.manifest} has no [editions.ja]"
-    for todo in layout.assignment.todos.values():
-        assert JAPANESE.search(todo.task_in("ja")) and JAPANESE.search(todo.contract_in("ja")), (
-            f"TODO {todo.number} has no Japanese task and contract ([todos.ja] in the manifest)")
 
 
 def graded_cells(notebook: dict) -> list[tuple]:
@@ -79,52 +69,10 @@ def test_an_editions_prose_is_mostly_in_its_language(layout, course):
     assert course.lang == "ja" and share > 0.5, f"{course.name}: {share:.0%} of the prose's letters are Japanese"
 
 
-def test_the_japanese_readme_states_the_graded_points_and_the_python(layout):
-    items = collect_checks(layout)
-    total, public = sum(i.points for i in items), sum(i.points for i in items if not i.hidden)
-    readme = readmes(layout)["ja"]
-    found = re.search(POINTS_JA, readme.read_text())
-    assert found, f"{readme} must say '合計 N 点（うち公開チェックで M 点）'"
-    assert (int(found.group(1)), int(found.group(2))) == (total, public)
-    minimum = re.search(r'requires-python = ">=(\d+\.\d+)"', (ROOT / "pyproject.toml").read_text()).group(1)
-    assert f"Python {minimum} 以降" in readme.read_text()
-    assert "KVKIT_LANG=ja" in readme.read_text() and "KVKIT_LANG=ja" in readmes(layout)["en"].read_text()
-
-
 def test_the_students_zip_holds_every_readme(tmp_path, layout):
     names = zipfile.ZipFile(write_bundle(layout, tmp_path / "bundle.zip")).namelist()
     top = layout.assignment.bundle
     assert {f"{top}/{readme.name}" for readme in readmes(layout).values()} <= set(names)
-
-
-def nbgrader(course_root: Path, *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([*nbgrader_command(), *args], cwd=course_root, capture_output=True, text=True,
-                          env=nbgrader_env(), timeout=900)
-    assert done.returncode == 0, f"nbgrader {' '.join(args)}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done
-
-
-def autograded(tmp_path: Path, course, notebooks: dict[str, Path]) -> tuple[dict, dict]:
-    """Real ``nbgrader autograde`` of ``notebooks`` (student -> notebook) in a course of ``course``: each student's
-    (score, max score), and each student's autograded notebook."""
-    from nbgrader.api import Gradebook
-
-    root = tmp_path / course.name
-    shutil.copytree(course.source, root / "source" / course.name)
-    write_support(course.layout, root / "source" / course.name)  # the check files (a fresh clone has none)
-    shutil.copyfile(ROOT / "nbgrader_config.py", root / "nbgrader_config.py")
-    nbgrader(root, "generate_assignment", course.name, "--force")
-    for student, notebook in notebooks.items():
-        target = root / "submitted" / student / course.name / course.notebook_name
-        target.parent.mkdir(parents=True)
-        shutil.copyfile(notebook, target)
-    nbgrader(root, "autograde", course.name, "--force")
-    course_id = re.search(r'course_id = "([^"]+)"', (root / "nbgrader_config.py").read_text()).group(1)
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id) as gb:
-        scores = {s: (gb.find_submission(course.name, s).score, gb.find_submission(course.name, s).max_score)
-                  for s in notebooks}
-    outputs = {s: read_notebook(root / "autograded" / s / course.name / course.notebook_name) for s in notebooks}
-    return scores, outputs
 
 
 def failure_texts(notebook: dict) -> list[str]:
@@ -133,29 +81,28 @@ def failure_texts(notebook: dict) -> list[str]:
             for o in c.get("outputs", []) if o["output_type"] == "error"]
 
 
+# the edition's and the English course's classes are built once per session by one xdist worker (nbgrader_support)
+CLASSES = [pytest.param(*param.values, id=param.id, marks=pytest.mark.xdist_group(class_group(param.values[0])))
+           for param in EDITIONS]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("layout,course", EDITIONS)
-def test_real_nbgrader_gives_an_edition_the_english_editions_scores(tmp_path, layout, course):
-    """Source answers: full marks; the release untouched: zero; the ``partial`` example: the English score; verdicts
-    in the edition's language."""
+@pytest.mark.parametrize("layout,course", CLASSES)
+def test_real_nbgrader_gives_an_edition_the_english_editions_scores(nbgrader_class, layout, course):
+    """Real ``nbgrader autograde`` of each course's class: the release filled with the reference (``s1_reference``):
+    full marks; the release untouched: zero; the ``partial`` example: the English score; verdicts in the edition's
+    language."""
     pytest.importorskip("nbgrader")
-    own, partial = english(layout), example_texts(layout, "partial")
-    scores, verdicts = {}, {}
-    for edition in (own, course):
-        release = edition.release_notebook
-        notebooks = {"full": fill_notebook(layout, release, tmp_path / edition.name / "full.ipynb", {}),
-                     "untouched": release,
-                     "partial": fill_notebook(layout, release, tmp_path / edition.name / "partial.ipynb", partial)}
-        scores[edition.name], verdicts[edition.name] = autograded(tmp_path / "courses", edition, notebooks)
-    in_english, edition = scores[own.name], scores[course.name]
-    full = in_english["full"][1]
-    assert in_english["full"] == edition["full"] == (full, full)
-    assert in_english["untouched"] == edition["untouched"] == (0, full)
-    assert in_english["partial"] == edition["partial"] and 0 < edition["partial"][0] < full
-    failed = failure_texts(verdicts[course.name]["partial"])
+    in_english, edition = nbgrader_class(english(layout)), nbgrader_class(course)
+    full = in_english.full
+    assert in_english.scores["s1_reference"] == edition.scores["s1_reference"] == (full, full)
+    assert in_english.scores["s2_untouched"] == edition.scores["s2_untouched"] == (0, full)
+    assert in_english.scores["s3_partial"] == edition.scores["s3_partial"] and (
+        0 < edition.scores["s3_partial"][0] < full)
+    failed = failure_texts(edition.notebook("s3_partial"))
     assert failed and not [text for text in failed if not JAPANESE.search(text)], (
         [text for text in failed if not JAPANESE.search(text)][:3])
-    assert not any(JAPANESE.search(text) for text in failure_texts(verdicts[own.name]["partial"]))
+    assert not any(JAPANESE.search(text) for text in failure_texts(in_english.notebook("s3_partial")))
 
 
 @pytest.mark.slow

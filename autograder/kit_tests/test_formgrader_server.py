@@ -26,9 +26,9 @@ import pytest
 from kvkit.course.courses import course_named
 from kvkit.course.folders import NBGRADER_CONFIG, ensure_kernel, nbgrader_env, write_support
 from kvkit.registry import ROOT
+from layouts_support import NEEDS_NBGRADER
 
-pytestmark = pytest.mark.slow
-pytest.importorskip("nbgrader")
+pytestmark = [pytest.mark.slow, NEEDS_NBGRADER]
 
 COURSES = ("kv_serving", "kv_cache_ja")
 STUDENTS = {"full": "source", "untouched": "release"}  # each student's notebook: the source's or the release's

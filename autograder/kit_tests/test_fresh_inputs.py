@@ -20,7 +20,6 @@ from kvkit.grade import grade, run_checks
 from kvkit.registry import ROOT
 from layouts_support import per_assignment
 
-pytestmark = pytest.mark.slow
 
 
 def published_calls(layout):
@@ -31,13 +30,14 @@ def published_calls(layout):
                 yield call["probe"], call["args"]
 
 
-def test_every_published_call_is_redrawn_with_its_shapes_kept(layout):
+def test_every_published_call_is_redrawn_the_same_way_per_key_with_its_shapes_kept(layout):
+    """That every call is redrawn at all, and that there are enough of them for the replay below to mean something,
+    is a requirement (``kvkit.requirements.the_fresh_inputs_redraw_every_published_call``)."""
     calls = list(published_calls(layout))
-    assert len(calls) > 30
+    assert calls
     with using(layout.assignment.manifest):  # its checks package's redraw rules
         for probe, args in calls:
             fresh = redraw(probe, args, "some key")
-            assert fresh != args, f"{probe}({args}) is not redrawn: a replay of it would pass"
             assert redraw(probe, args, "some key") == fresh and redraw(probe, args, "another key") != fresh
             for name in ("config", "chunks", "batch", "length", "layer_idx", "max_new_tokens", "reply_tokens"):
                 assert fresh.get(name) == args.get(name), (probe, name)
@@ -54,6 +54,7 @@ def replay(layout, folder):
     return sub
 
 
+@pytest.mark.slow  # graders
 def test_replaying_the_published_goldens_scores_what_the_skeleton_scores(tmp_path, graded, layout):
     replayed = replay(layout, tmp_path / "replay")
     report = grade(layout, replayed)
@@ -73,6 +74,7 @@ def correct_examples(layout) -> list[tuple[str]]:
     return [("reference",)] + [(n,) for n in sorted(example_bodies(layout)) if n.startswith("alternative")]
 
 
+@pytest.mark.slow  # every check, six times
 @pytest.mark.parametrize("layout,example", per_assignment(correct_examples))
 def test_correct_code_passes_on_many_fresh_draws(tmp_path, layout, example):
     folder = layout.reference if example == "reference" else write_example(layout, example, tmp_path)

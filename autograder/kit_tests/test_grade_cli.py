@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from kvkit.course.checks import collect_checks
 from kvkit.registry import ROOT, manifests
 
@@ -19,6 +21,7 @@ def total(layout) -> float:
     return sum(item.points for item in collect_checks(layout))
 
 
+@pytest.mark.slow
 def test_grade_prints_the_table_and_writes_gradescope_json(tmp_path, layout):
     out = tmp_path / "results.json"
     run = subprocess.run(kvkit(layout) + ["grade", "reference", "--json", str(out)], cwd=ROOT, capture_output=True,
@@ -33,6 +36,7 @@ def test_grade_prints_the_table_and_writes_gradescope_json(tmp_path, layout):
     assert {t["visibility"] for t in results["tests"]} == {"visible", "after_published"}
 
 
+@pytest.mark.slow
 def test_grading_the_skeleton_is_a_zero_not_an_error(tmp_path, layout):
     run = subprocess.run(kvkit(layout) + ["grade", "assignments"], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0 and f"Total: 0 / {total(layout):g}" in run.stdout

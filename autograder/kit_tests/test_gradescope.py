@@ -16,22 +16,23 @@ from hostile_support import make_submission, reference_body
 from kvkit.cli import main
 from kvkit.registry import ROOT
 from layouts_support import PART1
+from shared_support import shared
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def zips(tmp_path_factory):
-    """``zips(layout)``: ``kvkit --assignment NAME gradescope`` of ``layout``'s assignment (built once)."""
-    built = {}
+    """``zips(layout)``: ``kvkit --assignment NAME gradescope`` of ``layout``'s assignment (built once per session,
+    shared by the xdist workers)."""
+    def build(name: str, folder: Path) -> Path:
+        out = folder / "autograder.zip"
+        assert main(["--assignment", name, "gradescope", str(out)]) == 0
+        return out
 
     def get(layout) -> Path:
         name = layout.assignment.name
-        if name not in built:
-            out = tmp_path_factory.mktemp(f"gradescope-{name}") / "autograder.zip"
-            assert main(["--assignment", name, "gradescope", str(out)]) == 0
-            built[name] = out
-        return built[name]
+        return shared(tmp_path_factory, f"gradescope-{name}", lambda folder: build(name, folder))
 
     return get
 

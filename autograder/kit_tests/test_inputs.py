@@ -87,6 +87,7 @@ def test_layouts_that_resolve_to_one_package(tmp_path):
         assert (taken.package / "cache.py").read_text() == (ASSIGNMENTS / "kvcache" / "cache.py").read_text()
 
 
+@pytest.mark.slow
 def test_a_zip_submission_is_graded(tmp_path):
     archive = zip_folder(REFERENCE / "kvcache", tmp_path / "student.zip", prefix="student-42/")
     report = grade(PART1, archive)
@@ -146,6 +147,7 @@ def test_a_symbolic_link_inside_a_submitted_package_is_refused(tmp_path, capsys)
     assert "symbolic link" in usage_error(capsys, str(tmp_path))
 
 
+@pytest.mark.slow
 def test_a_notebook_submission_is_graded(tmp_path):
     from kvkit.course.courses import english
 

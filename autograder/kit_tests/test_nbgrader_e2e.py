@@ -12,157 +12,42 @@ score 0, and nothing a student's cell does may reach a secret or another student
 from __future__ import annotations
 
 import csv
-import json
 import re
 import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from kvkit.course.courses import english
-from kvkit.course.folders import NBGRADER_CONFIG, ensure_kernel, nbgrader_command, nbgrader_env, write_support
+from kvkit.course.folders import NBGRADER_CONFIG, write_support
 from kvkit.course.submission import fill_notebook, read_notebook
 from kvkit.course.template import notebook_points
-from kvkit.examples import example_texts
 from kvkit.grade_all import grade_all
-from kvkit.registry import ROOT
-from layouts_support import PART1
+from layouts_support import NEEDS_NBGRADER, PART1
+from nbgrader_support import (DELETED_CELL, STANDARD, TAMPERING, cell_source, class_group, edited_hidden_cell,
+                              grade_cells, nbgrader_ok, submission, tampered)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, NEEDS_NBGRADER, pytest.mark.xdist_group(class_group(PART1))]
 
-pytest.importorskip("nbgrader")
 
-HANG = "while True:\n    pass\n"
 COURSE = english(PART1)  # nbgrader's assignment kv_cache
 NAME, NOTEBOOK_NAME, SOURCE_DIR = COURSE.name, COURSE.notebook_name, COURSE.source
 TODOS = PART1.assignment.todos
-PARTIAL = example_texts(PART1, "partial")
-DELETED_CELL = "check_todo4_test_first_new_token_comes_from_the_prefill_logits"
-# code appended to the first answer cell of an untouched release (the skeleton)
-TAMPERING = {
-    "t_rebinds_checks": "checks.run = checks.run_hidden = (lambda *a, **k: print('passed'))",
-    "t_silences_stderr": "import sys, io\nsys.stderr = io.StringIO()",
-    "t_rewrites_gradebook": (
-        "import glob, sqlite3\n"
-        "for _db in ['__COURSE__/gradebook.db', '../../../gradebook.db', *glob.glob('/tmp/*/*/*/gradebook.db')]:\n"
-        "    try:\n"
-        "        _con = sqlite3.connect(f'file:{_db}?mode=rw', uri=True)  # never creates a file\n"
-        "        _con.execute('UPDATE grade SET manual_score = 51000')\n"
-        "        _con.commit()\n"
-        "        print('REWROTE', _db)\n"
-        "    except Exception as _err:\n"
-        "        print('GRADEBOOK', type(_err).__name__)"),
-    "t_reads_secrets": (
-        "import glob, os\n"
-        "_found = []\n"
-        "for _pattern in ['__COURSE__/gradebook.db', '__COURSE__/source/*/*.ipynb', '__KIT__/reference/kvcache/*.py',\n"
-        "                 '__KIT__/autograder/material/*/hidden/*', '__COURSE__/submitted/*/*/*.ipynb', '../../../gradebook.db',\n"
-        "                 '/*/*/hidden/*/goldens.json', '/*/*/*/hidden/*/goldens.json', '/*/*/reference/kvcache/*.py',\n"
-        "                 '/*/*/*/reference/kvcache/*.py', '/tmp/*/*/*/gradebook.db']:\n"
-        "    for _path in glob.glob(_pattern):\n"
-        "        try:\n"
-        "            open(_path, 'rb').read(1)\n"
-        "            _found.append(_path)\n"
-        "        except OSError:\n"
-        "            pass\n"
-        "print('SECRETS', _found)"),
-}
-HONEST = ["s1_reference", "s2_untouched", "s3_partial", "s4_hangs", "s5_edits_test_cells"]
+HONEST = [*STANDARD, "s4_hangs", "s5_edits_test_cells"]
 STUDENTS = HONEST + sorted(TAMPERING)
-
-
-def nbgrader(course: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([*nbgrader_command(), *args], cwd=course, capture_output=True, text=True,
-                          env=nbgrader_env(**env), timeout=900)
-    assert done.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done
-
-
-def grade_cells(nb: dict) -> dict[str, dict]:
-    return {c["metadata"]["nbgrader"]["grade_id"]: c for c in nb["cells"]
-            if c["metadata"].get("nbgrader", {}).get("grade")}
-
-
-def cell_source(cell: dict) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-
-
-def first_answer_cell(nb: dict) -> dict:
-    return next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("solution"))
-
-
-def edited_hidden_cell(source_nb: dict) -> str:
-    """A hidden check of TODO 3 that the partial code fails (the student replaces it with ``pass``)."""
-    return next(gid for gid, c in grade_cells(source_nb).items() if gid.startswith("hidden_todo3_"))
-
-
-def write_submissions(course: Path, release_nb: Path, kit: Path) -> dict[str, Path]:
-    made = {}
-    for student in STUDENTS:
-        target = course / "submitted" / student / NAME / NOTEBOOK_NAME
-        target.parent.mkdir(parents=True)
-        made[student] = target
-    fill_notebook(PART1, release_nb, made["s1_reference"], {})
-    shutil.copyfile(release_nb, made["s2_untouched"])
-    fill_notebook(PART1, release_nb, made["s3_partial"], PARTIAL)
-    fill_notebook(PART1, release_nb, made["s4_hangs"], {todo.function: (HANG if todo.number == 2 else "stub")
-                                                 for todo in TODOS.values()})
-    edited = read_notebook(fill_notebook(PART1, release_nb, made["s5_edits_test_cells"], PARTIAL))
-    hidden = edited_hidden_cell(read_notebook(course / "source" / NAME / NOTEBOOK_NAME))
-    cells = []
-    for cell in edited["cells"]:
-        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
-        if grade_id == DELETED_CELL:
-            continue
-        if grade_id == hidden:
-            cell["source"] = ["pass  # nothing to see here"]
-            cell["metadata"]["nbgrader"]["points"] = 100
-        cells.append(cell)
-    edited["cells"] = cells
-    made["s5_edits_test_cells"].write_text(json.dumps(edited, indent=1))
-    for student, code in TAMPERING.items():
-        nb = read_notebook(release_nb)
-        cell = first_answer_cell(nb)
-        code = code.replace("__COURSE__", str(course)).replace("__KIT__", str(kit))
-        cell["source"] = cell_source(cell).rstrip("\n") + "\n\n\n" + code + "\n"
-        made[student].write_text(json.dumps(nb, indent=1))
-    return made
+nbgrader = nbgrader_ok
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
-    """Run the whole course once; the tests below read what it left behind."""
-    ensure_kernel()
-    root = tmp_path_factory.mktemp("course")
-    shutil.copytree(SOURCE_DIR, root / "source" / NAME)
-    write_support(PART1, root / "source" / NAME)  # the repository holds only the notebook
-    shutil.copyfile(NBGRADER_CONFIG, root / "nbgrader_config.py")
-    nbgrader(root, "generate_assignment", NAME, "--force")
-    release_nb = root / "release" / NAME / NOTEBOOK_NAME
-    submitted = write_submissions(root, release_nb, ROOT)
-
-    started = time.perf_counter()
-    autograde = nbgrader(root, "autograde", NAME, "--force")
-    seconds = time.perf_counter() - started
-    print(f"\nnbgrader autograde of {len(STUDENTS)} submissions: {seconds:.1f} s wall")
-
-    from nbgrader.api import Gradebook
-
-    course_id = re.search(r'course_id = "([^"]+)"', NBGRADER_CONFIG.read_text()).group(1)
-    scores, cells, manual = {}, {}, {}
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}", course_id) as gb:
-        for student in STUDENTS:
-            submission = gb.find_submission(NAME, student)
-            scores[student] = (submission.score, submission.max_score)
-            notebook = gb.find_submission_notebook(Path(NOTEBOOK_NAME).stem, NAME, student)
-            cells[student] = {g.name: (g.score, g.max_score) for g in notebook.grades}
-            manual[student] = [g.manual_score for g in notebook.grades if g.manual_score is not None]
+def course(nbgrader_class):
+    """The course's class, autograded once per session (``nbgrader_support``); the tests below read what it left."""
+    done = nbgrader_class(COURSE)
+    assert sorted(done.submitted) == sorted(STUDENTS)
+    print(f"\nnbgrader autograde of {len(STUDENTS)} submissions: {done.seconds:.1f} s wall")
     for student in STUDENTS:
-        print(f"  gradebook: {student:<22} {scores[student][0]:g} / {scores[student][1]:g}")
-    return {"root": root, "release": release_nb, "submitted": submitted, "scores": scores, "cells": cells,
-            "manual": manual, "seconds": seconds, "log": autograde.stdout + autograde.stderr}
+        print(f"  gradebook: {student:<22} {done.scores[student][0]:g} / {done.scores[student][1]:g}")
+    return {"root": done.root, "release": done.release, "submitted": done.submitted, "scores": done.scores,
+            "cells": done.cells, "manual": done.manual, "seconds": done.seconds, "log": done.log}
 
 
 def autograded(course, student: str) -> dict:
@@ -284,6 +169,7 @@ def test_feedback_shows_failure_reasons_but_not_the_hidden_tests_and_grades_expo
     assert rows == {student: course["scores"][student][0] for student in STUDENTS}
 
 
+@pytest.mark.xdist_group("nbgrader-e2e-unconfined")  # a course of its own: free to run beside the class
 def test_unconfined_the_same_attacks_succeed_and_the_log_warns(tmp_path):
     """The control: with isolation off (KVKIT_ISOLATION=none), the secrets are found and the gradebook rewritten,
     so the tests above can fail; nbgrader's log says so first."""
@@ -294,17 +180,14 @@ def test_unconfined_the_same_attacks_succeed_and_the_log_warns(tmp_path):
     nbgrader(root, "generate_assignment", NAME, "--force")
     release_nb = root / "release" / NAME / NOTEBOOK_NAME
     for student in ("t_reads_secrets", "t_rewrites_gradebook"):
-        nb = read_notebook(release_nb)
-        cell = first_answer_cell(nb)
-        code = TAMPERING[student].replace("__COURSE__", str(root)).replace("__KIT__", str(ROOT))
-        cell["source"] = cell_source(cell).rstrip("\n") + "\n\n\n" + code + "\n"
-        target = root / "submitted" / student / NAME / NOTEBOOK_NAME
-        target.parent.mkdir(parents=True)
-        target.write_text(json.dumps(nb, indent=1))
+        tampered(release_nb, submission(root, student, NAME), student, root)
     run = nbgrader(root, "autograde", NAME, "--force", KVKIT_ISOLATION="none")
     log = run.stdout + run.stderr
     first = log.index("WARNING: no isolation")
     assert first < log.index("kvkit grade of"), "the warning should come before any grade"
+    # the kernel's own confinement warning, naming what it could read (the reference), also before the grades
+    assert "the notebook's kernel could read" in log and str(PART1.reference) in log
+    assert log.index("the notebook's kernel could read") < log.index("kvkit grade of")
     found = "\n".join("".join(o.get("text", "")) for c in read_notebook(
         root / "autograded" / "t_reads_secrets" / NAME / NOTEBOOK_NAME)["cells"] for o in c.get("outputs", []))
     assert "SECRETS ['" in found and "gradebook.db" in found and "reference/kvcache" in found, found
@@ -315,6 +198,7 @@ def test_unconfined_the_same_attacks_succeed_and_the_log_warns(tmp_path):
         assert any(g.manual_score == 51000 for g in notebook.grades)  # the other student's grades were rewritten
 
 
+@pytest.mark.xdist_group("nbgrader-e2e-no-support")  # a course of its own: free to run beside the class
 def test_a_course_without_its_support_files_gets_the_kits_scores_and_a_warning(tmp_path):
     """A course copied without running ``kvkit notebook`` (no kvchecks/ or tests/ beside the notebook): the kernel
     still starts, the grades are the trusted grader's, and nbgrader's log says what is missing and what to run."""

@@ -1,8 +1,8 @@
 """Everything a student hands in is an adversary's data, under real ``nbgrader autograde`` (nbgrader 0.9.6, its SQLite
 gradebook, a real kernel).
 
-One course copy holds three assignments (``kv_cache``, ``kv_cache_ja``, ``kv_serving``); each is autograded once
-with real nbgrader, hostile students beside controls in the same run:
+One course of part 1 (``kv_cache``) is autograded once with real nbgrader, hostile students beside controls in the same
+run:
 
 - links beside the notebook (to the source notebook, ``gradebook.db``, a file of ``reference/``, the hidden checks,
   a classmate's notebook, one inside the ``tests/`` folder the kernel's support files come from), a named pipe, a
@@ -10,13 +10,15 @@ with real nbgrader, hostile students beside controls in the same run:
   nothing of them reaches the kernel, the autograded folder or notebook, or the feedback; the student keeps the
   grade of their code;
 - a notebook that is a link to a classmate's, or sits in a folder that is one: refused in one line, 0;
-- answer cells deleted or stripped of their nbgrader metadata count as the release's stubs (0), never the solution;
+- answer cells deleted or stripped of their nbgrader metadata count as the release's stubs (0), never the solution
+  (also in ``kv_cache_ja`` and ``kv_serving``, whose classes ``nbgrader_support`` builds once per session);
   one deleted answer cell of the reference scores what ``kvkit grade`` gives the same notebook;
 - the kernel's own stdout and stderr reach the log only quoted; a 30 MB line is cut to the cell's bound, with a note;
 - a student cell holding the hidden-test marker text (twice, and unbalanced) does not stop ``generate_feedback``;
-- without confinement (``KVKIT_ISOLATION=none``, the ``kv_cache_ja`` run) the kernel's confinement warning is logged;
 
-and the controls keep their scores: the reference full marks, the partial code what ``kvkit grade`` gives it.
+and the controls keep their scores: the reference full marks, the partial code what ``kvkit grade`` gives it; so does
+every course's class (every assignment, every edition). Without confinement, the kernel's warning is logged:
+``test_nbgrader_e2e.py``'s unconfined run checks it.
 """
 
 from __future__ import annotations
@@ -28,20 +30,24 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from kvkit.course.folders import NBGRADER_CONFIG, ensure_kernel, nbgrader_command, nbgrader_env, write_support
+from kvkit.course.courses import course_named, courses_of
+from kvkit.course.folders import NBGRADER_CONFIG, ensure_kernel, write_support
 from kvkit.course.submission import fill_notebook, read_notebook
 from kvkit.course.template import notebook_points
 from kvkit.examples import example_texts
+from kvkit.paths import Layout
 from kvkit.registry import ROOT
-from layouts_support import PART1
+from layouts_support import LAYOUTS, NEEDS_NBGRADER, PART1
+from nbgrader_support import (cell_source, class_group, delete_answers, edited, is_answer, nbgrader_ok, run_nbgrader,
+                              untag_answers)
+from nbgrader_support import submission as shared_submission
 
-pytest.importorskip("nbgrader")
+pytestmark = NEEDS_NBGRADER
 
 # the students below are part 1's code (part 2's and the editions' come with it)
 HIDDEN_TESTS, REFERENCE, PACKAGE = PART1.hidden_tests, PART1.reference, PART1.assignment.package
@@ -50,62 +56,13 @@ COURSE_ID = re.search(r'course_id = "([^"]+)"', NBGRADER_CONFIG.read_text()).gro
 FAKE_LINE = "kvkit grade of c_partial: 115 / 115"  # a line the kernel prints, as if it were the kit's
 BIG_LINE = 30_000_000  # bytes of one printed line
 SECRETS = ["SQLite format 3", "BEGIN SOLUTION", "run_hidden", "goldens="]  # gradebook.db, source/, reference/, hidden
-
-
-def run_nbgrader(course: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*nbgrader_command(), *args], cwd=course, capture_output=True, text=True,
-                          env=nbgrader_env(**env), timeout=900)
-
-
-def nbgrader_ok(course: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    done = run_nbgrader(course, *args, **env)
-    assert done.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done
-
-
-def cell_source(cell: dict) -> str:
-    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
-
-
-def is_answer(cell: dict) -> bool:
-    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
+# every course of every assignment: its class (nbgrader_support), read by the tests of the assignment's xdist group
+COURSES = [pytest.param(layout, course, id=course.name, marks=pytest.mark.xdist_group(class_group(layout)))
+           for layout in LAYOUTS for course in courses_of(layout)]
 
 
 def code_cell(source: str) -> dict:
     return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
-
-
-def filled_from_source(release: Path, source: Path, out: Path) -> Path:
-    """The release notebook with each answer cell holding the source notebook's (the solution): any course's
-    reference, whatever the session's assignment."""
-    answers = {c["metadata"]["nbgrader"]["grade_id"]: c["source"] for c in read_notebook(source)["cells"]
-               if is_answer(c)}
-    nb = read_notebook(release)
-    for cell in nb["cells"]:
-        if is_answer(cell):
-            cell["source"] = answers[cell["metadata"]["nbgrader"]["grade_id"]]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(nb, indent=1))
-    return out
-
-
-def edited(release: Path, out: Path, edit) -> Path:
-    nb = read_notebook(release)
-    edit(nb)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(nb, indent=1))
-    return out
-
-
-def delete_answers(nb: dict, keep=lambda cell: False) -> None:
-    nb["cells"] = [c for c in nb["cells"] if not is_answer(c) or keep(c)]
-
-
-def untag_answers(nb: dict) -> None:
-    """Answer cells that keep the skeleton but lose their nbgrader metadata."""
-    for cell in nb["cells"]:
-        if is_answer(cell):
-            del cell["metadata"]["nbgrader"]
 
 
 KERNEL_LOOKS = (
@@ -116,9 +73,7 @@ KERNEL_LOOKS = (
 
 
 def submission(course: Path, student: str, assignment: str = "kv_cache") -> Path:
-    folder = course / "submitted" / student / assignment
-    folder.mkdir(parents=True)
-    return folder / f"{assignment}.ipynb"
+    return shared_submission(course, student, assignment)
 
 
 def write_kv_cache(course: Path, kit: Path, scratch: Path) -> dict[str, Path]:
@@ -204,33 +159,21 @@ def gradebook_scores(course: Path, assignment: str, students: list[str]) -> dict
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    """One course, three assignments, each autograded once; the tests read what it left behind."""
+    """One course of part 1 with the hostile students beside controls, autograded once; the tests read what it left
+    behind."""
     ensure_kernel()
     root = tmp_path_factory.mktemp("intake") / "course"
     scratch = tmp_path_factory.mktemp("intake-scratch")
-    for name in ("kv_cache", "kv_cache_ja", "kv_serving"):
-        shutil.copytree(ROOT / "source" / name, root / "source" / name)
+    shutil.copytree(ROOT / "source" / "kv_cache", root / "source" / "kv_cache")
     write_support(PART1, root / "source" / "kv_cache")
-    write_support(PART1, root / "source" / "kv_cache_ja")
     shutil.copyfile(NBGRADER_CONFIG, root / "nbgrader_config.py")
-    for name in ("kv_cache", "kv_cache_ja", "kv_serving"):
-        nbgrader_ok(root, "generate_assignment", name, "--force")
+    nbgrader_ok(root, "generate_assignment", "kv_cache", "--force")
     made = write_kv_cache(root, ROOT, scratch)
 
-    ja_release = root / "release" / "kv_cache_ja" / "kv_cache_ja.ipynb"
-    fill_notebook(PART1, ja_release, submission(root, "ja_reference", "kv_cache_ja"), {})
-    edited(ja_release, submission(root, "ja_untagged", "kv_cache_ja"), untag_answers)
-
-    serving_release = root / "release" / "kv_serving" / "kv_serving.ipynb"
-    filled_from_source(serving_release, root / "source" / "kv_serving" / "kv_serving.ipynb",
-                       submission(root, "s_reference", "kv_serving"))
-    edited(serving_release, submission(root, "s_todo6_deleted", "kv_serving"), lambda nb: delete_answers(
-        nb, keep=lambda c: 6 not in c["metadata"].get("kvkit", {}).get("todos", [])))
-
     runs, seconds = {}, {}
-    for name, env in (("kv_cache", {}), ("kv_cache_ja", {"KVKIT_ISOLATION": "none"}), ("kv_serving", {})):
+    for name in ("kv_cache",):
         started = time.perf_counter()
-        runs[name] = run_nbgrader(root, "autograde", name, "--force", **env)
+        runs[name] = run_nbgrader(root, "autograde", name, "--force")
         seconds[name] = time.perf_counter() - started
         (root / f"autograde-{name}.log").write_text(runs[name].stdout + runs[name].stderr)
         print(f"\nnbgrader autograde {name}: {seconds[name]:.1f} s, exit {runs[name].returncode}")
@@ -269,6 +212,7 @@ def kvkit_grade(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("nbgrader-intake")
 def test_every_run_finishes_without_a_traceback(course):
     for name, log in course["log"].items():
         assert course["runs"][name].returncode == 0, f"{name}:\n{log[-3000:]}"
@@ -277,17 +221,29 @@ def test_every_run_finishes_without_a_traceback(course):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("nbgrader-intake")
 def test_controls_keep_their_scores(course, graded):
     total = notebook_points(read_notebook(course["root"] / "release" / "kv_cache" / "kv_cache.ipynb"))
     scores = course["scores"]
     assert scores["kv_cache"]["c_reference"] == (total, total) == course["full"]["kv_cache"]
     assert scores["kv_cache"]["c_partial"] == (graded(PART1, "partial").score, total)
     assert 0 < scores["kv_cache"]["c_partial"][0] < total
-    assert scores["kv_cache_ja"]["ja_reference"] == course["full"]["kv_cache_ja"]
-    assert scores["kv_serving"]["s_reference"] == course["full"]["kv_serving"]
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("layout,course", COURSES)
+def test_every_courses_class_autogrades_cleanly_to_kvkit_grades_scores(nbgrader_class, graded, layout, course):
+    """Each course (every assignment, every edition) autograded by real nbgrader: no traceback, the reference full
+    marks, the untouched release 0, the partial code what ``kvkit grade`` gives it."""
+    done = nbgrader_class(course)
+    assert "Traceback" not in done.log, done.log[-3000:]
+    assert done.scores["s1_reference"] == (done.full, done.full) and done.full > 0
+    assert done.scores["s2_untouched"] == (0, done.full)
+    assert done.scores["s3_partial"] == (graded(layout, "partial").score, done.full)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("nbgrader-intake")
 def test_links_and_special_files_beside_the_notebook_are_not_copied(course):
     """Only plain files are copied from a submitted folder; every link, pipe, device, hard link, oversized file and
     name that is not UTF-8 is one line of the log, and the student keeps the grade of their code."""
@@ -316,6 +272,7 @@ def test_links_and_special_files_beside_the_notebook_are_not_copied(course):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("nbgrader-intake")
 def test_nothing_a_link_points_at_reaches_the_kernel_the_notebook_or_the_feedback(course):
     nb = read_notebook(autograded(course, "l_links") / "kv_cache.ipynb")
     printed = outputs_text(nb)
@@ -330,6 +287,7 @@ def test_nothing_a_link_points_at_reaches_the_kernel_the_notebook_or_the_feedbac
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("nbgrader-intake")
 def test_the_kernels_support_files_come_from_the_course(course):
     """The kernel's ``tests/`` is the course's (generated by ``kvkit notebook``), not the student's copy of it."""
     printed = outputs_text(read_notebook(autograded(course, "l_links") / "kv_cache.ipynb"))
@@ -341,6 +299,7 @@ def test_the_kernels_support_files_come_from_the_course(course):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("nbgrader-intake")
 @pytest.mark.parametrize("student", ["n_notebook_link", "n_folder_link"])
 def test_a_linked_notebook_is_refused_in_one_line_and_scores_zero(course, student):
     log = course["log"]["kv_cache"]
@@ -355,16 +314,29 @@ def test_a_linked_notebook_is_refused_in_one_line_and_scores_zero(course, studen
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("nbgrader-intake")
 def test_deleted_or_untagged_answer_cells_count_as_the_release_stubs(course):
     scores = course["scores"]
     zero = {name: (0, full[1]) for name, full in course["full"].items()}
     assert scores["kv_cache"]["a_deleted"] == zero["kv_cache"]
     assert scores["kv_cache"]["a_untagged"] == zero["kv_cache"]
-    assert scores["kv_cache_ja"]["ja_untagged"] == zero["kv_cache_ja"]
-    assert scores["kv_serving"]["s_todo6_deleted"] == zero["kv_serving"]
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("layout,course,student", [
+    pytest.param(Layout.named("kv_cache"), course_named("kv_cache_ja"), "ja_untagged", id="kv_cache_ja-untagged",
+                 marks=pytest.mark.xdist_group(class_group(Layout.named("kv_cache")))),
+    pytest.param(Layout.named("kv_serving"), course_named("kv_serving"), "s_todo6_deleted", id="kv_serving-deleted",
+                 marks=pytest.mark.xdist_group(class_group(Layout.named("kv_serving"))))])
+def test_deleted_or_untagged_answer_cells_count_as_the_release_stubs_in_other_courses(nbgrader_class, layout, course,
+                                                                                     student):
+    """The same in an edition and in part 2 (their classes: ``nbgrader_support.EXTRAS``)."""
+    done = nbgrader_class(course)
+    assert done.scores[student] == (0, done.full) and done.full > 0
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("nbgrader-intake")
 def test_one_deleted_answer_cell_scores_what_kvkit_grade_gives(course, kvkit_grade):
     """The reference with TODO 4's answer cell deleted: what ``kvkit grade`` gives the same notebook; the grader's
     notes (which answer cell was missing) open the autograded notebook and the feedback."""
@@ -379,6 +351,7 @@ def test_one_deleted_answer_cell_scores_what_kvkit_grade_gives(course, kvkit_gra
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("nbgrader-intake")
 def test_the_kernels_own_output_reaches_the_log_only_quoted(course):
     log = course["log"]["kv_cache"]
     for line in log.splitlines():
@@ -390,6 +363,7 @@ def test_the_kernels_own_output_reaches_the_log_only_quoted(course):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("nbgrader-intake")
 def test_outputs_are_bounded_in_bytes_with_a_note(course):
     path = autograded(course, "o_outputs") / "kv_cache.ipynb"
     assert path.stat().st_size < 3_000_000, path.stat().st_size
@@ -401,6 +375,7 @@ def test_outputs_are_bounded_in_bytes_with_a_note(course):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("nbgrader-intake")
 def test_feedback_survives_the_hidden_test_markers_in_a_students_cell(course):
     assert course["feedback"].returncode == 0, course["feedback"].stderr[-3000:]
     assert course["scores"]["kv_cache"]["f_markers"] == course["full"]["kv_cache"]
@@ -414,15 +389,6 @@ def test_feedback_survives_the_hidden_test_markers_in_a_students_cell(course):
             assert secret not in html, f"{student}'s feedback shows {secret!r}"
     assert "BEGIN HIDDEN TESTS" in feedback_html(course, "f_markers")  # the student's own text stays
     assert "BEGIN HIDDEN TESTS" not in feedback_html(course, "c_reference")
-
-
-@pytest.mark.slow
-def test_confinement_warnings_reach_the_log(course):
-    """The ``kv_cache_ja`` run has no confinement (``KVKIT_ISOLATION=none``): the kernel could read the kit, and the
-    log says so, before the grades; the grades are still the trusted grader's."""
-    log = course["log"]["kv_cache_ja"]
-    assert "the notebook's kernel could read" in log and str(REFERENCE) in log
-    assert log.index("the notebook's kernel could read") < log.index("kvkit grade of")
 
 
 # -- the same pieces without nbgrader (fast) ----------------------------------------------------------------------

@@ -28,7 +28,7 @@ from kvkit.assignment_list import LIST
 from kvkit.paths import layouts
 from kvkit.registry import ROOT
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("new-assignment")]  # one copy of the kit, one worker
 
 NAME, PACKAGE = "toy3", "toy3"
 FULL, PUBLIC = 12, 10  # the scaffold's TODO 1: 4 x 2 + 1 + 1 public points, 2 hidden
@@ -73,15 +73,20 @@ def commit(kit: Path) -> None:
     run(kit, [*GIT, "commit", "-q", "-m", "kit", "--allow-empty"])
 
 
-@pytest.fixture(scope="module")
-def kit(tmp_path_factory) -> Path:
-    """A copy of the kit, committed, then with toy3 made by ``kvkit new``."""
-    kit = tmp_path_factory.mktemp("kit")
+def copy_of_the_kit(kit: Path) -> Path:
+    """A copy of the kit in ``kit``, committed."""
     for name in kit_files():
         (kit / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ROOT / name, kit / name)
     run(kit, ["git", "init", "-q"])
     commit(kit)
+    return kit
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory) -> Path:
+    """A copy of the kit, committed, then with toy3 made by ``kvkit new``."""
+    kit = copy_of_the_kit(tmp_path_factory.mktemp("kit"))
     done = kvkit(kit, "new", NAME)
     assert f"{NAME} is ready" in done.stdout, done.stdout
     return kit
@@ -211,8 +216,9 @@ msgstr "current_length=5 での update(0, keys, values)"
 '''
 
 
-def test_a_new_check_in_part_1_needs_its_file_and_its_catalogue_entry(kit):
-    commit(kit)
+@pytest.mark.xdist_group("new-assignment-part-1")  # a copy of its own: free to run beside the toy3 tests
+def test_a_new_check_in_part_1_needs_its_file_and_its_catalogue_entry(tmp_path):
+    kit = copy_of_the_kit(tmp_path / "kit")  # part 1 only: toy3 plays no part
     total, public = points_in_all(kit, "kv_cache")
     hand = ["tests/kv_cache/test_todo1_cache.py", "tests/kv_cache/locale/ja/LC_MESSAGES/kv_cache.po"]
     append(kit / hand[0], NEW_CHECK)

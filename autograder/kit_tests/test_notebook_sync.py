@@ -1,7 +1,7 @@
 """The nbgrader course is generated, not kept by hand: in sync with the reference and the tests, and clean.
 
-- ``source/<name>/`` equals a fresh ``kvkit notebook`` (notebook and shipped support files);
-- ``release/<name>/`` equals a fresh ``nbgrader generate_assignment`` of it;
+- ``source/<name>/`` equals a fresh ``kvkit notebook`` (``kvkit notebook --check --no-release``, here; with the release,
+  a fresh ``nbgrader generate_assignment``, the requirement ``the_course_is_generated`` in ``test_requirements.py``);
 - the release holds no solution code and no hidden test, and nothing in ``source/<name>/`` besides the
   notebook does either (nbgrader copies those files into every graded folder);
 - the notebook has one test cell per graded pytest item, with the same points;
@@ -19,11 +19,12 @@ import pytest
 from kvkit.cli import main
 from kvkit.course.checks import check_key, check_name, collect_checks
 from kvkit.course.courses import courses_of, english
-from kvkit.course.folders import stale_paths, write_course
+from kvkit.course.folders import write_course
 from kvkit.course.submission import notebook_to_package, read_notebook
 from kvkit.course.template import notebook_points
 from kvchecks import assignment as kvchecks_assignment
 from layouts_support import per_assignment
+from shared_support import shared
 from secrets_support import reference_solution_lines
 
 COURSES = per_assignment(lambda layout: [(course,) for course in courses_of(layout)], lambda value: value[0].name)
@@ -95,21 +96,9 @@ def leaks(layout, folder: Path, skip_notebook: str | None = None) -> dict[str, l
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
     """``written(layout)``: ``layout``'s courses written afresh, as `kvkit notebook` writes them (the repository
-    holds only their notebooks), once."""
-    found = {}
-
-    def get(layout) -> Path:
-        name = layout.assignment.name
-        if name not in found:
-            found[name] = write_course(layout, tmp_path_factory.mktemp(f"course-{name}"))
-        return found[name]
-
-    return get
-
-
-@pytest.mark.slow  # real nbgrader generate_assignment
-def test_committed_course_is_up_to_date(written, layout):
-    assert stale_paths(layout, release=True, fresh=written(layout)) == [], "run `kvkit notebook`"
+    holds only their notebooks), once per session (shared by the xdist workers)."""
+    return lambda layout: shared(tmp_path_factory, f"written-course-{layout.assignment.name}",
+                                 lambda folder: write_course(layout, folder))
 
 
 def test_kvkit_notebook_check_passes(capsys, layout):

@@ -4,7 +4,8 @@ One test per assignment and requirement; a failure lists the problems, each with
 check-assignment NAME`` prints them. The list has one source: a new requirement goes into ``kvkit.requirements``,
 and this test and the command take it from there. The requirements that run one of the kit's generators in a
 process of its own (``kvkit build --check``, ``goldens --check``, ``catalogs --check``, ``notebook --check``) are
-``slow``: ``make check`` leaves them to ``make test``.
+``slow``: ``make check`` leaves them to ``make test``. The others of one assignment run on one xdist worker
+(``--dist loadgroup``), which gathers the facts about its checks (its census, a process of its own) once.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ SUBJECTS = subjects()  # each gathers the facts about its checks once per proces
 
 @pytest.mark.parametrize("name,requirement", [
     pytest.param(name, requirement, id=f"{name}-{requirement.name}",
-                 marks=[pytest.mark.slow] if requirement.slow else [])
+                 marks=[pytest.mark.slow] if requirement.slow else [pytest.mark.xdist_group(f"requirements-{name}")])
     for name in SUBJECTS for requirement in REQUIREMENTS])
 def test_the_assignment_meets_the_requirement(name, requirement):
     problems = requirement.check(SUBJECTS[name])

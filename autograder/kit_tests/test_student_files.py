@@ -1,9 +1,12 @@
-"""The files a student installs from and reads: ``requirements.txt`` (torch's CPU wheel) and the student README."""
+"""The files a student installs from and reads: ``requirements.txt`` (torch's CPU wheel) and the student README.
+
+What these files must hold (the CPU index, the kit's torch pin, the README's Python, points and markers) is a
+requirement (``kvkit.requirements``: ``test_requirements.py``; the points the README states are ``kvkit build
+--check``'s); here, that pip then picks the right wheel, and part 1's README's install notes."""
 
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import zipfile
@@ -11,13 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.course.checks import collect_checks
 from kvkit.gradescope import TORCH_INDEX
-from kvkit.registry import ROOT
+from kvkit.requirements import kit_torch_pin
 from layouts_support import PART1
 
-CPU_INDEX_LINE = f"--extra-index-url {TORCH_INDEX}"
-POINTS_SENTENCE = r"(\d+)\s+points\s+in\s+all,\s+(\d+)\s+of\s+them\s+in\s+the\s+public\s+checks"  # across line breaks
 
 
 def requirements(layout) -> Path:
@@ -26,29 +26,6 @@ def requirements(layout) -> Path:
 
 def readme(layout) -> Path:
     return layout.skeleton / "README.md"
-
-
-def requirement_lines(layout) -> list[str]:
-    return [line.strip() for line in requirements(layout).read_text().splitlines()
-            if line.strip() and not line.startswith("#")]
-
-
-def kit_torch_pin() -> str:
-    """The torch requirement of the kit's own pyproject.toml, e.g. ``torch==2.13.0``."""
-    found = re.search(r'"(torch==[^"]+)"', (ROOT / "pyproject.toml").read_text())
-    assert found, "pyproject.toml pins no torch version"
-    return found.group(1)
-
-
-def test_requirements_add_pytorch_cpu_index_and_pin_the_kits_torch(layout):
-    lines = requirement_lines(layout)
-    assert CPU_INDEX_LINE in lines, \
-        f"{requirements(layout)} must hold {CPU_INDEX_LINE!r} (else Linux gets the CUDA build)"
-    assert not any(line.startswith(("--index-url", "-i ")) for line in lines), (
-        "--index-url would replace PyPI, where numpy and pytest come from; use --extra-index-url"
-    )
-    torch = [line for line in lines if line.startswith("torch")]
-    assert torch == [kit_torch_pin()], f"expected exactly {kit_torch_pin()!r} (no +cpu: macOS has no such wheel)"
 
 
 def fake_wheel(folder: Path, name: str, version: str, tag: str) -> None:
@@ -94,28 +71,6 @@ def test_pip_picks_the_cpu_wheel_on_linux_and_the_plain_one_on_macos(tmp_path, l
     installs = json.loads(report.read_text())["install"]
     chosen = {item["metadata"]["name"]: item["metadata"]["version"] for item in installs}
     assert chosen["torch"] == version + expected, f"on {platform} pip chose torch {chosen['torch']}"
-
-
-def graded_points(layout) -> tuple[int, int]:
-    """``(all points, public points)`` of the checks ``kvkit grade`` runs."""
-    items = collect_checks(layout, hidden=True)
-    return sum(item.points for item in items), sum(item.points for item in items if not item.hidden)
-
-
-def test_readme_states_the_graded_points(layout):
-    total, public = graded_points(layout)
-    found = re.search(POINTS_SENTENCE, readme(layout).read_text())
-    assert found, f"{readme(layout)} must say 'N points in all, M of them in the public checks'"
-    assert (int(found.group(1)), int(found.group(2))) == (total, public), (
-        f"{readme(layout)} says {found.group(1)} points in all, {found.group(2)} public; the checks give {total} and "
-        f"{public}"
-    )
-
-
-def test_readme_names_the_python_the_kit_requires(layout):
-    minimum = re.search(r'requires-python = ">=(\d+\.\d+)"', (ROOT / "pyproject.toml").read_text()).group(1)
-    assert f"Python {minimum} or newer" in readme(layout).read_text(), \
-        f"{readme(layout)} must say 'Python {minimum} or newer'"
 
 
 def test_readme_explains_the_cpu_install_and_the_speed_script():

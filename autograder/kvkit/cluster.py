@@ -32,7 +32,7 @@ from .intake import Submission, fingerprint_of
 from .paths import Layout
 from .registry import ROOT
 
-CONNECT_TIMEOUT = 30  # seconds to reach the scheduler and see a worker
+CONNECT_TIMEOUT = 30.0  # seconds to reach the scheduler and see a worker (grade-all --connect-timeout)
 
 
 class KitMismatch(Exception):
@@ -110,26 +110,27 @@ def worker_kit(assignment: str) -> str:
     return _KITS[assignment]
 
 
-def connect(address: str):
-    """A Dask client of the scheduler at ``address``; ``UsageError`` in one line when it cannot be reached."""
+def connect(address: str, timeout: float = CONNECT_TIMEOUT):
+    """A Dask client of the scheduler at ``address``; ``UsageError`` in one line when it cannot be reached within
+    ``timeout`` seconds."""
     try:
         from distributed import Client
     except ImportError:
         raise UsageError("--scheduler needs Dask distributed: pip install 'kvkit[cluster]' (or distributed)")
     try:
-        return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
+        return Client(address, timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as err:
         raise UsageError(f"no Dask scheduler answers at {address} ({type(err).__name__}): start one with "
                          "`dask scheduler` and give its address")
 
 
-def matching_workers(client, assignment: str, kit: str, say=print) -> list[str]:
-    """The workers whose kit for ``assignment`` is the instructor's; one line for each that is refused. Waits for a
-    first worker."""
+def matching_workers(client, assignment: str, kit: str, say=print, timeout: float = CONNECT_TIMEOUT) -> list[str]:
+    """The workers whose kit for ``assignment`` is the instructor's; one line for each that is refused. Waits up to
+    ``timeout`` seconds for a first worker."""
     try:
-        client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+        client.wait_for_workers(1, timeout=timeout)
     except TimeoutError:
-        raise UsageError(f"the Dask scheduler has no worker after {CONNECT_TIMEOUT} s: start `dask worker ADDRESS` "
+        raise UsageError(f"the Dask scheduler has no worker after {timeout:g} s: start `dask worker ADDRESS` "
                          "on each machine that has the kit installed")
     kits = client.run(worker_kit, assignment)
     threads = {address: info.get("nthreads", 1) for address, info in client.scheduler_info()["workers"].items()}
@@ -149,7 +150,8 @@ def matching_workers(client, assignment: str, kit: str, say=print) -> list[str]:
     return good
 
 
-def grade_on_cluster(layout: Layout, client, todo: list, options: dict, on_row, say=print) -> None:
+def grade_on_cluster(layout: Layout, client, todo: list, options: dict, on_row, say=print,
+                     timeout: float = CONNECT_TIMEOUT) -> None:
     """Grade every ``(entry, submission, fingerprint)`` of ``todo`` (submissions of ``layout``'s assignment) on the
     cluster; ``on_row(entry, row)`` for each, as they finish (``row`` None when the grading failed: a rerun tries
     again)."""
@@ -157,7 +159,7 @@ def grade_on_cluster(layout: Layout, client, todo: list, options: dict, on_row, 
 
     name = layout.assignment.name
     kit = kit_fingerprint(layout)
-    workers = matching_workers(client, name, kit, say)
+    workers = matching_workers(client, name, kit, say, timeout)
     futures = {}
     for entry, submission, print_ in todo:
         future = client.submit(grade_on_worker, name, entry.student, pack(submission), print_, options, kit,

@@ -256,9 +256,11 @@ def _safe(text: str) -> str:
 
 def grade_all(layout: Layout, submissions: Path, out_csv: Path, jobs: int | None = None,
               results_dir: Path | None = None, hidden: bool = True, timeout: float = PROBE_TIMEOUT,
-              progress: bool = True, scheduler: str | None = None, lang: str = "en") -> dict:
+              progress: bool = True, scheduler: str | None = None, lang: str = "en",
+              connect_timeout: float | None = None) -> dict:
     """Grade every submission of ``layout``'s assignment in ``submissions`` (here, or on the Dask cluster at
-    ``scheduler``), reporting in ``lang``; returns counts, wall time and the entries skipped."""
+    ``scheduler``, reached and given a first worker within ``connect_timeout`` seconds), reporting in ``lang``;
+    returns counts, wall time and the entries skipped."""
     with speaking(lang):  # the refusals' reasons; each grading speaks it too (options)
         started = time.perf_counter()
         submissions = Path(submissions).resolve()
@@ -296,7 +298,7 @@ def grade_all(layout: Layout, submissions: Path, out_csv: Path, jobs: int | None
 
             try:
                 if todo and scheduler:
-                    _grade_on_cluster(layout, scheduler, todo, results_dir, options, on_row)
+                    _grade_on_cluster(layout, scheduler, todo, results_dir, options, on_row, connect_timeout)
                 elif todo:
                     _grade_locally(layout, todo, results_dir, options, jobs, on_row)
             finally:
@@ -325,17 +327,19 @@ def _grade_locally(layout: Layout, todo: list, results_dir: Path, options: dict,
                 on_row(entry, row)
 
 
-def _grade_on_cluster(layout: Layout, address: str, todo: list, results_dir: Path, options: dict, on_row) -> None:
+def _grade_on_cluster(layout: Layout, address: str, todo: list, results_dir: Path, options: dict, on_row,
+                      connect_timeout: float | None = None) -> None:
     """Each submission graded on a Dask worker (:mod:`kvkit.cluster`); the files are written here."""
-    from .cluster import connect, grade_on_cluster
+    from .cluster import CONNECT_TIMEOUT, connect, grade_on_cluster
 
-    client = connect(address)
+    timeout = CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
+    client = connect(address, timeout)
     try:
         def write(entry: Entry, outcome: dict) -> None:
             on_row(entry, record(results_dir / entry.student, entry.student, outcome))
 
         grade_on_cluster(layout, client, todo, {k: v for k, v in options.items() if k != "hide"}, write,
-                         say=lambda line: print(line, file=sys.stderr))
+                         say=lambda line: print(line, file=sys.stderr), timeout=timeout)
     finally:
         client.close()
 
@@ -358,7 +362,7 @@ def run(args) -> int:
     summary = grade_all(args.layout, Path(args.submissions), Path(args.out), jobs=args.jobs,
                         results_dir=Path(args.results_dir) if args.results_dir else None,
                         hidden=not args.public_only, timeout=args.timeout, progress=not args.no_progress,
-                        scheduler=args.scheduler, lang=args.lang)
+                        scheduler=args.scheduler, lang=args.lang, connect_timeout=args.connect_timeout)
     print(f"{summary['students']} submissions: {summary['graded']} graded, {summary['skipped']} already graded "
           f"(skipped), {summary['refused']} not gradable, {summary['errors']} grader errors; {summary['jobs']} jobs, "
           f"{summary['seconds']:.1f} s")
@@ -386,4 +390,7 @@ def add_parser(sub) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="grade on the Dask cluster whose scheduler is at ADDRESS (e.g. tcp://10.0.0.5:8786); the "
                         "results folder and the CSV stay here (see docs/grading.md)")
+    p.add_argument("--connect-timeout", type=float, default=None, metavar="SECONDS",
+                   help="with --scheduler: seconds to reach the scheduler and to wait for its first worker "
+                        "(default 30)")
     p.set_defaults(func=run)

@@ -13,6 +13,8 @@ import pytest
 
 from kvkit.registry import ROOT
 
+pytestmark = pytest.mark.slow  # each run is a bench of the package, in a process of its own
+
 BENCH = [sys.executable, "-m", "kvkit.cli", "--assignment", "kv_serving", "bench", "--quick"]
 
 
