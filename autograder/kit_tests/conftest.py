@@ -79,6 +79,17 @@ def nbgrader_class(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def written_courses(tmp_path_factory):
+    """``written_courses(layout)``: a folder holding ``layout``'s courses written afresh as ``kvkit notebook`` writes
+    them (``source/NAME/`` with its support files, ``release/NAME/`` by real ``nbgrader generate_assignment``; the
+    repository holds only their notebooks), once per session (shared by the xdist workers)."""
+    from kvkit.course.folders import write_course
+
+    return lambda layout: shared(tmp_path_factory, f"written-course-{layout.assignment.name}",
+                                 lambda folder: write_course(layout, folder))
+
+
+@pytest.fixture(scope="session")
 def body_checks(tmp_path_factory):
     """``body_checks(layout, body)``: ``(folder, results)``: the reference with one TODO body replaced by the example
     ``body`` (:func:`selfcheck_support.example_package`), checked in process like the student's ``pytest`` (check

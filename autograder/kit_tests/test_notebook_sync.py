@@ -19,12 +19,10 @@ import pytest
 from kvkit.cli import main
 from kvkit.course.checks import check_key, check_name, collect_checks
 from kvkit.course.courses import courses_of, english
-from kvkit.course.folders import write_course
 from kvkit.course.submission import notebook_to_package, read_notebook
 from kvkit.course.template import notebook_points
 from kvchecks import assignment as kvchecks_assignment
 from layouts_support import per_assignment
-from shared_support import shared
 from secrets_support import reference_solution_lines
 
 COURSES = per_assignment(lambda layout: [(course,) for course in courses_of(layout)], lambda value: value[0].name)
@@ -93,14 +91,6 @@ def leaks(layout, folder: Path, skip_notebook: str | None = None) -> dict[str, l
     return found
 
 
-@pytest.fixture(scope="module")
-def written(tmp_path_factory):
-    """``written(layout)``: ``layout``'s courses written afresh, as `kvkit notebook` writes them (the repository
-    holds only their notebooks), once per session (shared by the xdist workers)."""
-    return lambda layout: shared(tmp_path_factory, f"written-course-{layout.assignment.name}",
-                                 lambda folder: write_course(layout, folder))
-
-
 def test_kvkit_notebook_check_passes(capsys, layout):
     assert main(["--assignment", layout.assignment.name, "notebook", "--check", "--no-release"]) == 0
     assert "up to date" in capsys.readouterr().out
@@ -108,21 +98,21 @@ def test_kvkit_notebook_check_passes(capsys, layout):
 
 @pytest.mark.slow  # real nbgrader generate_assignment
 @pytest.mark.parametrize("layout,edition", COURSES)
-def test_release_has_no_solution_and_no_hidden_test(written, layout, edition):
-    assert leaks(layout, written(layout) / "release" / edition.name) == {}
+def test_release_has_no_solution_and_no_hidden_test(written_courses, layout, edition):
+    assert leaks(layout, written_courses(layout) / "release" / edition.name) == {}
 
 
 @pytest.mark.slow  # real nbgrader generate_assignment
 @pytest.mark.parametrize("layout,edition", COURSES)
-def test_source_support_files_hold_no_solution_and_no_hidden_test(written, layout, edition):
+def test_source_support_files_hold_no_solution_and_no_hidden_test(written_courses, layout, edition):
     # nbgrader copies every file of source/<name>/ but the notebook into each graded folder
-    assert leaks(layout, written(layout) / "source" / edition.name, skip_notebook=edition.notebook_name) == {}
+    assert leaks(layout, written_courses(layout) / "source" / edition.name, skip_notebook=edition.notebook_name) == {}
 
 
 @pytest.mark.slow  # real nbgrader generate_assignment
 @pytest.mark.parametrize("layout,edition", COURSES)
-def test_the_scan_finds_what_it_looks_for(written, layout, edition):
-    found = leaks(layout, written(layout) / "source" / edition.name)  # the source notebook itself holds both
+def test_the_scan_finds_what_it_looks_for(written_courses, layout, edition):
+    found = leaks(layout, written_courses(layout) / "source" / edition.name)  # the source notebook itself holds both
     assert any("BEGIN SOLUTION" in bad for bad in found.get(edition.notebook_name, []))
     assert any("BEGIN HIDDEN TESTS" in bad for bad in found.get(edition.notebook_name, []))
     solution = reference_solution_lines(layout)  # and it finds the solution's own lines, not only the markers

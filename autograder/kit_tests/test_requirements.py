@@ -5,14 +5,16 @@ check-assignment NAME`` prints them. The list has one source: a new requirement 
 and this test and the command take it from there. The requirements that run one of the kit's generators in a
 process of its own (``kvkit build --check``, ``goldens --check``, ``catalogs --check``, ``notebook --check``) are
 ``slow``: ``make check`` leaves them to ``make test``. The others of one assignment run on one xdist worker
-(``--dist loadgroup``), which gathers the facts about its checks (its census, a process of its own) once.
+(``--dist loadgroup``), which gathers the facts about its checks (its census, a process of its own) once. Whether the committed courses are
+what ``kvkit notebook`` writes is judged against the courses the session writes once (``written_courses``), which
+``test_notebook_sync.py`` scans too.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from kvkit.requirements import REQUIREMENTS, subjects
+from kvkit.requirements import REQUIREMENTS, Subject, subjects, the_course_is_generated
 
 SUBJECTS = subjects()  # each gathers the facts about its checks once per process
 
@@ -21,6 +23,9 @@ SUBJECTS = subjects()  # each gathers the facts about its checks once per proces
     pytest.param(name, requirement, id=f"{name}-{requirement.name}",
                  marks=[pytest.mark.slow] if requirement.slow else [pytest.mark.xdist_group(f"requirements-{name}")])
     for name in SUBJECTS for requirement in REQUIREMENTS])
-def test_the_assignment_meets_the_requirement(name, requirement):
-    problems = requirement.check(SUBJECTS[name])
+def test_the_assignment_meets_the_requirement(name, requirement, written_courses):
+    subject = SUBJECTS[name]
+    if requirement.check is the_course_is_generated:  # compared with the courses the session wrote once
+        subject = Subject(subject.layout, written_courses(subject.layout))
+    problems = requirement.check(subject)
     assert not problems, f"{name}: {requirement.says}\n" + "\n".join(problems)

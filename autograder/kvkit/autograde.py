@@ -12,7 +12,9 @@ and passes both on.
 - :class:`IntakeExporter` (``Autograde.exporter_class``): reads the submitted
   notebook without following a link; a notebook that is a link (or sits in a
   linked folder), is not a plain file, is oversized or is not a notebook is
-  refused in one line and graded as the untouched release (0).
+  refused in one line and graded as the untouched release (0). Of the cells'
+  nbgrader metadata only the grade id is read (:func:`as_released`): each
+  cell gets the release's metadata for it, or none.
 - :class:`NameTodoStubs` (``GenerateAssignment``, after ``ClearSolutions``):
   each answer cell's ``raise NotImplementedError()`` names its TODO.
 - :class:`StartTrustedGrading` (``Autograde``, first): the notebook's answer
@@ -366,18 +368,44 @@ def notebook_problem(nb) -> str | None:
     """What makes ``nb`` (parsed JSON) something nbgrader cannot take as a notebook, or None."""
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         return "not a Jupyter notebook (no list of cells)"
-    if not isinstance(nb.get("metadata", {}), dict) or not isinstance(nb.get("nbformat"), int):
-        return "not a Jupyter notebook (no metadata or nbformat version)"
+    if not isinstance(nb.get("nbformat"), int):
+        return "not a Jupyter notebook (no nbformat version)"
     for number, cell in enumerate(nb["cells"], 1):
         if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
             return f"cell {number} is not a notebook cell"
         source = cell.get("source", "")
         if not (isinstance(source, str) or (isinstance(source, list) and all(isinstance(s, str) for s in source))):
             return f"cell {number}'s source is not text"
-        metadata = cell.get("metadata", {})
-        if not isinstance(metadata, dict) or not isinstance(metadata.get("nbgrader", {}), dict):
-            return f"cell {number}'s metadata is not a mapping"
     return None
+
+
+def as_released(nb: dict, release: dict) -> list[int]:
+    """Give each cell of the submitted ``nb`` (parsed JSON, in place) the nbgrader metadata that the ``release``
+    notebook gives its grade id, or none: what a cell's metadata claims (its points, its kind, its schema version,
+    its checksum) is the student's to edit, so only its grade id is read, and only to find the release's cell. A cell
+    whose claim names no cell of the release of its own cell type, or is not even well formed, loses its nbgrader
+    metadata (and metadata that is not a mapping, the notebook's or a cell's, is read as empty): nbgrader then reads it as an ordinary cell (an answer cell so made counts as the release's stub, a
+    test cell is put back from the gradebook). Returns the numbers of the cells that lost it."""
+    released = {c["metadata"]["nbgrader"].get("grade_id"): c for c in release["cells"]
+                if isinstance(c.get("metadata", {}).get("nbgrader"), dict)}
+    if not isinstance(nb.get("metadata"), dict):
+        nb["metadata"] = {}
+    lost = []
+    for number, cell in enumerate(nb["cells"], 1):
+        if not isinstance(cell.get("metadata"), dict):
+            cell["metadata"] = {}
+        metadata = cell["metadata"]
+        if "nbgrader" not in metadata:
+            continue
+        claim = metadata["nbgrader"]
+        grade_id = claim.get("grade_id") if isinstance(claim, dict) else None
+        own = released.get(grade_id) if isinstance(grade_id, str) else None
+        if own is None or own.get("cell_type") != cell.get("cell_type"):
+            del metadata["nbgrader"]
+            lost.append(number)
+        else:
+            metadata["nbgrader"] = json.loads(json.dumps(own["metadata"]["nbgrader"]))
+    return lost
 
 
 class IntakeExporter(NotebookExporter):
@@ -409,6 +437,12 @@ class IntakeExporter(NotebookExporter):
             problem = notebook_problem(parsed)
             if problem:
                 raise Refused(problem)
+            lost = as_released(parsed, trusted_notebook(self.config, resources))
+            if lost:
+                self.log.warning("kvkit: %s's %s.ipynb: cell %s carries nbgrader metadata that is no cell's of the "
+                                 "release (edited by hand?); read as an ordinary cell", quoted(info["student"]),
+                                 quoted(info["notebook"]), ", ".join(map(str, lost[:10])) + (", ..." if len(lost) > 10 else ""))
+            text = json.dumps(parsed)
             try:
                 nb = nbformat.reads(text, as_version=4)
             except Exception as err:  # nbformat's own conversion failed: the notebook is broken
