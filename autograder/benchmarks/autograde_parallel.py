@@ -5,7 +5,8 @@
 Makes one scratch course with ``--n`` submitted notebooks (the reference, the untouched release and the partly
 correct example, in turn) and a copy of it; autogrades the first with one real ``nbgrader autograde`` and the copy
 with ``kvkit autograde --jobs N``; prints both wall times, their ratio, and whether the two gradebooks hold the
-same score for every graded cell of every student.
+same score for every graded cell of every student; and what ``--jobs`` busy processes get of this machine's cores
+(:mod:`cores`), the most the speed-up can reach here.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from cores import parallel_ceiling
 from kvkit.course.courses import english
 from kvkit.course.folders import NBGRADER_CONFIG, ensure_kernel, nbgrader_command, nbgrader_env, scratch_course
 from kvkit.examples import example_texts
@@ -66,10 +68,13 @@ def main() -> int:
         many = timed([sys.executable, "-m", "kvkit.cli", "autograde", COURSE.name, "--jobs", str(args.jobs),
                       "--course", str(parallel)], ROOT)
         same = gradebook(serial, list(students)) == gradebook(parallel, list(students))
+    ceiling = parallel_ceiling(args.jobs)
     figures = {"notebooks": args.n, "jobs": args.jobs, "nbgrader_autograde_s": round(one, 1),
-               "kvkit_autograde_s": round(many, 1), "speedup": round(one / many, 2), "same_gradebook": same}
+               "kvkit_autograde_s": round(many, 1), "speedup": round(one / many, 2),
+               "parallel_ceiling": round(ceiling, 2), "same_gradebook": same}
     print(f"{args.n} notebooks of {COURSE.name}: nbgrader autograde {one:.1f} s ({one / args.n:.2f} s each); "
-          f"kvkit autograde --jobs {args.jobs} {many:.1f} s ({many / args.n:.2f} s each); {one / many:.2f}x; "
+          f"kvkit autograde --jobs {args.jobs} {many:.1f} s ({many / args.n:.2f} s each); {one / many:.2f}x "
+          f"({args.jobs} busy processes get {ceiling:.2f}x of one here); "
           f"the same gradebook scores: {same}")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")

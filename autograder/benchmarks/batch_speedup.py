@@ -9,7 +9,8 @@ of cores), each into a fresh results folder, and prints both wall times, their
 ratio, and each run's wall time per submission against a cold ``kvkit grade
 reference`` (a fresh process, torch's import included: the median of one
 before, one between and one after the two runs, so a machine whose load
-changes weighs on both sides). Both runs must give the same grades.
+changes weighs on both sides). Both runs must give the same grades. It also prints what two busy processes get of
+this machine's cores (:mod:`cores`), the most a ``--jobs 2`` speed-up can reach here.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from cores import parallel_ceiling
 from kvkit.grade_all import grade_all
 from kvkit.examples import write_example, write_package
 from kvkit.paths import Layout
@@ -83,10 +85,12 @@ def main() -> int:
             assert summary["graded"] == args.n and summary["errors"] == 0, summary
         colds.append(cold_grade())
         cold = sorted(colds)[1]
+        ceiling = parallel_ceiling(args.jobs)
         same = grades(tmp / "jobs1.csv") == grades(tmp / f"jobs{args.jobs}.csv")
     figures = {"submissions": args.n, "mix": counts, "cores": os.cpu_count(), "jobs": args.jobs,
                "serial_s": round(runs[1], 1), "parallel_s": round(runs[args.jobs], 1),
-               "speedup": round(runs[1] / runs[args.jobs], 2), "same_grades": same, "cold_grade_s": round(cold, 2),
+               "speedup": round(runs[1] / runs[args.jobs], 2), "parallel_ceiling": round(ceiling, 2), "same_grades": same,
+               "cold_grade_s": round(cold, 2),
                "cold_grades_s": [round(c, 2) for c in colds],
                "of_cold_grade": {jobs: round(wall / args.n / cold, 3) for jobs, wall in runs.items()}}
     print(f"{args.n} submissions ({', '.join(f'{v} {k}' for k, v in counts.items())}) on {os.cpu_count()} cores; "
@@ -94,7 +98,8 @@ def main() -> int:
     for jobs, label in ((1, "serial   (--jobs 1)"), (args.jobs, f"parallel (--jobs {args.jobs})")):
         per = runs[jobs] / args.n
         print(f"{label}: {runs[jobs]:6.1f} s  ({per:.2f} s per submission, 1/{cold / per:.1f} of a cold grade)")
-    print(f"speed-up: {figures['speedup']:.2f}x; same grades in both runs: {same}")
+    print(f"speed-up: {figures['speedup']:.2f}x ({args.jobs} busy processes get {ceiling:.2f}x of one here); same grades in "
+          f"both runs: {same}")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     return 0 if same else 1
