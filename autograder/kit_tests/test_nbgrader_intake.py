@@ -11,8 +11,8 @@ run:
   grade of their code;
 - a notebook that is a link to a classmate's, or sits in a folder that is one: refused in one line, 0;
 - answer cells deleted or stripped of their nbgrader metadata count as the release's stubs (0), never the solution;
-  of a cell's nbgrader metadata only its grade id is read: points, schema versions, cell types and metadata that is
-  no mapping, edited by hand, neither stop the class's run nor move a score
+  of a notebook only its cells' types, sources and grade ids are read: nbgrader metadata, cell ids, outputs and
+  the kernelspec edited by hand neither stop the class's run nor move a score
   (also in ``kv_cache_ja`` and ``kv_serving``, whose classes ``nbgrader_support`` builds once per session);
   one deleted answer cell of the reference scores what ``kvkit grade`` gives the same notebook;
 - the kernel's own stdout and stderr reach the log only quoted; a 30 MB line is cut to the cell's bound, with a note;
@@ -129,8 +129,8 @@ def write_kv_cache(course: Path, kit: Path, scratch: Path) -> dict[str, Path]:
     made["a_one_deleted"] = edited(full, submission(course, "a_one_deleted"), lambda nb: delete_answers(
         nb, keep=lambda c: c["metadata"]["nbgrader"]["grade_id"] != "generate_transformergenerator"))
 
-    # the nbgrader metadata edited by hand: claims about the test cells beside the reference's code, points
-    # claimed beside the skeleton's, one answer cell's metadata that is no mapping beside the reference's code
+    # the notebook edited by hand around the reference's code: claims in the test cells' nbgrader metadata, metadata
+    # that is no mapping, cell ids invalid and repeated, outputs and a kernelspec nbformat rejects, odd attachments
     def claims(nb):
         tests = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade") and not is_answer(c)]
         tests[0]["metadata"]["nbgrader"]["points"] = "lots"
@@ -140,19 +140,30 @@ def write_kv_cache(course: Path, kit: Path, scratch: Path) -> dict[str, Path]:
         tests[3].pop("outputs", None)
         tests[3].pop("execution_count", None)
         tests[4]["metadata"] = "not a mapping"
-        nb["metadata"] = "not a mapping"
+        for number, cell in enumerate(nb["cells"]):
+            cell["id"] = "same" if number % 2 else "not/a valid*id"
+            if cell["cell_type"] == "code":
+                cell.update(outputs=[{"output_type": "forged", "text": "passed"}], execution_count="many")
+            else:
+                cell["attachments"] = {"x.png": {"image/png": 123}}
+        nb["metadata"] = {"kernelspec": {"name": "../../bin/sh", "display_name": 1}, "nbgrader": "not a mapping"}
+        nb["nbformat_minor"] = 99
     made["m_claims"] = edited(full, submission(course, "m_claims"), claims)
 
+    # points claimed beside the skeleton's code
     def points(nb):
         for cell in nb["cells"]:
             if cell["metadata"].get("nbgrader", {}).get("grade"):
                 cell["metadata"]["nbgrader"]["points"] = 1000
     made["m_points"] = edited(release, submission(course, "m_points"), points)
 
-    def answer_claim(nb):
-        first_answer = next(c for c in nb["cells"] if is_answer(c))
-        first_answer["metadata"]["nbgrader"] = "not a mapping"
-    made["m_answer_claim"] = edited(full, submission(course, "m_answer_claim"), answer_claim)
+    # beside the reference's code: one answer cell's nbgrader metadata no mapping, another answer cell copied
+    def answer_claims(nb):
+        answers = [(i, c) for i, c in enumerate(nb["cells"]) if is_answer(c)]
+        answers[0][1]["metadata"]["nbgrader"] = "not a mapping"
+        index, cell = answers[1]
+        nb["cells"].insert(index + 1, dict(json.loads(json.dumps(cell)), id="a-copy"))
+    made["m_answer_claims"] = edited(full, submission(course, "m_answer_claims"), answer_claims)
 
     # what the kernel prints: raw to its stdout and stderr, one 30 MB line
     def loud(nb):
@@ -351,18 +362,22 @@ def test_deleted_or_untagged_answer_cells_count_as_the_release_stubs(course):
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("nbgrader-intake")
-def test_edited_nbgrader_metadata_changes_no_score_and_stops_no_class(course, kvkit_grade):
-    """Only a cell's grade id is read of its nbgrader metadata: points, schema versions, cell types and metadata
-    that is no mapping claimed by hand neither crash the class's run (``test_every_run_finishes_without_a_traceback``)
-    nor move a score; an answer cell whose metadata is no mapping counts as its stub, as ``kvkit grade`` says."""
+def test_a_notebook_edited_by_hand_is_graded_by_its_code_and_stops_no_class(course, kvkit_grade):
+    """Of a submitted notebook only its cells' types, sources and grade ids are read: nbgrader metadata claimed by hand
+    (points, schema versions, cell types), metadata that is no mapping, invalid or repeated cell ids, forged outputs,
+    a kernelspec and attachments nbformat rejects neither crash the class's run
+    (``test_every_run_finishes_without_a_traceback``) nor move a score; an answer cell whose metadata is no mapping,
+    or that is there twice, counts as its stub, as ``kvkit grade`` says."""
     scores, (total, _) = course["scores"]["kv_cache"], course["full"]["kv_cache"]
     assert scores["m_claims"] == (total, total)
     assert scores["m_points"] == (0, total)
-    report = kvkit_grade(course["made"]["m_answer_claim"])
-    assert scores["m_answer_claim"] == (report.score, report.max_score) and 0 < report.score < total
+    report = kvkit_grade(course["made"]["m_answer_claims"])
+    assert scores["m_answer_claims"] == (report.score, report.max_score) and 0 < report.score < total
+    assert "2 times" in " ".join(report.notes)
     log = course["log"]["kv_cache"]
-    assert re.search(r"kvkit: m_claims's kv_cache\.ipynb: cell [\d, ]+ carries nbgrader metadata that is no cell's of "
-                     r"the release", log), log[-3000:]
+    for student in ("m_claims", "m_answer_claims"):
+        assert re.search(rf"kvkit: {student}'s kv_cache\.ipynb: cell [\d, ]+ carries nbgrader metadata that is no "
+                         r"cell's of the release", log), log[-3000:]
 
 
 @pytest.mark.slow

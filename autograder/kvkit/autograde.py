@@ -12,9 +12,9 @@ and passes both on.
 - :class:`IntakeExporter` (``Autograde.exporter_class``): reads the submitted
   notebook without following a link; a notebook that is a link (or sits in a
   linked folder), is not a plain file, is oversized or is not a notebook is
-  refused in one line and graded as the untouched release (0). Of the cells'
-  nbgrader metadata only the grade id is read (:func:`as_released`): each
-  cell gets the release's metadata for it, or none.
+  refused in one line and graded as the untouched release (0). Of the
+  notebook only its cells' types, sources and grade ids are read
+  (:func:`as_released`): its metadata, and each cell's, are the release's.
 - :class:`NameTodoStubs` (``GenerateAssignment``, after ``ClearSolutions``):
   each answer cell's ``raise NotImplementedError()`` names its TODO.
 - :class:`StartTrustedGrading` (``Autograde``, first): the notebook's answer
@@ -48,10 +48,12 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
 import threading
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -379,32 +381,69 @@ def notebook_problem(nb) -> str | None:
     return None
 
 
+CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # nbformat 4.5's cell ids
+
+
+def _grade_id(cell: dict) -> str | None:
+    claim = cell["metadata"].get("nbgrader") if isinstance(cell.get("metadata"), dict) else None
+    grade_id = claim.get("grade_id") if isinstance(claim, dict) else None
+    return grade_id if isinstance(grade_id, str) else None
+
+
+def _attachments(value) -> dict | None:
+    """A cell's attachments when they are what nbformat allows ({name: {mime type: text}}), else None."""
+    def text(v):
+        return isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+    if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, dict) and v
+                                       and all(isinstance(m, str) and text(d) for m, d in v.items())
+                                       for k, v in value.items()):
+        return value
+    return None
+
+
 def as_released(nb: dict, release: dict) -> list[int]:
-    """Give each cell of the submitted ``nb`` (parsed JSON, in place) the nbgrader metadata that the ``release``
-    notebook gives its grade id, or none: what a cell's metadata claims (its points, its kind, its schema version,
-    its checksum) is the student's to edit, so only its grade id is read, and only to find the release's cell. A cell
-    whose claim names no cell of the release of its own cell type, or is not even well formed, loses its nbgrader
-    metadata (and metadata that is not a mapping, the notebook's or a cell's, is read as empty): nbgrader then reads it as an ordinary cell (an answer cell so made counts as the release's stub, a
-    test cell is put back from the gradebook). Returns the numbers of the cells that lost it."""
-    released = {c["metadata"]["nbgrader"].get("grade_id"): c for c in release["cells"]
-                if isinstance(c.get("metadata", {}).get("nbgrader"), dict)}
-    if not isinstance(nb.get("metadata"), dict):
-        nb["metadata"] = {}
-    lost = []
+    """The submitted notebook ``nb`` (parsed JSON, its cells' types and sources checked) rewritten in place so that
+    only its cells' types, sources and grade ids come from the student; the rest from the ``release`` notebook.
+
+    What a notebook says about itself (a cell's points, kind, schema version or checksum, the kernel it asks for,
+    outputs, cell ids) is the student's to edit, and nbgrader's own checks stop the whole class's run on such edits.
+    So the notebook gets the release's metadata and format version; a cell whose grade id names a cell of the release
+    of its own type, and no other cell of the notebook claims, gets that cell's metadata (an honest notebook's own);
+    every other cell gets none, and nbgrader reads it as an ordinary cell (an answer cell so made counts as the
+    release's stub, as ``kvkit grade`` counts a duplicated one; a test cell is put back from the gradebook). Outputs
+    are cleared (the kernel runs the notebook again), cell ids kept where valid and unique, attachments where
+    well formed. Returns the numbers of the cells that claimed nbgrader metadata and lost it."""
+    released = {_grade_id(c): c for c in release["cells"] if _grade_id(c)}
+    claims = Counter(_grade_id(c) for c in nb["cells"])
+    with_ids = release.get("nbformat", 4) > 4 or release.get("nbformat_minor", 0) >= 5
+    nb["metadata"] = json.loads(json.dumps(release.get("metadata", {})))
+    nb["nbformat"], nb["nbformat_minor"] = release.get("nbformat", 4), release.get("nbformat_minor", 0)
+    lost, ids = [], set()
     for number, cell in enumerate(nb["cells"], 1):
-        if not isinstance(cell.get("metadata"), dict):
-            cell["metadata"] = {}
-        metadata = cell["metadata"]
-        if "nbgrader" not in metadata:
-            continue
-        claim = metadata["nbgrader"]
-        grade_id = claim.get("grade_id") if isinstance(claim, dict) else None
-        own = released.get(grade_id) if isinstance(grade_id, str) else None
-        if own is None or own.get("cell_type") != cell.get("cell_type"):
-            del metadata["nbgrader"]
-            lost.append(number)
+        grade_id = _grade_id(cell)
+        own = released.get(grade_id) if grade_id else None
+        claimed = isinstance(cell.get("metadata"), dict) and "nbgrader" in cell["metadata"]
+        if own is not None and own.get("cell_type") == cell["cell_type"] and claims[grade_id] == 1:
+            metadata = json.loads(json.dumps(own.get("metadata", {})))
         else:
-            metadata["nbgrader"] = json.loads(json.dumps(own["metadata"]["nbgrader"]))
+            metadata = {}
+            if claimed:
+                lost.append(number)
+        attachments = _attachments(cell.get("attachments"))
+        rebuilt = {"cell_type": cell["cell_type"], "metadata": metadata, "source": cell.get("source", "")}
+        if attachments and cell["cell_type"] != "code":
+            rebuilt["attachments"] = attachments
+        if cell["cell_type"] == "code":
+            rebuilt.update(outputs=[], execution_count=None)
+        if with_ids:
+            cell_id = cell.get("id")
+            if not (isinstance(cell_id, str) and CELL_ID.match(cell_id)) or cell_id in ids:
+                cell_id = next(f"cell-{number}-{n}" for n in range(len(nb["cells"]) + 1)
+                               if f"cell-{number}-{n}" not in ids)
+            ids.add(cell_id)
+            rebuilt["id"] = cell_id
+        cell.clear()
+        cell.update(rebuilt)
     return lost
 
 
@@ -440,11 +479,13 @@ class IntakeExporter(NotebookExporter):
             lost = as_released(parsed, trusted_notebook(self.config, resources))
             if lost:
                 self.log.warning("kvkit: %s's %s.ipynb: cell %s carries nbgrader metadata that is no cell's of the "
-                                 "release (edited by hand?); read as an ordinary cell", quoted(info["student"]),
-                                 quoted(info["notebook"]), ", ".join(map(str, lost[:10])) + (", ..." if len(lost) > 10 else ""))
+                                 "release, or that two cells claim (edited by hand, or a cell copied?); read as an "
+                                 "ordinary cell", quoted(info["student"]), quoted(info["notebook"]),
+                                 ", ".join(map(str, lost[:10])) + (", ..." if len(lost) > 10 else ""))
             text = json.dumps(parsed)
             try:
                 nb = nbformat.reads(text, as_version=4)
+                nbformat.validate(nb)
             except Exception as err:  # nbformat's own conversion failed: the notebook is broken
                 raise Refused(f"not a readable notebook ({type(err).__name__}: {quoted(str(err))[:200]})")
         except Refused as why:
