@@ -45,7 +45,9 @@ def test_malformed_solution_regions_are_refused(source, problem):
 
 
 def test_a_region_outside_the_todo_functions_is_refused(layout):
-    source = 'class KVCache:\n    def reset(self):\n        """Doc."""\n        ### BEGIN SOLUTION\n        pass\n        ### END SOLUTION\n'
+    # a name no assignment gives a TODO (were it a TODO's, the test would say nothing)
+    source = 'class NotATodo:\n    def helper(self):\n        """Doc."""\n        ### BEGIN SOLUTION\n        pass\n        ### END SOLUTION\n'
+    assert "NotATodo.helper" not in {todo.function for todo in layout.assignment.todos.values()}
     with pytest.raises(ValueError, match="not one of the TODO functions"):
         strip_solutions(layout.assignment.todos, source, "cache.py")
 
