@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from kvkit.requirements import REQUIREMENTS, Subject, subjects, the_course_is_generated
+from kvkit.requirements import GENERATED, REQUIREMENTS, TODO_COUNT, Subject, subjects, the_course_is_generated
 
 SUBJECTS = subjects()  # each gathers the facts about its checks once per process
 
@@ -29,3 +29,12 @@ def test_the_assignment_meets_the_requirement(name, requirement, written_courses
         subject = Subject(subject.layout, written_courses(subject.layout))
     problems = requirement.check(subject)
     assert not problems, f"{name}: {requirement.says}\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("prose,counts", [
+    ("built in four TODOs:", True), ("the six TODO functions", True), ("4つの TODO に分けて", True),
+    ("6つの解答セルの中の", True), ("12 TODOs", True),
+    ("the checks of the first three TODOs", False), ("最初の3つの TODO のチェック", False), ("TODO 1, 2, 3, 4", False),
+    ("<!-- kvkit build: todos of x -->4 TODOs<!-- end -->", False)])
+def test_a_count_of_the_todos_in_prose_is_found_and_a_generated_one_is_not(prose, counts):
+    assert bool(TODO_COUNT.search(GENERATED.sub("", prose))) == counts

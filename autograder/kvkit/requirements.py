@@ -531,6 +531,31 @@ def each_editions_prose_is_in_its_language(s: Subject) -> list[str]:
 
 
 # -- what the student gets ---------------------------------------------------------------------------------------------
+# a count of the TODOs (or of their answer cells) written by hand: "in four TODOs", "the 6 TODO functions", "4つの TODO",
+# "6つの解答セル"; "the first three TODOs" names some of them, not how many there are
+TODO_COUNT = re.compile(r"(?<!first )(?<!last )(?<!最初の)\b(?:\d+|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
+                        r" TODO(?:s\b| functions)|(?<!最初の)(?<!後の)(?:\d+|[二三四五六七八九十])つの ?(?:TODO|解答セル)", re.I)
+GENERATED = re.compile(r"<!-- kvkit build: .*?<!-- end", re.S)  # what `kvkit build` writes between its markers
+
+
+@requirement()
+def the_prose_counts_no_todos(s: Subject) -> list[str]:
+    """The prose written by hand (the notebook templates, the student READMEs outside their generated parts,
+    ``contract.md``) never says how many TODOs there are, so that adding one leaves nothing stale."""
+    files = [s.layout.notebook_template(lang) for lang in ("en", *s.assignment.editions)]
+    files += [*s.readmes().values(), s.layout.contract]
+    problems = []
+    for path in files:
+        if not path.is_file():
+            continue  # the requirements of those files say so
+        text = GENERATED.sub("", path.read_text())
+        for match in TODO_COUNT.finditer(text):
+            line = text.count("\n", 0, match.start()) + 1
+            problems.append(f"{s.rel(path)}, near line {line}: {match.group(0)!r} counts the TODOs by hand: say "
+                            "\"the TODOs\" instead (a count in the READMEs comes from `kvkit build`'s markers)")
+    return problems
+
+
 def python_version() -> str:
     """The oldest Python the kit supports (``requires-python`` of ``pyproject.toml``)."""
     return re.search(r'requires-python = ">=(\d+\.\d+)"', (ROOT / "pyproject.toml").read_text()).group(1)
