@@ -21,9 +21,9 @@ from kvkit.course.checks import check_key, check_name, collect_checks
 from kvkit.course.courses import courses_of, english
 from kvkit.course.submission import notebook_to_package, read_notebook
 from kvkit.course.template import notebook_points
+from kvkit.requirements import solution_lines
 from kvchecks import assignment as kvchecks_assignment
 from layouts_support import per_assignment
-from secrets_support import reference_solution_lines
 
 COURSES = per_assignment(lambda layout: [(course,) for course in courses_of(layout)], lambda value: value[0].name)
 
@@ -75,7 +75,7 @@ def lines_of(path: Path) -> set[str]:
 def leaks(layout, folder: Path, skip_notebook: str | None = None) -> dict[str, list[str]]:
     """Per file of ``folder`` (but the notebook ``skip_notebook`` names): ``layout``'s solution lines, hidden-test
     lines and hidden-test substrings it holds."""
-    solution = reference_solution_lines(layout)
+    solution = solution_lines(layout)
     hidden_lines, hidden_strings = hidden_secrets(layout)
     assert solution and hidden_lines and hidden_strings  # the scan has something to look for
     found = {}
@@ -115,7 +115,7 @@ def test_the_scan_finds_what_it_looks_for(written_courses, layout, edition):
     found = leaks(layout, written_courses(layout) / "source" / edition.name)  # the source notebook itself holds both
     assert any("BEGIN SOLUTION" in bad for bad in found.get(edition.notebook_name, []))
     assert any("BEGIN HIDDEN TESTS" in bad for bad in found.get(edition.notebook_name, []))
-    solution = reference_solution_lines(layout)  # and it finds the solution's own lines, not only the markers
+    solution = solution_lines(layout)  # and it finds the solution's own lines, not only the markers
     assert solution <= set(found[edition.notebook_name]), sorted(solution - set(found[edition.notebook_name]))[:5]
 
 

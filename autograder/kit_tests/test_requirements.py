@@ -38,3 +38,15 @@ def test_the_assignment_meets_the_requirement(name, requirement, written_courses
     ("<!-- kvkit build: todos of x -->4 TODOs<!-- end -->", False)])
 def test_a_count_of_the_todos_in_prose_is_found_and_a_generated_one_is_not(prose, counts):
     assert bool(TODO_COUNT.search(GENERATED.sub("", prose))) == counts
+
+
+def test_a_solution_line_in_the_students_files_is_found(tmp_path, monkeypatch, layout):
+    import kvkit.requirements as requirements
+
+    line = sorted(requirements.solution_lines(layout))[0]
+    quoting = tmp_path / "ops.py"
+    quoting.write_text(f'"""A docstring that quotes the solution: {line}"""\n')
+    files = requirements.bundle_files(layout)
+    monkeypatch.setattr(requirements, "bundle_files", lambda _layout: {**files, "x/ops.py": quoting})
+    problems = requirements.the_students_files_hold_no_solution_line(Subject(layout))
+    assert len(problems) == 1 and problems[0].startswith("x/ops.py (in the student's zip) holds"), problems

@@ -28,6 +28,7 @@ from pathlib import Path
 from kvchecks.assignment import load
 
 from .build import TABLE_BEGIN, TABLE_END, solution_regions
+from .bundle import bundle_files
 from .course.folders import stale_paths
 from .course.template import parse_template
 from .gradescope import TORCH_INDEX
@@ -559,6 +560,34 @@ def the_prose_counts_no_todos(s: Subject) -> list[str]:
 def python_version() -> str:
     """The oldest Python the kit supports (``requires-python`` of ``pyproject.toml``)."""
     return re.search(r'requires-python = ">=(\d+\.\d+)"', (ROOT / "pyproject.toml").read_text()).group(1)
+
+
+def solution_lines(layout: Layout, min_length: int = 26) -> set[str]:
+    """Stripped lines inside ``layout``'s reference's solution regions, long enough to be distinctive; a line the
+    provided code holds too (a call of a provided helper, say) gives nothing away."""
+    found, provided = set(), set()
+    for path in (layout.reference / layout.assignment.package).glob("*.py"):
+        lines = path.read_text().splitlines()
+        inside = set()
+        for _, begin, end in solution_regions(path.read_text(), str(path)):
+            inside |= set(range(begin, end - 1))
+            found |= {line.strip() for line in lines[begin:end - 1] if len(line.strip()) >= min_length}
+        provided |= {line.strip() for number, line in enumerate(lines) if number not in inside}
+    return found - provided
+
+
+@requirement()
+def the_students_files_hold_no_solution_line(s: Subject) -> list[str]:
+    """No file of the student's zip (the skeleton, the READMEs, the checks, the student files) holds a line of the
+    reference's solutions, nor the solution markers."""
+    secrets, problems = solution_lines(s.layout), []
+    for name, path in bundle_files(s.layout).items():
+        text = path.read_bytes().decode(errors="replace")  # a compiled catalogue (.mo) is binary: its text too
+        leaked = sorted(line for line in secrets if line in text)
+        if leaked or "BEGIN SOLUTION" in text:
+            problems.append(f"{name} (in the student's zip) holds {leaked[0] if leaked else 'BEGIN SOLUTION'!r} of the "
+                            "solution: reword it where it is given away (a docstring must not quote the solution)")
+    return problems
 
 
 @requirement()
