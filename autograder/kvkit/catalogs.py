@@ -105,14 +105,19 @@ def problems(domain: Domain, lang: str) -> list[str]:
     return found
 
 
-def write(domain: Domain, lang: str) -> int:
-    """Merge and compile one catalogue; the number of messages still without a translation."""
+def write(domain: Domain, lang: str) -> tuple[bool, int]:
+    """Merge and compile one catalogue: whether its files changed, and the number of messages still without a
+    translation."""
     catalog = merged(domain, lang)
     po = domain.po(lang)
     po.parent.mkdir(parents=True, exist_ok=True)
-    po.write_bytes(_bytes(write_po, catalog, width=116, sort_output=True, no_location=True))
-    po.with_suffix(".mo").write_bytes(_bytes(write_mo, catalog))
-    return len(untranslated(catalog))
+    changed = False
+    for path, data in ((po, _bytes(write_po, catalog, width=116, sort_output=True, no_location=True)),
+                       (po.with_suffix(".mo"), _bytes(write_mo, catalog))):
+        if not path.is_file() or path.read_bytes() != data:
+            path.write_bytes(data)
+            changed = True
+    return changed, len(untranslated(catalog))
 
 
 def chosen(names: list[str] | None) -> list[Domain]:
@@ -133,9 +138,10 @@ def run(args) -> int:
         return 1 if found else 0
     for domain in chosen(args.domain):
         for lang in TRANSLATED:
-            missing = write(domain, lang)
+            changed, missing = write(domain, lang)
             note = f"; {missing} message(s) to translate" if missing else ""
-            print(f"wrote {domain.po(lang).relative_to(ROOT)} and its .mo{note}")
+            done = "wrote" if changed else "up to date:"
+            print(f"{done} {domain.po(lang).relative_to(ROOT)} and its .mo{note}")
     return 0
 
 
