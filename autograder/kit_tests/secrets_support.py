@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kvkit.build import solution_regions
+from kvkit.skeleton import solution_regions
 from kvkit.paths import Layout
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.bundle import write_bundle
+from kvkit.commands.bundle import write_bundle
 from layouts_support import PART1
 from secrets_support import reference_solution_lines
 

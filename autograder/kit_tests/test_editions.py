@@ -18,8 +18,8 @@ import zipfile
 
 import pytest
 
-from kvkit.build import readmes
-from kvkit.bundle import write_bundle
+from kvkit.skeleton import readmes
+from kvkit.commands.bundle import write_bundle
 from kvkit.course.courses import courses_of, english
 from kvkit.course.submission import read_notebook
 from layouts_support import per_assignment

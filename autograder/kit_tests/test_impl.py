@@ -19,7 +19,7 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from kvkit.bundle import write_bundle
+from kvkit.commands.bundle import write_bundle
 from kvkit.cli import main
 from kvkit.course.courses import english
 from kvkit.course.submission import fill_notebook

@@ -415,7 +415,7 @@ def test_every_path_grades_the_attacks_as_their_code_deserves(tmp_path, graded, 
     (root / "submission").mkdir(parents=True)
     (root / "submission" / package).symlink_to(layout.reference / package)
     env = {**os.environ, "KVKIT_GRADESCOPE_ROOT": str(root)}
-    run = subprocess.run([sys.executable, "-m", "kvkit.gradescope", "run", "--root", str(root), "--assignment",
+    run = subprocess.run([sys.executable, "-m", "kvkit.commands.gradescope", "run", "--root", str(root), "--assignment",
                           layout.assignment.name], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     results = json.loads((root / "results" / "results.json").read_text())
     assert run.returncode == 0 and results["score"] == 0 and "symbolic link" in results["output"], run.stderr[-2000:]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from kvchecks.assignment import Todo
 
-from .build import solution_regions
+from .skeleton import solution_regions
 from .errors import UsageError
 from .paths import Layout
 

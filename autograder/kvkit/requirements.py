@@ -27,9 +27,9 @@ from pathlib import Path
 
 from kvchecks.assignment import load
 
-from .build import TABLE_BEGIN, TABLE_END, solution_regions
+from .skeleton import TABLE_BEGIN, TABLE_END, solution_regions
 from .course.template import parse_template
-from .gradescope import TORCH_INDEX
+from .commands.gradescope import TORCH_INDEX
 from .paths import Layout, layouts
 from .registry import ROOT, manifests
 

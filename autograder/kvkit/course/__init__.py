@@ -22,5 +22,5 @@ Sources of truth, nothing kept by hand in the notebook:
 release is made by the real ``nbgrader generate_assignment``
 (:mod:`kvkit.course.folders`). :func:`kvkit.course.submission.notebook_to_package`
 turns a student's notebook back into a ``kvcache`` package for ``kvkit grade``.
-The ``kvkit notebook`` command itself is :mod:`kvkit.notebook`.
+The ``kvkit notebook`` command itself is :mod:`kvkit.commands.notebook`.
 """

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from kvchecks.assignment import Todo
 
-from ..build import solution_regions
+from ..skeleton import solution_regions
 from ..paths import Layout
 
 

@@ -154,7 +154,7 @@ def _build(items: list[CheckItem], course: Course) -> dict:
     metadata = {
         "kernelspec": KERNELSPEC,
         "language_info": {"name": "python"},
-        "kvkit": {"generated_by": "kvkit notebook (autograder/kvkit/notebook.py); edit the template, not this file",
+        "kvkit": {"generated_by": "kvkit notebook (autograder/kvkit/commands/notebook.py); edit the template, not this file",
                   "package": package},
     }
     return {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 5}

@@ -7,7 +7,7 @@ The zip holds, at its top level (Gradescope unpacks it into
   ``/autograder/venv`` and the pinned dependencies of ``requirements.txt``
   (torch's CPU wheel from download.pytorch.org);
 - ``run_autograder``: grades ``/autograder/submission`` with ``python -m
-  kvkit.gradescope run`` and writes ``/autograder/results/results.json``;
+  kvkit.commands.gradescope run`` and writes ``/autograder/results/results.json``;
 - ``kit/``: the grader (``autograder/kvkit``), the public checks
   (``tests/``), the hidden checks and their goldens (``autograder/material/NAME/hidden``),
   the released notebook (for notebook submissions) and the reference
@@ -40,10 +40,10 @@ from pathlib import Path
 import kvchecks
 from kvchecks.i18n import LANGUAGES, _, speaking
 
-from .course.courses import english
-from .errors import UsageError
-from .paths import Layout
-from .registry import ROOT
+from ..course.courses import english
+from ..errors import UsageError
+from ..paths import Layout
+from ..registry import ROOT
 
 TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 PINNED = ("numpy", "pytest", "pluggy", "iniconfig", "packaging")
@@ -80,7 +80,7 @@ PY="${KVKIT_PYTHON:-$ROOT/venv/bin/python}"
 KIT="$ROOT/source/kit"
 mkdir -p "$ROOT/results"
 cd "$KIT" || exit 1
-PYTHONPATH="$KIT/autograder:$KIT/tests" exec "$PY" -m kvkit.gradescope run --root "$ROOT" --assignment @ASSIGNMENT@ \
+PYTHONPATH="$KIT/autograder:$KIT/tests" exec "$PY" -m kvkit.commands.gradescope run --root "$ROOT" --assignment @ASSIGNMENT@ \
     --lang @LANG@
 """
 
@@ -149,7 +149,7 @@ def run_in_gradescope(layout: Layout, root: Path, lang: str = "en") -> int:
 
 
 def _run_in_gradescope(layout: Layout, root: Path, lang: str) -> int:
-    from .grade import grade  # here: needs torch and pytest
+    from ..grade import grade  # here: needs torch and pytest
 
     root = Path(root).resolve()
     results_path = root / "results" / "results.json"
@@ -201,11 +201,11 @@ def add_parser(sub) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m kvkit.gradescope run --root /autograder --assignment NAME --lang LANG``: what ``run_autograder``
+    """``python -m kvkit.commands.gradescope run --root /autograder --assignment NAME --lang LANG``: what ``run_autograder``
     calls."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m kvkit.gradescope")
+    parser = argparse.ArgumentParser(prog="python -m kvkit.commands.gradescope")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="grade ROOT/submission into ROOT/results/results.json")
     p.add_argument("--root", default=os.environ.get("KVKIT_GRADESCOPE_ROOT", "/autograder"))
