@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kvkit.course.courses import english
+from kvkit.courses import english
 from kvkit.course.folders import NBGRADER_CONFIG, ensure_kernel, nbgrader_command, nbgrader_env, scratch_course
 from kvkit.examples import example_texts
 from kvkit.paths import Layout

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from kvkit.grade_all import grade_all
+from kvkit.grading.grade_all import grade_all
 from kvkit.examples import write_example, write_package
 from kvkit.paths import Layout
 from kvkit.registry import ROOT

@@ -22,9 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kvkit.course.courses import Course
+from kvkit.courses import Course
 from kvkit.course.folders import NBGRADER_CONFIG, ensure_kernel, nbgrader_command, nbgrader_env, write_support
-from kvkit.course.submission import fill_notebook, read_notebook
+from kvkit.course.submission import fill_notebook
+from kvkit.grading.notebooks import read_notebook
 from kvkit.course.template import notebook_points
 from kvkit.examples import example_texts
 from kvkit.registry import ROOT

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from kvkit.registry import ROOT
-from kvkit.sandbox import interpreter_dirs
+from kvkit.grading.sandbox import interpreter_dirs
 
 USER = 65534  # nobody
 

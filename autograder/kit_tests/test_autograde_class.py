@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.course.courses import english
+from kvkit.courses import english
 from kvkit.course.folders import NBGRADER_CONFIG, ensure_kernel, scratch_course
-from kvkit.course.submission import read_notebook
+from kvkit.grading.notebooks import read_notebook
 from kvkit.examples import example_texts
 from kvkit.autograde_class import finished_students
 from kvkit.registry import ROOT

@@ -20,8 +20,8 @@ import pytest
 
 from kvkit.skeleton import readmes
 from kvkit.commands.bundle import write_bundle
-from kvkit.course.courses import courses_of, english
-from kvkit.course.submission import read_notebook
+from kvkit.courses import courses_of, english
+from kvkit.grading.notebooks import read_notebook
 from layouts_support import per_assignment
 from nbgrader_support import class_group
 

@@ -21,7 +21,7 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from kvkit.commands.bundle import write_bundle
 from kvkit.cli import main
-from kvkit.course.courses import english
+from kvkit.courses import english
 from kvkit.course.submission import fill_notebook
 from layouts_support import PART1
 

@@ -35,9 +35,10 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.course.courses import course_named, courses_of
+from kvkit.courses import course_named, courses_of
 from kvkit.course.folders import NBGRADER_CONFIG, ensure_kernel, write_support
-from kvkit.course.submission import fill_notebook, read_notebook
+from kvkit.course.submission import fill_notebook
+from kvkit.grading.notebooks import read_notebook
 from kvkit.course.template import notebook_points
 from kvkit.examples import example_texts
 from kvkit.paths import Layout
@@ -206,7 +207,7 @@ def feedback_html(course, student: str) -> str:
 @pytest.fixture(scope="module")
 def kvkit_grade(tmp_path_factory):
     """``kvkit grade`` of a notebook (the kit's release gives the layout): its report."""
-    from kvkit.grade import grade
+    from kvkit.grading.grade import grade
 
     return lambda notebook: grade(PART1, Path(notebook))
 

@@ -37,7 +37,7 @@ import pytest
 
 from hostile_support import make_submission
 from nonroot_support import USER, reachable_kit_lines, the_user_to_ourselves
-from kvkit.sandbox import _bwrap_works, _unshare_works
+from kvkit.grading.sandbox import _bwrap_works, _unshare_works
 from layouts_support import PART1
 
 pytestmark = [pytest.mark.slow,
@@ -235,7 +235,7 @@ while True:
 """
 # ``uid`` mode takes other users' access to the kit's folders away (chmod o-rwx, for good): not here, where other
 # tests use them as another user
-PYTHON = ["-c", "import sys, runpy, kvkit.sandbox as s; s.protect_for_uid_mode = lambda paths: None; "
+PYTHON = ["-c", "import sys, runpy, kvkit.grading.sandbox as s; s.protect_for_uid_mode = lambda paths: None; "
                 "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"]
 
 
@@ -302,7 +302,7 @@ def _kernel_script(mark: str, settle: float) -> str:
     return inspect.getsource(marked) + inspect.getsource(survivors) + f"""
 import asyncio, json, os, sys, time
 from kvkit.autograde import ConfinedKernelManager
-from kvkit.sandbox import Sandbox
+from kvkit.grading.sandbox import Sandbox
 
 async def run(box, code):
     km = ConfinedKernelManager(box, 1536 * 1024 * 1024)

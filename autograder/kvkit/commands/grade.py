@@ -1,10 +1,10 @@
-"""``kvkit grade``: run the public and hidden checks on one submission (the grading itself: :mod:`kvkit.grade`)."""
+"""``kvkit grade``: run the public and hidden checks on one submission (the grading itself: :mod:`kvkit.grading.grade`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..grade import PROBE_TIMEOUT, grade
+from ..grading.grade import PROBE_TIMEOUT, grade
 
 
 def run(args) -> int:

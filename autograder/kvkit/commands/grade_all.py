@@ -1,12 +1,12 @@
 """``kvkit grade-all``: grade a folder of submissions in parallel, resumably, into one CSV (the engine:
-:mod:`kvkit.grade_all`)."""
+:mod:`kvkit.grading.grade_all`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..grade import PROBE_TIMEOUT
-from ..grade_all import grade_all
+from ..grading.grade import PROBE_TIMEOUT
+from ..grading.grade_all import grade_all
 
 
 def run(args) -> int:

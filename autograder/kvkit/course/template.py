@@ -16,7 +16,7 @@ from kvchecks.i18n import _, speaking
 
 from .cells import ModuleParts, cell_grade_id, code_cell, header_imports, markdown_cell, reference_modules
 from .checks import CheckItem, check_cells, collect_checks
-from .courses import Course
+from ..courses import Course
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 

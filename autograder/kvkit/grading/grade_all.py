@@ -9,7 +9,7 @@ grading's own confined child.
 
 For each student the results folder gets ``<student>/results.json``
 (Gradescope's format) and ``<student>/meta.json`` (score per TODO, status,
-and a fingerprint of the checks and of the submission as :mod:`kvkit.intake`
+and a fingerprint of the checks and of the submission as :mod:`kvkit.grading.intake`
 copied it, the copy that is then graded), each written atomically,
 ``meta.json`` last. An entry that cannot be taken in (a link, a pipe, a name
 that is not UTF-8, two entries for one student, anything ``kvkit grade``
@@ -38,10 +38,10 @@ from pathlib import Path
 
 from kvchecks.i18n import _, speaking
 
-from .errors import UsageError
+from ..errors import UsageError
 from .grade import PROBE_TIMEOUT
 from .intake import Submission, take_in
-from .paths import Layout
+from ..paths import Layout
 
 SUFFIXES = (".zip", ".ipynb")
 SKIP = {"__MACOSX", "__pycache__"}
@@ -137,7 +137,7 @@ def load_meta(results_dir: Path, student: str) -> dict | None:
 
 
 def graded_row(layout: Layout, student: str, submission: Submission, print_: str, options: dict) -> dict:
-    """Grade one submission of ``layout``'s assignment (already taken in by :mod:`kvkit.intake`), in the language
+    """Grade one submission of ``layout``'s assignment (already taken in by :mod:`kvkit.grading.intake`), in the language
     ``options["lang"]``: its ``results`` and ``meta``, or a grader error (``status``, ``notes``, ``error``). Runs
     where the grading runs (a local worker, a Dask worker)."""
     with speaking(options.get("lang", "en")):
@@ -329,7 +329,7 @@ def _grade_locally(layout: Layout, todo: list, results_dir: Path, options: dict,
 
 def _grade_on_cluster(layout: Layout, address: str, todo: list, results_dir: Path, options: dict, on_row,
                       connect_timeout: float | None = None) -> None:
-    """Each submission graded on a Dask worker (:mod:`kvkit.cluster`); the files are written here."""
+    """Each submission graded on a Dask worker (:mod:`kvkit.grading.cluster`); the files are written here."""
     from .cluster import CONNECT_TIMEOUT, connect, grade_on_cluster
 
     timeout = CONNECT_TIMEOUT if connect_timeout is None else connect_timeout

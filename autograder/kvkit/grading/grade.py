@@ -1,9 +1,9 @@
 """``kvkit grade``: run the public and hidden checks on one submission.
 
 This process runs pytest over the check files and judges every observation;
-the student's code runs only in the child process of :mod:`kvkit.remote`,
-started from a :class:`~kvkit.sandbox.Sandbox` copy. Every check runs on the
-published inputs and again on inputs drawn now (:mod:`kvkit.fresh`).
+the student's code runs only in the child process of :mod:`kvkit.grading.remote`,
+started from a :class:`~kvkit.grading.sandbox.Sandbox` copy. Every check runs on the
+published inputs and again on inputs drawn now (:mod:`kvkit.grading.fresh`).
 
 Importing this module registers the graders' message catalogue (``kvkit``)
 with :mod:`kvchecks.i18n` (the plugin registers the hidden checks' where they
@@ -26,11 +26,11 @@ from kvchecks.i18n import _, add_domain, speaking
 from kvchecks.plugin import SCOREBOARD, Result
 from kvchecks.timing import PROBE_TIMEOUT, RETRY_TIMEOUT
 
-from .course.submission import notebook_places
+from .notebooks import notebook_places
 from .fresh import FreshInputs
 from .intake import Submission, received
-from .paths import Layout
-from .registry import ROOT
+from ..paths import Layout
+from ..registry import ROOT
 from .remote.backend import RemoteBackend
 from .remote.output import OutputTail
 from .remote.process import SubmissionProcess
@@ -47,7 +47,7 @@ MEMORY_MB = 1536  # address space of the child (torch itself takes about 650 MB)
 UNUSED_PLUGINS = [arg for name in ("cacheprovider", "unraisableexception", "threadexception", "logging", "warnings",
                                    "faulthandler", "doctest", "junitxml", "pastebin", "legacypath", "stepwise")
                   for arg in ("-p", f"no:{name}")]
-LOCALE = Path(__file__).resolve().parent / "locale"  # the graders' catalogue, kvkit.po / kvkit.mo per language
+LOCALE = Path(__file__).resolve().parents[1] / "locale"  # the graders' catalogue, kvkit.po / kvkit.mo per language
 
 add_domain("kvkit", LOCALE)
 
@@ -104,11 +104,11 @@ def grade(layout: Layout, submission: Path | Submission, hidden: bool = True, ti
           lang: str = "en", hide: list[Path] = (), memory_mb: int | None = MEMORY_MB,
           budget: float | None = BUDGET, warm: Warm | None = None) -> Report:
     """Grade one submission of ``layout``'s assignment, reporting in ``lang``: a path (a folder, a .zip or a
-    notebook), taken in by :mod:`kvkit.intake`, or a :class:`~kvkit.intake.Submission` already taken in.
+    notebook), taken in by :mod:`kvkit.grading.intake`, or a :class:`~kvkit.grading.intake.Submission` already taken in.
 
     ``hide`` names more folders the student's process must not read (e.g. the
     other submissions of a batch). With ``warm`` (a worker that grades many
-    submissions: :mod:`kvkit.remote.warm`), the child is forked by the
+    submissions: :mod:`kvkit.grading.remote.warm`), the child is forked by the
     worker's zygote where the mode allows, and the fresh inputs' draw is the
     worker's where the mode allows; the grade is the same.
     """
