@@ -415,7 +415,7 @@ def kept_log(name: str) -> tuple[Lines, logging.Logger]:
 def test_a_timestamp_file_is_read_as_a_plain_file_or_ignored_in_one_line(tmp_path):
     from nbgrader.coursedir import CourseDirectory
 
-    from kvkit.autograde import KitAutograde
+    from kvkit.course.autograde import KitAutograde
 
     lines, log = kept_log("timestamp")
     converter = KitAutograde(coursedir=CourseDirectory(root=str(tmp_path)), log=log)
@@ -433,7 +433,7 @@ def test_a_timestamp_file_is_read_as_a_plain_file_or_ignored_in_one_line(tmp_pat
 
 
 def test_folder_intake_copies_plain_files_only(tmp_path):
-    from kvkit.autograde import FolderIntake
+    from kvkit.course.autograde import FolderIntake
 
     folder, dest = tmp_path / "submitted", tmp_path / "autograded"
     (folder / "data" / "deep").mkdir(parents=True)
@@ -466,7 +466,7 @@ def test_folder_intake_copies_plain_files_only(tmp_path):
 
 
 def test_a_submitted_folder_that_is_a_link_is_not_copied(tmp_path):
-    from kvkit.autograde import FolderIntake
+    from kvkit.course.autograde import FolderIntake
 
     (tmp_path / "real").mkdir()
     (tmp_path / "real" / "notes.txt").write_text("x")
@@ -479,7 +479,7 @@ def test_a_submitted_folder_that_is_a_link_is_not_copied(tmp_path):
 def test_a_students_cell_may_hold_any_text_for_feedback():
     from nbformat.v4 import new_code_cell, new_notebook
 
-    from kvkit.autograde import ClearHiddenRegions
+    from kvkit.course.autograde import ClearHiddenRegions
 
     grade = {"grade": True, "solution": False, "locked": True, "grade_id": "hidden_x", "points": 1}
     answer = {"grade": False, "solution": True, "locked": False, "grade_id": "answer"}
@@ -498,7 +498,7 @@ def test_a_students_cell_may_hold_any_text_for_feedback():
 
 
 def test_the_kernels_lines_are_quoted_with_control_characters_escaped():
-    from kvkit.autograde import quote_block, quoted
+    from kvkit.course.autograde import quote_block, quoted
 
     assert quoted("a\rb\x1b[2Kc\n") == "a\\rb\\x1b[2Kc\\n"
     block = quote_block("one\n\x1b[1Gkvkit grade of x: 115 / 115\rtwo\n" + "z" * 500)
@@ -509,7 +509,7 @@ def test_the_kernels_lines_are_quoted_with_control_characters_escaped():
 def test_outputs_are_cut_to_their_byte_bounds_with_a_note():
     from nbformat.v4 import new_code_cell, new_output
 
-    from kvkit.autograde import ConfinedExecute
+    from kvkit.course.autograde import ConfinedExecute
 
     lines, log = kept_log("outputs")
     run = ConfinedExecute(max_cell_output_bytes=1000, max_output_bytes=1500, log=log)

@@ -6,7 +6,7 @@ the same, for ever, writing a heartbeat now and then), a bounded fork bomb that 
 new process id (together they outrun the sweep of ``/proc`` by user id that used to end a root-mode child), and a
 plain double-forked daemon that ignores SIGTERM and SIGHUP. Each carries a marker in its command line, by which the
 test finds it in ``/proc``. The notebook's kernel under ``nbgrader autograde``
-(:class:`kvkit.autograde.ConfinedKernelManager`, booted through the same jail) starts the same strays from a cell,
+(:class:`kvkit.course.autograde.ConfinedKernelManager`, booted through the same jail) starts the same strays from a cell,
 and must leave none once it has shut down, before its sandbox is removed.
 
 Each grading runs in a process of its own, in each mode this machine supports: as root (``namespace``, ``uid``,
@@ -301,7 +301,7 @@ def _kernel_script(mark: str, settle: float) -> str:
     printed and the strays alive after the shutdown, before the sandbox is removed."""
     return inspect.getsource(marked) + inspect.getsource(survivors) + f"""
 import asyncio, json, os, sys, time
-from kvkit.autograde import ConfinedKernelManager
+from kvkit.course.autograde import ConfinedKernelManager
 from kvkit.grading.sandbox import Sandbox
 
 async def run(box, code):

@@ -1,5 +1,5 @@
 """``kvkit autograde COURSE_ASSIGNMENT --jobs N``: real ``nbgrader autograde`` of a class, N at a time, into the one
-gradebook, resuming where a stopped run left off (how: :mod:`kvkit.autograde_class`)."""
+gradebook, resuming where a stopped run left off (how: :mod:`kvkit.course.autograde_class`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..autograde_class import autograde_class
+from ..course.autograde_class import autograde_class
 from ..errors import UsageError
 from ..registry import ROOT, courses
 

@@ -149,7 +149,7 @@ def _notes(box: Sandbox, backend: RemoteBackend, output: OutputTail) -> list[str
     """Lines for the end of the report: anything unusual about how the student's code ran."""
     notes = []
     info = backend.info or {}
-    # A WARNING note starts with "WARNING" in every language: nbgrader's log (kvkit.autograde) tells them apart so.
+    # A WARNING note starts with "WARNING" in every language: nbgrader's log (kvkit.course.autograde) tells them apart so.
     if box.mode not in CONFINED or info.get("mode") not in CONFINED:
         notes.append(_(NO_ISOLATION))
     for problem in info.get("problems") or []:

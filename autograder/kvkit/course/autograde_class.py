@@ -24,7 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-from .errors import UsageError
+from ..errors import UsageError
 
 BUSY_TIMEOUT = 600  # seconds a worker waits for the gradebook while another one writes
 

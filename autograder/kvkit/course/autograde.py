@@ -66,13 +66,13 @@ from traitlets import Integer, default
 
 from kvchecks.i18n import _, speaking
 
-from .grading.child.boot import argv
-from .courses import Course, course_named
-from .registry import ROOT, courses
-from .grading.remote.output import OutputTail
-from .grading.sandbox import CONFINED, NO_ISOLATION, Sandbox
+from ..grading.child.boot import argv
+from ..courses import Course, course_named
+from ..registry import ROOT, courses
+from ..grading.remote.output import OutputTail
+from ..grading.sandbox import CONFINED, NO_ISOLATION, Sandbox
 
-NOT_RUN = "# This check is run by the grader, outside this notebook's kernel (kvkit.autograde)."
+NOT_RUN = "# This check is run by the grader, outside this notebook's kernel (kvkit.course.autograde)."
 SUPPORT = ("kvchecks", "tests")  # the public check files `kvkit notebook` writes beside the course's notebook
 MAX_CELL_OUTPUT_BYTES = 1_000_000  # each cell's outputs, in the autograded notebook and in the feedback
 MAX_OUTPUT_BYTES = 10_000_000  # every cell's outputs together
@@ -523,7 +523,7 @@ class ConfinedExecute(Execute):
 
     @default("memory_mb")
     def _memory_mb(self) -> int:
-        from .grading.grade import MEMORY_MB
+        from ..grading.grade import MEMORY_MB
 
         return MEMORY_MB
 
@@ -684,9 +684,9 @@ def start_grading(course: Course, nb: NotebookNode, trusted: dict, hide: list[Pa
     """:func:`kvkit.grading.grade.grade` of ``nb``'s answer cells (``course``'s assignment, in its language), taken in against
     the release notebook ``trusted`` (:func:`kvkit.grading.intake.take_in_notebook`), in a worker thread; its failure (one
     line) is the future's exception."""
-    from .grading.grade import grade  # (these import torch: only where a notebook is graded)
-    from .grading.intake import take_in_notebook
-    from .grading.remote.warm import worker_warm
+    from ..grading.grade import grade  # (these import torch: only where a notebook is graded)
+    from ..grading.intake import take_in_notebook
+    from ..grading.remote.warm import worker_warm
 
     scratch = Path(tempfile.mkdtemp(prefix="kvkit-autograde-"))
     try:
@@ -742,7 +742,7 @@ class TrustedVerdicts(NbGraderPreprocessor):
             for note in report.notes:
                 (self.log.warning if note.startswith("WARNING") else self.log.info)("%s", note)
             notes = list(report.notes)
-        from .course.checks import check_key  # (imports torch: only where a notebook is graded)
+        from .checks import check_key  # (imports torch: only where a notebook is graded)
 
         keys = {c["metadata"]["nbgrader"]["grade_id"]: c["metadata"].get("kvkit", {}).get("check")
                 for c in trusted["cells"] if is_test_cell(c)}
