@@ -29,10 +29,10 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 c.CourseDirectory.max_file_size = 20_000
 c.CourseDirectory.max_dir_size = 50_000
 
-# The intake of a submitted folder (kvkit.course.autograde): `nbgrader autograde` copies its files without following a link
-# (links, devices, pipes, sockets, hard links, oversized files and names that are not UTF-8 are refused, one log line
-# each), and reads the notebook so too: a notebook that is a link, is oversized or is not a notebook is refused in one
-# line and graded 0 as the untouched release.
+# The intake of a submitted folder (kvkit.course.autograde): `nbgrader autograde` copies its files without following a
+# link (links, devices, pipes, sockets, hard links, oversized files and names that are not UTF-8 are refused, one log
+# line each), and reads the notebook so too: a notebook that is a link, is oversized or is not a notebook is refused in
+# one line and graded 0 as the untouched release.
 install_intake()
 c.Autograde.exporter_class = "kvkit.course.autograde.IntakeExporter"
 

@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from kvkit.courses import english
 from kvkit.course.folders import NBGRADER_CONFIG, ensure_kernel, nbgrader_command, nbgrader_env, scratch_course
+from kvkit.courses import english
 from kvkit.examples import example_texts
 from kvkit.paths import Layout
 from kvkit.registry import ROOT

@@ -25,8 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from kvkit.grading.grade_all import grade_all
 from kvkit.examples import write_example, write_package
+from kvkit.grading.grade_all import grade_all
 from kvkit.paths import Layout
 from kvkit.registry import ROOT
 

@@ -13,8 +13,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from kvkit.registry import ROOT
 from kvkit.grading.sandbox import interpreter_dirs
+from kvkit.registry import ROOT
 
 USER = 65534  # nobody
 

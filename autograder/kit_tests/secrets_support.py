@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kvkit.skeleton import solution_regions
 from kvkit.paths import Layout
+from kvkit.skeleton import solution_regions
 
 
 def reference_solution_lines(layout: Layout, min_length: int = 26) -> set[str]:

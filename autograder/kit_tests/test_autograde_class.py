@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.courses import english
-from kvkit.course.folders import NBGRADER_CONFIG, ensure_kernel, scratch_course
-from kvkit.grading.notebooks import read_notebook
-from kvkit.examples import example_texts
 from kvkit.course.autograde_class import finished_students
+from kvkit.course.folders import NBGRADER_CONFIG, ensure_kernel, scratch_course
+from kvkit.courses import english
+from kvkit.examples import example_texts
+from kvkit.grading.notebooks import read_notebook
 from kvkit.registry import ROOT
 from layouts_support import NEEDS_NBGRADER, PART1
 

@@ -18,10 +18,10 @@ import zipfile
 
 import pytest
 
-from kvkit.skeleton import readmes
 from kvkit.commands.bundle import write_bundle
 from kvkit.courses import courses_of, english
 from kvkit.grading.notebooks import read_notebook
+from kvkit.skeleton import readmes
 from layouts_support import per_assignment
 from nbgrader_support import class_group
 

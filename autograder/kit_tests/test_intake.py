@@ -23,13 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.courses import english
 from kvkit.course.submission import fill_notebook
-from kvkit.grading.notebooks import read_notebook
+from kvkit.courses import english
 from kvkit.errors import UsageError
 from kvkit.examples import write_package
 from kvkit.grading.grade import grade
 from kvkit.grading.intake import MAX_ZIP_MEMBERS, fingerprint_of, received, take_in
+from kvkit.grading.notebooks import read_notebook
 from kvkit.registry import ROOT
 
 

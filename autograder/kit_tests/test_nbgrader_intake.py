@@ -35,12 +35,12 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.courses import course_named, courses_of
 from kvkit.course.folders import NBGRADER_CONFIG, ensure_kernel, write_support
 from kvkit.course.submission import fill_notebook
-from kvkit.grading.notebooks import read_notebook
 from kvkit.course.template import notebook_points
+from kvkit.courses import course_named, courses_of
 from kvkit.examples import example_texts
+from kvkit.grading.notebooks import read_notebook
 from kvkit.paths import Layout
 from kvkit.registry import ROOT
 from layouts_support import LAYOUTS, NEEDS_NBGRADER, PART1

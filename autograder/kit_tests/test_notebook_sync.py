@@ -18,11 +18,11 @@ import pytest
 
 from kvkit.cli import main
 from kvkit.course.checks import check_key, check_name, collect_checks
-from kvkit.courses import courses_of, english
 from kvkit.course.folders import write_course
 from kvkit.course.submission import notebook_to_package
-from kvkit.grading.notebooks import read_notebook
 from kvkit.course.template import notebook_points
+from kvkit.courses import courses_of, english
+from kvkit.grading.notebooks import read_notebook
 from kvchecks import assignment as kvchecks_assignment
 from layouts_support import per_assignment
 from shared_support import shared

@@ -6,8 +6,8 @@ the same, for ever, writing a heartbeat now and then), a bounded fork bomb that 
 new process id (together they outrun the sweep of ``/proc`` by user id that used to end a root-mode child), and a
 plain double-forked daemon that ignores SIGTERM and SIGHUP. Each carries a marker in its command line, by which the
 test finds it in ``/proc``. The notebook's kernel under ``nbgrader autograde``
-(:class:`kvkit.course.autograde.ConfinedKernelManager`, booted through the same jail) starts the same strays from a cell,
-and must leave none once it has shut down, before its sandbox is removed.
+(:class:`kvkit.course.autograde.ConfinedKernelManager`, booted through the same jail) starts the same strays from a
+cell, and must leave none once it has shut down, before its sandbox is removed.
 
 Each grading runs in a process of its own, in each mode this machine supports: as root (``namespace``, ``uid``,
 and ``uid`` without ``CAP_SYS_ADMIN``, as in a container, where the kernel refuses a pid namespace and the grader

@@ -1,6 +1,6 @@
-"""Warm grading (:mod:`kvkit.grading.remote.warm`): children forked by a worker's zygote, and a draw of fresh inputs shared by
-the worker's gradings, give the grades of cold grading, and a child can reach neither the zygote nor the next
-child."""
+"""Warm grading (:mod:`kvkit.grading.remote.warm`): children forked by a worker's zygote, and a draw of fresh inputs
+shared by the worker's gradings, give the grades of cold grading, and a child can reach neither the zygote nor the
+next child."""
 
 from __future__ import annotations
 

@@ -22,8 +22,9 @@ from .paths import Layout, layouts
 from .registry import manifests
 from .tools import command_modules
 
+# every assignment's commands, kvkit.commands.NAME; an assignment's own (its bench, demos) are in its tools package
 COMMANDS = ["build", "grade", "grade_all", "autograde_class", "gradescope", "bundle", "goldens", "notebook",
-            "catalogs", "new", "check_assignment"]  # kvkit.commands.NAME, every assignment's; an assignment's own (its bench, demos) are in its tools package
+            "catalogs", "new", "check_assignment"]
 
 
 def add_choices(parser: argparse.ArgumentParser) -> None:

@@ -1,4 +1,5 @@
-"""``kvkit grade``: run the public and hidden checks on one submission (the grading itself: :mod:`kvkit.grading.grade`)."""
+"""``kvkit grade``: run the public and hidden checks on one submission (the grading itself:
+:mod:`kvkit.grading.grade`)."""
 
 from __future__ import annotations
 

@@ -10,10 +10,10 @@ import json
 from pathlib import Path
 
 from ..course.checks import collect_checks
-from ..courses import courses_of
 from ..course.folders import ensure_kernel, generate_release, stale_paths, write_source
 from ..course.submission import notebook_to_package
 from ..course.template import notebook_points
+from ..courses import courses_of
 from ..errors import UsageError
 
 

@@ -66,11 +66,11 @@ from traitlets import Integer, default
 
 from kvchecks.i18n import _, speaking
 
-from ..grading.child.boot import argv
 from ..courses import Course, course_named
-from ..registry import ROOT, courses
+from ..grading.child.boot import argv
 from ..grading.remote.output import OutputTail
 from ..grading.sandbox import CONFINED, NO_ISOLATION, Sandbox
+from ..registry import ROOT, courses
 
 NOT_RUN = "# This check is run by the grader, outside this notebook's kernel (kvkit.course.autograde)."
 SUPPORT = ("kvchecks", "tests")  # the public check files `kvkit notebook` writes beside the course's notebook
@@ -681,9 +681,9 @@ _GRADING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kvkit-grading")
 
 
 def start_grading(course: Course, nb: NotebookNode, trusted: dict, hide: list[Path], given: str = "notebook") -> Future:
-    """:func:`kvkit.grading.grade.grade` of ``nb``'s answer cells (``course``'s assignment, in its language), taken in against
-    the release notebook ``trusted`` (:func:`kvkit.grading.intake.take_in_notebook`), in a worker thread; its failure (one
-    line) is the future's exception."""
+    """:func:`kvkit.grading.grade.grade` of ``nb``'s answer cells (``course``'s assignment, in its language), taken in
+    against the release notebook ``trusted`` (:func:`kvkit.grading.intake.take_in_notebook`), in a worker thread; its
+    failure (one line) is the future's exception."""
     from ..grading.grade import grade  # (these import torch: only where a notebook is graded)
     from ..grading.intake import take_in_notebook
     from ..grading.remote.warm import worker_warm

@@ -28,9 +28,9 @@ import tempfile
 from pathlib import Path
 
 from ..errors import GraderError, UsageError
-from .intake import Submission, fingerprint_of
 from ..paths import Layout
 from ..registry import ROOT
+from .intake import Submission, fingerprint_of
 
 CONNECT_TIMEOUT = 30.0  # seconds to reach the scheduler and see a worker (grade-all --connect-timeout)
 

@@ -26,11 +26,11 @@ from kvchecks.i18n import _, add_domain, speaking
 from kvchecks.plugin import SCOREBOARD, Result
 from kvchecks.timing import PROBE_TIMEOUT, RETRY_TIMEOUT
 
-from .notebooks import notebook_places
-from .fresh import FreshInputs
-from .intake import Submission, received
 from ..paths import Layout
 from ..registry import ROOT
+from .fresh import FreshInputs
+from .intake import Submission, received
+from .notebooks import notebook_places
 from .remote.backend import RemoteBackend
 from .remote.output import OutputTail
 from .remote.process import SubmissionProcess
@@ -149,7 +149,8 @@ def _notes(box: Sandbox, backend: RemoteBackend, output: OutputTail) -> list[str
     """Lines for the end of the report: anything unusual about how the student's code ran."""
     notes = []
     info = backend.info or {}
-    # A WARNING note starts with "WARNING" in every language: nbgrader's log (kvkit.course.autograde) tells them apart so.
+    # A WARNING note starts with "WARNING" in every language: nbgrader's log (kvkit.course.autograde) tells them apart
+    # so.
     if box.mode not in CONFINED or info.get("mode") not in CONFINED:
         notes.append(_(NO_ISOLATION))
     for problem in info.get("problems") or []:

@@ -39,9 +39,9 @@ from pathlib import Path
 from kvchecks.i18n import _, speaking
 
 from ..errors import UsageError
+from ..paths import Layout
 from .grade import PROBE_TIMEOUT
 from .intake import Submission, take_in
-from ..paths import Layout
 
 SUFFIXES = (".zip", ".ipynb")
 SKIP = {"__MACOSX", "__pycache__"}
@@ -137,9 +137,9 @@ def load_meta(results_dir: Path, student: str) -> dict | None:
 
 
 def graded_row(layout: Layout, student: str, submission: Submission, print_: str, options: dict) -> dict:
-    """Grade one submission of ``layout``'s assignment (already taken in by :mod:`kvkit.grading.intake`), in the language
-    ``options["lang"]``: its ``results`` and ``meta``, or a grader error (``status``, ``notes``, ``error``). Runs
-    where the grading runs (a local worker, a Dask worker)."""
+    """Grade one submission of ``layout``'s assignment (already taken in by :mod:`kvkit.grading.intake`), in the
+    language ``options["lang"]``: its ``results`` and ``meta``, or a grader error (``status``, ``notes``, ``error``).
+    Runs where the grading runs (a local worker, a Dask worker)."""
     with speaking(options.get("lang", "en")):
         return _graded_row(layout, student, submission, print_, options)
 

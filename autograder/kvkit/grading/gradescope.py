@@ -67,8 +67,8 @@ def _write(path: Path, results: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m kvkit.grading.gradescope run --root /autograder --assignment NAME --lang LANG``: what ``run_autograder``
-    calls."""
+    """``python -m kvkit.grading.gradescope run --root /autograder --assignment NAME --lang LANG``: what
+    ``run_autograder`` calls."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m kvkit.grading.gradescope")

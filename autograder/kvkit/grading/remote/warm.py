@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import atexit
 
-from ..fresh import FreshInputs
 from ...paths import Layout
+from ..fresh import FreshInputs
 from ..sandbox import isolation_mode
 from .zygote import Zygote
 
