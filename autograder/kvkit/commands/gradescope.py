@@ -1,4 +1,5 @@
-"""``kvkit gradescope OUT.zip``: a Gradescope autograder for the exercise, and what runs inside it.
+"""``kvkit gradescope OUT.zip``: a Gradescope autograder for the exercise (what runs inside it:
+:mod:`kvkit.grading.gradescope`).
 
 The zip holds, at its top level (Gradescope unpacks it into
 ``/autograder/source``):

@@ -1,5 +1,5 @@
-"""``kvkit autograde COURSE_ASSIGNMENT --jobs N``: real ``nbgrader autograde`` of a class, N at a time, into the one
-gradebook, resuming where a stopped run left off.
+"""Real ``nbgrader autograde`` of a class, N at a time, into the one gradebook, resuming where a stopped run left
+off: what ``kvkit autograde COURSE_ASSIGNMENT --jobs N`` runs (:mod:`kvkit.commands.autograde_class`).
 
 nbgrader autogrades one submission after another (its issue #174). This
 command splits the submissions that still need autograding among ``--jobs``

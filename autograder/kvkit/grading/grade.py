@@ -1,4 +1,5 @@
-"""``kvkit grade``: run the public and hidden checks on one submission.
+"""Run the public and hidden checks on one submission: the grading of ``kvkit grade`` (:mod:`kvkit.commands.grade`)
+and of every other grading path.
 
 This process runs pytest over the check files and judges every observation;
 the student's code runs only in the child process of :mod:`kvkit.grading.remote`,

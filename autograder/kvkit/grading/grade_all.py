@@ -1,4 +1,5 @@
-"""``kvkit grade-all``: grade a folder of submissions in parallel, resumably, into one CSV.
+"""Grade a folder of submissions in parallel, resumably, into one CSV: the engine of ``kvkit grade-all``
+(:mod:`kvkit.commands.grade_all`).
 
 ``SUBMISSIONS_DIR`` holds one entry per student: a folder, a ``.zip`` or a
 notebook (anything ``kvkit grade`` accepts); the entry's name (without
