@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 from cores import parallel_ceiling
-from kvkit.course.courses import english
 from kvkit.course.folders import NBGRADER_CONFIG, ensure_kernel, nbgrader_command, nbgrader_env, scratch_course
+from kvkit.courses import english
 from kvkit.examples import example_texts
 from kvkit.paths import Layout
 from kvkit.registry import ROOT

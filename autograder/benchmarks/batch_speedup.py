@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 
 from cores import parallel_ceiling
-from kvkit.grade_all import grade_all
 from kvkit.examples import write_example, write_package
+from kvkit.grading.grade_all import grade_all
 from kvkit.paths import Layout
 from kvkit.registry import ROOT
 

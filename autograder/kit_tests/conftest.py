@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kvkit.examples import write_example
-from kvkit.grade import grade
+from kvkit.grading.grade import grade
 from kvkit.paths import Layout
 from layouts_support import LAYOUTS
 from shared_support import shared
@@ -69,7 +69,7 @@ def graded(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def nbgrader_class(tmp_path_factory):
-    """``nbgrader_class(course)``: ``course`` (:class:`kvkit.course.courses.Course`) built and autograded once per
+    """``nbgrader_class(course)``: ``course`` (:class:`kvkit.courses.Course`) built and autograded once per
     session by real nbgrader, with the students of :func:`nbgrader_support.students_of` (shared by the xdist
     workers); an :class:`nbgrader_support.AutogradedClass`."""
     from nbgrader_support import autograded_class

@@ -22,11 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kvkit.course.courses import Course
 from kvkit.course.folders import NBGRADER_CONFIG, ensure_kernel, nbgrader_command, nbgrader_env, write_support
-from kvkit.course.submission import fill_notebook, read_notebook
+from kvkit.course.submission import fill_notebook
 from kvkit.course.template import notebook_points
+from kvkit.courses import Course
 from kvkit.examples import example_texts
+from kvkit.grading.notebooks import read_notebook
 from kvkit.registry import ROOT
 
 COURSE_ID = re.search(r'course_id = "([^"]+)"', NBGRADER_CONFIG.read_text()).group(1)

@@ -13,8 +13,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from kvkit.grading.sandbox import interpreter_dirs
 from kvkit.registry import ROOT
-from kvkit.sandbox import interpreter_dirs
 
 USER = 65534  # nobody
 

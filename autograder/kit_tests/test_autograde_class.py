@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.course.courses import english
+from kvkit.course.autograde_class import finished_students
 from kvkit.course.folders import NBGRADER_CONFIG, ensure_kernel, scratch_course
-from kvkit.course.submission import read_notebook
+from kvkit.courses import english
 from kvkit.examples import example_texts
-from kvkit.autograde_class import finished_students
+from kvkit.grading.notebooks import read_notebook
 from kvkit.registry import ROOT
 from layouts_support import NEEDS_NBGRADER, PART1
 

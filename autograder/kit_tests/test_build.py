@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from kvkit.build import build_skeleton, signature, solution_regions, stale_files, strip_solutions, todo_table
+from kvkit.skeleton import build_skeleton, signature, solution_regions, stale_files, strip_solutions, todo_table
 
 
 def test_committed_skeleton_equals_a_fresh_build(layout):

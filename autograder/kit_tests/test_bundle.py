@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.bundle import write_bundle
+from kvkit.commands.bundle import write_bundle
 from layouts_support import PART1
 
 REFERENCE = PART1.reference  # part 1's: speed.py is part 1's

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from kvchecks import i18n
-from kvkit.catalogs import TRANSLATED, domains, problems
+from kvkit.commands.catalogs import TRANSLATED, domains, problems
 from kvkit.registry import ROOT
 from layouts_support import LAYOUTS
 from message_rules import internal_identifiers, japanese_list_problems, wrong_plurals

@@ -1,4 +1,4 @@
-"""The child's runtime (``kvkit/child``): copied into every sandbox as ``kvchild/``, and what it imports before
+"""The child's runtime (``kvkit/grading/child``): copied into every sandbox as ``kvchild/``, and what it imports before
 confinement."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 import sys
 
-from kvkit.sandbox import CHILD, CHILD_PACKAGE, Sandbox
+from kvkit.grading.sandbox import CHILD, CHILD_PACKAGE, Sandbox
 
 
 def _imports(nodes) -> tuple[set[str], list[str]]:

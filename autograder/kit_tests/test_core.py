@@ -112,8 +112,8 @@ def test_self_check_says_clearly_when_impl_has_no_package(tmp_path, layout):
 def test_a_check_without_a_result_counts_as_failed_at_its_full_value(monkeypatch):
     """Missing results are failures, never passes, and the maximum does not shrink."""
     from kvchecks.plugin import Scoreboard
-    from kvkit.grade import grade
     from kvkit.course.checks import collect_checks
+    from kvkit.grading.grade import grade
 
     dropped = "test_update_writes_at_current_length"
     original = Scoreboard.pytest_runtest_logreport

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kvkit.course import folders
-from kvkit.course.courses import english
+from kvkit.courses import english
 from layouts_support import PART1
 
 ENGLISH = english(PART1)

@@ -18,10 +18,10 @@ import zipfile
 
 import pytest
 
-from kvkit.build import readmes
-from kvkit.bundle import write_bundle
-from kvkit.course.courses import courses_of, english
-from kvkit.course.submission import read_notebook
+from kvkit.commands.bundle import write_bundle
+from kvkit.courses import courses_of, english
+from kvkit.grading.notebooks import read_notebook
+from kvkit.skeleton import readmes
 from layouts_support import per_assignment
 from nbgrader_support import class_group
 

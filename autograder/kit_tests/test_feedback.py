@@ -15,7 +15,7 @@ import pytest
 from kvchecks import mistakes
 from kvchecks.assignment import using
 from kvkit.examples import example_bodies, write_package
-from kvkit.grade import grade
+from kvkit.grading.grade import grade
 from layouts_support import PART1, per_assignment
 from message_rules import internal_identifiers, wrong_plurals
 from selfcheck_support import checks_in_process

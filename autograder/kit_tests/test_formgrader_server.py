@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.course.courses import course_named
 from kvkit.course.folders import NBGRADER_CONFIG, ensure_kernel, nbgrader_env, write_support
+from kvkit.courses import course_named
 from kvkit.registry import ROOT
 from layouts_support import NEEDS_NBGRADER
 

@@ -15,8 +15,8 @@ from kvchecks.assignment import using
 from kvchecks.backends import InProcessBackend
 from kvchecks.fresh import redraw
 from kvkit.examples import example_bodies, write_example
-from kvkit.fresh import FRESH_ONLY, FreshInputs
-from kvkit.grade import grade, run_checks
+from kvkit.grading.fresh import FRESH_ONLY, FreshInputs
+from kvkit.grading.grade import grade, run_checks
 from kvkit.registry import ROOT
 from layouts_support import per_assignment
 

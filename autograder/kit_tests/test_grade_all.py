@@ -18,7 +18,7 @@ import pytest
 from hostile_support import make_submission
 from kvkit.errors import UsageError
 from kvkit.examples import write_example, write_package
-from kvkit.grade_all import find_submissions
+from kvkit.grading.grade_all import find_submissions
 from kvkit.registry import ROOT
 from layouts_support import PART1
 

@@ -70,7 +70,7 @@ def test_the_zip_holds_the_scripts_checks_and_the_reference_for_fresh_inputs(zip
     assert f"{hidden}/goldens.json" in names and f"{public}/goldens.json" in names
     assert not [n for n in names if "/examples/" in n or "source/" in n or "kit_tests" in n]
     todos = layout.assignment.todos
-    for todo in todos:  # the solution is there, in the reference only (kvkit.fresh needs it)
+    for todo in todos:  # the solution is there, in the reference only (kvkit.grading.fresh needs it)
         body = reference_body(layout, todo).strip().splitlines()
         longest = max(body, key=len).strip()
         assert [n for n, text in texts.items() if longest in text] == [f"kit/reference/{todos[todo].file}"]

@@ -21,10 +21,10 @@ import pytest
 import torch
 
 from hostile_support import failures, full, make_submission, scores
-from kvkit.grade import grade
+from kvkit.grading.grade import grade
 from kvkit.registry import ROOT
 from layouts_support import PART1
-from kvkit.sandbox import isolation_mode
+from kvkit.grading.sandbox import isolation_mode
 
 pytestmark = pytest.mark.slow
 
@@ -237,7 +237,7 @@ def test_no_network_and_bounded_disk_for_the_child(tmp_path):
 
 def test_a_failure_of_the_grader_itself_is_raised_not_scored_as_a_zero(tmp_path, monkeypatch):
     from kvkit.errors import GraderError
-    from kvkit.child import boot
+    from kvkit.grading.child import boot
 
     monkeypatch.setattr(boot, "BOOT", "import sys; print('broken grader'); sys.exit(3)")
     with pytest.raises(GraderError, match="did not start.*exit code 3"):

@@ -19,10 +19,10 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from kvkit.bundle import write_bundle
 from kvkit.cli import main
-from kvkit.course.courses import english
+from kvkit.commands.bundle import write_bundle
 from kvkit.course.submission import fill_notebook
+from kvkit.courses import english
 from layouts_support import PART1
 
 REFERENCE, ASSIGNMENTS = PART1.reference, PART1.skeleton

@@ -13,8 +13,8 @@ import pytest
 
 from kvkit.cli import main
 from kvkit.errors import UsageError
-from kvkit.grade import grade
-from kvkit.intake import MAX_ZIP_BYTES, MAX_ZIP_MEMBERS, received
+from kvkit.grading.grade import grade
+from kvkit.grading.intake import MAX_ZIP_BYTES, MAX_ZIP_MEMBERS, received
 from kvkit.registry import ROOT
 from layouts_support import PART1
 
@@ -149,7 +149,7 @@ def test_a_symbolic_link_inside_a_submitted_package_is_refused(tmp_path, capsys)
 
 @pytest.mark.slow
 def test_a_notebook_submission_is_graded(tmp_path):
-    from kvkit.course.courses import english
+    from kvkit.courses import english
 
     notebook = tmp_path / "kv_cache.ipynb"
     shutil.copy(english(PART1).source_notebook, notebook)  # the instructor's notebook: the reference's code in cells
@@ -164,7 +164,7 @@ def test_a_broken_notebook_is_one_line(tmp_path, capsys):
 
 
 def test_without_notebook_support_a_notebook_is_one_line(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "kvkit.course.submission", None)  # as if it did not exist
+    monkeypatch.setitem(sys.modules, "kvkit.grading.notebooks", None)  # as if it did not exist
     (tmp_path / "kv_cache.ipynb").write_text("{}")
     with pytest.raises(UsageError, match="cannot read notebooks"), received(PART1, tmp_path / "kv_cache.ipynb"):
         pass

@@ -23,12 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.course.courses import english
-from kvkit.course.submission import fill_notebook, read_notebook
+from kvkit.course.submission import fill_notebook
+from kvkit.courses import english
 from kvkit.errors import UsageError
 from kvkit.examples import write_package
-from kvkit.grade import grade
-from kvkit.intake import MAX_ZIP_MEMBERS, fingerprint_of, received, take_in
+from kvkit.grading.grade import grade
+from kvkit.grading.intake import MAX_ZIP_MEMBERS, fingerprint_of, received, take_in
+from kvkit.grading.notebooks import read_notebook
 from kvkit.registry import ROOT
 
 
@@ -415,7 +416,7 @@ def test_every_path_grades_the_attacks_as_their_code_deserves(tmp_path, graded, 
     (root / "submission").mkdir(parents=True)
     (root / "submission" / package).symlink_to(layout.reference / package)
     env = {**os.environ, "KVKIT_GRADESCOPE_ROOT": str(root)}
-    run = subprocess.run([sys.executable, "-m", "kvkit.gradescope", "run", "--root", str(root), "--assignment",
+    run = subprocess.run([sys.executable, "-m", "kvkit.grading.gradescope", "run", "--root", str(root), "--assignment",
                           layout.assignment.name], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     results = json.loads((root / "results" / "results.json").read_text())
     assert run.returncode == 0 and results["score"] == 0 and "symbolic link" in results["output"], run.stderr[-2000:]

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.course.courses import english
 from kvkit.course.folders import NBGRADER_CONFIG, write_support
-from kvkit.course.submission import fill_notebook, read_notebook
+from kvkit.course.submission import fill_notebook
 from kvkit.course.template import notebook_points
-from kvkit.grade_all import grade_all
+from kvkit.courses import english
+from kvkit.grading.grade_all import grade_all
+from kvkit.grading.notebooks import read_notebook
 from layouts_support import NEEDS_NBGRADER, PART1
 from nbgrader_support import (DELETED_CELL, STANDARD, TAMPERING, cell_source, class_group, edited_hidden_cell,
                               grade_cells, nbgrader_ok, submission, tampered)

@@ -37,11 +37,12 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.course.courses import course_named, courses_of
 from kvkit.course.folders import NBGRADER_CONFIG, ensure_kernel, write_support
-from kvkit.course.submission import fill_notebook, read_notebook
+from kvkit.course.submission import fill_notebook
 from kvkit.course.template import notebook_points
+from kvkit.courses import course_named, courses_of
 from kvkit.examples import example_texts
+from kvkit.grading.notebooks import read_notebook
 from kvkit.paths import Layout
 from kvkit.registry import ROOT
 from layouts_support import LAYOUTS, NEEDS_NBGRADER, PART1
@@ -244,7 +245,7 @@ def feedback_html(course, student: str) -> str:
 @pytest.fixture(scope="module")
 def kvkit_grade(tmp_path_factory):
     """``kvkit grade`` of a notebook (the kit's release gives the layout): its report."""
-    from kvkit.grade import grade
+    from kvkit.grading.grade import grade
 
     return lambda notebook: grade(PART1, Path(notebook))
 
@@ -472,7 +473,7 @@ def kept_log(name: str) -> tuple[Lines, logging.Logger]:
 def test_a_timestamp_file_is_read_as_a_plain_file_or_ignored_in_one_line(tmp_path):
     from nbgrader.coursedir import CourseDirectory
 
-    from kvkit.autograde import KitAutograde
+    from kvkit.course.autograde import KitAutograde
 
     lines, log = kept_log("timestamp")
     converter = KitAutograde(coursedir=CourseDirectory(root=str(tmp_path)), log=log)
@@ -490,7 +491,7 @@ def test_a_timestamp_file_is_read_as_a_plain_file_or_ignored_in_one_line(tmp_pat
 
 
 def test_folder_intake_copies_plain_files_only(tmp_path):
-    from kvkit.autograde import FolderIntake
+    from kvkit.course.autograde import FolderIntake
 
     folder, dest = tmp_path / "submitted", tmp_path / "autograded"
     (folder / "data" / "deep").mkdir(parents=True)
@@ -523,7 +524,7 @@ def test_folder_intake_copies_plain_files_only(tmp_path):
 
 
 def test_a_submitted_folder_that_is_a_link_is_not_copied(tmp_path):
-    from kvkit.autograde import FolderIntake
+    from kvkit.course.autograde import FolderIntake
 
     (tmp_path / "real").mkdir()
     (tmp_path / "real" / "notes.txt").write_text("x")
@@ -536,7 +537,7 @@ def test_a_submitted_folder_that_is_a_link_is_not_copied(tmp_path):
 def test_a_students_cell_may_hold_any_text_for_feedback():
     from nbformat.v4 import new_code_cell, new_notebook
 
-    from kvkit.autograde import ClearHiddenRegions
+    from kvkit.course.autograde import ClearHiddenRegions
 
     grade = {"grade": True, "solution": False, "locked": True, "grade_id": "hidden_x", "points": 1}
     answer = {"grade": False, "solution": True, "locked": False, "grade_id": "answer"}
@@ -555,7 +556,7 @@ def test_a_students_cell_may_hold_any_text_for_feedback():
 
 
 def test_the_kernels_lines_are_quoted_with_control_characters_escaped():
-    from kvkit.autograde import quote_block, quoted
+    from kvkit.course.autograde import quote_block, quoted
 
     assert quoted("a\rb\x1b[2Kc\n") == "a\\rb\\x1b[2Kc\\n"
     block = quote_block("one\n\x1b[1Gkvkit grade of x: 115 / 115\rtwo\n" + "z" * 500)
@@ -566,7 +567,7 @@ def test_the_kernels_lines_are_quoted_with_control_characters_escaped():
 def test_outputs_are_cut_to_their_byte_bounds_with_a_note():
     from nbformat.v4 import new_code_cell, new_output
 
-    from kvkit.autograde import ConfinedExecute
+    from kvkit.course.autograde import ConfinedExecute
 
     lines, log = kept_log("outputs")
     run = ConfinedExecute(max_cell_output_bytes=1000, max_output_bytes=1500, log=log)

@@ -18,9 +18,10 @@ import pytest
 
 from kvkit.cli import main
 from kvkit.course.checks import check_key, check_name, collect_checks
-from kvkit.course.courses import courses_of, english
-from kvkit.course.submission import notebook_to_package, read_notebook
+from kvkit.course.submission import notebook_to_package
 from kvkit.course.template import notebook_points
+from kvkit.courses import courses_of, english
+from kvkit.grading.notebooks import read_notebook
 from kvkit.requirements import solution_lines
 from kvchecks import assignment as kvchecks_assignment
 from layouts_support import per_assignment

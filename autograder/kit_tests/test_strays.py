@@ -6,8 +6,8 @@ the same, for ever, writing a heartbeat now and then), a bounded fork bomb that 
 new process id (together they outrun the sweep of ``/proc`` by user id that used to end a root-mode child), and a
 plain double-forked daemon that ignores SIGTERM and SIGHUP. Each carries a marker in its command line, by which the
 test finds it in ``/proc``. The notebook's kernel under ``nbgrader autograde``
-(:class:`kvkit.autograde.ConfinedKernelManager`, booted through the same jail) starts the same strays from a cell,
-and must leave none once it has shut down, before its sandbox is removed.
+(:class:`kvkit.course.autograde.ConfinedKernelManager`, booted through the same jail) starts the same strays from a
+cell, and must leave none once it has shut down, before its sandbox is removed.
 
 Each grading runs in a process of its own, in each mode this machine supports: as root (``namespace``, ``uid``,
 and ``uid`` without ``CAP_SYS_ADMIN``, as in a container, where the kernel refuses a pid namespace and the grader
@@ -37,7 +37,7 @@ import pytest
 
 from hostile_support import make_submission
 from nonroot_support import USER, reachable_kit_lines, the_user_to_ourselves
-from kvkit.sandbox import _bwrap_works, _unshare_works
+from kvkit.grading.sandbox import _bwrap_works, _unshare_works
 from layouts_support import PART1
 
 pytestmark = [pytest.mark.slow,
@@ -235,7 +235,7 @@ while True:
 """
 # ``uid`` mode takes other users' access to the kit's folders away (chmod o-rwx, for good): not here, where other
 # tests use them as another user
-PYTHON = ["-c", "import sys, runpy, kvkit.sandbox as s; s.protect_for_uid_mode = lambda paths: None; "
+PYTHON = ["-c", "import sys, runpy, kvkit.grading.sandbox as s; s.protect_for_uid_mode = lambda paths: None; "
                 "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"]
 
 
@@ -301,8 +301,8 @@ def _kernel_script(mark: str, settle: float) -> str:
     printed and the strays alive after the shutdown, before the sandbox is removed."""
     return inspect.getsource(marked) + inspect.getsource(survivors) + f"""
 import asyncio, json, os, sys, time
-from kvkit.autograde import ConfinedKernelManager
-from kvkit.sandbox import Sandbox
+from kvkit.course.autograde import ConfinedKernelManager
+from kvkit.grading.sandbox import Sandbox
 
 async def run(box, code):
     km = ConfinedKernelManager(box, 1536 * 1024 * 1024)

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kvkit.gradescope import TORCH_INDEX
-from kvkit.requirements import kit_torch_pin
+from kvkit.requirements import TORCH_INDEX, kit_torch_pin
 from layouts_support import PART1
 
 

@@ -1,6 +1,6 @@
-"""Warm grading (:mod:`kvkit.remote.warm`): children forked by a worker's zygote, and a draw of fresh inputs shared by
-the worker's gradings, give the grades of cold grading, and a child can reach neither the zygote nor the next
-child."""
+"""Warm grading (:mod:`kvkit.grading.remote.warm`): children forked by a worker's zygote, and a draw of fresh inputs
+shared by the worker's gradings, give the grades of cold grading, and a child can reach neither the zygote nor the
+next child."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 
 from hostile_support import make_submission
 from kvkit.examples import write_example, write_package
-from kvkit.grade import grade
-from kvkit.remote.warm import SHARED_DRAW_MODES, WARM_MODES, Warm
-from kvkit.sandbox import isolation_mode
+from kvkit.grading.grade import grade
+from kvkit.grading.remote.warm import SHARED_DRAW_MODES, WARM_MODES, Warm
+from kvkit.grading.sandbox import isolation_mode
 from layouts_support import PART1
 
 pytestmark = [pytest.mark.slow,

@@ -1,4 +1,4 @@
-"""The ``kvkit`` command: one sub-command per module, each with ``add_parser(sub)``.
+"""The ``kvkit`` command: one sub-command per module of :mod:`kvkit.commands`, each with ``add_parser(sub)``.
 
 ``kvkit --assignment NAME COMMAND ...`` works on one of the kit's assignments
 (every ``tests/NAME/assignment.toml``); without it, on the first (``part = 1``).
@@ -22,8 +22,9 @@ from .paths import Layout, layouts
 from .registry import manifests
 from .tools import command_modules
 
+# every assignment's commands, kvkit.commands.NAME; an assignment's own (its bench, demos) are in its tools package
 COMMANDS = ["build", "grade", "grade_all", "autograde_class", "gradescope", "bundle", "goldens", "notebook",
-            "catalogs", "new", "check_assignment"]  # every assignment's; an assignment's own (its bench, demos) are in its tools package
+            "catalogs", "new", "check_assignment"]
 
 
 def add_choices(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         print(f"kvkit: {err}", file=sys.stderr)
         return 2
-    modules = [importlib.import_module(f"kvkit.{name}") for name in COMMANDS] + command_modules(layout)
+    modules = [importlib.import_module(f"kvkit.commands.{name}") for name in COMMANDS] + command_modules(layout)
     parser = argparse.ArgumentParser(prog="kvkit", description="Build, grade and package the kit's assignments.")
     add_choices(parser)
     sub = parser.add_subparsers(dest="command", required=True)

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from kvchecks.assignment import Todo
 
-from .build import solution_regions
 from .errors import UsageError
 from .paths import Layout
+from .skeleton import solution_regions
 
 
 def example_bodies(layout: Layout) -> dict[str, dict[int, str]]:

@@ -1,6 +1,6 @@
 """Which package of an assignment ``kvkit bench``, ``chat-demo`` and ``generate`` run: ``--impl``, resolved once.
 
-``--impl`` takes what ``kvkit grade`` takes (:func:`kvkit.intake.received`): a
+``--impl`` takes what ``kvkit grade`` takes (:func:`kvkit.grading.intake.received`): a
 folder holding the package (``kvcache/`` for part 1), the package itself, a
 copy of the exercise with one such package below, the package's loose files,
 a ``.zip`` or a notebook. A path that exists, relative to the current folder,
@@ -22,7 +22,7 @@ from kvchecks.backends import load_package
 from kvchecks.failures import describe, package_files, summary
 
 from .errors import UsageError
-from .intake import received
+from .grading.intake import received
 from .paths import Layout
 
 

@@ -27,13 +27,14 @@ from pathlib import Path
 
 from kvchecks.assignment import load
 
-from .build import TABLE_BEGIN, TABLE_END, solution_regions
-from .bundle import bundle_files
+from .commands.bundle import bundle_files
 from .course.folders import stale_paths
 from .course.template import parse_template
-from .gradescope import TORCH_INDEX
 from .paths import Layout, layouts
 from .registry import ROOT, manifests
+from .skeleton import TABLE_BEGIN, TABLE_END, solution_regions
+
+TORCH_INDEX = "https://download.pytorch.org/whl/cpu"  # torch's CPU wheels (Gradescope's setup.sh, the students' files)
 
 JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]")  # kana and kanji
 LANGUAGE_OF = {"ja": JAPANESE}  # how to tell an edition's language in its texts

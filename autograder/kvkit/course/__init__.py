@@ -22,5 +22,11 @@ Sources of truth, nothing kept by hand in the notebook:
 release is made by the real ``nbgrader generate_assignment``
 (:mod:`kvkit.course.folders`). :func:`kvkit.course.submission.notebook_to_package`
 turns a student's notebook back into a ``kvcache`` package for ``kvkit grade``.
-The ``kvkit notebook`` command itself is :mod:`kvkit.notebook`.
+The ``kvkit notebook`` command itself is :mod:`kvkit.commands.notebook`.
+
+The kit's hooks into ``nbgrader autograde`` (trusted verdicts, a confined
+kernel: :mod:`kvkit.course.autograde`, named in ``nbgrader_config.py``) and
+the autograding of a whole class by several nbgrader processes
+(:mod:`kvkit.course.autograde_class`) are here too. This layer uses the
+grading core (:mod:`kvkit.grading`), never the commands.
 """

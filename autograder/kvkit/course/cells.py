@@ -13,8 +13,8 @@ from pathlib import Path
 
 from kvchecks.assignment import Todo
 
-from ..build import solution_regions
 from ..paths import Layout
+from ..skeleton import solution_regions
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""The course folders on disk: for each course (:mod:`kvkit.course.courses`), ``source/<name>/`` (the notebook and
+"""The course folders on disk: for each course (:mod:`kvkit.courses`), ``source/<name>/`` (the notebook and
 its support files) and ``release/<name>/`` (made by the real ``nbgrader generate_assignment``), and whether the
 committed ones are up to date.
 """
@@ -17,11 +17,11 @@ from pathlib import Path
 import kvchecks
 from kvchecks.assignment import MANIFEST
 
+from ..courses import Course, courses_of
 from ..errors import UsageError
 from ..paths import Layout
 from ..registry import ROOT
 from .checks import CheckItem, collect_checks
-from .courses import Course, courses_of
 from .template import build_notebook, dumps_notebook
 
 NBGRADER_CONFIG = ROOT / "nbgrader_config.py"

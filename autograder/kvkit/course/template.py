@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from kvchecks.assignment import Todo
 from kvchecks.i18n import _, speaking
 
+from ..courses import Course
 from .cells import ModuleParts, cell_grade_id, code_cell, header_imports, markdown_cell, reference_modules
 from .checks import CheckItem, check_cells, collect_checks
-from .courses import Course
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
@@ -154,7 +154,7 @@ def _build(items: list[CheckItem], course: Course) -> dict:
     metadata = {
         "kernelspec": KERNELSPEC,
         "language_info": {"name": "python"},
-        "kvkit": {"generated_by": "kvkit notebook (autograder/kvkit/notebook.py); edit the template, not this file",
+        "kvkit": {"generated_by": "kvkit notebook (autograder/kvkit/commands/notebook.py); edit the template, not this file",
                   "package": package},
     }
     return {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 5}

@@ -30,7 +30,7 @@ What it does, by mode:
   user owns can be changed; then all capabilities dropped, so no mount can
   be undone.
 - ``bwrap`` (a grader without root, with bubblewrap): the grader starts the
-  child inside ``bwrap`` (:func:`kvkit.sandbox.bwrap_command`), as pid 1 of
+  child inside ``bwrap`` (:func:`kvkit.grading.sandbox.bwrap_command`), as pid 1 of
   bwrap's pid namespace; here the limits, and the jail's init stays pid 1
   while the rest runs as pid 2 (:func:`become_pid_2`).
 - ``none``: resource limits only.
@@ -470,7 +470,7 @@ def enter_root_pid_namespace(mode: str) -> tuple[bool, list[str]]:
     then a pid namespace alone (``/proc`` then still lists the machine's
     processes under their outer numbers, as before; what matters, that the
     namespace's processes die with its init, holds), then nothing: the grader
-    kills the child's user id then (:func:`kvkit.sandbox.kill_uid`).
+    kills the child's user id then (:func:`kvkit.grading.sandbox.kill_uid`).
     """
     libc = ctypes.CDLL(None, use_errno=True)
     tries = [(0, lambda: _mount_own_proc(libc))] if mode == "namespace" else \

@@ -1,6 +1,6 @@
 """``kvkit grade-all DIR --scheduler ADDRESS``: grading a class on a Dask distributed cluster.
 
-The instructor's process takes every submission in (:mod:`kvkit.intake`),
+The instructor's process takes every submission in (:mod:`kvkit.grading.intake`),
 keeps the results folder and the CSV, and sends each submission to the
 cluster as bytes (the package's files, its notebook places and notes). A
 worker (``dask worker ADDRESS`` on a machine with the same kit installed)
@@ -27,10 +27,10 @@ import hashlib
 import tempfile
 from pathlib import Path
 
-from .errors import GraderError, UsageError
+from ..errors import GraderError, UsageError
+from ..paths import Layout
+from ..registry import ROOT
 from .intake import Submission, fingerprint_of
-from .paths import Layout
-from .registry import ROOT
 
 CONNECT_TIMEOUT = 30.0  # seconds to reach the scheduler and see a worker (grade-all --connect-timeout)
 

@@ -11,7 +11,7 @@ session of its own, keeps only its three pipes, and goes on exactly as a cold
 child of the ``probe`` role would (:func:`kvchild.boot.probe`: the jail first,
 then the submission), never coming back here. The zygote writes the child's
 pid, and later how it ended, on the status pipe (the grader's handle of the
-child: :class:`kvkit.remote.zygote.ForkedChild`), and keeps nothing of it.
+child: :class:`kvkit.grading.remote.zygote.ForkedChild`), and keeps nothing of it.
 
 What a child does cannot reach the zygote: the fork happens before the jail,
 so the child's memory is a copy; in its jail the child runs as another user

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import kvchecks
 
-from .build import readmes
-from .paths import Layout
-from .registry import ROOT
+from ..paths import Layout
+from ..registry import ROOT
+from ..skeleton import readmes
 
 KVCHECKS = Path(kvchecks.__file__).resolve().parent
 

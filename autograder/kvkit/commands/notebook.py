@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .course.checks import collect_checks
-from .course.courses import courses_of
-from .course.folders import ensure_kernel, generate_release, stale_paths, write_source
-from .course.submission import notebook_to_package
-from .course.template import notebook_points
-from .errors import UsageError
+from ..course.checks import collect_checks
+from ..course.folders import ensure_kernel, generate_release, stale_paths, write_source
+from ..course.submission import notebook_to_package
+from ..course.template import notebook_points
+from ..courses import courses_of
+from ..errors import UsageError
 
 
 def run(args) -> int:

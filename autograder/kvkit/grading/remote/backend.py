@@ -11,7 +11,7 @@ from kvchecks.failures import StudentCodeError, format_error
 from kvchecks.i18n import N_, _
 from kvchecks.timing import TimeoutPolicy
 
-from ..errors import GraderError
+from ...errors import GraderError
 from .process import ProbeLost, SubmissionProcess
 from .replies import check_reply
 

@@ -1,9 +1,10 @@
-"""``kvkit grade``: run the public and hidden checks on one submission.
+"""Run the public and hidden checks on one submission: the grading of ``kvkit grade`` (:mod:`kvkit.commands.grade`)
+and of every other grading path.
 
 This process runs pytest over the check files and judges every observation;
-the student's code runs only in the child process of :mod:`kvkit.remote`,
-started from a :class:`~kvkit.sandbox.Sandbox` copy. Every check runs on the
-published inputs and again on inputs drawn now (:mod:`kvkit.fresh`).
+the student's code runs only in the child process of :mod:`kvkit.grading.remote`,
+started from a :class:`~kvkit.grading.sandbox.Sandbox` copy. Every check runs on the
+published inputs and again on inputs drawn now (:mod:`kvkit.grading.fresh`).
 
 Importing this module registers the graders' message catalogue (``kvkit``)
 with :mod:`kvchecks.i18n` (the plugin registers the hidden checks' where they
@@ -26,11 +27,11 @@ from kvchecks.i18n import _, add_domain, speaking
 from kvchecks.plugin import SCOREBOARD, Result
 from kvchecks.timing import PROBE_TIMEOUT, RETRY_TIMEOUT
 
-from .course.submission import notebook_places
+from ..paths import Layout
+from ..registry import ROOT
 from .fresh import FreshInputs
 from .intake import Submission, received
-from .paths import Layout
-from .registry import ROOT
+from .notebooks import notebook_places
 from .remote.backend import RemoteBackend
 from .remote.output import OutputTail
 from .remote.process import SubmissionProcess
@@ -47,7 +48,7 @@ MEMORY_MB = 1536  # address space of the child (torch itself takes about 650 MB)
 UNUSED_PLUGINS = [arg for name in ("cacheprovider", "unraisableexception", "threadexception", "logging", "warnings",
                                    "faulthandler", "doctest", "junitxml", "pastebin", "legacypath", "stepwise")
                   for arg in ("-p", f"no:{name}")]
-LOCALE = Path(__file__).resolve().parent / "locale"  # the graders' catalogue, kvkit.po / kvkit.mo per language
+LOCALE = Path(__file__).resolve().parents[1] / "locale"  # the graders' catalogue, kvkit.po / kvkit.mo per language
 
 add_domain("kvkit", LOCALE)
 
@@ -104,11 +105,11 @@ def grade(layout: Layout, submission: Path | Submission, hidden: bool = True, ti
           lang: str = "en", hide: list[Path] = (), memory_mb: int | None = MEMORY_MB,
           budget: float | None = BUDGET, warm: Warm | None = None) -> Report:
     """Grade one submission of ``layout``'s assignment, reporting in ``lang``: a path (a folder, a .zip or a
-    notebook), taken in by :mod:`kvkit.intake`, or a :class:`~kvkit.intake.Submission` already taken in.
+    notebook), taken in by :mod:`kvkit.grading.intake`, or a :class:`~kvkit.grading.intake.Submission` already taken in.
 
     ``hide`` names more folders the student's process must not read (e.g. the
     other submissions of a batch). With ``warm`` (a worker that grades many
-    submissions: :mod:`kvkit.remote.warm`), the child is forked by the
+    submissions: :mod:`kvkit.grading.remote.warm`), the child is forked by the
     worker's zygote where the mode allows, and the fresh inputs' draw is the
     worker's where the mode allows; the grade is the same.
     """
@@ -149,7 +150,8 @@ def _notes(box: Sandbox, backend: RemoteBackend, output: OutputTail) -> list[str
     """Lines for the end of the report: anything unusual about how the student's code ran."""
     notes = []
     info = backend.info or {}
-    # A WARNING note starts with "WARNING" in every language: nbgrader's log (kvkit.autograde) tells them apart so.
+    # A WARNING note starts with "WARNING" in every language: nbgrader's log (kvkit.course.autograde) tells them apart
+    # so.
     if box.mode not in CONFINED or info.get("mode") not in CONFINED:
         notes.append(_(NO_ISOLATION))
     for problem in info.get("problems") or []:
@@ -167,24 +169,3 @@ def _notes(box: Sandbox, backend: RemoteBackend, output: OutputTail) -> list[str
         notes.append(_("The submission's code printed {count} bytes; the end of it:").format(count=output.total)
                      + "\n" + quoted)
     return notes
-
-
-def run(args) -> int:
-    report = grade(args.layout, Path(args.submission), hidden=not args.public_only, timeout=args.timeout,
-                   lang=args.lang)
-    print(report.table())
-    if args.json:
-        report.write_json(Path(args.json))
-        print(f"wrote {args.json}")
-    return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("grade", help="grade one submission (a folder holding the assignment's package) with public "
-                                     "and hidden checks")
-    p.add_argument("submission", help="folder that holds the student's package (kvcache/ for part 1), a .zip of it, "
-                                      "or a notebook")
-    p.add_argument("--json", metavar="RESULTS_JSON", help="also write Gradescope's results.json here")
-    p.add_argument("--public-only", action="store_true", help="run only the public checks")
-    p.add_argument("--timeout", type=float, default=PROBE_TIMEOUT, help="seconds each check may run (default %(default)s)")
-    p.set_defaults(func=run)

@@ -1,4 +1,5 @@
-"""``kvkit grade-all``: grade a folder of submissions in parallel, resumably, into one CSV.
+"""Grade a folder of submissions in parallel, resumably, into one CSV: the engine of ``kvkit grade-all``
+(:mod:`kvkit.commands.grade_all`).
 
 ``SUBMISSIONS_DIR`` holds one entry per student: a folder, a ``.zip`` or a
 notebook (anything ``kvkit grade`` accepts); the entry's name (without
@@ -9,7 +10,7 @@ grading's own confined child.
 
 For each student the results folder gets ``<student>/results.json``
 (Gradescope's format) and ``<student>/meta.json`` (score per TODO, status,
-and a fingerprint of the checks and of the submission as :mod:`kvkit.intake`
+and a fingerprint of the checks and of the submission as :mod:`kvkit.grading.intake`
 copied it, the copy that is then graded), each written atomically,
 ``meta.json`` last. An entry that cannot be taken in (a link, a pipe, a name
 that is not UTF-8, two entries for one student, anything ``kvkit grade``
@@ -38,10 +39,10 @@ from pathlib import Path
 
 from kvchecks.i18n import _, speaking
 
-from .errors import UsageError
+from ..errors import UsageError
+from ..paths import Layout
 from .grade import PROBE_TIMEOUT
 from .intake import Submission, take_in
-from .paths import Layout
 
 SUFFIXES = (".zip", ".ipynb")
 SKIP = {"__MACOSX", "__pycache__"}
@@ -137,9 +138,9 @@ def load_meta(results_dir: Path, student: str) -> dict | None:
 
 
 def graded_row(layout: Layout, student: str, submission: Submission, print_: str, options: dict) -> dict:
-    """Grade one submission of ``layout``'s assignment (already taken in by :mod:`kvkit.intake`), in the language
-    ``options["lang"]``: its ``results`` and ``meta``, or a grader error (``status``, ``notes``, ``error``). Runs
-    where the grading runs (a local worker, a Dask worker)."""
+    """Grade one submission of ``layout``'s assignment (already taken in by :mod:`kvkit.grading.intake`), in the
+    language ``options["lang"]``: its ``results`` and ``meta``, or a grader error (``status``, ``notes``, ``error``).
+    Runs where the grading runs (a local worker, a Dask worker)."""
     with speaking(options.get("lang", "en")):
         return _graded_row(layout, student, submission, print_, options)
 
@@ -329,7 +330,7 @@ def _grade_locally(layout: Layout, todo: list, results_dir: Path, options: dict,
 
 def _grade_on_cluster(layout: Layout, address: str, todo: list, results_dir: Path, options: dict, on_row,
                       connect_timeout: float | None = None) -> None:
-    """Each submission graded on a Dask worker (:mod:`kvkit.cluster`); the files are written here."""
+    """Each submission graded on a Dask worker (:mod:`kvkit.grading.cluster`); the files are written here."""
     from .cluster import CONNECT_TIMEOUT, connect, grade_on_cluster
 
     timeout = CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
@@ -356,41 +357,3 @@ def _bar(total: int, initial: int, enabled: bool):
             def close(self): pass
         return _NoBar()
     return tqdm(total=total, initial=initial, desc="grading", unit="submission", file=sys.stderr, dynamic_ncols=True)
-
-
-def run(args) -> int:
-    summary = grade_all(args.layout, Path(args.submissions), Path(args.out), jobs=args.jobs,
-                        results_dir=Path(args.results_dir) if args.results_dir else None,
-                        hidden=not args.public_only, timeout=args.timeout, progress=not args.no_progress,
-                        scheduler=args.scheduler, lang=args.lang, connect_timeout=args.connect_timeout)
-    print(f"{summary['students']} submissions: {summary['graded']} graded, {summary['skipped']} already graded "
-          f"(skipped), {summary['refused']} not gradable, {summary['errors']} grader errors; {summary['jobs']} jobs, "
-          f"{summary['seconds']:.1f} s")
-    if summary["skipped_entries"]:
-        names = ", ".join(summary["skipped_entries"][:10])
-        more = len(summary["skipped_entries"]) - 10
-        print(f"skipped {len(summary['skipped_entries'])} entries that are no submission (a folder, .zip or .ipynb): "
-              f"{names}{f', and {more} more' if more > 0 else ''}")
-    print(f"wrote {summary['csv']} and {summary['results_dir']}/<student>/results.json")
-    return 0 if not summary["errors"] else 1
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("grade-all", help="grade a folder of submissions (one sub-folder, zip or notebook per "
-                                         "student) in parallel, resumably, into a CSV")
-    p.add_argument("submissions", help="folder holding one sub-folder, .zip or .ipynb per student")
-    p.add_argument("--out", required=True, metavar="GRADES_CSV", help="the CSV to write")
-    p.add_argument("--jobs", type=int, default=None, help="submissions graded at once (default: the number of cores)")
-    p.add_argument("--results-dir", metavar="DIR",
-                   help="where <student>/results.json go (default: next to the CSV, GRADES-results/)")
-    p.add_argument("--public-only", action="store_true", help="run only the public checks")
-    p.add_argument("--timeout", type=float, default=PROBE_TIMEOUT,
-                   help="seconds each check may run (default %(default)s)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="grade on the Dask cluster whose scheduler is at ADDRESS (e.g. tcp://10.0.0.5:8786); the "
-                        "results folder and the CSV stay here (see docs/grading.md)")
-    p.add_argument("--connect-timeout", type=float, default=None, metavar="SECONDS",
-                   help="with --scheduler: seconds to reach the scheduler and to wait for its first worker "
-                        "(default 30)")
-    p.set_defaults(func=run)

@@ -3,7 +3,7 @@
 A worker process that grades many submissions (``grade-all``'s local
 workers, a Dask worker) keeps one :class:`Warm`:
 
-- a **zygote** per assignment (:class:`kvkit.remote.zygote.Zygote`), which
+- a **zygote** per assignment (:class:`kvkit.grading.remote.zygote.Zygote`), which
   has imported torch and the probe code once and forks each submission's
   child, which then enters the same jail as a cold child, before it sees the
   submission. A child never sees two submissions; the zygote never sees one.
@@ -12,7 +12,7 @@ workers, a Dask worker) keeps one :class:`Warm`:
   bwrap cannot fork into one, and in ``none`` mode the child shares the
   zygote's user unconfined: both start each child cold.
 - the **fresh inputs' draw and the reference's observations of it**
-  (:class:`kvkit.fresh.FreshInputs`), computed here in the trusted worker and
+  (:class:`kvkit.grading.fresh.FreshInputs`), computed here in the trusted worker and
   shared by the worker's gradings, only where nothing a child does can reach
   a later child (:data:`SHARED_DRAW_MODES`: private scratch, every other
   mount read-only, IPC, network and pid namespaces of its own). A child sees
@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import atexit
 
+from ...paths import Layout
 from ..fresh import FreshInputs
-from ..paths import Layout
 from ..sandbox import isolation_mode
 from .zygote import Zygote
 

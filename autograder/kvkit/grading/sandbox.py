@@ -3,7 +3,7 @@
 Layout: read-only copies (for grading: ``submission/kvcache/``, a copy of the
 student's package, ``harness/kvchecks/``, the public probe code, and beside it
 the assignment's manifest and checks package), always
-``harness/kvchild/`` (:mod:`kvkit.child`: the child's confinement, serve loop
+``harness/kvchild/`` (:mod:`kvkit.grading.child`: the child's confinement, serve loop
 and protocol), ``work/`` (the child's working
 directory: a small private tmpfs, the only place it may write) and, where
 asked, shared folders both sides reach (a kernel's sockets). The reference
@@ -24,7 +24,7 @@ works here):
 - ``userns`` (not root, unprivileged user namespaces allowed): the child makes
   user, mount, network, IPC and pid namespaces of its own, covers the secrets,
   makes every other mount read-only and drops every capability (see
-  :mod:`kvkit.child.jail`).
+  :mod:`kvkit.grading.child.jail`).
 - ``bwrap`` (not root, bubblewrap installed and working): the child starts
   inside ``bwrap``, which shows it only the system's folders, the interpreter
   and the sandbox, read-only, a writable ``work/`` and nothing else.
@@ -49,9 +49,9 @@ import kvchecks
 from kvchecks.assignment import MANIFEST
 from kvchecks.i18n import N_
 
-from .errors import UsageError
-from .paths import Layout, layouts
-from .registry import ROOT
+from ..errors import UsageError
+from ..paths import Layout, layouts
+from ..registry import ROOT
 
 HARNESS = Path(kvchecks.__file__).resolve().parent
 CHILD = Path(__file__).resolve().parent / "child"  # the child's runtime, copied into the harness as CHILD_PACKAGE

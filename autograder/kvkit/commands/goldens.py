@@ -29,9 +29,9 @@ from kvchecks.assignment import using
 from kvchecks.backends import InProcessBackend
 from kvchecks.goldens import Expected, GoldenFile, key
 
-from .examples import write_package
-from .paths import Layout
-from .registry import ROOT
+from ..examples import write_package
+from ..paths import Layout
+from ..registry import ROOT
 
 
 class Recorder:

@@ -23,9 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib.util import find_spec
 from pathlib import Path
 
-from .errors import UsageError
-from .registry import ROOT, manifests
-from .requirements import kit_torch_pin, python_version
+from ..errors import UsageError
+from ..registry import ROOT, manifests
+from ..requirements import kit_torch_pin, python_version
 
 SCAFFOLD = Path(__file__).resolve().parent / "scaffold"
 IDENTIFIER = re.compile(r"[a-z][a-z0-9_]*")

@@ -22,12 +22,13 @@ from babel.messages.pofile import read_po, write_po
 import kvchecks
 from kvchecks.i18n import LANGUAGES
 
-from .errors import UsageError
-from .paths import layouts
-from .registry import ROOT
+from ..errors import UsageError
+from ..paths import layouts
+from ..registry import ROOT
 
 TRANSLATED = [lang for lang in LANGUAGES if lang != "en"]  # English is the source language
 KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
+KVKIT = Path(__file__).resolve().parents[1]  # the kvkit package: the graders' catalogue is kvkit/locale/
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def domains() -> list[Domain]:
     """Every catalogue of the kit."""
     framework = Path(kvchecks.__file__).resolve().parent
     found = [Domain("kvchecks", _python_files(framework), framework / "locale"),
-             Domain("kvkit", _python_files(Path(__file__).resolve().parent), Path(__file__).resolve().parent / "locale")]
+             Domain("kvkit", _python_files(KVKIT), KVKIT / "locale")]
     for layout in layouts():
         name = layout.assignment.name
         found.append(Domain(name, _python_files(layout.public_tests), layout.public_tests / "locale"))

@@ -23,7 +23,7 @@ How it reads:
   outside the archive, links, encrypted entries, clashing or duplicated
   names, bombs and too many entries are refused;
 - notebooks become the package through the release notebook's layout
-  (:func:`kvkit.course.submission.package_from_notebook`): answer cells that
+  (:func:`kvkit.grading.notebooks.package_from_notebook`): answer cells that
   are missing or damaged count as the release's stubs, never the solution;
 - the package's bytes are written once into the grader's own folder, and the
   :class:`Submission`'s fingerprint is a hash of exactly what was written: what
@@ -52,8 +52,8 @@ from pathlib import Path, PurePosixPath
 
 from kvchecks.i18n import N_, _, ngettext
 
-from .errors import UsageError
-from .paths import Layout
+from ..errors import UsageError
+from ..paths import Layout
 
 WHAT = "give a folder that holds your {package}/ package, a .zip of it, or your notebook (.ipynb)"
 MAX_ZIP_BYTES = 50 * 1024 * 1024  # a zip file, and what it unpacks to, all members together
@@ -110,7 +110,7 @@ def take_in(layout: Layout, path: Path, scratch: Path) -> Submission:
 
 def take_in_notebook(layout: Layout, nb: dict, release: dict, scratch: Path, given: str = "notebook") -> Submission:
     """A notebook already read (nbformat data, e.g. nbgrader's) taken in against ``release``'s layout."""
-    from .course.submission import package_from_notebook
+    from .notebooks import package_from_notebook
 
     out = Path(scratch) / "submission"
     try:
@@ -452,10 +452,10 @@ class _Intake:
         if len(data) > MAX_NOTEBOOK_BYTES:
             raise UsageError(f"{label} is {len(data)} bytes, over the limit of {MAX_NOTEBOOK_BYTES}: clear the outputs")
         try:
-            from .course.courses import english
-            from .course.submission import package_from_notebook, parse_notebook
+            from ..courses import english
+            from .notebooks import package_from_notebook, parse_notebook
         except ImportError:
-            raise UsageError(f"{label}: this kit cannot read notebooks (kvkit.course.submission is missing): "
+            raise UsageError(f"{label}: this kit cannot read notebooks (kvkit.grading.notebooks is missing): "
                              f"{self.what}")
         release = _release(english(self.layout).release_notebook)
         try:
@@ -517,7 +517,7 @@ _RELEASES: dict[Path, dict] = {}
 def _release(path: Path) -> dict:
     """The kit's release notebook (the answer cells' stubs and the package layout), read once per process."""
     if path not in _RELEASES:
-        from .course.submission import read_notebook
+        from .notebooks import read_notebook
 
         if not Path(path).is_file():
             raise UsageError(f"this kit has no release notebook ({path}) to read notebooks against: "

@@ -10,10 +10,10 @@ import tomllib
 
 from kvchecks.assignment import load
 
-from .errors import UsageError
-from .paths import Layout
-from .registry import ROOT, manifests
-from .requirements import REQUIREMENTS, Subject, unmet
+from ..errors import UsageError
+from ..paths import Layout
+from ..registry import ROOT, manifests
+from ..requirements import REQUIREMENTS, Subject, unmet
 
 
 def run(args) -> int:

@@ -200,25 +200,3 @@ def write_readmes(layout: Layout) -> None:
         if readme.is_file():
             readme.write_text(generated_readme(layout, readme.read_text(), lang, numbers))
     counts.write_docs(layout.assignment.name, numbers)
-
-
-def run(args) -> int:
-    layout = args.layout
-    skeleton, reference = layout.skeleton.relative_to(ROOT), layout.reference.relative_to(ROOT)
-    if args.check:
-        stale = stale_files(layout)
-        if stale:
-            raise UsageError(f"{skeleton}/ is out of date ({', '.join(stale)}): run `kvkit --assignment "
-                             f"{layout.assignment.name} build`")
-        print(f"{skeleton}/ is up to date with {reference}/")
-        return 0
-    build_skeleton(layout, layout.skeleton)
-    write_readmes(layout)
-    print(f"wrote {layout.skeleton / layout.assignment.package} from {layout.reference / layout.assignment.package}")
-    return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("build", help="write the student skeleton assignments/ from reference/")
-    p.add_argument("--check", action="store_true", help="only check that assignments/ is up to date")
-    p.set_defaults(func=run)

@@ -14,7 +14,7 @@ from kvchecks import codec
 from kvchecks.failures import StudentCodeError, format_import_error
 from kvchecks.i18n import _
 
-from ..errors import GraderError
+from ...errors import GraderError
 from ..child import protocol
 from ..child.boot import argv
 from ..child.jail import INIT_NAME
@@ -31,10 +31,10 @@ class ProbeLost(StudentCodeError):
 
 
 class SubmissionProcess:
-    """One child process serving probes for one grading sandbox (:func:`kvkit.sandbox.submission_sandbox`), of the
-    assignment whose package is ``package``, its messages in ``lang``: started cold (a new interpreter, the
-    ``probe`` role of :mod:`kvkit.child.boot`), or forked by ``zygote`` (:class:`kvkit.remote.zygote.Zygote`),
-    which then brings the harness."""
+    """One child process serving probes for one grading sandbox (:func:`kvkit.grading.sandbox.submission_sandbox`), of
+    the assignment whose package is ``package``, its messages in ``lang``: started cold (a new interpreter, the
+    ``probe`` role of :mod:`kvkit.grading.child.boot`), or forked by ``zygote``
+    (:class:`kvkit.grading.remote.zygote.Zygote`), which then brings the harness."""
 
     def __init__(self, box, output: OutputTail, memory_bytes: int | None, boot_timeout: float,
                  import_timeout: float, package: str, lang: str, zygote=None) -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UsageError
-from ..paths import Layout
-from ..registry import ROOT, courses
+from .errors import UsageError
+from .paths import Layout
+from .registry import ROOT, courses
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 ``nbgrader_config.py`` puts these into nbgrader's own pipelines. One process (``nbgrader autograde NAME``, the
 formgrader's Jupyter server) serves every course of the kit: each hook finds the course of the notebook it is given
-from nbgrader's assignment name (:func:`kvkit.course.courses.course_named`: the kit's assignment and the language),
+from nbgrader's assignment name (:func:`kvkit.courses.course_named`: the kit's assignment and the language),
 and passes both on.
 
 - :func:`install_intake` (called by ``nbgrader_config.py``): ``nbgrader
@@ -20,15 +20,15 @@ and passes both on.
 - :class:`StartTrustedGrading` (``Autograde``, first): the notebook's answer
   cells become the assignment's package (layout and read-only cells from the
   course's *release* notebook: a missing or unmarked answer cell counts as the
-  release's stub, never as the solution), graded by :func:`kvkit.grade.grade`
+  release's stub, never as the solution), graded by :func:`kvkit.grading.grade.grade`
   (the same checks as ``kvkit grade``, public and hidden, each on published and
   fresh inputs, in a confined child, in the course's language) in a thread of
   this process while the kernel runs the notebook; the process grades warm
-  (:mod:`kvkit.remote.warm`: each notebook's child forked by the process's
+  (:mod:`kvkit.grading.remote.warm`: each notebook's child forked by the process's
   zygote where the isolation mode allows).
 - :class:`ConfinedExecute` (``Autograde``, instead of nbgrader's ``Execute``):
   the student's notebook runs in a kernel confined like ``kvkit grade``'s
-  child (:mod:`kvkit.sandbox`: its own scratch copy of the course's public
+  child (:mod:`kvkit.grading.sandbox`: its own scratch copy of the course's public
   check files, no course directory, no network, the same limits), talking to
   nbgrader over unix sockets in a folder both can reach. The graded test cells
   are not run in it at all, so hidden test code never reaches the student's
@@ -70,13 +70,13 @@ from traitlets import Integer, default
 
 from kvchecks.i18n import _, speaking
 
-from .child.boot import argv
-from .course.courses import Course, course_named
-from .registry import ROOT, courses
-from .remote.output import OutputTail
-from .sandbox import CONFINED, NO_ISOLATION, Sandbox
+from ..courses import Course, course_named
+from ..grading.child.boot import argv
+from ..grading.remote.output import OutputTail
+from ..grading.sandbox import CONFINED, NO_ISOLATION, Sandbox
+from ..registry import ROOT, courses
 
-NOT_RUN = "# This check is run by the grader, outside this notebook's kernel (kvkit.autograde)."
+NOT_RUN = "# This check is run by the grader, outside this notebook's kernel (kvkit.course.autograde)."
 SUPPORT = ("kvchecks", "tests")  # the public check files `kvkit notebook` writes beside the course's notebook
 MAX_CELL_OUTPUT_BYTES = 1_000_000  # each cell's outputs, in the autograded notebook and in the feedback
 MAX_OUTPUT_BYTES = 10_000_000  # every cell's outputs together
@@ -598,7 +598,7 @@ class ConfinedExecute(Execute):
 
     @default("memory_mb")
     def _memory_mb(self) -> int:
-        from .grade import MEMORY_MB
+        from ..grading.grade import MEMORY_MB
 
         return MEMORY_MB
 
@@ -756,12 +756,12 @@ _GRADING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kvkit-grading")
 
 
 def start_grading(course: Course, nb: NotebookNode, trusted: dict, hide: list[Path], given: str = "notebook") -> Future:
-    """:func:`kvkit.grade.grade` of ``nb``'s answer cells (``course``'s assignment, in its language), taken in against
-    the release notebook ``trusted`` (:func:`kvkit.intake.take_in_notebook`), in a worker thread; its failure (one
-    line) is the future's exception."""
-    from .grade import grade  # (these import torch: only where a notebook is graded)
-    from .intake import take_in_notebook
-    from .remote.warm import worker_warm
+    """:func:`kvkit.grading.grade.grade` of ``nb``'s answer cells (``course``'s assignment, in its language), taken in
+    against the release notebook ``trusted`` (:func:`kvkit.grading.intake.take_in_notebook`), in a worker thread; its
+    failure (one line) is the future's exception."""
+    from ..grading.grade import grade  # (these import torch: only where a notebook is graded)
+    from ..grading.intake import take_in_notebook
+    from ..grading.remote.warm import worker_warm
 
     scratch = Path(tempfile.mkdtemp(prefix="kvkit-autograde-"))
     try:
@@ -817,7 +817,7 @@ class TrustedVerdicts(NbGraderPreprocessor):
             for note in report.notes:
                 (self.log.warning if note.startswith("WARNING") else self.log.info)("%s", note)
             notes = list(report.notes)
-        from .course.checks import check_key  # (imports torch: only where a notebook is graded)
+        from .checks import check_key  # (imports torch: only where a notebook is graded)
 
         keys = {c["metadata"]["nbgrader"]["grade_id"]: c["metadata"].get("kvkit", {}).get("check")
                 for c in trusted["cells"] if is_test_cell(c)}

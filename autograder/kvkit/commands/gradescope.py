@@ -1,4 +1,5 @@
-"""``kvkit gradescope OUT.zip``: a Gradescope autograder for the exercise, and what runs inside it.
+"""``kvkit gradescope OUT.zip``: a Gradescope autograder for the exercise (what runs inside it:
+:mod:`kvkit.grading.gradescope`).
 
 The zip holds, at its top level (Gradescope unpacks it into
 ``/autograder/source``):
@@ -7,12 +8,12 @@ The zip holds, at its top level (Gradescope unpacks it into
   ``/autograder/venv`` and the pinned dependencies of ``requirements.txt``
   (torch's CPU wheel from download.pytorch.org);
 - ``run_autograder``: grades ``/autograder/submission`` with ``python -m
-  kvkit.gradescope run`` and writes ``/autograder/results/results.json``;
+  kvkit.grading.gradescope run`` (:mod:`kvkit.grading.gradescope`) and writes ``/autograder/results/results.json``;
 - ``kit/``: the grader (``autograder/kvkit``), the public checks
   (``tests/``), the hidden checks and their goldens (``autograder/material/NAME/hidden``),
   the released notebook (for notebook submissions) and the reference
   solution (``reference/``), which computes the expected observations of the
-  fresh inputs every check also runs on (:mod:`kvkit.fresh`). The zip is for
+  fresh inputs every check also runs on (:mod:`kvkit.grading.fresh`). The zip is for
   the instructor's Gradescope account only; Gradescope never shows it to
   students, and the student's code runs confined, out of its reach.
 
@@ -29,23 +30,19 @@ under a temporary folder, for testing.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
-import time
 import zipfile
 from importlib import metadata
 from pathlib import Path
 
 import kvchecks
-from kvchecks.i18n import LANGUAGES, _, speaking
 
-from .course.courses import english
-from .errors import UsageError
-from .paths import Layout
-from .registry import ROOT
+from ..courses import english
+from ..errors import UsageError
+from ..paths import Layout
+from ..registry import ROOT
+from ..requirements import TORCH_INDEX
 
-TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 PINNED = ("numpy", "pytest", "pluggy", "iniconfig", "packaging")
 
 SETUP_SH = """#!/usr/bin/env bash
@@ -80,7 +77,7 @@ PY="${KVKIT_PYTHON:-$ROOT/venv/bin/python}"
 KIT="$ROOT/source/kit"
 mkdir -p "$ROOT/results"
 cd "$KIT" || exit 1
-PYTHONPATH="$KIT/autograder:$KIT/tests" exec "$PY" -m kvkit.gradescope run --root "$ROOT" --assignment @ASSIGNMENT@ \
+PYTHONPATH="$KIT/autograder:$KIT/tests" exec "$PY" -m kvkit.grading.gradescope run --root "$ROOT" --assignment @ASSIGNMENT@ \
     --lang @LANG@
 """
 
@@ -141,53 +138,6 @@ def build_zip(layout: Layout, out: Path, lang: str = "en") -> Path:
     return out
 
 
-def run_in_gradescope(layout: Layout, root: Path, lang: str = "en") -> int:
-    """Grade ``root/submission`` (of ``layout``'s assignment, reporting in ``lang``) and write
-    ``root/results/results.json``; always writes a results file."""
-    with speaking(lang):
-        return _run_in_gradescope(layout, root, lang)
-
-
-def _run_in_gradescope(layout: Layout, root: Path, lang: str) -> int:
-    from .grade import grade  # here: needs torch and pytest
-
-    root = Path(root).resolve()
-    results_path = root / "results" / "results.json"
-    results_path.parent.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    import kvkit
-
-    print(f"kvkit from {Path(kvkit.__file__).parent}")
-    try:
-        if not (root / "submission").is_dir():
-            raise UsageError(_("{folder} does not exist: nothing was submitted").format(folder=root / "submission"))
-        report = grade(layout, root / "submission", hide=[root], lang=lang)  # kvkit.intake: no link is followed
-    except UsageError as err:
-        results = {"score": 0, "execution_time": round(time.perf_counter() - started, 2),
-                   "output": _("Your submission could not be graded: {reason}").format(reason=err), "tests": []}
-        print(results["output"])
-    except Exception as err:  # the grader's own failure: say so, and still leave a results file
-        results = {"score": 0, "execution_time": round(time.perf_counter() - started, 2),
-                   "output": _("The autograder failed ({kind}); please tell the course staff.").format(
-                       kind=type(err).__name__),
-                   "tests": []}
-        _write(results_path, results)
-        raise
-    else:
-        print(report.table())
-        results = report.gradescope()
-    results["stdout_visibility"] = "hidden"  # run_autograder's own output is for the staff
-    _write(results_path, results)
-    print(f"wrote {results_path}")
-    return 0
-
-
-def _write(path: Path, results: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(results, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 def run(args) -> int:
     out = build_zip(args.layout, Path(args.out), args.lang)
     print(f"wrote {out} ({len(_kit_files(args.layout))} kit files): upload it as the Gradescope autograder")
@@ -198,22 +148,3 @@ def add_parser(sub) -> None:
     p = sub.add_parser("gradescope", help="build a Gradescope autograder zip (setup.sh, run_autograder, checks)")
     p.add_argument("out", help="the zip to write, e.g. out/gradescope-autograder.zip")
     p.set_defaults(func=run)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m kvkit.gradescope run --root /autograder --assignment NAME --lang LANG``: what ``run_autograder``
-    calls."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m kvkit.gradescope")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("run", help="grade ROOT/submission into ROOT/results/results.json")
-    p.add_argument("--root", default=os.environ.get("KVKIT_GRADESCOPE_ROOT", "/autograder"))
-    p.add_argument("--assignment", required=True, metavar="NAME", help="the assignment the zip grades")
-    p.add_argument("--lang", choices=LANGUAGES, default="en", help="the language of the feedback")
-    args = parser.parse_args(argv)
-    return run_in_gradescope(Layout.named(args.assignment), Path(args.root), args.lang)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

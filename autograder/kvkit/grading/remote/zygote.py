@@ -1,8 +1,8 @@
-"""The grader's side of a zygote (:mod:`kvkit.child.zygote`): a process with torch and the probe code imported that
-forks one confined child per submission, so a grading worker pays torch's import once, not once per submission.
+"""The grader's side of a zygote (:mod:`kvkit.grading.child.zygote`): a process with torch and the probe code imported
+that forks one confined child per submission, so a grading worker pays torch's import once, not once per submission.
 
 :class:`Zygote` starts it from a harness sandbox of its own (the public probe
-code, readable by every child: :func:`kvkit.sandbox.harness_sandbox`) and asks
+code, readable by every child: :func:`kvkit.grading.sandbox.harness_sandbox`) and asks
 it to fork; :class:`ForkedChild` is the grader's handle of one forked child,
 used as a :class:`subprocess.Popen` is (``pid``, ``poll``, ``wait``,
 ``returncode``): the zygote, the child's parent, reports its pid and how it
@@ -19,10 +19,10 @@ import socket
 import subprocess
 import time
 
+from ...errors import GraderError
+from ...paths import Layout
 from ..child import protocol
 from ..child.boot import argv
-from ..errors import GraderError
-from ..paths import Layout
 from ..sandbox import CHILD_MANIFEST, Sandbox, harness_sandbox
 from .output import OutputTail
 
