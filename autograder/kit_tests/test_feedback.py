@@ -184,3 +184,19 @@ def test_kvkit_grade_gives_the_same_feedback_as_the_self_check(checked):
         assert graded[name].passed == result.passed, name
         if not result.passed:
             assert graded[name].message == result.message, name
+
+
+def test_goldens_without_the_call_blame_the_kit_not_the_code(tmp_path):
+    """A call the goldens lack (the kit's files out of date) says so and what to run; an error the check meets in what
+    the code returned still says that; the self-check, the notebook and the grader word both alike."""
+    from kvchecks.failures import check_failure
+    from kvchecks.goldens import GoldenFile, MissingGolden
+    from kvchecks.notebook import describe_failure
+
+    (tmp_path / "goldens.json").write_text("{}")
+    with pytest.raises(MissingGolden) as missing:
+        GoldenFile(tmp_path / "goldens.json").lookup("cache_ops", {"seed": 1})
+    for said in (check_failure(missing.value, "test_x.py:3"), describe_failure(missing.value)):
+        assert said == str(missing.value) and "kvkit goldens" in said and "your code" not in said
+    assert check_failure(ValueError("bad shape"), "test_x.py:3") == (
+        "the check could not use what your code returned: ValueError: bad shape (test_x.py:3)")

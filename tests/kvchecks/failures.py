@@ -218,3 +218,20 @@ def error_hint(kind: str, message: str, todo: int | None) -> str:
     assignment's checks package says, through its ``error_hint`` (if it has one)."""
     own = getattr(assignment.current().checks_module(), "error_hint", None)
     return own(kind, message, todo) if own is not None else ""
+
+
+def check_failure(err: BaseException, place: str | None) -> str:
+    """Why a check failed, for the report: the check's own message (a comparison, the student's error, the kit's
+    missing goldens), a timeout, or what the check could not do with the code's results (``place``: file:line)."""
+    from .goldens import MissingGolden
+    from .timing import CheckTimeout
+
+    if isinstance(err, (AssertionError, StudentCodeError, MissingGolden)):
+        return str(err)
+    if isinstance(err, CheckTimeout):
+        return _("the check ran past its time limit")
+    if place is None:
+        return _("the check could not use what your code returned: {kind}: {error}").format(kind=type(err).__name__,
+                                                                                            error=err)
+    return _("the check could not use what your code returned: {kind}: {error} ({place})").format(
+        kind=type(err).__name__, error=err, place=place)

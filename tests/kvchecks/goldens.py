@@ -37,6 +37,10 @@ def published(observation):
     return observation
 
 
+class MissingGolden(LookupError):
+    """The goldens hold no reference output for a call: the kit's own files are out of date, not the student's code."""
+
+
 class GoldenFile:
     """One ``goldens.json``, read on first use."""
 
@@ -50,10 +54,10 @@ class GoldenFile:
         entry = self._saved.get(key(probe, args, mistake))
         if entry is None:
             if mistake:
-                raise LookupError(_("{path} has no reference output for {probe}({args}) with mistake {mistake}: "
+                raise MissingGolden(_("{path} has no reference output for {probe}({args}) with mistake {mistake}: "
                                     "instructors run `kvkit goldens`").format(path=self.path, probe=probe, args=args,
                                                                               mistake=mistake))
-            raise LookupError(_("{path} has no reference output for {probe}({args}): instructors run `kvkit "
+            raise MissingGolden(_("{path} has no reference output for {probe}({args}): instructors run `kvkit "
                                 "goldens`").format(path=self.path, probe=probe, args=args))
         return codec.from_jsonable(entry)
 

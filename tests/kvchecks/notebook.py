@@ -43,11 +43,10 @@ import torch
 
 from . import blame, codec, context
 from .backends import ProbeRunner
-from .failures import StudentCodeError, describe, format_error
+from .failures import check_failure, describe, format_error
 from .goldens import Expected, GoldenFile, key
 from . import i18n
 from .i18n import _
-from .timing import CheckTimeout
 from . import assignment
 
 HERE = Path(__file__).resolve().parent
@@ -103,16 +102,8 @@ def marks_of(test, module: ModuleType) -> dict:
 
 
 def describe_failure(err: BaseException) -> str:
-    if isinstance(err, (AssertionError, StudentCodeError)):
-        return str(err)
-    if isinstance(err, CheckTimeout):
-        return _("the check ran past its time limit")
     where = traceback.extract_tb(err.__traceback__)[-1:]
-    if not where:
-        return _("the check could not use what your code returned: {kind}: {error}").format(kind=type(err).__name__,
-                                                                                            error=err)
-    return _("the check could not use what your code returned: {kind}: {error} ({place})").format(
-        kind=type(err).__name__, error=err, place=f"{Path(where[0].filename).name}:{where[0].lineno}")
+    return check_failure(err, f"{Path(where[0].filename).name}:{where[0].lineno}" if where else None)
 
 
 class NotebookChecks:

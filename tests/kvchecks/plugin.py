@@ -37,10 +37,9 @@ import torch
 
 from . import assignment, blame, context, i18n
 from .backends import InProcessBackend, find_package
-from .failures import StudentCodeError
+from .failures import check_failure
 from .goldens import Expected, GoldenFile
 from .i18n import _, ljust, ngettext, width
-from .timing import CheckTimeout
 
 SCOREBOARD = "kvkit-scoreboard"
 
@@ -245,14 +244,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             ("recognised", tuple(sorted(context.CURRENT.recognised)))]
     if report.failed and call.excinfo is not None and graded_todo(item) is not None:
         err = call.excinfo.value
-        if isinstance(err, (AssertionError, StudentCodeError)):
-            report.longrepr = str(err)
-        elif isinstance(err, CheckTimeout):
-            report.longrepr = _("the check ran past its time limit")
-        elif not isinstance(err, (KeyboardInterrupt, pytest.UsageError)):
+        if not isinstance(err, (KeyboardInterrupt, pytest.UsageError)):
             entry = call.excinfo.traceback[-1]
-            report.longrepr = _("the check could not use what your code returned: {kind}: {error} ({place})").format(
-                kind=type(err).__name__, error=err, place=f"{Path(str(entry.path)).name}:{entry.lineno + 1}")
+            report.longrepr = check_failure(err, f"{Path(str(entry.path)).name}:{entry.lineno + 1}")
 
 
 @pytest.fixture(scope="session")
