@@ -370,8 +370,8 @@ def test_a_notebook_edited_by_hand_is_graded_by_its_code_and_stops_no_class(cour
     (``test_every_run_finishes_without_a_traceback``) nor move a score; an answer cell whose metadata is no mapping,
     or that is there twice, counts as its stub, as ``kvkit grade`` says."""
     scores, (total, _) = course["scores"]["kv_cache"], course["full"]["kv_cache"]
-    assert scores["m_claims"] == (total, total)
-    assert scores["m_points"] == (0, total)
+    assert scores["m_claims"] == (total, total) == (kvkit_grade(course["made"]["m_claims"]).score, total)
+    assert scores["m_points"] == (0, total) == (kvkit_grade(course["made"]["m_points"]).score, total)
     report = kvkit_grade(course["made"]["m_answer_claims"])
     assert scores["m_answer_claims"] == (report.score, report.max_score) and 0 < report.score < total
     assert "2 times" in " ".join(report.notes)
