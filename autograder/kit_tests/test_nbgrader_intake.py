@@ -234,8 +234,14 @@ def autograded(course, student: str, assignment: str = "kv_cache") -> Path:
 
 
 def outputs_text(nb: dict) -> str:
-    return "\n".join("".join(o.get("text", "")) + json.dumps(o.get("data", {})) + "\n".join(o.get("traceback", []))
-                     for c in nb["cells"] for o in c.get("outputs", []))
+    """Every output's text; a cell's streams joined as printed (the kernel may send one print in several parts)."""
+    parts = []
+    for cell in nb["cells"]:
+        outputs = cell.get("outputs", [])
+        parts.append("".join("".join(o.get("text", "")) for o in outputs if o.get("output_type") == "stream"))
+        parts += [json.dumps(o.get("data", {})) + "\n".join(o.get("traceback", []))
+                  for o in outputs if o.get("output_type") != "stream"]
+    return "\n".join(parts)
 
 
 def feedback_html(course, student: str) -> str:

@@ -296,16 +296,20 @@ def test_no_stray_outlives_a_grading(workspace, mark, mode, command):
     assert in_namespace == (mode != "uid-without-CAP_SYS_ADMIN"), report["output"]
 
 
-def _kernel_script(mark: str, settle: float) -> str:
-    """Start a confined kernel as ``nbgrader autograde`` does, run the strays in a cell, shut it down; what the cell
-    printed and the strays alive after the shutdown, before the sandbox is removed."""
+def _kernel_script(mark: str, settle: float, warm: bool) -> str:
+    """Start a confined kernel as ``nbgrader autograde`` does (``warm``: forked by a kernel zygote), run the strays in
+    a cell, shut it down; what the cell printed and the strays alive after the shutdown, before the sandbox is
+    removed."""
     return inspect.getsource(marked) + inspect.getsource(survivors) + f"""
 import asyncio, json, os, sys, time
 from kvkit.course.autograde import ConfinedKernelManager
+from kvkit.grading.remote.warm import Warm
 from kvkit.grading.sandbox import Sandbox
+from kvkit.paths import Layout
 
 async def run(box, code):
-    km = ConfinedKernelManager(box, 1536 * 1024 * 1024)
+    zygote = Warm().zygote(Layout.named("kv_cache"), "kernel") if {warm!r} else None
+    km = ConfinedKernelManager(box, 1536 * 1024 * 1024, zygote=zygote)
     await km.start_kernel(env=box.child_env(), cwd=str(box.workdir))
     printed = []
     try:
@@ -322,7 +326,8 @@ async def run(box, code):
     return "".join(printed)
 
 with Sandbox({{}}, shared=("ipc",)) as box:
-    printed = asyncio.run(run(box, {stray_code(mark)!r}))
+    printed = asyncio.run(run(box, "import sys\\nprint('TORCH ALREADY IMPORTED' if 'torch' in sys.modules else '')\\n"
+                                   + {stray_code(mark)!r}))
     left = survivors({mark!r}, {settle!r})
 print(json.dumps({{"printed": printed, "left": left, "mode": box.mode}}))
 """
@@ -330,15 +335,18 @@ print(json.dumps({{"printed": printed, "left": left, "mode": box.mode}}))
 
 # the jail's two ways into a pid namespace: as root (uid mode takes the same way) and in a user namespace (bwrap makes
 # its own, tested with the grading above)
+# (``uid`` mode takes the root one); a kernel started cold and one forked by the kernel zygote (``nbgrader autograde``'s)
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
 @pytest.mark.parametrize("mode", [MODES[0], "userns"])
-def test_no_stray_outlives_the_notebooks_kernel(workspace, mark, mode):
+def test_no_stray_outlives_the_notebooks_kernel(workspace, mark, mode, warm):
     pytest.importorskip("ipykernel")
     supported(mode)
     script = workspace / "kernel.py"
-    script.write_text(_kernel_script(mark, settle=2.0))
+    script.write_text(_kernel_script(mark, settle=2.0, warm=warm))
     run = run_as_grader(workspace, mode, str(script))
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert out["mode"] == mode and "STRAYS RUNNING" in out["printed"], out
+    assert ("TORCH ALREADY IMPORTED" in out["printed"]) == warm, out  # forked by the zygote, or started cold
     assert out["left"] == [], f"processes started in the notebook's kernel outlived it in {mode} mode"
     assert survivors(mark) == []

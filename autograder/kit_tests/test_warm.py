@@ -52,7 +52,7 @@ def test_a_class_graded_warm_gets_the_verdicts_of_cold_grading(tmp_path, warm):
         cold, hot = grade(PART1, Path(folder)), grade(PART1, Path(folder), warm=warm)
         assert verdicts(hot) == verdicts(cold), name
         assert hot.score == cold.score, name
-    zygote = warm.zygotes[PART1.assignment.name]
+    zygote = warm.zygotes[PART1.assignment.name, "probe"]
     assert zygote.alive()
 
 

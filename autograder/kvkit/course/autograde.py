@@ -30,7 +30,10 @@ and passes both on.
   the student's notebook runs in a kernel confined like ``kvkit grade``'s
   child (:mod:`kvkit.grading.sandbox`: its own scratch copy of the course's public
   check files, no course directory, no network, the same limits), talking to
-  nbgrader over unix sockets in a folder both can reach. The graded test cells
+  nbgrader over unix sockets in a folder both can reach; where the isolation
+  mode allows warm children, the kernel is forked by the process's kernel
+  zygote (torch and ipykernel imported once), then enters the same jail
+  before it runs a cell. The graded test cells
   are not run in it at all, so hidden test code never reaches the student's
   process. Its stdout and stderr reach nbgrader's log only quoted; each cell's
   outputs and the whole notebook's are bounded in bytes.
@@ -71,6 +74,7 @@ from traitlets import Integer, default
 from kvchecks.i18n import _, speaking
 
 from ..courses import Course, course_named
+from ..errors import GraderError
 from ..grading.child.boot import argv
 from ..grading.remote.output import OutputTail
 from ..grading.sandbox import CONFINED, NO_ISOLATION, Sandbox
@@ -527,12 +531,15 @@ class NameTodoStubs(NbGraderPreprocessor):
 
 
 class ConfinedKernelManager(AsyncKernelManager):
-    """A kernel started inside a :class:`Sandbox`, over unix sockets in the sandbox's ``ipc/`` folder."""
+    """A kernel started inside a :class:`Sandbox`, over unix sockets in the sandbox's ``ipc/`` folder: forked by
+    ``zygote`` (a :class:`kvkit.grading.remote.zygote.Zygote` of kind ``kernel``) where one is given, else started
+    cold; either way it enters the same jail before it runs a cell."""
 
-    def __init__(self, box: Sandbox, memory_bytes: int, **kwargs) -> None:
+    def __init__(self, box: Sandbox, memory_bytes: int, zygote=None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.box = box
         self.memory_bytes = memory_bytes
+        self.zygote = zygote
         self.transport = "ipc"
         self.ip = str(box.path("ipc") / "kernel")
         self.connection_file = str(box.path("ipc") / "connection.json")
@@ -548,8 +555,20 @@ class ConfinedKernelManager(AsyncKernelManager):
         config = self.box.jail_config(self.memory_bytes, self.box.new_uid())
         if self.box.path("home").is_dir():  # the course's public check files, copied into the kernel's work folder
             config["seed"] = str(self.box.path("home"))
-        return self.box.command(argv(self.box.harness, "kernel", json.dumps(config), self.info_file, "-f",
-                                     self.connection_file, *(extra_arguments or [])))
+        self._role = (config, ["-f", self.connection_file, *(extra_arguments or [])])  # what a forked kernel gets
+        return self.box.command(argv(self.box.harness, "kernel", json.dumps(config), self.info_file, *self._role[1]))
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+        if self.zygote is None:
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
+        config, kernel_args = self._role
+        output = kw.get("stdout")  # a descriptor (ConfinedExecute's pipe), or this process's own stdout
+        child = self.zygote.fork_kernel(self.box, config, str(self.info_file), kernel_args,
+                                        output if isinstance(output, int) else 1, kw.get("env") or {}, timeout=60)
+        provisioner = self.provisioner  # what its launch_kernel sets for a Popen, set for the forked child
+        provisioner.process, provisioner.pid, provisioner.pgid = child, child.pid, child.pid  # its own session
+        provisioner.cwd = kw.get("cwd")
+        self._reconcile_connection_info(provisioner.connection_info)
 
     def confinement(self) -> dict:
         """What the kernel reported after confining itself (untrusted: only for warnings)."""
@@ -617,6 +636,7 @@ class ConfinedExecute(Execute):
         self._noted: set[int] = set()
         self._kernel_output = OutputTail()
         self._drain: threading.Thread | None = None
+        self._zygote = self._kernel_zygote(course_named(resources["nbgrader"]["assignment"]))
         with Sandbox(trees, hide=[course_root(self.config)], shared=("ipc",)) as box:
             if box.mode not in CONFINED:
                 self.log.warning(NO_ISOLATION)
@@ -640,9 +660,21 @@ class ConfinedExecute(Execute):
         return nb, resources
 
     def create_kernel_manager(self):
+        zygote = self._zygote if self._zygote is not None and self._zygote.mode == self._box.mode else None
         self.km = self._confined_km = ConfinedKernelManager(self._box, self.memory_mb * 1024 * 1024,
-                                                            config=self.config)
+                                                            zygote=zygote, config=self.config)
         return self.km
+
+    def _kernel_zygote(self, course: Course):
+        """This process's kernel zygote for ``course``'s assignment, or None where kernels start cold (the
+        isolation mode, or a zygote that did not start: then the log says so)."""
+        from ..grading.remote.warm import worker_warm
+
+        try:
+            return worker_warm().zygote(course.layout, "kernel")
+        except GraderError as err:
+            self.log.warning("kvkit: the notebooks' kernels start cold (%s)", one_line(err)[:200])
+            return None
 
     async def async_start_new_kernel(self, **kwargs) -> None:
         read, write = os.pipe()  # the kernel's stdout and stderr: quoted into the log afterwards, never echoed

@@ -11,9 +11,10 @@ holds this package as ``kvchild``. ``ROLE`` is one of:
 - ``kernel CONFIG INFO_FILE KERNEL_ARGS...``: enter the jail, write what it
   did to ``INFO_FILE``, then become nbgrader's Jupyter kernel (``KERNEL_ARGS``
   are the kernel's own, ``-f CONNECTION_FILE``);
-- ``zygote SOCKET_FD SETTINGS``: import torch and the probe code, enter no
-  jail, and fork one ``probe`` child per submission on request
-  (:mod:`kvchild.zygote`); it never imports a submission itself.
+- ``zygote SOCKET_FD SETTINGS``: import torch and the probe code (or
+  ipykernel), enter no jail, and fork one ``probe`` child per submission (or
+  one ``kernel`` per notebook) on request (:mod:`kvchild.zygote`); it never
+  imports a submission or runs a cell itself.
 
 Standard library only at import: nothing runs before the jail but this file,
 ``kvchild/__init__.py`` and ``kvchild/jail.py``.

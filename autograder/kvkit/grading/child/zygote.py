@@ -1,17 +1,27 @@
-"""The zygote: a process that has imported torch and the probe code, and forks one confined child per submission.
+"""The zygote: a process that has imported torch (and the probe code, or the Jupyter kernel), and forks one confined
+child per submission.
 
 Started by a grading worker as ``kvchild.boot``'s ``zygote`` role, unconfined
 (it runs no student code: it never imports a submission, never answers a
-probe). It imports what every child needs before its submission (torch, the
-harness's ``kvchecks``, the assignment's probes, :mod:`kvchild.serve`), then
-waits on its socket to the grader. Each request is one JSON message with four
-file descriptors attached (``SCM_RIGHTS``): the child's request pipe, reply
-pipe, output pipe and a status pipe. For each, it forks: the child starts a
-session of its own, keeps only its three pipes, and goes on exactly as a cold
-child of the ``probe`` role would (:func:`kvchild.boot.probe`: the jail first,
-then the submission), never coming back here. The zygote writes the child's
-pid, and later how it ended, on the status pipe (the grader's handle of the
-child: :class:`kvkit.grading.remote.zygote.ForkedChild`), and keeps nothing of it.
+probe, never runs a cell). Its ``kind`` says what it forks:
+
+- ``probe`` (a grading worker): it imports what every probe child needs
+  before its submission (torch, the harness's ``kvchecks``, the assignment's
+  probes, :mod:`kvchild.serve`). A request carries four file descriptors: the
+  child's request pipe, reply pipe, output pipe and a status pipe; the child
+  goes on exactly as a cold child of the ``probe`` role would
+  (:func:`kvchild.boot.probe`: the jail first, then the submission).
+- ``kernel`` (``nbgrader autograde``): it imports torch and ipykernel, nothing
+  of the kit's checks (a notebook imports its own copy of them). A request
+  carries two: the kernel's output pipe and a status pipe; the child goes on
+  exactly as a cold child of the ``kernel`` role would
+  (:func:`kvchild.boot.kernel`: the jail first, then the notebook's kernel).
+
+Each request is one JSON message with its descriptors attached (``SCM_RIGHTS``).
+For each, it forks: the child starts a session of its own, keeps only its
+pipes and never comes back here. The zygote writes the child's pid, and later
+how it ended, on the status pipe (the grader's handle of the child:
+:class:`kvkit.grading.remote.zygote.ForkedChild`), and keeps nothing of it.
 
 What a child does cannot reach the zygote: the fork happens before the jail,
 so the child's memory is a copy; in its jail the child runs as another user
@@ -33,12 +43,18 @@ from . import protocol
 
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
 MAX_REQUEST = 1 << 20
+FDS = {"probe": 4, "kernel": 2}  # a request's descriptors, by the zygote's kind
 
 
 def preload(settings: dict) -> None:
     """Import everything a child needs before its submission (never the submission)."""
     import torch
 
+    if settings.get("kind") == "kernel":
+        import ipykernel.kernelapp  # noqa: F401 (imported for the kernels)
+
+        from . import jail  # noqa: F401
+        return
     from kvchecks import assignment, codec, failures, i18n  # noqa: F401 (imported for the children)
 
     from . import jail, serve  # noqa: F401
@@ -62,6 +78,7 @@ def run(control_fd: int, settings: dict) -> None:
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     children: dict[int, int] = {}  # pid -> its status pipe
+    kind = settings.get("kind", "probe")
     control.send(b'{"ready": true}')  # one packet (the socket keeps message boundaries)
     while True:
         ready = select.select([control, wake_r], [], [])[0]
@@ -70,23 +87,23 @@ def run(control_fd: int, settings: dict) -> None:
             _reap(children)
         if control in ready:
             try:
-                data, fds, _flags, _addr = socket.recv_fds(control, MAX_REQUEST, 4)
+                data, fds, _flags, _addr = socket.recv_fds(control, MAX_REQUEST, FDS[kind])
             except OSError:
                 data, fds = b"", []
             if not data:
                 return
-            if len(fds) != 4:
+            if len(fds) != FDS[kind]:
                 for fd in fds:
                     os.close(fd)
                 continue
             request = json.loads(data)
             pid = os.fork()
             if pid == 0:
-                _child(control, fds, request)
-            for fd in fds[:3]:
+                _child(control, kind, fds, request)
+            for fd in fds[:-1]:
                 os.close(fd)
-            children[pid] = fds[3]
-            _tell(fds[3], {"pid": pid})
+            children[pid] = fds[-1]
+            _tell(fds[-1], {"pid": pid})
             _reap(children)
 
 
@@ -112,22 +129,26 @@ def _reap(children: dict[int, int]) -> None:
             os.close(fd)
 
 
-def _child(control: socket.socket, fds: list[int], request: dict) -> None:
-    """The forked child: its own session, its three pipes as its only descriptors, then the ``probe`` role.
+def _child(control: socket.socket, kind: str, fds: list[int], request: dict) -> None:
+    """The forked child: its own session, its pipes as its only descriptors, then the ``probe`` or ``kernel`` role.
     Never returns (a child that came back here would be a second zygote)."""
     code = 1
     try:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         control.detach()  # closed below with every other descriptor of the zygote's
-        to_child, from_child, output, _status = fds
+        if kind == "probe":
+            to_child, from_child, output, _status = fds
+            pipes = [to_child, from_child]
+        else:
+            (output, _status), pipes = fds, []
         os.setsid()
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.dup2(output, 1)
         os.dup2(output, 2)
         last = 3
-        for fd in sorted({to_child, from_child}):
+        for fd in sorted(pipes):
             if fd > last:  # an empty range is skipped
                 os.closerange(last, fd)
             last = fd + 1
@@ -136,9 +157,12 @@ def _child(control: socket.socket, fds: list[int], request: dict) -> None:
         os.environ.clear()
         os.environ.update(request["env"])  # its own HOME and TMPDIR, as a cold child's
         os.chdir(request["cwd"])
-        from .boot import probe
+        from . import boot
 
-        probe(to_child, from_child, request["submission"], request["config"], request["settings"])
+        if kind == "kernel":
+            boot.kernel(request["config"], request["info_file"], request["kernel_args"])
+        else:
+            boot.probe(*pipes, request["submission"], request["config"], request["settings"])
         code = 0
     except BaseException:  # noqa: BLE001 (reported by the grader from the pipes; never back into the zygote)
         import traceback

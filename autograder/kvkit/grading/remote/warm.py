@@ -11,6 +11,9 @@ workers, a Dask worker) keeps one :class:`Warm`:
   reach the zygote: :data:`WARM_MODES`. In ``bwrap`` mode a process outside
   bwrap cannot fork into one, and in ``none`` mode the child shares the
   zygote's user unconfined: both start each child cold.
+- a **kernel zygote** (``nbgrader autograde``'s process: :class:`kvkit.course.autograde.ConfinedKernelManager`),
+  which has imported torch and ipykernel once and forks each notebook's kernel, which then enters the same jail as
+  a cold kernel before it runs a cell; in the same modes.
 - the **fresh inputs' draw and the reference's observations of it**
   (:class:`kvkit.grading.fresh.FreshInputs`), computed here in the trusted worker and
   shared by the worker's gradings, only where nothing a child does can reach
@@ -38,20 +41,20 @@ class Warm:
 
     def __init__(self, mode: str | None = None) -> None:
         self.mode = mode or isolation_mode()
-        self.zygotes: dict[str, Zygote] = {}
+        self.zygotes: dict[tuple[str, str], Zygote] = {}  # (assignment, kind) -> its zygote
         self.draws: dict[str, FreshInputs] = {}
 
-    def zygote(self, layout: Layout) -> Zygote | None:
-        """The running zygote for ``layout``'s assignment (started, or started again if it ended), or None where
-        children start cold."""
+    def zygote(self, layout: Layout, kind: str = "probe") -> Zygote | None:
+        """The running zygote of ``kind`` (``probe``: grading children; ``kernel``: notebooks' kernels) for
+        ``layout``'s assignment (started, or started again if it ended), or None where children start cold."""
         if self.mode not in WARM_MODES:
             return None
-        name = layout.assignment.name
-        zygote = self.zygotes.get(name)
+        key = (layout.assignment.name, kind)
+        zygote = self.zygotes.get(key)
         if zygote is None or not zygote.alive():
             if zygote is not None:
                 zygote.close()
-            self.zygotes[name] = zygote = Zygote(layout, self.mode).start()
+            self.zygotes[key] = zygote = Zygote(layout, self.mode, kind).start()
         return zygote
 
     def fresh_inputs(self, layout: Layout) -> FreshInputs:

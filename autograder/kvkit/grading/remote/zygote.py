@@ -1,11 +1,12 @@
-"""The grader's side of a zygote (:mod:`kvkit.grading.child.zygote`): a process with torch and the probe code imported
-that forks one confined child per submission, so a grading worker pays torch's import once, not once per submission.
+"""The grader's side of a zygote (:mod:`kvkit.grading.child.zygote`): a process with torch and the probe code (or the
+Jupyter kernel) imported that forks one confined child per submission, so a grading worker pays torch's import once,
+not once per submission (and ``nbgrader autograde`` once, not once per notebook's kernel).
 
 :class:`Zygote` starts it from a harness sandbox of its own (the public probe
 code, readable by every child: :func:`kvkit.grading.sandbox.harness_sandbox`) and asks
 it to fork; :class:`ForkedChild` is the grader's handle of one forked child,
 used as a :class:`subprocess.Popen` is (``pid``, ``poll``, ``wait``,
-``returncode``): the zygote, the child's parent, reports its pid and how it
+``returncode``, ``send_signal``, ``kill``, ``terminate``): the zygote, the child's parent, reports its pid and how it
 ended on a pipe of that child's own.
 """
 
@@ -31,6 +32,8 @@ START_TIMEOUT = 120.0  # the zygote's imports (torch), once per worker
 
 class ForkedChild:
     """A child the zygote forked, handled like a :class:`subprocess.Popen` of it."""
+
+    stdin = stdout = stderr = None  # its pipes are the grader's own (as a Popen's attributes, for jupyter_client)
 
     def __init__(self, status_fd: int, timeout: float) -> None:
         self.status_fd = status_fd
@@ -70,12 +73,23 @@ class ForkedChild:
             self._ended(self._receive(None))
         return self.returncode
 
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:  # the zygote has not reaped it: the pid is still the child's
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
 
 class Zygote:
-    """A zygote for ``layout``'s assignment in isolation ``mode``; ``fork`` starts a child for one sandbox."""
+    """A zygote for ``layout``'s assignment in isolation ``mode``, of ``kind`` ``probe`` (:meth:`fork` starts a
+    grading child for one sandbox) or ``kernel`` (:meth:`fork_kernel` starts a notebook's kernel)."""
 
-    def __init__(self, layout: Layout, mode: str) -> None:
-        self.layout, self.mode = layout, mode
+    def __init__(self, layout: Layout, mode: str, kind: str = "probe") -> None:
+        self.layout, self.mode, self.kind = layout, mode, kind
         self.box: Sandbox | None = None
         self.proc: subprocess.Popen | None = None
         self.output = OutputTail()
@@ -84,7 +98,7 @@ class Zygote:
         self.box = harness_sandbox(self.layout, self.mode).__enter__()
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         out_r, out_w = os.pipe()
-        settings = {"manifest": str(self.box.path(CHILD_MANIFEST))}
+        settings = {"manifest": str(self.box.path(CHILD_MANIFEST)), "kind": self.kind}
         try:
             self.proc = subprocess.Popen(
                 argv(self.box.harness, "zygote", theirs.fileno(), json.dumps(settings)), pass_fds=(theirs.fileno(),),
@@ -118,9 +132,21 @@ class Zygote:
         settings = {**settings, "manifest": str(self.box.path(CHILD_MANIFEST))}
         request = {"cwd": str(box.root), "submission": str(box.path("submission")), "config": config,
                    "settings": settings, "env": box.child_env()}
+        return self._request(request, list(pipes), timeout)
+
+    def fork_kernel(self, box: Sandbox, config: dict, info_file: str, kernel_args: list[str], output: int,
+                    env: dict, timeout: float) -> ForkedChild:
+        """A notebook's kernel for ``box`` (jail ``config``), writing to ``output``, started the way a cold child of
+        the ``kernel`` role is (in ``box``'s work folder, with the environment ``env``)."""
+        config = {**config, "keep": [*config["keep"], str(self.box.root)]}
+        request = {"cwd": str(box.workdir), "config": config, "info_file": info_file, "kernel_args": kernel_args,
+                   "env": env}
+        return self._request(request, [output], timeout)
+
+    def _request(self, request: dict, fds: list[int], timeout: float) -> ForkedChild:
         status_r, status_w = os.pipe()
         try:
-            socket.send_fds(self.control, [json.dumps(request).encode()], [*pipes, status_w])
+            socket.send_fds(self.control, [json.dumps(request).encode()], [*fds, status_w])
         except OSError as err:
             os.close(status_r)
             raise GraderError(f"the warm grading process has ended ({err.strerror})") from None
