@@ -79,8 +79,16 @@ c.LimitOutput.max_traceback = 40
 c.ConfinedExecute.max_cell_output_bytes = 1_000_000
 c.ConfinedExecute.max_output_bytes = 10_000_000
 
-# A student who deletes a locked test cell gets it back (edits to locked cells are always undone).
+# A student who deletes a locked test cell gets it back (edits to locked cells are always undone, and only a cell the
+# student changed is reported as changed: nbgrader reports every hidden test cell, its issue #1961).
 c.OverwriteCells.add_missing_cells = True
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "kvkit.course.autograde.OverwriteReleasedCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 
 # Feedback: strip hidden-test regions of the test cells before rendering, so the HTML never shows the hidden checks'
 # code; a student's own cell may hold any text (nbgrader's ClearHiddenTests fails on a cell with the marker twice).

@@ -120,6 +120,24 @@ def test_deleted_and_edited_test_cells_are_restored(course):
     assert cell_source(source[DELETED_CELL]) in cell_source(done[DELETED_CELL])  # re-added by nbgrader
 
 
+def changed_cells_reported(log: str) -> dict[str, list[str]]:
+    """Student -> the read-only cells nbgrader's log reports as changed, from one autograde run's log."""
+    reported = {}
+    for part in re.split(r"Creating/updating student with ID '", log)[1:]:
+        student = part.split("'", 1)[0]
+        cells = re.findall(r"Attribute 'checksum' for cell (\S+) has changed!", part)
+        if cells:
+            reported[student] = cells
+    return reported
+
+
+def test_the_log_reports_a_read_only_cell_as_changed_only_where_the_student_changed_it(course):
+    """A test cell left as released (its hidden region cut by ``generate_assignment``) is not reported as changed
+    (nbgrader's issue #1961 reports every one, for every student); the hidden test cell a student emptied is."""
+    hidden = edited_hidden_cell(read_notebook(SOURCE_DIR / NOTEBOOK_NAME))
+    assert changed_cells_reported(course["log"]) == {"s5_edits_test_cells": [hidden]}
+
+
 @pytest.mark.parametrize("student", sorted(TAMPERING))
 def test_a_tampered_skeleton_scores_zero(course, student):
     assert course["scores"][student] == (0, course["scores"]["s1_reference"][1]), course["cells"][student]

@@ -15,6 +15,9 @@ and passes both on.
   refused in one line and graded as the untouched release (0). Of the
   notebook only its cells' types, sources and grade ids are read
   (:func:`as_released`): its metadata, and each cell's, are the release's.
+- :class:`OverwriteReleasedCells` (``Autograde``'s sanitizing, instead of
+  nbgrader's ``OverwriteCells``): a read-only cell left as released is not
+  reported as changed (nbgrader's issue #1961: every hidden test cell was).
 - :class:`NameTodoStubs` (``GenerateAssignment``, after ``ClearSolutions``):
   each answer cell's ``raise NotImplementedError()`` names its TODO.
 - :class:`StartTrustedGrading` (``Autograde``, first): the notebook's answer
@@ -66,7 +69,8 @@ from nbformat.notebooknode import NotebookNode, from_dict
 from nbgrader.converters import Autograde
 from nbgrader.converters.base import BaseConverter
 from nbgrader.coursedir import CourseDirectory
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader.api import MissingEntry
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor, OverwriteCells
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 from traitlets import Integer, default
@@ -502,6 +506,30 @@ class IntakeExporter(NotebookExporter):
         resources["metadata"]["name"] = info["notebook"]
         resources["metadata"]["path"] = os.path.dirname(filename)
         return self.from_notebook_node(nb, resources, **kw)
+
+
+class OverwriteReleasedCells(OverwriteCells):
+    """``Autograde``'s ``OverwriteCells`` without its false alarm (nbgrader's issue #1961): a read-only cell that the
+    student's notebook holds exactly as released (a test cell whose hidden region ``generate_assignment`` cut, so its
+    checksum is not the gradebook's) gets the gradebook's source first. nbgrader then reports only the read-only cells
+    the student changed ("Attribute 'checksum' ... has changed!") and puts those back, as it does every cell."""
+
+    def preprocess(self, nb: NotebookNode, resources: dict):
+        self._released = {_grade_id(c): "".join(c.get("source", "")) for c in trusted_notebook(self.config, resources)[
+            "cells"] if _grade_id(c)}
+        return super().preprocess(nb, resources)
+
+    def preprocess_cell(self, cell, resources, index):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in self._released and "".join(cell.source) == self._released[grade_id]:
+            try:
+                source = self.gradebook.find_source_cell(grade_id, self.notebook_id, self.assignment_id)
+            except MissingEntry:
+                pass
+            else:
+                if source.locked:
+                    cell.source = source.source
+        return super().preprocess_cell(cell, resources, index)
 
 
 # ---------------------------------------------------------------------------------------------------------------
