@@ -27,7 +27,7 @@ def checks_in_process(layout: Layout, folder: Path) -> dict[str, Result]:
     takes the assignment from the checks' paths)."""
     grab = _Results()
     args = [str(layout.public_tests), str(layout.hidden_tests), f"--impl={folder}", "-p", "no:cacheprovider",
-            "--import-mode=importlib", "-q", "-W", "ignore"]
+            "-p", "no:unraisableexception", "--import-mode=importlib", "-q", "-W", "ignore"]  # (its gc runs: slow)
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         pytest.main(args, plugins=[grab])
     assert grab.results, f"no check ran on {folder}"

@@ -28,6 +28,7 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,22 +232,46 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     context.begin(graded_todo(item))
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
-    """A failed check shows its reason only: the checks' own frames are noise to a student."""
+_GROUP = getattr(builtins, "BaseExceptionGroup", None)  # Python 3.11 on (the students' may be older)
+
+
+def _reason(call: pytest.CallInfo, groups: bool = False) -> str | None:
+    """The reason a graded check's ``call`` failed, as the student reads it; None where pytest's own report stands
+    (a skip, an xfail, an interrupt, a usage error; an exception group unless ``groups``: pytest decides whether
+    one of skips is a skip)."""
+    err = call.excinfo.value if call.excinfo is not None else None
+    if err is None or isinstance(err, (KeyboardInterrupt, pytest.UsageError, pytest.skip.Exception,
+                                       pytest.xfail.Exception)) or (_GROUP and isinstance(err, _GROUP) and not groups):
+        return None
+    entry = call.excinfo.traceback[-1]
+    return check_failure(err, f"{Path(str(entry.path)).name}:{entry.lineno + 1}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport | None:
+    """A failed check's report, with its reason as the whole failure: pytest's rendering of the traceback (a fifth
+    of a grading's time, and noise to a student) is never made."""
+    reason = _reason(call) if graded_todo(item) is not None else None
+    if reason is None:
+        return None
+    sections = [(f"Captured {key} {when}", content) for when, key, content in item._report_sections]
+    return pytest.TestReport(item.nodeid, item.location, dict.fromkeys(item.keywords, 1), "failed", reason, call.when,
+                             sections, call.duration, call.start, call.stop, user_properties=item.user_properties)
+
+
+@pytest.hookimpl(hookwrapper=True, specname="pytest_runtest_makereport")
+def record_what_a_failed_check_ran(item: pytest.Item, call: pytest.CallInfo):
+    """A failed check's report carries what it found running (:mod:`kvchecks.blame`)."""
     outcome = yield
     report = outcome.get_result()
-    if report.failed and graded_todo(item) is not None:  # what it found running (kvchecks.blame)
+    if report.failed and graded_todo(item) is not None and not isinstance(report.longrepr, str):
+        report.longrepr = _reason(call, groups=True) or report.longrepr  # a failed exception group
+    if report.failed and graded_todo(item) is not None:
         props = dict(report.user_properties)
         report.user_properties += [
             ("uses", tuple(sorted((set(props.get("uses", ())) | context.CURRENT.uses) - {graded_todo(item)}))),
             ("unfinished", tuple(sorted(context.CURRENT.unfinished))),
             ("recognised", tuple(sorted(context.CURRENT.recognised)))]
-    if report.failed and call.excinfo is not None and graded_todo(item) is not None:
-        err = call.excinfo.value
-        if not isinstance(err, (KeyboardInterrupt, pytest.UsageError)):
-            entry = call.excinfo.traceback[-1]
-            report.longrepr = check_failure(err, f"{Path(str(entry.path)).name}:{entry.lineno + 1}")
 
 
 @pytest.fixture(scope="session")
