@@ -247,31 +247,40 @@ def _reason(call: pytest.CallInfo, groups: bool = False) -> str | None:
     return check_failure(err, f"{Path(str(entry.path)).name}:{entry.lineno + 1}")
 
 
+def _what_it_ran(item: pytest.Item) -> list[tuple[str, tuple]]:
+    """What a failed check found running (:mod:`kvchecks.blame`): the other TODOs it ran, the stubs it reached, the
+    known mistakes it recognised."""
+    declared = dict(item.user_properties).get("uses", ())
+    return [("uses", tuple(sorted((set(declared) | context.CURRENT.uses) - {graded_todo(item)}))),
+            ("unfinished", tuple(sorted(context.CURRENT.unfinished))),
+            ("recognised", tuple(sorted(context.CURRENT.recognised)))]
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport | None:
     """A failed check's report, with its reason as the whole failure: pytest's rendering of the traceback (a fifth
     of a grading's time, and noise to a student) is never made."""
-    reason = _reason(call) if graded_todo(item) is not None else None
+    if graded_todo(item) is None or call.excinfo is None:
+        return None
+    ran = _what_it_ran(item)  # as the check left it, before its reason is worded
+    reason = _reason(call)
     if reason is None:
         return None
     sections = [(f"Captured {key} {when}", content) for when, key, content in item._report_sections]
     return pytest.TestReport(item.nodeid, item.location, dict.fromkeys(item.keywords, 1), "failed", reason, call.when,
-                             sections, call.duration, call.start, call.stop, user_properties=item.user_properties)
+                             sections=sections, duration=call.duration, start=call.start, stop=call.stop,
+                             user_properties=[*item.user_properties, *ran])
 
 
 @pytest.hookimpl(hookwrapper=True, specname="pytest_runtest_makereport")
-def record_what_a_failed_check_ran(item: pytest.Item, call: pytest.CallInfo):
-    """A failed check's report carries what it found running (:mod:`kvchecks.blame`)."""
+def pytest_runtest_makereport_by_pytest(item: pytest.Item, call: pytest.CallInfo):
+    """A failed check's report that pytest made (an exception group): what it ran, then its reason."""
     outcome = yield
     report = outcome.get_result()
-    if report.failed and graded_todo(item) is not None and not isinstance(report.longrepr, str):
-        report.longrepr = _reason(call, groups=True) or report.longrepr  # a failed exception group
-    if report.failed and graded_todo(item) is not None:
-        props = dict(report.user_properties)
-        report.user_properties += [
-            ("uses", tuple(sorted((set(props.get("uses", ())) | context.CURRENT.uses) - {graded_todo(item)}))),
-            ("unfinished", tuple(sorted(context.CURRENT.unfinished))),
-            ("recognised", tuple(sorted(context.CURRENT.recognised)))]
+    if report.failed and graded_todo(item) is not None and "unfinished" not in dict(report.user_properties):
+        report.user_properties += _what_it_ran(item)
+        if not isinstance(report.longrepr, str):
+            report.longrepr = _reason(call, groups=True) or report.longrepr
 
 
 @pytest.fixture(scope="session")
