@@ -6,7 +6,10 @@ command splits the submissions that still need autograding among ``--jobs``
 ``nbgrader autograde`` processes of the course (each excludes the others'
 students), which run the kit's own pipeline (``nbgrader_config.py``) unchanged
 and write into the same SQLite gradebook, opened with a long busy timeout so
-their short writes take turns. A submission counts as finished when its
+their short writes take turns. Each is a fork of this process, which has
+imported nbgrader and the kit's hooks (torch) and started the zygotes of the
+notebooks' kernels and grading children once (:func:`warm_up`), so a worker
+starts grading at once and the workers share the zygotes. A submission counts as finished when its
 autograded notebooks exist, made read-only by nbgrader's last step, and
 every graded cell of them has an automatic score in the gradebook; anything else (never autograded, or stopped half-way,
 which nbgrader itself would skip as "existing") is autograded again with
@@ -18,13 +21,14 @@ from __future__ import annotations
 import os
 import re
 import stat
-import subprocess
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 
-from ..errors import UsageError
+from ..courses import course_named
+from ..errors import GraderError, UsageError
 
 BUSY_TIMEOUT = 600  # seconds a worker waits for the gradebook while another one writes
 
@@ -95,13 +99,79 @@ def split(students: list[str], jobs: int) -> list[list[str]]:
     return [share for share in (students[i::jobs] for i in range(jobs)) if share]
 
 
-def worker_command(assignment: str, mine: list[str], everyone: list[str], db_url: str) -> list[str]:
+def worker_argv(assignment: str, mine: list[str], everyone: list[str], db_url: str) -> list[str]:
+    """The ``nbgrader`` arguments of the worker that autogrades ``mine`` of ``everyone``."""
     others = [s for s in everyone if s not in set(mine)]
-    command = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--force",
-               f"--CourseDirectory.db_url={db_url}?timeout={BUSY_TIMEOUT}"]
+    argv = ["autograde", assignment, "--force", f"--CourseDirectory.db_url={db_url}?timeout={BUSY_TIMEOUT}"]
     if others:
-        command.append(f"--CourseDirectory.student_id_exclude={','.join(others)}")
-    return command
+        argv.append(f"--CourseDirectory.student_id_exclude={','.join(others)}")
+    return argv
+
+
+def warm_up(assignment: str) -> None:
+    """Import what every worker needs (nbgrader, the kit's hooks, torch) and start the zygotes of ``assignment``'s
+    kernels and grading children, once, before the workers are forked (a zygote that does not start is started by
+    each worker, which says why)."""
+    from nbgrader.apps.nbgraderapp import NbGraderApp  # noqa: F401
+
+    from ..grading.grade import grade  # noqa: F401
+    from ..grading.remote.warm import worker_warm
+    from . import autograde  # noqa: F401
+
+    for kind in ("probe", "kernel"):
+        try:
+            worker_warm().zygote(course_named(assignment).layout, kind)
+        except GraderError:
+            pass
+
+
+class Worker:
+    """``nbgrader ARGV`` in a fork of this process, in ``cwd`` with ``env``; its stdout and stderr on ``stdout`` (a
+    pipe): what ``python -m nbgrader ARGV`` does, without its start-up."""
+
+    def __init__(self, argv: list[str], cwd: Path, env: dict) -> None:
+        read, write = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(read)
+            self._run(argv, cwd, env, write)
+        os.close(write)
+        self.stdout = os.fdopen(read, "r", errors="replace")
+        self.returncode: int | None = None
+
+    @staticmethod
+    def _run(argv: list[str], cwd: Path, env: dict, output: int) -> None:
+        """The worker: nbgrader's app with ``argv``; never returns."""
+        code = 1
+        try:
+            os.dup2(output, 1)
+            os.dup2(output, 2)
+            os.close(output)
+            os.chdir(cwd)
+            os.environ.clear()
+            os.environ.update(env)
+            sys.argv = ["nbgrader", *argv]
+            from nbgrader.apps.nbgraderapp import NbGraderApp
+
+            NbGraderApp.launch_instance(argv=argv)
+            code = 0
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else int(done.code is not None)
+        except BaseException:  # noqa: BLE001 (the worker's own end: reported on its output)
+            traceback.print_exc()
+        finally:
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            finally:
+                os._exit(code)
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            self.returncode = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        return self.returncode
 
 
 def autograde_class(course: Path, assignment: str, jobs: int, say=print) -> dict:
@@ -113,9 +183,9 @@ def autograde_class(course: Path, assignment: str, jobs: int, say=print) -> dict
     shares = split(todo, max(1, jobs))
     db_url, _course_id = course_settings(course)
     env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
-    workers = [subprocess.Popen(worker_command(assignment, share, students, db_url), cwd=course, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
-               for share in shares]
+    if shares:
+        warm_up(assignment)
+    workers = [Worker(worker_argv(assignment, share, students, db_url), course, env) for share in shares]
     relays = [threading.Thread(target=_relay, args=(w, f"[{i + 1}] ", say), daemon=True)
               for i, w in enumerate(workers)]
     for relay in relays:
@@ -130,7 +200,7 @@ def autograde_class(course: Path, assignment: str, jobs: int, say=print) -> dict
             "seconds": time.perf_counter() - started}
 
 
-def _relay(process: subprocess.Popen, prefix: str, say) -> None:
+def _relay(process: Worker, prefix: str, say) -> None:
     """Each line a worker prints, prefixed with its number (nbgrader's log, already quoted by the kit where it
     carries a kernel's output)."""
     for line in process.stdout:

@@ -86,7 +86,10 @@ class ForkedChild:
 
 class Zygote:
     """A zygote for ``layout``'s assignment in isolation ``mode``, of ``kind`` ``probe`` (:meth:`fork` starts a
-    grading child for one sandbox) or ``kernel`` (:meth:`fork_kernel` starts a notebook's kernel)."""
+    grading child for one sandbox) or ``kernel`` (:meth:`fork_kernel` starts a notebook's kernel).
+
+    Processes forked from the one that started it (``kvkit autograde --jobs``'s workers) share it: each sends its
+    own requests on the shared socket (one message each, each child's pipes its own); only the starter ends it."""
 
     def __init__(self, layout: Layout, mode: str, kind: str = "probe") -> None:
         self.layout, self.mode, self.kind = layout, mode, kind
@@ -112,7 +115,7 @@ class Zygote:
             theirs.close()
             os.close(out_w)
         self.output.drain(out_r)
-        self.control = mine
+        self.control, self.owner = mine, os.getpid()
         ready = b""
         if select.select([mine], [], [], START_TIMEOUT)[0]:
             ready = mine.recv(64)
@@ -122,7 +125,13 @@ class Zygote:
         return self
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        if self.proc is None:
+            return False
+        if os.getpid() == self.owner:
+            return self.proc.poll() is None
+        watch = select.poll()  # a process forked from the zygote's starter: its socket to the zygote tells
+        watch.register(self.control, select.POLLHUP)
+        return not any(events & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _fd, events in watch.poll(0))
 
     def fork(self, box: Sandbox, config: dict, settings: dict, pipes: tuple[int, int, int],
              timeout: float) -> ForkedChild:
@@ -155,7 +164,12 @@ class Zygote:
         return ForkedChild(status_r, timeout)
 
     def close(self) -> None:
-        """End the zygote (its children end with their own pipes) and remove its harness."""
+        """End the zygote (its children end with their own pipes) and remove its harness; in a process forked from
+        the one that started it, only let go of it (the starter ends it)."""
+        if self.proc is not None and os.getpid() != self.owner:
+            self.control.close()
+            self.proc = self.box = None
+            return
         if self.proc is not None:
             self.control.close()
             try:
