@@ -1,9 +1,11 @@
 """Warm grading (:mod:`kvkit.grading.remote.warm`): children forked by a worker's zygote, and a draw of fresh inputs
 shared by the worker's gradings, give the grades of cold grading, and a child can reach neither the zygote nor the
-next child."""
+next child; so for the notebooks' kernels forked by the kernel zygote; a zygote serves the processes forked from its
+starter (``kvkit autograde --jobs``'s workers), and only its starter ends it."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -15,7 +17,8 @@ from hostile_support import make_submission
 from kvkit.examples import write_example, write_package
 from kvkit.grading.grade import grade
 from kvkit.grading.remote.warm import SHARED_DRAW_MODES, WARM_MODES, Warm
-from kvkit.grading.sandbox import isolation_mode
+from kvkit.course.autograde import ConfinedKernelManager
+from kvkit.grading.sandbox import Sandbox, isolation_mode
 from layouts_support import PART1
 
 pytestmark = [pytest.mark.slow,
@@ -92,3 +95,77 @@ def test_a_zygote_that_died_is_started_again(tmp_path, warm):
     report = grade(PART1, write_package(PART1, tmp_path / "reference", {}), warm=warm)
     assert report.score == report.max_score
     assert warm.zygote(PART1) is not zygote
+
+
+async def _kernel_run(box: Sandbox, zygote, code: str) -> str:
+    """What ``code`` printed in a kernel ``zygote`` forked for ``box``, as ``nbgrader autograde`` starts one."""
+    km = ConfinedKernelManager(box, 1536 * 1024 * 1024, zygote=zygote)
+    await km.start_kernel(env=box.child_env(), cwd=str(box.workdir))
+    printed = []
+    try:
+        client = km.client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=60)
+            await client.execute_interactive(code, timeout=60, output_hook=lambda msg: printed.append(
+                msg["content"].get("text", "") or str(msg["content"].get("evalue", ""))))
+        finally:
+            client.stop_channels()
+    finally:
+        await km.shutdown_kernel()
+    return "".join(printed)
+
+
+def kernel_prints(warm: Warm, code: str) -> str:
+    with Sandbox({}, shared=("ipc",)) as box:
+        return asyncio.run(_kernel_run(box, warm.zygote(PART1, "kernel"), code))
+
+
+def test_a_notebooks_kernel_leaves_nothing_for_the_next_one_and_cannot_reach_the_zygote(warm):
+    pytest.importorskip("ipykernel")
+    zygote = warm.zygote(PART1, "kernel")
+    first = kernel_prints(warm, (
+        "import os, sys, torch\n"
+        f"print('WARM', 'ipykernel' in sys.modules and hasattr(torch, 'tensor'), os.getpid() != {zygote.proc.pid})\n"
+        "torch.kvkit_mark = 1\nos.environ['KVKIT_MARK'] = '1'\n"
+        "open('/tmp/kvkit-kernel-mark', 'w').write('x')\nopen('/dev/shm/kvkit-kernel-mark', 'w').write('x')\n"
+        "try:\n"
+        f"    os.kill({zygote.proc.pid}, 9)\n"
+        "    print('KILLED')\n"
+        "except OSError as err:\n"
+        "    print('NOT KILLED', type(err).__name__)\n"))
+    assert "WARM True True" in first and "NOT KILLED" in first, first
+    second = kernel_prints(warm, (
+        "import os, sys\nprint('ALREADY', 'torch' in sys.modules)\nimport torch\n"
+        "print('LEFT', hasattr(torch, 'kvkit_mark'), 'KVKIT_MARK' in os.environ, "
+        "os.path.exists('/tmp/kvkit-kernel-mark'), os.path.exists('/dev/shm/kvkit-kernel-mark'))\n"))
+    assert "ALREADY True" in second and "LEFT False False False False" in second, second
+    assert warm.zygote(PART1, "kernel") is zygote and zygote.alive()
+
+
+def test_a_zygote_serves_the_processes_forked_from_its_starter_and_only_the_starter_ends_it(warm):
+    zygote = warm.zygote(PART1)
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a worker forked from the starter (kvkit autograde --jobs)
+        code = 1
+        try:
+            shared = warm.zygote(PART1) is zygote and zygote.alive()
+            os.read(go_r, 1)  # the starter has ended it now
+            code = 0 if shared and not zygote.alive() else 3
+            warm.close()  # lets go of it only
+        finally:
+            os._exit(code)
+    worker = os.fork()
+    if worker == 0:
+        code = 1
+        try:
+            warm.close()  # a worker that ends first ends nothing of the starter's
+            code = 0
+        finally:
+            os._exit(code)
+    assert os.waitstatus_to_exitcode(os.waitpid(worker, 0)[1]) == 0
+    assert zygote.alive() and warm.zygote(PART1) is zygote
+    zygote.close()
+    os.write(go_w, b"x")
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0, "the forked worker saw it alive after its end"
