@@ -109,20 +109,29 @@ def worker_argv(assignment: str, mine: list[str], everyone: list[str], db_url: s
 
 
 def warm_up(assignment: str) -> None:
-    """Import what every worker needs (nbgrader, the kit's hooks, torch) and start the zygotes of ``assignment``'s
-    kernels and grading children, once, before the workers are forked (a zygote that does not start is started by
-    each worker, which says why)."""
+    """Start the zygotes of ``assignment``'s kernels and grading children and, while they import torch, import what
+    every worker needs (nbgrader, the kit's hooks, torch), once, before the workers are forked (a zygote that does not
+    start is started by each worker, which says why)."""
+    from ..grading.remote.warm import worker_warm
+
+    layout = course_named(assignment).layout
+
+    def start(kind: str) -> None:
+        try:
+            worker_warm().zygote(layout, kind)
+        except GraderError:
+            pass
+
+    starting = [threading.Thread(target=start, args=(kind,)) for kind in ("probe", "kernel")]
+    for thread in starting:
+        thread.start()
     from nbgrader.apps.nbgraderapp import NbGraderApp  # noqa: F401
 
     from ..grading.grade import grade  # noqa: F401
-    from ..grading.remote.warm import worker_warm
     from . import autograde  # noqa: F401
 
-    for kind in ("probe", "kernel"):
-        try:
-            worker_warm().zygote(course_named(assignment).layout, kind)
-        except GraderError:
-            pass
+    for thread in starting:
+        thread.join()
 
 
 class Worker:
