@@ -36,6 +36,7 @@ from pathlib import Path
 import pytest
 
 from hostile_support import make_submission
+from kernel_support import kernel_run
 from nonroot_support import USER, reachable_kit_lines, the_user_to_ourselves
 from kvkit.grading.sandbox import _bwrap_works, _unshare_works
 from layouts_support import PART1
@@ -300,42 +301,25 @@ def _kernel_script(mark: str, settle: float, warm: bool) -> str:
     """Start a confined kernel as ``nbgrader autograde`` does (``warm``: forked by a kernel zygote), run the strays in
     a cell, shut it down; what the cell printed and the strays alive after the shutdown, before the sandbox is
     removed."""
-    return inspect.getsource(marked) + inspect.getsource(survivors) + f"""
+    return inspect.getsource(marked) + inspect.getsource(survivors) + inspect.getsource(kernel_run) + f"""
 import asyncio, json, os, sys, time
-from kvkit.course.autograde import ConfinedKernelManager
 from kvkit.grading.remote.warm import Warm
 from kvkit.grading.sandbox import Sandbox
 from kvkit.paths import Layout
 
-async def run(box, code):
-    zygote = Warm().zygote(Layout.named("kv_cache"), "kernel") if {warm!r} else None
-    km = ConfinedKernelManager(box, 1536 * 1024 * 1024, zygote=zygote)
-    await km.start_kernel(env=box.child_env(), cwd=str(box.workdir))
-    printed = []
-    try:
-        client = km.client()
-        client.start_channels()
-        try:
-            await client.wait_for_ready(timeout=60)
-            await client.execute_interactive(code, timeout=60, output_hook=lambda msg: printed.append(
-                msg["content"].get("text", "") or str(msg["content"].get("evalue", ""))))
-        finally:
-            client.stop_channels()
-    finally:
-        await km.shutdown_kernel()
-    return "".join(printed)
-
+warm = Warm()
+zygote = warm.zygote(Layout.named("kv_cache"), "kernel") if {warm!r} else None
+code = "import sys\\nprint('TORCH ALREADY IMPORTED' if 'torch' in sys.modules else '')\\n" + {stray_code(mark)!r}
 with Sandbox({{}}, shared=("ipc",)) as box:
-    printed = asyncio.run(run(box, "import sys\\nprint('TORCH ALREADY IMPORTED' if 'torch' in sys.modules else '')\\n"
-                                   + {stray_code(mark)!r}))
+    printed = asyncio.run(kernel_run(box, zygote, code))
     left = survivors({mark!r}, {settle!r})
+warm.close()
 print(json.dumps({{"printed": printed, "left": left, "mode": box.mode}}))
 """
 
 
 # the jail's two ways into a pid namespace: as root (uid mode takes the same way) and in a user namespace (bwrap makes
-# its own, tested with the grading above)
-# (``uid`` mode takes the root one); a kernel started cold and one forked by the kernel zygote (``nbgrader autograde``'s)
+# its own, tested with the grading above); a kernel started cold and one forked by the kernel zygote
 @pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
 @pytest.mark.parametrize("mode", [MODES[0], "userns"])
 def test_no_stray_outlives_the_notebooks_kernel(workspace, mark, mode, warm):

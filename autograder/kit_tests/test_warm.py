@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from hostile_support import make_submission
+from kernel_support import kernel_run
 from kvkit.examples import write_example, write_package
 from kvkit.grading.grade import grade
 from kvkit.grading.remote.warm import SHARED_DRAW_MODES, WARM_MODES, Warm
-from kvkit.course.autograde import ConfinedKernelManager
 from kvkit.grading.sandbox import Sandbox, isolation_mode
 from layouts_support import PART1
 
@@ -97,28 +97,9 @@ def test_a_zygote_that_died_is_started_again(tmp_path, warm):
     assert warm.zygote(PART1) is not zygote
 
 
-async def _kernel_run(box: Sandbox, zygote, code: str) -> str:
-    """What ``code`` printed in a kernel ``zygote`` forked for ``box``, as ``nbgrader autograde`` starts one."""
-    km = ConfinedKernelManager(box, 1536 * 1024 * 1024, zygote=zygote)
-    await km.start_kernel(env=box.child_env(), cwd=str(box.workdir))
-    printed = []
-    try:
-        client = km.client()
-        client.start_channels()
-        try:
-            await client.wait_for_ready(timeout=60)
-            await client.execute_interactive(code, timeout=60, output_hook=lambda msg: printed.append(
-                msg["content"].get("text", "") or str(msg["content"].get("evalue", ""))))
-        finally:
-            client.stop_channels()
-    finally:
-        await km.shutdown_kernel()
-    return "".join(printed)
-
-
 def kernel_prints(warm: Warm, code: str) -> str:
     with Sandbox({}, shared=("ipc",)) as box:
-        return asyncio.run(_kernel_run(box, warm.zygote(PART1, "kernel"), code))
+        return asyncio.run(kernel_run(box, warm.zygote(PART1, "kernel"), code))
 
 
 def test_a_notebooks_kernel_leaves_nothing_for_the_next_one_and_cannot_reach_the_zygote(warm):
