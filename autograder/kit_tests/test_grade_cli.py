@@ -21,6 +21,17 @@ def total(layout) -> float:
     return sum(item.points for item in collect_checks(layout))
 
 
+def test_a_kit_command_imports_only_its_own_module():
+    """``kvkit autograde`` starts its zygotes before anything imports torch (the other commands' modules do), so
+    their start overlaps its own imports; ``kvkit --help`` still lists every command."""
+    code = ("import sys\nfrom kvkit.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "print('TORCH', 'torch' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", code, "autograde", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert "usage: kvkit autograde" in run.stdout and "TORCH False" in run.stdout, run.stdout + run.stderr
+    listed = subprocess.run([sys.executable, "-m", "kvkit.cli", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert all(name in listed.stdout for name in ("grade-all", "autograde", "check-assignment", "bench")), listed.stdout
+
+
 @pytest.mark.slow
 def test_grade_prints_the_table_and_writes_gradescope_json(tmp_path, layout):
     out = tmp_path / "results.json"

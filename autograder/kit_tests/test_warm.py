@@ -9,6 +9,8 @@ import asyncio
 import os
 import re
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -117,10 +119,12 @@ def test_a_notebooks_kernel_leaves_nothing_for_the_next_one_and_cannot_reach_the
         "    print('NOT KILLED', type(err).__name__)\n"))
     assert "WARM True True" in first and "NOT KILLED" in first, first
     second = kernel_prints(warm, (
-        "import os, sys\nprint('ALREADY', 'torch' in sys.modules)\nimport torch\n"
+        "import os, sys\nprint('ALREADY', 'torch' in sys.modules, 'matplotlib' in sys.modules)\nimport torch\n"
+        "import matplotlib\nprint('PLOTS', matplotlib.get_backend())\n"
         "print('LEFT', hasattr(torch, 'kvkit_mark'), 'KVKIT_MARK' in os.environ, "
         "os.path.exists('/tmp/kvkit-kernel-mark'), os.path.exists('/dev/shm/kvkit-kernel-mark'))\n"))
-    assert "ALREADY True" in second and "LEFT False False False False" in second, second
+    assert "ALREADY True True" in second and "LEFT False False False False" in second, second
+    assert "PLOTS module://matplotlib_inline.backend_inline" in second, second  # shown in the notebook, as cold
     assert warm.zygote(PART1, "kernel") is zygote and zygote.alive()
 
 
@@ -150,3 +154,23 @@ def test_a_zygote_serves_the_processes_forked_from_its_starter_and_only_the_star
     zygote.close()
     os.write(go_w, b"x")
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0, "the forked worker saw it alive after its end"
+
+
+def test_zygotes_launched_together_serve_the_workers_forked_after_the_warm_up(tmp_path):
+    """``kvkit autograde --jobs``'s start: both zygotes launched at once from the main thread (a zygote dies with the
+    thread that started it), ready after :func:`warm_up`, and alive in a worker forked then."""
+    code = ("import os, sys\n"
+            "from kvkit.course.autograde_class import ZYGOTES, warm_up\n"
+            "from kvkit.grading.remote.warm import worker_warm\n"
+            "warm_up('kv_cache')\n"
+            "zygotes = worker_warm().zygotes\n"
+            "print('KINDS', sorted(kind for _name, kind in zygotes) == sorted(ZYGOTES))\n"
+            "print('READY', all(z.ready and z.alive() for z in zygotes.values()), flush=True)\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    print('WORKER', all(z.alive() for z in zygotes.values()), flush=True)\n"
+            "    os._exit(0)\n"
+            "os.waitpid(pid, 0)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert "KINDS True" in run.stdout and "READY True" in run.stdout and "WORKER True" in run.stdout, (
+        run.stdout + run.stderr[-2000:])

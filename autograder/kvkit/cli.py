@@ -1,5 +1,9 @@
 """The ``kvkit`` command: one sub-command per module of :mod:`kvkit.commands`, each with ``add_parser(sub)``.
 
+A named kit command imports only its own module (several import torch, which
+``kvkit autograde`` starts its zygotes before importing); ``kvkit --help``, or
+a command of the assignment's own, imports them all.
+
 ``kvkit --assignment NAME COMMAND ...`` works on one of the kit's assignments
 (every ``tests/NAME/assignment.toml``); without it, on the first (``part = 1``).
 ``kvkit --lang ja ...`` writes reports and the checks' messages in Japanese
@@ -22,9 +26,11 @@ from .paths import Layout, layouts
 from .registry import manifests
 from .tools import command_modules
 
-# every assignment's commands, kvkit.commands.NAME; an assignment's own (its bench, demos) are in its tools package
-COMMANDS = ["build", "grade", "grade_all", "autograde_class", "gradescope", "bundle", "goldens", "notebook",
-            "catalogs", "new", "check_assignment"]
+# every assignment's commands: command -> its module kvkit.commands.NAME; an assignment's own (its bench, demos) are in
+# its tools package
+COMMANDS = {"build": "build", "grade": "grade", "grade-all": "grade_all", "autograde": "autograde_class",
+            "gradescope": "gradescope", "bundle": "bundle", "goldens": "goldens", "notebook": "notebook",
+            "catalogs": "catalogs", "new": "new", "check-assignment": "check_assignment"}
 
 
 def add_choices(parser: argparse.ArgumentParser) -> None:
@@ -35,22 +41,31 @@ def add_choices(parser: argparse.ArgumentParser) -> None:
                         help="the language of the grading reports and the checks' messages (default: en)")
 
 
-def chosen_layout(argv: list[str]) -> Layout:
-    """The assignment ``--assignment`` names in ``argv`` (the first of the kit's without it)."""
+def chosen_layout(argv: list[str]) -> tuple[Layout, list[str]]:
+    """The assignment ``--assignment`` names in ``argv`` (the first of the kit's without it), and the rest of
+    ``argv``."""
     parser = argparse.ArgumentParser(prog="kvkit", add_help=False)
     add_choices(parser)
-    known, _rest = parser.parse_known_args(argv)
-    return Layout.named(known.assignment) if known.assignment is not None else layouts()[0]
+    known, rest = parser.parse_known_args(argv)
+    return (Layout.named(known.assignment) if known.assignment is not None else layouts()[0]), rest
+
+
+def command_modules_for(layout: Layout, rest: list[str]) -> list:
+    """The modules whose commands the parser needs: the named kit command's alone, else every one."""
+    named = next((arg for arg in rest if not arg.startswith("-")), None)
+    if named in COMMANDS:
+        return [importlib.import_module(f"kvkit.commands.{COMMANDS[named]}")]
+    return [importlib.import_module(f"kvkit.commands.{name}") for name in COMMANDS.values()] + command_modules(layout)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        layout = chosen_layout(argv)
+        layout, rest = chosen_layout(argv)
     except UsageError as err:
         print(f"kvkit: {err}", file=sys.stderr)
         return 2
-    modules = [importlib.import_module(f"kvkit.commands.{name}") for name in COMMANDS] + command_modules(layout)
+    modules = command_modules_for(layout, rest)
     parser = argparse.ArgumentParser(prog="kvkit", description="Build, grade and package the kit's assignments.")
     add_choices(parser)
     sub = parser.add_subparsers(dest="command", required=True)

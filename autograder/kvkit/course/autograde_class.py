@@ -31,6 +31,7 @@ from ..courses import course_named
 from ..errors import GraderError, UsageError
 
 BUSY_TIMEOUT = 600  # seconds a worker waits for the gradebook while another one writes
+ZYGOTES = ("probe", "kernel")  # the zygotes the workers share: grading children's and notebooks' kernels'
 
 
 def course_settings(course: Path) -> tuple[str, str]:
@@ -108,30 +109,34 @@ def worker_argv(assignment: str, mine: list[str], everyone: list[str], db_url: s
     return argv
 
 
-def warm_up(assignment: str) -> None:
-    """Start the zygotes of ``assignment``'s kernels and grading children and, while they import torch, import what
-    every worker needs (nbgrader, the kit's hooks, torch), once, before the workers are forked (a zygote that does not
-    start is started by each worker, which says why)."""
+def launch_zygotes(assignment: str) -> None:
+    """Start the zygotes of ``assignment``'s kernels and grading children, without waiting for them (:func:`warm_up`
+    does); from this process's main thread, which their lives follow (:meth:`kvkit.grading.remote.zygote.Zygote.spawn`)."""
     from ..grading.remote.warm import worker_warm
 
     layout = course_named(assignment).layout
+    for kind in ZYGOTES:
+        worker_warm().launch(layout, kind)
 
-    def start(kind: str) -> None:
-        try:
-            worker_warm().zygote(layout, kind)
-        except GraderError:
-            pass
 
-    starting = [threading.Thread(target=start, args=(kind,)) for kind in ("probe", "kernel")]
-    for thread in starting:
-        thread.start()
+def warm_up(assignment: str) -> None:
+    """While the zygotes (:func:`launch_zygotes`) import torch, import what every worker needs (nbgrader, the kit's
+    hooks, torch), once, then wait for them: all before the workers are forked (a zygote that does not start is
+    started by each worker, which says why)."""
+    from ..grading.remote.warm import worker_warm
+
+    launch_zygotes(assignment)
     from nbgrader.apps.nbgraderapp import NbGraderApp  # noqa: F401
 
     from ..grading.grade import grade  # noqa: F401
     from . import autograde  # noqa: F401
 
-    for thread in starting:
-        thread.join()
+    layout = course_named(assignment).layout
+    for kind in ZYGOTES:
+        try:
+            worker_warm().zygote(layout, kind)
+        except GraderError:
+            pass
 
 
 class Worker:
@@ -187,6 +192,8 @@ def autograde_class(course: Path, assignment: str, jobs: int, say=print) -> dict
     """Autograde every unfinished submission of ``assignment`` in ``course`` with ``jobs`` nbgrader processes."""
     started = time.perf_counter()
     students = submitted_students(course, assignment)
+    if students:
+        launch_zygotes(assignment)  # they import torch while this process reads the gradebook
     done = finished_students(course, assignment, students)
     todo = [s for s in students if s not in done]
     shares = split(todo, max(1, jobs))

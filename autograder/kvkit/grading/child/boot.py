@@ -60,6 +60,20 @@ def probe(read_fd: int, write_fd: int, submission: str, config: dict, settings: 
     serve(read_fd, write_fd, submission, settings)
 
 
+INLINE = "module://matplotlib_inline.backend_inline"
+
+
+def inline_plots() -> None:
+    """Plots shown in the notebook, as in a kernel that imports matplotlib itself: ipykernel's start sets
+    ``MPLBACKEND`` (unless the environment does) and matplotlib's import reads it; a kernel forked by a zygote that
+    imported matplotlib before the kernel's environment was set is told here."""
+    if not os.environ.get("MPLBACKEND"):
+        os.environ["MPLBACKEND"] = INLINE
+    matplotlib = sys.modules.get("matplotlib")
+    if matplotlib is not None:
+        matplotlib.rcParams["backend"] = os.environ["MPLBACKEND"]
+
+
 def kernel(config: dict, info_file: str, kernel_args: list[str]) -> None:
     """Confine this process, write what it did to ``info_file``, then run the Jupyter kernel with ``kernel_args``."""
     from . import jail
@@ -69,6 +83,7 @@ def kernel(config: dict, info_file: str, kernel_args: list[str]) -> None:
         f.write(json.dumps(info))
     sys.argv[1:] = kernel_args
     os.environ.pop("JPY_PARENT_PID", None)  # its parent is the jail's init
+    inline_plots()
     from ipykernel.kernelapp import launch_new_instance
 
     launch_new_instance()

@@ -11,8 +11,10 @@ probe, never runs a cell). Its ``kind`` says what it forks:
   child's request pipe, reply pipe, output pipe and a status pipe; the child
   goes on exactly as a cold child of the ``probe`` role would
   (:func:`kvchild.boot.probe`: the jail first, then the submission).
-- ``kernel`` (``nbgrader autograde``): it imports torch and ipykernel, nothing
-  of the kit's checks (a notebook imports its own copy of them). A request
+- ``kernel`` (``nbgrader autograde``): it imports torch, ipykernel and the
+  libraries a notebook's setup and demo cells import (:data:`KERNEL_LIBRARIES`:
+  matplotlib's font list is built once here instead of in every kernel),
+  nothing of the kit's checks (a notebook imports its own copy of them). A request
   carries two: the kernel's output pipe and a status pipe; the child goes on
   exactly as a cold child of the ``kernel`` role would
   (:func:`kvchild.boot.kernel`: the jail first, then the notebook's kernel).
@@ -44,6 +46,7 @@ from . import protocol
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
 MAX_REQUEST = 1 << 20
 FDS = {"probe": 4, "kernel": 2}  # a request's descriptors, by the zygote's kind
+KERNEL_LIBRARIES = ("numpy", "pytest", "matplotlib.pyplot")  # those a notebook lacks are left to it
 
 
 def preload(settings: dict) -> None:
@@ -51,8 +54,15 @@ def preload(settings: dict) -> None:
     import torch
 
     if settings.get("kind") == "kernel":
+        import importlib
+
         import ipykernel.kernelapp  # noqa: F401 (imported for the kernels)
 
+        for name in KERNEL_LIBRARIES:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                pass
         from . import jail  # noqa: F401
         return
     from kvchecks import assignment, codec, failures, i18n  # noqa: F401 (imported for the children)

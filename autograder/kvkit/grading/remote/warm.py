@@ -26,11 +26,15 @@ workers, a Dask worker) keeps one :class:`Warm`:
 from __future__ import annotations
 
 import atexit
+from typing import TYPE_CHECKING
 
+from ...errors import GraderError
 from ...paths import Layout
-from ..fresh import FreshInputs
 from ..sandbox import isolation_mode
 from .zygote import Zygote
+
+if TYPE_CHECKING:  # (it imports torch, which the zygotes are started before: kvkit autograde)
+    from ..fresh import FreshInputs
 
 WARM_MODES = ("namespace", "uid", "userns")
 SHARED_DRAW_MODES = ("namespace", "userns")
@@ -51,15 +55,30 @@ class Warm:
             return None
         key = (layout.assignment.name, kind)
         zygote = self.zygotes.get(key)
+        if zygote is not None and not zygote.ready:  # launched: wait for it
+            try:
+                return zygote.wait_ready()
+            except GraderError:
+                del self.zygotes[key]
+                raise
         if zygote is None or not zygote.alive():
             if zygote is not None:
                 zygote.close()
             self.zygotes[key] = zygote = Zygote(layout, self.mode, kind).start()
         return zygote
 
+    def launch(self, layout: Layout, kind: str = "probe") -> None:
+        """Start the zygote of ``kind`` for ``layout``'s assignment without waiting for it (:meth:`zygote` does), so
+        that several import torch at once; from a thread that outlives its use (:meth:`Zygote.spawn`)."""
+        key = (layout.assignment.name, kind)
+        if self.mode in WARM_MODES and key not in self.zygotes:
+            self.zygotes[key] = Zygote(layout, self.mode, kind).spawn()
+
     def fresh_inputs(self, layout: Layout) -> FreshInputs:
         """The fresh inputs for a grading of ``layout``'s assignment: the worker's shared draw where the mode
         allows, else a draw of its own."""
+        from ..fresh import FreshInputs
+
         if self.mode not in SHARED_DRAW_MODES:
             return FreshInputs(layout.reference)
         name = layout.assignment.name

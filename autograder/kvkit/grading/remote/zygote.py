@@ -96,8 +96,17 @@ class Zygote:
         self.box: Sandbox | None = None
         self.proc: subprocess.Popen | None = None
         self.output = OutputTail()
+        self.ready = False  # it said so (:meth:`wait_ready`)
 
     def start(self) -> "Zygote":
+        """Start the zygote and wait until it has imported what its children need."""
+        return self.spawn().wait_ready()
+
+    def spawn(self) -> "Zygote":
+        """Start the zygote without waiting for its imports (:meth:`wait_ready`), so that several import at once.
+
+        The zygote ends when the *thread* that called this ends (Linux's parent-death signal follows the thread):
+        call it from a thread that lives as long as the zygote is used."""
         self.box = harness_sandbox(self.layout, self.mode).__enter__()
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         out_r, out_w = os.pipe()
@@ -115,13 +124,19 @@ class Zygote:
             theirs.close()
             os.close(out_w)
         self.output.drain(out_r)
-        self.control, self.owner = mine, os.getpid()
-        ready = b""
-        if select.select([mine], [], [], START_TIMEOUT)[0]:
-            ready = mine.recv(64)
-        if ready != b'{"ready": true}':
-            self.close()
-            raise GraderError(f"the warm grading process did not start:\n{self.output.text()}")
+        self.control, self.owner, self.ready = mine, os.getpid(), False
+        return self
+
+    def wait_ready(self) -> "Zygote":
+        """Wait until the zygote says it is ready; one line (and the zygote ended) if it does not start."""
+        if not self.ready:
+            said = b""
+            if select.select([self.control], [], [], START_TIMEOUT)[0]:
+                said = self.control.recv(64)
+            if said != b'{"ready": true}':
+                self.close()
+                raise GraderError(f"the warm grading process did not start:\n{self.output.text()}")
+            self.ready = True
         return self
 
     def alive(self) -> bool:
