@@ -46,13 +46,13 @@ c.GenerateAssignment.preprocessors = [
     "nbgrader.preprocessors.ClearSolutions",
     "kvkit.course.autograde.NameTodoStubs",
     "nbgrader.preprocessors.ClearOutput",
-    "nbgrader.preprocessors.CheckCellMetadata",
+    "kvkit.course.metadata.CheckCellMetadata",
     "nbgrader.preprocessors.ComputeChecksums",
     "nbgrader.preprocessors.SaveCells",
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbgrader.preprocessors.ClearMarkScheme",
     "nbgrader.preprocessors.ComputeChecksums",
-    "nbgrader.preprocessors.CheckCellMetadata",
+    "kvkit.course.metadata.CheckCellMetadata",
 ]
 
 # Autograding: the kit's grader starts grading the answer cells (outside the kernel) while the notebook runs in a
@@ -67,7 +67,7 @@ c.Autograde.autograde_preprocessors = [
     "kvkit.course.autograde.TrustedVerdicts",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
-    "nbgrader.preprocessors.CheckCellMetadata",
+    "kvkit.course.metadata.CheckCellMetadata",
 ]
 c.Execute.timeout = 20  # per cell: a cell that hangs at the top level
 c.ExecutePreprocessor.timeout = 20
@@ -87,7 +87,7 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
     "kvkit.course.autograde.OverwriteReleasedCells",
-    "nbgrader.preprocessors.CheckCellMetadata",
+    "kvkit.course.metadata.CheckCellMetadata",
 ]
 
 # Feedback: strip hidden-test regions of the test cells before rendering, so the HTML never shows the hidden checks'

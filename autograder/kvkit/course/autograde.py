@@ -84,7 +84,6 @@ from ..grading.remote.output import OutputTail
 from ..grading.sandbox import CONFINED, NO_ISOLATION, Sandbox
 from ..registry import ROOT, courses
 
-NOT_RUN = "# This check is run by the grader, outside this notebook's kernel (kvkit.course.autograde)."
 SUPPORT = ("kvchecks", "tests")  # the public check files `kvkit notebook` writes beside the course's notebook
 MAX_CELL_OUTPUT_BYTES = 1_000_000  # each cell's outputs, in the autograded notebook and in the feedback
 MAX_OUTPUT_BYTES = 10_000_000  # every cell's outputs together
@@ -669,9 +668,7 @@ class ConfinedExecute(Execute):
             if box.mode not in CONFINED:
                 self.log.warning(NO_ISOLATION)
             self._box = box
-            held = {index: cell.source for index, cell in enumerate(nb.cells) if is_test_cell(cell)}
-            for index in held:
-                nb.cells[index].source = NOT_RUN
+            self._held = {index for index, cell in enumerate(nb.cells) if is_test_cell(cell)}
             try:
                 nb, resources = super().preprocess(nb, resources)
             except Exception as err:  # e.g. output flooding past nbclient's iopub timeout, a kernel that died
@@ -679,8 +676,6 @@ class ConfinedExecute(Execute):
                                  "after it were not run (the grades do not depend on them)", type(err).__name__,
                                  one_line(err)[:200])
             finally:
-                for index, source in held.items():
-                    nb.cells[index].source = source
                 for index, cell in enumerate(nb.cells):  # outputs updated by display ids after their cell ran
                     if cell.get("cell_type") == "code":
                         self._bound(cell, index)
@@ -760,6 +755,8 @@ class ConfinedExecute(Execute):
         return out
 
     def preprocess_cell(self, cell, resources, index):
+        if index in self._held:  # a graded check: the grader runs it; its code is never sent to the kernel
+            return cell, resources
         try:
             return super().preprocess_cell(cell, resources, index)
         finally:
