@@ -70,12 +70,13 @@ def graded(tmp_path_factory):
 @pytest.fixture(scope="session")
 def nbgrader_class(tmp_path_factory):
     """``nbgrader_class(course)``: ``course`` (:class:`kvkit.courses.Course`) built and autograded once per
-    session by real nbgrader, with the students of :func:`nbgrader_support.students_of` (shared by the xdist
-    workers); an :class:`nbgrader_support.AutogradedClass`."""
-    from nbgrader_support import autograded_class
+    session by real nbgrader, with the students of :func:`nbgrader_support.students_of`, in one course folder and
+    one ``nbgrader autograde`` with the other courses of its assignment (shared by the xdist workers); an
+    :class:`nbgrader_support.AutogradedClass`."""
+    from nbgrader_support import autograded_classes
 
-    return lambda course: shared(tmp_path_factory, f"class-{course.name}",
-                                 lambda folder: autograded_class(course, folder))
+    return lambda course: shared(tmp_path_factory, f"classes-{course.layout.assignment.name}",
+                                 lambda folder: autograded_classes(course.layout, folder))[course.name]
 
 
 @pytest.fixture(scope="session")

@@ -1,14 +1,16 @@
-"""Each nbgrader course (an assignment in English or in an edition's language), built and autograded once per session
-by real nbgrader (its CLI, a real kernel, its SQLite gradebook), for every kit test that reads a class's grades.
+"""Each assignment's nbgrader courses (English and every edition), built and autograded once per session by real
+nbgrader (its CLI, a real kernel, its SQLite gradebook), for every kit test that reads a class's grades.
 
-A course's class (:func:`autograded_class`): the committed ``source/<name>/`` with its support files, the kit's
-``nbgrader_config.py``, the release by ``nbgrader generate_assignment``, then one ``nbgrader autograde`` of every
-student of :func:`students_of`: in every course ``s1_reference`` (the release filled with the reference),
-``s2_untouched`` (the release) and ``s3_partial`` (the ``partial`` example); in some courses students of the tests that
-are about them (:data:`EXTRAS`). The ``nbgrader_class`` fixture (``conftest.py``) shares each class between the test
-files and the xdist workers (``test_nbgrader_e2e.py``, ``test_nbgrader_intake.py``, ``test_editions.py``,
-``test_autograde_class.py``); the tests mark themselves ``xdist_group(class_group(layout))`` so that one worker
-builds an assignment's classes while the other does other work (``make test`` runs ``--dist loadgroup``).
+An assignment's classes (:func:`autograded_classes`), in one course folder: the committed ``source/<name>/`` of each
+of its courses with their support files, the kit's ``nbgrader_config.py``, the releases by one ``nbgrader
+generate_assignment``, then one ``nbgrader autograde`` of every course's students (:func:`students_of`): in every
+course ``s1_reference`` (the release filled with the reference), ``s2_untouched`` (the release) and ``s3_partial``
+(the ``partial`` example); in some courses students of the tests that are about them (:data:`EXTRAS`). One process
+thus grades every edition of the assignment, each in its language. The ``nbgrader_class`` fixture (``conftest.py``)
+shares the classes between the test files and the xdist workers (``test_nbgrader_e2e.py``,
+``test_nbgrader_intake.py``, ``test_editions.py``, ``test_autograde_class.py``); the tests mark themselves
+``xdist_group(class_group(layout))`` so that one worker builds an assignment's classes while the other does other work
+(``make test`` runs ``--dist loadgroup``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 from kvkit.course.folders import NBGRADER_CONFIG, ensure_kernel, nbgrader_command, nbgrader_env, write_support
 from kvkit.course.submission import fill_notebook
 from kvkit.course.template import notebook_points
-from kvkit.courses import Course
+from kvkit.courses import Course, courses_of
 from kvkit.examples import example_texts
 from kvkit.grading.notebooks import read_notebook
 from kvkit.registry import ROOT
@@ -193,16 +195,17 @@ EXTRAS: dict[str, Callable[[Course, Path, Path], dict[str, Path]]] = {
 
 @dataclass
 class AutogradedClass:
-    """What one ``nbgrader autograde`` of a course's class left: its folder and the gradebook's content."""
+    """What one ``nbgrader autograde`` left of a course's class: its folder and the gradebook's content."""
     name: str  # the nbgrader assignment
-    root: Path  # the course folder
+    root: Path  # the course folder (shared by the assignment's courses)
     release: Path  # the release notebook
     submitted: dict[str, Path]  # student -> submitted notebook
     scores: dict[str, tuple[float, float]]  # student -> (score, max score)
     cells: dict[str, dict[str, tuple[float, float]]]  # student -> grade id -> (score, max score)
     manual: dict[str, list[float]]  # student -> manual scores set in the gradebook (none, unless tampered)
     full: float  # the release's points
-    seconds: float  # the autograde's wall time
+    seconds: float  # the autograde's wall time (every course of the assignment)
+    notebooks: int  # the notebooks it autograded (every course of the assignment)
     log: str  # nbgrader autograde's stdout and stderr
 
     def notebook(self, student: str) -> dict:
@@ -222,27 +225,36 @@ def students_of(course: Course, root: Path, release: Path) -> dict[str, Path]:
     return {student: Path(path) for student, path in made.items()}
 
 
-def autograded_class(course: Course, root: Path) -> AutogradedClass:
-    """Build ``course``'s class in ``root`` and autograde it (see the module's docstring)."""
+def autograded_classes(layout, root: Path) -> dict[str, AutogradedClass]:
+    """Every course of ``layout`` (English and each edition) in the one course folder ``root``, released by one
+    ``nbgrader generate_assignment`` and autograded by one ``nbgrader autograde`` (one process serving every
+    edition, each in its language, as the formgrader's does): course name -> its class."""
     from nbgrader.api import Gradebook
 
     ensure_kernel()
-    shutil.copytree(course.source, root / "source" / course.name)
-    write_support(course.layout, root / "source" / course.name)  # the repository holds only the notebook
+    courses = courses_of(layout)
+    for course in courses:
+        shutil.copytree(course.source, root / "source" / course.name)
+        write_support(layout, root / "source" / course.name)  # the repository holds only the notebook
     shutil.copyfile(NBGRADER_CONFIG, root / "nbgrader_config.py")
-    nbgrader_ok(root, "generate_assignment", course.name, "--force")
-    release = root / "release" / course.name / course.notebook_name
-    submitted = students_of(course, root, release)
+    nbgrader_ok(root, "generate_assignment", "--assignment=*", "--force")
+    releases = {course.name: root / "release" / course.name / course.notebook_name for course in courses}
+    submitted = {course.name: students_of(course, root, releases[course.name]) for course in courses}
     started = time.perf_counter()
-    run = nbgrader_ok(root, "autograde", course.name, "--force")
+    run = nbgrader_ok(root, "autograde", "--assignment=*", "--force")
     seconds = time.perf_counter() - started
-    scores, cells, manual = {}, {}, {}
+    classes = {}
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}", COURSE_ID) as gb:
-        for student in submitted:
-            found = gb.find_submission(course.name, student)
-            scores[student] = (found.score, found.max_score)
-            notebook = gb.find_submission_notebook(course.name, course.name, student)
-            cells[student] = {g.name: (g.score, g.max_score) for g in notebook.grades}
-            manual[student] = [g.manual_score for g in notebook.grades if g.manual_score is not None]
-    return AutogradedClass(course.name, root, release, submitted, scores, cells, manual,
-                           notebook_points(read_notebook(release)), seconds, run.stdout + run.stderr)
+        for course in courses:
+            scores, cells, manual = {}, {}, {}
+            for student in submitted[course.name]:
+                found = gb.find_submission(course.name, student)
+                scores[student] = (found.score, found.max_score)
+                notebook = gb.find_submission_notebook(course.name, course.name, student)
+                cells[student] = {g.name: (g.score, g.max_score) for g in notebook.grades}
+                manual[student] = [g.manual_score for g in notebook.grades if g.manual_score is not None]
+            classes[course.name] = AutogradedClass(
+                course.name, root, releases[course.name], submitted[course.name], scores, cells, manual,
+                notebook_points(read_notebook(releases[course.name])), seconds,
+                sum(map(len, submitted.values())), run.stdout + run.stderr)
+    return classes

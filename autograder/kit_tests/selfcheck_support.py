@@ -11,6 +11,7 @@ import pytest
 
 from kvchecks.plugin import SCOREBOARD, Result
 from kvkit.examples import example_body, write_package
+from kvkit.grading.grade import UNUSED_PLUGINS
 from kvkit.paths import Layout
 
 
@@ -26,8 +27,8 @@ def checks_in_process(layout: Layout, folder: Path) -> dict[str, Result]:
     """Check name (``test_x`` or ``test_x[id]``) -> its result, for ``layout``'s package in ``folder`` (the plugin
     takes the assignment from the checks' paths)."""
     grab = _Results()
-    args = [str(layout.public_tests), str(layout.hidden_tests), f"--impl={folder}", "-p", "no:cacheprovider",
-            "-p", "no:unraisableexception", "--import-mode=importlib", "-q", "-W", "ignore"]  # (its gc runs: slow)
+    args = [str(layout.public_tests), str(layout.hidden_tests), f"--impl={folder}", *UNUSED_PLUGINS,
+            "--import-mode=importlib", "-q", "-W", "ignore"]  # without the plugins the grader goes without
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         pytest.main(args, plugins=[grab])
     assert grab.results, f"no check ran on {folder}"
