@@ -92,17 +92,20 @@ def written_courses(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def body_checks(tmp_path_factory):
-    """``body_checks(layout, body)``: ``(folder, results)``: the reference with one TODO body replaced by the example
-    ``body`` (:func:`selfcheck_support.example_package`), checked in process like the student's ``pytest`` (check
-    name -> result), once per session (shared by the xdist workers)."""
-    from selfcheck_support import checks_in_process, example_package
+    """``body_checks(layout, body, only_its_todo=False)``: ``(folder, results)``: the reference with one TODO body
+    replaced by the example ``body`` (:func:`selfcheck_support.example_package`), checked in process like the
+    student's ``pytest`` (check name -> result), once per session (shared by the xdist workers). Every check, or with
+    ``only_its_todo`` those that run that TODO's code (the others pass on it; the checks that do run it and other
+    TODOs then cannot tell whether those pass, so their blame is not the student's)."""
+    from selfcheck_support import body_todo, checks_in_process, example_package
 
-    def build(layout: Layout, body: str):
+    def build(layout: Layout, body: str, only_its_todo: bool = False):
         def checked(folder: Path):
             package = example_package(layout, body, folder / "submission")
-            return package, checks_in_process(layout, package)
+            return package, checks_in_process(layout, package, todo=body_todo(body) if only_its_todo else None)
 
-        return shared(tmp_path_factory, f"checks-{layout.assignment.name}-{body.replace('/', '_')}", checked)
+        key = f"checks-{layout.assignment.name}-{body.replace('/', '_')}{'-its-todo' if only_its_todo else ''}"
+        return shared(tmp_path_factory, key, checked)
 
     return build
 

@@ -7,7 +7,6 @@ case of part 1 is also graded by ``kvkit grade`` to show the grader says the sam
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -18,15 +17,12 @@ from kvkit.examples import example_bodies, write_package
 from kvkit.grading.grade import grade
 from layouts_support import PART1, per_assignment
 from message_rules import internal_identifiers, wrong_plurals
-from selfcheck_support import checks_in_process
+from selfcheck_support import checks_in_process, pinned_hints
 
 pytestmark = pytest.mark.slow  # every case runs the checks (in process) on a submission
 
 
-def cases(layout) -> dict[str, dict]:
-    """The assignment's pinned hints (``<examples>/hints.toml``): mistake body -> check, says, never."""
-    path = layout.examples / "hints.toml"
-    return tomllib.loads(path.read_text()) if path.is_file() else {}
+cases = pinned_hints  # the assignment's pinned hints: mistake body -> check, says, never
 
 
 def known_mistakes(layout) -> dict[str, mistakes.Mistake]:

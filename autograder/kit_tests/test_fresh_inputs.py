@@ -18,8 +18,6 @@ from kvkit.examples import example_bodies, write_example
 from kvkit.grading.fresh import FRESH_ONLY, FreshInputs
 from kvkit.grading.grade import grade, run_checks
 from kvkit.registry import ROOT
-from layouts_support import per_assignment
-
 
 
 def published_calls(layout):
@@ -70,16 +68,21 @@ def test_replaying_the_published_goldens_scores_what_the_skeleton_scores(tmp_pat
     assert int(re.search(r"(\d+) passed", run.stdout).group(1)) > enough, run.stdout[-2000:]
 
 
-def correct_examples(layout) -> list[tuple[str]]:
-    return [("reference",)] + [(n,) for n in sorted(example_bodies(layout)) if n.startswith("alternative")]
+DRAWS = 6
 
 
-@pytest.mark.slow  # every check, six times
-@pytest.mark.parametrize("layout,example", per_assignment(correct_examples))
-def test_correct_code_passes_on_many_fresh_draws(tmp_path, layout, example):
-    folder = layout.reference if example == "reference" else write_example(layout, example, tmp_path)
-    for draw in range(6):
-        fresh = FreshInputs(layout.reference, draw_key=f"kit-test-{draw}")
+def correct_code(layout, folder) -> dict[str, object]:
+    """The reference and every ``alternative*`` example (other correct code): name -> its package folder."""
+    names = [n for n in sorted(example_bodies(layout)) if n.startswith("alternative")]
+    return {"reference": layout.reference, **{n: write_example(layout, n, folder / n) for n in names}}
+
+
+@pytest.mark.slow  # every check, on each correct package, six times
+@pytest.mark.parametrize("draw", range(DRAWS))
+def test_correct_code_passes_on_many_fresh_draws(tmp_path, layout, draw):
+    """Each draw's reference observations are computed once (``FreshInputs`` keeps them) for every correct package."""
+    fresh = FreshInputs(layout.reference, draw_key=f"kit-test-{draw}")
+    for example, folder in correct_code(layout, tmp_path).items():
         with using(layout.assignment.manifest):  # the backend reads the assignment's probes
             backend = InProcessBackend(folder)
         failed = [f"{r.name}: {r.message}" for r in run_checks(layout, backend, fresh) if not r.passed]
