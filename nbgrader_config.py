@@ -15,6 +15,7 @@ gives its course.
 import os
 
 from kvkit.course.autograde import install_intake
+from kvkit.course.gradebook import install_schema_head
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 
@@ -28,6 +29,8 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # the notebook and each other file at most 20 MB, all files together 50 MB.
 c.CourseDirectory.max_file_size = 20_000
 c.CourseDirectory.max_dir_size = 50_000
+# A new gradebook is stamped with the schema's head revision, read in this process rather than by an `alembic` process.
+install_schema_head()
 
 # The intake of a submitted folder (kvkit.course.autograde): `nbgrader autograde` copies its files without following a
 # link (links, devices, pipes, sockets, hard links, oversized files and names that are not UTF-8 are refused, one log

@@ -65,6 +65,9 @@ def finished_students(course: Path, assignment: str, students: list[str]) -> set
     scored)."""
     from nbgrader.api import Gradebook, MissingEntry
 
+    from .gradebook import install_schema_head
+
+    install_schema_head()
     db_url, course_id = course_settings(course)
     done = set()
     with Gradebook(db_url, course_id) as gb:  # also creates the gradebook's tables before the workers start

@@ -96,7 +96,8 @@ def nbgrader_command() -> list[str]:
 
 
 def nbgrader_env(**extra: str) -> dict[str, str]:
-    """The environment for running nbgrader: this Python's bin folder first on PATH (nbgrader runs ``alembic``)."""
+    """The environment for running nbgrader: this Python's bin folder first on PATH (its ``jupyter`` and ``alembic``,
+    which nbgrader runs where the kit's ``nbgrader_config.py`` is not loaded)."""
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.update(extra)
