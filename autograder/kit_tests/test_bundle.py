@@ -18,6 +18,7 @@ import pytest
 
 from kvkit.commands.bundle import write_bundle
 from layouts_support import PART1
+from shared_support import shared
 
 REFERENCE = PART1.reference  # part 1's: speed.py is part 1's
 
@@ -45,9 +46,9 @@ def test_bundle_holds_no_solution_and_no_hidden_check(tmp_path, layout):
 
 
 @pytest.mark.slow
-def test_student_runs_pytest_in_the_unzipped_bundle(tmp_path, layout):
-    root = unzipped_bundle(tmp_path, layout)
-    skeleton = in_bundle(root, "-m", "pytest", "-q")
+def test_student_runs_pytest_in_the_unzipped_bundle(first_runs, layout):
+    root, runs = first_runs(layout)
+    skeleton = runs["skeleton"]
     total = [line for line in skeleton.stdout.splitlines() if line.startswith("Total")]
     assert skeleton.returncode == 1 and total and "0 / " in total[-1]
     solved = in_bundle(root, "-m", "pytest", "-q", f"--impl={layout.reference}")
@@ -57,6 +58,22 @@ def test_student_runs_pytest_in_the_unzipped_bundle(tmp_path, layout):
 def unzipped_bundle(tmp_path: Path, layout=PART1) -> Path:
     zipfile.ZipFile(write_bundle(layout, tmp_path / "bundle.zip")).extractall(tmp_path)
     return tmp_path / layout.assignment.bundle
+
+
+@pytest.fixture(scope="session")
+def first_runs(tmp_path_factory):
+    """``first_runs(layout)``: ``(bundle, runs)``: ``layout``'s bundle unzipped once per session and what a student
+    gets there from ``pytest`` (the untouched skeleton) and ``pytest --help``, each run once (shared by the xdist
+    workers); the bundle is not to be changed."""
+    def get(layout):
+        def runs(folder: Path):
+            root = unzipped_bundle(folder, layout)
+            return root, {name: in_bundle(root, "-m", "pytest", *args)
+                          for name, args in (("skeleton", ()), ("help", ("--help",)))}
+
+        return shared(tmp_path_factory, f"bundle-first-runs-{layout.assignment.name}", runs)
+
+    return get
 
 
 def run_speed(root: Path, *args: str) -> subprocess.CompletedProcess:
@@ -118,10 +135,10 @@ def with_bodies(root: Path, **bodies: str) -> Path:
 
 
 @pytest.mark.slow
-def test_a_student_cannot_record_or_erase_the_expected_outputs(tmp_path, layout):
+def test_a_student_cannot_record_or_erase_the_expected_outputs(tmp_path, first_runs, layout):
     root = unzipped_bundle(tmp_path, layout)
     goldens = (root / "tests" / "goldens.json").read_bytes()
-    helped = in_bundle(root, "-m", "pytest", "--help")
+    helped = first_runs(layout)[1]["help"]
     assert "--impl" in helped.stdout and "record" not in helped.stdout.lower()
     tried = in_bundle(root, "-m", "pytest", "--record-goldens")
     assert tried.returncode == 4 and "unrecognized arguments: --record-goldens" in tried.stderr
@@ -129,8 +146,8 @@ def test_a_student_cannot_record_or_erase_the_expected_outputs(tmp_path, layout)
 
 
 @pytest.mark.slow
-def test_the_first_run_on_the_skeleton_is_short(tmp_path, layout):
-    run = in_bundle(unzipped_bundle(tmp_path, layout), "-m", "pytest")
+def test_the_first_run_on_the_skeleton_is_short(first_runs, layout):
+    run = first_runs(layout)[1]["skeleton"]
     lines = run.stdout.splitlines()
     assert run.returncode == 1 and any(line.startswith("Total") for line in lines[-3:])
     checks = int(re.search(r"(\d+) failed", run.stdout).group(1))
@@ -141,19 +158,22 @@ def test_the_first_run_on_the_skeleton_is_short(tmp_path, layout):
 
 
 @pytest.mark.slow
-def test_the_students_files_never_name_the_reference_folder(tmp_path, layout):
+def test_the_students_files_never_name_the_reference_folder(first_runs, layout):
     """Students have no reference solution: neither the bundle's files nor the self-check's usage texts point at one."""
-    root = unzipped_bundle(tmp_path, layout)
+    root, runs = first_runs(layout)
     for path in [root / "conftest.py", root / "pytest.ini", *root.glob("README*.md")]:
         text = path.read_text()
         for name in ("`reference`", "--impl reference", "--impl=reference", "reference/"):
             assert name not in text, f"{path.name} names {name}"
-    helped = in_bundle(root, "-m", "pytest", "--help")
+    helped = runs["help"]
     assert "reference" not in helped.stdout[helped.stdout.index("--impl"):].split("\n\n")[0]
 
 
 @pytest.mark.slow
-def test_impl_takes_a_folder_with_a_space_in_its_name(tmp_path, layout):
+def test_impl_takes_a_folder_with_a_space_in_its_name(tmp_path):
+    """The self-check's ``--impl`` (``kvchecks.plugin``, the same in every bundle; that each bundle's takes the
+    reference is ``test_student_runs_pytest_in_the_unzipped_bundle``'s)."""
+    layout = PART1
     root = unzipped_bundle(tmp_path, layout)
     package = layout.assignment.package
     shutil.copytree(root / "assignments" / package, root / "my work" / package)
