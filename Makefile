@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml
 	fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[nbgrader,bench,hf,cluster,dev]"
+	@# rfc3987-syntax (jupyter-events asks for jsonschema[format-nongpl]) builds 38 parsers when jsonschema is imported:
+	@# 2 CPU-seconds in every process that imports nbformat (each nbgrader command, each worker). Nothing here checks
+	@# the "iri" formats it serves; jsonschema goes without them when it is absent.
+	$(PY) -m pip uninstall --quiet --yes rfc3987-syntax
 	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $(STAMP)
 
