@@ -102,3 +102,15 @@ def test_a_course_without_submissions_is_one_line(tmp_path):
     run = subprocess.run([*KVKIT, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     lines = run.stderr.strip().splitlines()
     assert run.returncode == 2 and len(lines) == 1 and "collect the submissions first" in lines[0], run.stderr
+
+
+def test_a_run_reads_the_gradebook_once_before_its_workers_and_once_after(tmp_path, monkeypatch):
+    """What is finished is asked of the gradebook twice a run, not once more per student (a class of hundreds)."""
+    from kvkit.course import autograde_class as run
+
+    students, reads = [f"s{i}" for i in range(5)], []
+    monkeypatch.setattr(run, "submitted_students", lambda course, assignment: students)
+    monkeypatch.setattr(run, "launch_zygotes", lambda assignment: None)
+    monkeypatch.setattr(run, "finished_students", lambda course, assignment, asked: reads.append(asked) or set(asked))
+    result = run.autograde_class(tmp_path, COURSE.name, jobs=2)
+    assert reads == [students, students] and result["skipped"] == len(students) and result["unfinished"] == []

@@ -213,7 +213,8 @@ def autograde_class(course: Path, assignment: str, jobs: int, say=print) -> dict
     for relay in relays:
         relay.join()
     failed = [i + 1 for i, code in enumerate(codes) if code != 0]
-    unfinished = [s for s in students if s not in finished_students(course, assignment, students)]
+    finished = finished_students(course, assignment, students)
+    unfinished = [s for s in students if s not in finished]
     return {"students": len(students), "autograded": len(todo) - len([s for s in todo if s in unfinished]),
             "skipped": len(done), "unfinished": unfinished, "failed_workers": failed, "jobs": len(shares),
             "seconds": time.perf_counter() - started}
