@@ -29,8 +29,10 @@ class _Results:
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         if self.todo is None:
             return
-        runs = lambda item: self.todo in (props := dict(item.user_properties)).get("uses", ()) or (  # noqa: E731
-            props.get("todo") == self.todo)
+        def runs(item: pytest.Item) -> bool:
+            properties = dict(item.user_properties)
+            return properties.get("todo") == self.todo or self.todo in properties.get("uses", ())
+
         config.hook.pytest_deselected(items=[item for item in items if not runs(item)])
         items[:] = [item for item in items if runs(item)]
 
