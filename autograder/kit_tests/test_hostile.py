@@ -22,6 +22,7 @@ import torch
 
 from hostile_support import failures, full, make_submission, scores
 from kvkit.grading.grade import grade
+from kvkit.grading.remote.warm import Warm
 from kvkit.registry import ROOT
 from layouts_support import PART1
 from kvkit.grading.sandbox import isolation_mode
@@ -31,6 +32,16 @@ pytestmark = pytest.mark.slow
 KVKIT = [sys.executable, "-m", "kvkit.cli"]
 IS_ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="confinement needs the grader to run as root (as CI does)")
+
+
+@pytest.fixture(scope="module")
+def warm():
+    """A grading worker's zygote (children forked, as in ``kvkit grade-all`` and ``kvkit autograde``; cold where the
+    isolation mode has no warm children), for the attacks that make the grader start a child again and again: the
+    other attacks are graded cold, as ``kvkit grade`` does."""
+    worker = Warm()
+    yield worker
+    worker.close()
 
 
 def cli(*args, **kwargs):
@@ -62,9 +73,9 @@ def test_an_exception_in_one_todo_costs_only_that_todos_points(tmp_path):
     assert all("RuntimeError: oops in Transformer.forward" in m for m in failures(report, 3))
 
 
-def test_an_endless_loop_in_one_todo_times_out_quickly_and_the_rest_is_graded(tmp_path):
+def test_an_endless_loop_in_one_todo_times_out_quickly_and_the_rest_is_graded(tmp_path, warm):
     started = time.perf_counter()
-    report = grade(PART1, make_submission(PART1, tmp_path, {4: "todo4_endless_loop"}))
+    report = grade(PART1, make_submission(PART1, tmp_path, {4: "todo4_endless_loop"}), warm=warm)
     seconds = time.perf_counter() - started
     assert full(report, 1) and full(report, 2) and full(report, 3)
     assert scores(report)[4][0] == 0
@@ -77,9 +88,9 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def test_unbounded_memory_meets_the_childs_limit_and_the_grader_survives(tmp_path):
+def test_unbounded_memory_meets_the_childs_limit_and_the_grader_survives(tmp_path, warm):
     before = peak_mb()
-    report = grade(PART1, make_submission(PART1, tmp_path, {2: "todo2_eats_memory"}))
+    report = grade(PART1, make_submission(PART1, tmp_path, {2: "todo2_eats_memory"}), warm=warm)
     assert full(report, 1)
     assert scores(report)[2][0] == 0
     assert any("raised MemoryError" in m and "MB of memory" in m for m in failures(report, 2))
@@ -244,9 +255,10 @@ def test_a_failure_of_the_grader_itself_is_raised_not_scored_as_a_zero(tmp_path,
         grade(PART1, make_submission(PART1, tmp_path, {}))
 
 
-def test_forged_replies_cannot_make_the_grader_allocate_or_crash(tmp_path):
+def test_forged_replies_cannot_make_the_grader_allocate_or_crash(tmp_path, warm):
     before = peak_mb()
-    report = grade(PART1, make_submission(PART1, tmp_path, {3: "todo3_nested_reply", 4: "todo4_forged_reply"}))
+    report = grade(PART1, make_submission(PART1, tmp_path, {3: "todo3_nested_reply", 4: "todo4_forged_reply"}),
+                   warm=warm)
     assert full(report, 1) and full(report, 2)
     assert scores(report)[3][0] == 0 and scores(report)[4][0] == 0
     messages = "\n".join(failures(report, 3) + failures(report, 4))
