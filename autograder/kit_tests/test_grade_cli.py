@@ -23,11 +23,15 @@ def total(layout) -> float:
 
 def test_a_kit_command_imports_only_its_own_module():
     """``kvkit autograde`` starts its zygotes before anything imports torch (the other commands' modules do), so
-    their start overlaps its own imports; ``kvkit --help`` still lists every command."""
+    their start overlaps its own imports; ``kvkit grade`` refuses a submission before torch is imported (2 s);
+    ``kvkit --help`` still lists every command."""
     code = ("import sys\nfrom kvkit.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
             "print('TORCH', 'torch' in sys.modules)")
     run = subprocess.run([sys.executable, "-c", code, "autograde", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert "usage: kvkit autograde" in run.stdout and "TORCH False" in run.stdout, run.stdout + run.stderr
+    refused = subprocess.run([sys.executable, "-c", code, "grade", "no-such-folder"], capture_output=True, text=True,
+                             cwd=ROOT)
+    assert "no-such-folder" in refused.stderr and "TORCH False" in refused.stdout, refused.stdout + refused.stderr
     listed = subprocess.run([sys.executable, "-m", "kvkit.cli", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert all(name in listed.stdout for name in ("grade-all", "autograde", "check-assignment", "bench")), listed.stdout
 
