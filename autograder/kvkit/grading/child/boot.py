@@ -36,8 +36,8 @@ def argv(harness: str, role: str, *args: str) -> list[str]:
 
 def main(args: list[str]) -> None:
     """Run ``ROLE`` and end the process as soon as it is done: the interpreter's own teardown, with torch imported,
-    takes about half a second that the grader would wait for (a zygote at the grader's exit, a kernel at each notebook's
-    end), and runs ``atexit`` functions a notebook or submission may have registered."""
+    takes about half a second (the grader waits that long for each zygote as it ends), and would run ``atexit``
+    functions a notebook or submission registered."""
     code = 1
     try:
         _run_role(args)
