@@ -63,17 +63,34 @@ def verdicts(root: Path, student: str) -> dict[str, tuple]:
 
 
 def test_two_nbgrader_processes_fill_one_gradebook_as_one_does_and_resume_after_a_kill(tmp_path, request):
+    """Stopped once (SIGTERM to the command: it stops its nbgrader processes, one line, status 143) and killed once
+    (SIGKILL to every process), then run to the end."""
     ensure_kernel()
     parallel = make_course(tmp_path / "parallel")
-    stopped = subprocess.Popen([*KVKIT, str(parallel)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               start_new_session=True)
     finished = lambda: finished_students(parallel, COURSE.name, list(STUDENTS))  # noqa: E731
-    deadline = time.monotonic() + 600
-    while not finished() and stopped.poll() is None:
-        assert time.monotonic() < deadline, "no notebook was autograded"
-        time.sleep(0.5)
-    os.killpg(stopped.pid, signal.SIGKILL)  # the kit and both nbgrader processes, mid-run
-    stopped.wait(timeout=60)
+
+    def run_until(count: int) -> subprocess.Popen:
+        """The command, started in a session of its own, once ``count`` students are finished."""
+        proc = subprocess.Popen([*KVKIT, str(parallel)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+        deadline = time.monotonic() + 600
+        while len(finished()) < count and proc.poll() is None:
+            assert time.monotonic() < deadline, "no notebook was autograded"
+            time.sleep(0.2)
+        assert proc.poll() is None, "the run was not stopped mid-run: the test proves nothing"
+        return proc
+
+    stopped = run_until(1)
+    stopped.send_signal(signal.SIGTERM)  # the command alone
+    _, stderr = stopped.communicate(timeout=120)
+    assert stopped.returncode == 128 + signal.SIGTERM, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1] == ("kvkit: stopped by SIGTERM; the notebooks autograded so far are in the "
+                                               "gradebook; the same command autogrades the rest"), stderr[-3000:]
+    with pytest.raises(ProcessLookupError):  # its nbgrader processes have ended with it
+        os.killpg(stopped.pid, 0)
+    killed = run_until(len(finished()) + 1)
+    os.killpg(killed.pid, signal.SIGKILL)  # the kit and both nbgrader processes, mid-run
+    killed.wait(timeout=60)
     assert 1 <= len(finished()) < len(STUDENTS), "the run was not killed mid-run: the test proves nothing"
 
     resumed = subprocess.run([*KVKIT, str(parallel)], cwd=ROOT, capture_output=True, text=True, timeout=900)

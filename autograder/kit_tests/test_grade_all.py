@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -90,33 +91,88 @@ def test_grade_all_writes_a_csv_and_one_results_json_per_student_then_regrades_o
     assert read_csv(out) == rows
 
 
-def test_a_killed_run_resumes_without_losing_finished_grades(tmp_path):
-    subs = tmp_path / "subs"
-    for i in range(6):
-        write_example(PART1, "partial" if i % 2 else "alternative", subs / f"student{i}")
-    out, results = tmp_path / "grades.csv", tmp_path / "results"
-    command = kvkit(PART1) + ["grade-all", str(subs), "--out", str(out), "--jobs", "1", "--results-dir", str(results),
-                       "--no-progress"]
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+def finished(results: Path) -> list[str]:
+    return sorted(p.parent.name for p in results.glob("*/meta.json"))
+
+
+def run_until(command: list[str], env: dict, results: Path, count: int) -> subprocess.Popen:
+    """``command`` started in a session of its own, once ``count`` grades are finished in ``results``."""
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     deadline = time.monotonic() + 120
-    while len(list(results.glob("*/meta.json"))) < 2 and time.monotonic() < deadline and proc.poll() is None:
+    while len(finished(results)) < count and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)  # the whole run: the command and its workers
-    proc.wait()
-    finished = sorted(p.parent.name for p in results.glob("*/meta.json"))
-    assert 2 <= len(finished) < 6, finished
-    for path in results.glob("*/*.json"):  # nothing half written
-        json.loads(path.read_text())
-    stamps = {s: (results / s / "meta.json").stat().st_mtime_ns for s in finished}
-    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
-    assert run.returncode == 0, run.stdout + run.stderr[-2000:]
-    assert f"{6 - len(finished)} graded, {len(finished)} already graded" in run.stdout
-    assert {s: (results / s / "meta.json").stat().st_mtime_ns for s in finished} == stamps
-    rows = read_csv(out)
-    assert sorted(rows) == [f"student{i}" for i in range(6)]
-    assert all(row["status"] == "graded" for row in rows.values())
-    assert rows["student0"]["score"] == rows["student0"]["max_score"]
+    assert proc.poll() is None, f"the run ended before it had {count} grades: {proc.communicate()}"
+    return proc
+
+
+def processes_of(proc: subprocess.Popen, temp: Path) -> list[str]:
+    """What still runs of ``proc``'s run, after up to 10 s: its process group (the command, its workers) and
+    anything started from its temporary folder (zygotes and the children they fork)."""
+    deadline, left = time.monotonic() + 10, ["?"]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                group = os.getpgid(int(pid))
+            except (OSError, ProcessLookupError):
+                continue
+            if group == proc.pid or str(temp) in cmdline:
+                left.append(f"{pid}: {cmdline[:150]}")
+    return left
+
+
+def test_a_stopped_or_killed_run_leaves_nothing_running_and_resumes(tmp_path):
+    """SIGTERM (``kill``, a batch system's limit; SIGHUP and Ctrl-C take the same path) stops the command and its
+    workers through their cleanup: one line, status 143, the CSV of the finished grades, no process and no sandbox
+    left. SIGKILL of the command alone: its workers follow it (their parent-death signal) and remove their
+    sandboxes. A rerun grades only what is left."""
+    subs = tmp_path / "subs"
+    for i in range(8):
+        write_example(PART1, "partial" if i % 2 else "alternative", subs / f"student{i}")
+    out, results = tmp_path / "grades.csv", tmp_path / "results"
+    temp = Path(tempfile.mkdtemp(prefix="kvkit-stop-test-"))  # the runs' temporary folder, reachable by children
+    temp.chmod(0o1777)
+    env = {**os.environ, "TMPDIR": str(temp)}
+    command = kvkit(PART1) + ["grade-all", str(subs), "--out", str(out), "--jobs", "2", "--results-dir",
+                              str(results), "--no-progress"]
+    try:
+        proc = run_until(command, env, results, 2)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 128 + signal.SIGTERM, stdout + stderr
+        assert stderr.strip().splitlines()[-1] == (f"kvkit: stopped by SIGTERM; the grades finished so far are in "
+                                                   f"{out}; the same command grades the rest"), stderr
+        assert "Traceback" not in stdout + stderr
+        assert processes_of(proc, temp) == [] and list(temp.iterdir()) == []
+        first = finished(results)
+        assert 2 <= len(first) < 8, first
+        rows = read_csv(out)
+        assert {s for s, row in rows.items() if row["status"] == "graded"} == set(first)
+
+        proc = run_until(command, env, results, len(first) + 1)
+        os.kill(proc.pid, signal.SIGKILL)  # the command alone
+        proc.communicate(timeout=60)
+        assert processes_of(proc, temp) == []
+        assert [p.name for p in temp.iterdir() if not p.name.startswith("kvkit-grade-all-")] == []  # the
+        # command's own scratch folder is all a SIGKILL leaves
+        for path in results.glob("*/*.json"):  # nothing half written
+            json.loads(path.read_text())
+        second = finished(results)
+        stamps = {s: (results / s / "meta.json").stat().st_mtime_ns for s in second}
+
+        run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+        assert run.returncode == 0, run.stdout + run.stderr[-2000:]
+        assert f"{8 - len(second)} graded, {len(second)} already graded" in run.stdout
+        assert {s: (results / s / "meta.json").stat().st_mtime_ns for s in second} == stamps
+        rows = read_csv(out)
+        assert sorted(rows) == [f"student{i}" for i in range(8)]
+        assert all(row["status"] == "graded" for row in rows.values())
+        assert rows["student0"]["score"] == rows["student0"]["max_score"]
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_two_entries_for_one_student_cost_only_that_student(tmp_path):

@@ -27,6 +27,7 @@ from kvchecks.i18n import LANGUAGES
 from .errors import GraderError, UsageError
 from .paths import Layout, layouts
 from .registry import manifests
+from .stopping import stop_on_signals, stopped_line
 from .tools import command_modules
 
 # every assignment's commands: command -> its module kvkit.commands.NAME; an assignment's own (its bench, demos) are in
@@ -89,8 +90,17 @@ def main(argv: list[str] | None = None) -> int:
 def run() -> None:
     """The ``kvkit`` command: :func:`main`, then the end of the process without the interpreter's teardown (about half
     a second once torch is imported), after the ``atexit`` functions (the grading children's zygotes end there); as
-    usual where a thread of the command still runs, which the interpreter waits for."""
-    code = main() or 0
+    usual where a thread of the command still runs, which the interpreter waits for. Ctrl-C, SIGTERM and SIGHUP stop
+    the command through every ``finally``, with one line (:mod:`kvkit.stopping`)."""
+    stop_on_signals()
+    try:
+        code = main() or 0
+    except KeyboardInterrupt as err:  # Ctrl-C, or a stop signal (Stopped)
+        line, code = stopped_line(err)
+        try:
+            print(line, file=sys.stderr)
+        except OSError:  # the terminal has gone (SIGHUP)
+            pass
     if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         sys.exit(code)
     atexit._run_exitfuncs()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import stat
 import sys
 import threading
@@ -29,6 +30,7 @@ from pathlib import Path
 
 from ..courses import course_named
 from ..errors import GraderError, UsageError
+from ..stopping import follow_parent, received
 
 BUSY_TIMEOUT = 600  # seconds a worker waits for the gradebook while another one writes
 ZYGOTES = ("probe", "kernel")  # the zygotes the workers share: grading children's and notebooks' kernels'
@@ -150,19 +152,23 @@ class Worker:
         read, write = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
+        parent = os.getpid()
         self.pid = os.fork()
         if self.pid == 0:
             os.close(read)
-            self._run(argv, cwd, env, write)
+            self._run(argv, cwd, env, write, parent)
         os.close(write)
         self.stdout = os.fdopen(read, "r", errors="replace")
         self.returncode: int | None = None
 
     @staticmethod
-    def _run(argv: list[str], cwd: Path, env: dict, output: int) -> None:
-        """The worker: nbgrader's app with ``argv``; never returns."""
+    def _run(argv: list[str], cwd: Path, env: dict, output: int, parent: int) -> None:
+        """The worker: nbgrader's app with ``argv``; never returns. It stops with ``parent``, the command
+        (:mod:`kvkit.stopping`)."""
         code = 1
         try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the command stops its workers
+            follow_parent(parent)
             os.dup2(output, 1)
             os.dup2(output, 2)
             os.close(output)
@@ -176,6 +182,8 @@ class Worker:
             code = 0
         except SystemExit as done:
             code = done.code if isinstance(done.code, int) else int(done.code is not None)
+        except KeyboardInterrupt:  # stopped (nbgrader has removed the submission it had begun)
+            code = 128 + (received() or signal.SIGTERM)
         except BaseException:  # noqa: BLE001 (the worker's own end: reported on its output)
             traceback.print_exc()
         finally:
@@ -184,6 +192,14 @@ class Worker:
                 sys.stderr.flush()
             finally:
                 os._exit(code)
+
+    def stop(self) -> None:
+        """Ask the worker to stop (SIGTERM: nbgrader stops the notebook it autogrades) and wait for it."""
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        self.wait()
 
     def wait(self) -> int:
         if self.returncode is None:
@@ -209,7 +225,13 @@ def autograde_class(course: Path, assignment: str, jobs: int, say=print) -> dict
               for i, w in enumerate(workers)]
     for relay in relays:
         relay.start()
-    codes = [w.wait() for w in workers]
+    try:
+        codes = [w.wait() for w in workers]
+    except KeyboardInterrupt as err:  # Ctrl-C or a stop signal (kvkit.stopping): the workers stop too
+        for worker in workers:
+            worker.stop()
+        err.add_note("the notebooks autograded so far are in the gradebook; the same command autogrades the rest")
+        raise
     for relay in relays:
         relay.join()
     failed = [i + 1 for i, code in enumerate(codes) if code != 0]

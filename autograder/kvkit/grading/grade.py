@@ -29,6 +29,7 @@ from kvchecks.timing import PROBE_TIMEOUT, RETRY_TIMEOUT
 
 from ..paths import Layout
 from ..registry import ROOT
+from ..stopping import interruption
 from .fresh import FreshInputs
 from .intake import Submission, received
 from .notebooks import notebook_places
@@ -93,6 +94,8 @@ def run_checks(layout: Layout, backend: RemoteBackend, fresh: FreshInputs, lang:
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
         code = pytest.main(args, plugins=[plugin])
+    if code == pytest.ExitCode.INTERRUPTED:  # Ctrl-C or a stop signal (kvkit.stopping), which pytest took in
+        raise interruption()
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or not plugin.collected:
         raise RuntimeError(f"the grader's own checks could not run (pytest exit {code}):\n{out.getvalue()[-3000:]}")
     done = {r.name for r in plugin.results}

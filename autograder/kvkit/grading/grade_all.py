@@ -28,6 +28,7 @@ import io
 import json
 import multiprocessing
 import os
+import signal
 import stat
 import sys
 import tempfile
@@ -41,6 +42,7 @@ from kvchecks.i18n import _, speaking
 
 from ..errors import UsageError
 from ..paths import Layout
+from ..stopping import STOP_SIGNALS, follow_parent, raise_stopped, received
 from .grade import PROBE_TIMEOUT
 from .intake import Submission, take_in
 
@@ -170,8 +172,50 @@ def _graded_row(layout: Layout, student: str, submission: Submission, print_: st
 
 def grade_one(layout: Layout, student: str, submission: Submission, results_dir: str, print_: str,
               options: dict) -> dict:
-    """Local worker: grade one submission and write its files; the CSV row."""
-    return record(Path(results_dir) / student, student, graded_row(layout, student, submission, print_, options))
+    """Local worker: grade one submission and write its files; the CSV row. A worker told to stop meanwhile
+    (:func:`_stop_local_worker`) records nothing and ends."""
+    global _grading
+    _grading = True
+    try:
+        outcome = graded_row(layout, student, submission, print_, options)
+    except KeyboardInterrupt:  # stopped: the grading has unwound (its sandbox removed, its child ended)
+        outcome = None
+    finally:
+        _grading = False
+    if outcome is None or received() is not None:
+        _end_local_worker(received() or signal.SIGTERM)
+    return record(Path(results_dir) / student, student, outcome)
+
+
+_grading = False  # in a local worker: grade_one is grading
+
+
+def _start_local_worker(command: int) -> None:
+    """A local worker's start (the pool's initializer; ``command``: the pid of the ``kvkit`` process). Ctrl-C reaches
+    the whole process group, and the command stops its workers itself; SIGTERM and SIGHUP stop the worker
+    (:func:`_stop_local_worker`), which also gets SIGTERM if the command dies (:func:`kvkit.stopping.follow_parent`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _stop_local_worker)
+    follow_parent(command)
+
+
+def _stop_local_worker(signum: int, frame) -> None:
+    """A stop signal in a local worker: a running grading unwinds (:func:`grade_one` then ends the worker); an idle
+    worker ends at once."""
+    if _grading:
+        raise_stopped(signum, frame)
+    _end_local_worker(signum)
+
+
+def _end_local_worker(signum: int) -> None:
+    """End this worker: its zygotes (and their harness folders) first, then the process, with status 128 + ``signum``."""
+    from .remote.warm import worker_warm
+
+    worker_warm().close()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(128 + signum)
 
 
 def record(folder: Path, student: str, outcome: dict) -> dict:
@@ -302,6 +346,9 @@ def grade_all(layout: Layout, submissions: Path, out_csv: Path, jobs: int | None
                     _grade_on_cluster(layout, scheduler, todo, results_dir, options, on_row, connect_timeout)
                 elif todo:
                     _grade_locally(layout, todo, results_dir, options, jobs, on_row)
+            except KeyboardInterrupt as err:  # Ctrl-C or a stop signal (kvkit.stopping)
+                err.add_note(f"the grades finished so far are in {out_csv}; the same command grades the rest")
+                raise
             finally:
                 bar.close()
                 write_atomically(out_csv, csv_text(layout, entries, results_dir, errors))
@@ -312,9 +359,13 @@ def grade_all(layout: Layout, submissions: Path, out_csv: Path, jobs: int | None
 
 
 def _grade_locally(layout: Layout, todo: list, results_dir: Path, options: dict, jobs: int, on_row) -> None:
-    """Each submission graded by one of ``jobs`` worker processes of this machine."""
+    """Each submission graded by one of ``jobs`` worker processes of this machine. If this process is stopped
+    (Ctrl-C, SIGTERM, SIGHUP: :mod:`kvkit.stopping`), so are the workers, and the gradings they had begun are not
+    recorded."""
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_start_local_worker,
+                               initargs=(os.getpid(),))
+    try:
         pending = {pool.submit(grade_one, layout, e.student, sub, str(results_dir), p, options): e
                    for e, sub, p in todo}
         while pending:
@@ -326,6 +377,12 @@ def _grade_locally(layout: Layout, todo: list, results_dir: Path, options: dict,
                 except Exception as err:  # a worker died (killed, out of memory): a rerun tries again
                     row = {"status": "grader error", "notes": f"{type(err).__name__}: {err}"[:300]}
                 on_row(entry, row)
+    except BaseException:
+        for process in list(pool._processes.values()):  # (the pool's own table of its workers)
+            process.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _grade_on_cluster(layout: Layout, address: str, todo: list, results_dir: Path, options: dict, on_row,

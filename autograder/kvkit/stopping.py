@@ -1,0 +1,71 @@
+"""How a ``kvkit`` command stops when it is asked to, and how the processes it starts for its work stop with it.
+
+A command gets SIGTERM from ``kill`` or a batch system's time limit, SIGHUP when its terminal closes (an SSH session
+that ends), SIGINT from Ctrl-C. Python's default for the first two ends the process at once: its sandboxes stay in
+the temporary folder, and worker processes it started (``grade-all``'s, ``autograde --jobs``'s) go on as orphans,
+each with a zygote that has imported torch. Here every one of them ends the command the way an error does, through
+every ``finally`` (a grading's sandbox removed and its child ended, the CSV written from the grades finished so far),
+then the command's ``atexit`` functions (the zygotes end), with one line and exit status 128 + the signal
+(:func:`kvkit.cli.run`). A worker process follows its parent: it stops on the same signals, and gets SIGTERM when
+the command ends without a chance to stop it (SIGKILL), by Linux's parent-death signal.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+PR_SET_PDEATHSIG = 1
+
+
+class Stopped(KeyboardInterrupt):
+    """The command was asked to stop by ``signum``, raised in the main thread. A ``KeyboardInterrupt``, so that pytest
+    (the grader runs the checks with it) ends its session instead of counting the check that was running as failed."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def stop_on_signals() -> None:
+    """From now on SIGTERM and SIGHUP raise :class:`Stopped` in this process's main thread."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, raise_stopped)
+
+
+_received: int | None = None  # the stop signal this process got, if any
+
+
+def raise_stopped(signum: int, _frame=None) -> None:
+    """The handler of :func:`stop_on_signals`: note ``signum`` (:func:`received`) and raise :class:`Stopped`."""
+    global _received
+    _received = signum
+    raise Stopped(signum)
+
+
+def received() -> int | None:
+    """The stop signal this process got (:func:`stop_on_signals`), or None."""
+    return _received
+
+
+def interruption() -> KeyboardInterrupt:
+    """What to raise where a run was interrupted (pytest returned ``INTERRUPTED``): :class:`Stopped` if a stop
+    signal came, else Ctrl-C's ``KeyboardInterrupt``."""
+    return Stopped(_received) if _received is not None else KeyboardInterrupt()
+
+
+def stopped_line(err: BaseException) -> tuple[str, int]:
+    """What a command stopped by ``err`` (:class:`Stopped` or ``KeyboardInterrupt``) prints, with what the command
+    noted it keeps (``err.add_note``), and its exit status."""
+    signum = err.signum if isinstance(err, Stopped) else signal.SIGINT
+    return "; ".join([f"kvkit: stopped by {signal.Signals(signum).name}", *getattr(err, "__notes__", ())]), 128 + signum
+
+
+def follow_parent(parent: int) -> None:
+    """This process (started by ``parent``, from the thread that lives as long as the work) gets SIGTERM when that
+    thread ends; if ``parent`` has already gone, it stops now."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
