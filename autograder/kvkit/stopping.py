@@ -29,10 +29,12 @@ class Stopped(KeyboardInterrupt):
         self.signum = signum
 
 
-def stop_on_signals() -> None:
-    """From now on SIGTERM and SIGHUP raise :class:`Stopped` in this process's main thread."""
+def stop_on_signals(handler=None) -> None:
+    """From now on SIGTERM and SIGHUP call ``handler`` (default: :func:`raise_stopped`, which raises :class:`Stopped`
+    in this process's main thread); a signal the process was started ignoring (``nohup``) stays ignored."""
     for signum in STOP_SIGNALS:
-        signal.signal(signum, raise_stopped)
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, handler or raise_stopped)
 
 
 _received: int | None = None  # the stop signal this process got, if any

@@ -42,7 +42,7 @@ from kvchecks.i18n import _, speaking
 
 from ..errors import UsageError
 from ..paths import Layout
-from ..stopping import STOP_SIGNALS, follow_parent, raise_stopped, received
+from ..stopping import follow_parent, raise_stopped, received, stop_on_signals
 from .grade import PROBE_TIMEOUT
 from .intake import Submission, take_in
 
@@ -195,8 +195,7 @@ def _start_local_worker(command: int) -> None:
     the whole process group, and the command stops its workers itself; SIGTERM and SIGHUP stop the worker
     (:func:`_stop_local_worker`), which also gets SIGTERM if the command dies (:func:`kvkit.stopping.follow_parent`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, _stop_local_worker)
+    stop_on_signals(_stop_local_worker)
     follow_parent(command)
 
 
