@@ -124,11 +124,15 @@ class Assignment:
         return {p.relative_to(path.parent).as_posix(): p for p in sorted(path.rglob("*.py"))
                 if "__pycache__" not in p.parts}
 
-    def checks_module(self) -> ModuleType:
-        """The checks package, imported from beside the manifest."""
+    def checks_on_path(self) -> None:
+        """Make the checks package importable: its folder (beside the manifest) on ``sys.path``."""
         folder = str(self.manifest.parent)
         if folder not in sys.path:
             sys.path.insert(0, folder)
+
+    def checks_module(self) -> ModuleType:
+        """The checks package, imported from beside the manifest."""
+        self.checks_on_path()
         return importlib.import_module(self.checks)
 
     def probe_table(self) -> dict:

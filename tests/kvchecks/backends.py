@@ -16,8 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-from . import codec, context
-from . import assignment
+from . import assignment, context
 from .failures import StudentCodeError, describe, format_error, format_import_error, format_timeout, package_files
 from .i18n import _
 from .timing import CheckTimeout, TimeoutPolicy, time_limit
@@ -67,6 +66,9 @@ class ProbeRunner:
         self._package = None
         self._import_error: str | None = None
         self._probes = assignment.current().probe_table()
+        from . import codec  # (torch: imported here, not with the plugin, which a run's bad options stop first)
+
+        self._codec = codec  # bound before the package is loaded, as in the grader's child
 
     def _load(self):
         if self._package is None and self._import_error is None:
@@ -83,9 +85,9 @@ class ProbeRunner:
 
     def __call__(self, probe: str, **args):
         package = self._load()
-        args = codec.loads(codec.dumps(args))
+        args = self._codec.loads(self._codec.dumps(args))
         if self.trusted:
-            return codec.loads(codec.dumps(self._probes[probe](package, **args)))
+            return self._codec.loads(self._codec.dumps(self._probes[probe](package, **args)))
         todo = context.CURRENT.todo
         why = self.policy.lost(probe, args)
         if why is not None:
@@ -100,7 +102,7 @@ class ProbeRunner:
             raise StudentCodeError(message) from None
         except Exception as err:  # the student's code may raise anything; this check fails with the reason
             raise StudentCodeError(format_error(describe(err, self._student), todo)) from None
-        return codec.loads(codec.dumps(result))
+        return self._codec.loads(self._codec.dumps(result))
 
 
 class InProcessBackend(ProbeRunner):

@@ -18,7 +18,6 @@ from collections.abc import Callable
 
 from . import assignment, context
 from .i18n import _
-from .standins import shown  # a stand-in's class name is the kit's own: never in a message
 
 MAX_MESSAGE = 600
 MAX_FRAMES = 4
@@ -46,6 +45,9 @@ def describe(err: BaseException, is_student_file: Callable[[str], bool]) -> dict
     out in another TODO's function (with its ``todo``: the TODO that called
     it), and ``todos`` every TODO the traceback passes through.
     """
+    from .standins import shown  # a stand-in's class name is the kit's own: never in a message (torch: not
+    # imported with the plugin, which a run's bad options stop first)
+
     frames, todo, todo_frame, chain = [], None, None, []
     todo_by_function = {t.function: t.number for t in assignment.current().todos.values()}
     tb = err.__traceback__

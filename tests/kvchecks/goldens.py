@@ -12,12 +12,14 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from . import codec, mistakes as known
+from . import mistakes as known
 from .i18n import _
 
 
 def key(probe: str, args: dict, mistake: str | None = None) -> str:
     """The canonical text of one probe call (made by the reference, or by the package with ``mistake``)."""
+    from . import codec  # (torch: not imported with the plugin, which a run's bad options stop first)
+
     call = {"probe": probe, "args": codec.to_jsonable(args)}
     if mistake is not None:
         call["mistake"] = mistake
@@ -59,10 +61,14 @@ class GoldenFile:
                                                                               mistake=mistake))
             raise MissingGolden(_("{path} has no reference output for {probe}({args}): instructors run `kvkit "
                                 "goldens`").format(path=self.path, probe=probe, args=args))
+        from . import codec
+
         return codec.from_jsonable(entry)
 
     def write(self, entries: dict[str, object]) -> None:
         """Replace the file with ``entries`` (``key -> observation``), each as :func:`published` keeps it."""
+        from . import codec
+
         data = {k: codec.to_jsonable(published(v)) for k, v in sorted(entries.items())}
         self.path.write_text(json.dumps(data, indent=0, sort_keys=True) + "\n")
 

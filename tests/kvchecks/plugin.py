@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import torch
 
 from . import assignment, blame, context, i18n
 from .backends import InProcessBackend, find_package
@@ -163,13 +162,12 @@ def add_hidden_catalogue(config: pytest.Config, work: assignment.Assignment) -> 
 
 def pytest_configure(config: pytest.Config) -> None:
     choose_language(config)
-    torch.set_num_threads(1)  # the checks' tensors are tiny; spinning threads only slow a busy machine
     config.addinivalue_line("markers", "points(n): how many points a graded test is worth")
     config.addinivalue_line("markers", "uses(j, ...): the other TODOs whose code a graded test runs")
     work = choose_assignment(config)
     if work is None:  # no assignment's checks in this run (the kit's own tests): nothing to grade
         return
-    work.checks_module()  # its folder on sys.path, for the tests' own imports of it
+    work.checks_on_path()  # for the tests' own imports of it (which import torch: after the options' checks)
     add_hidden_catalogue(config, work)
     context.reset()
     for todo in work.todos.values():
@@ -179,6 +177,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_ImplCheck(), "kvkit-impl-check")
     if getattr(config.option, "reportchars", None) == "fE":  # pytest's default: the score table ends the run instead
         config.option.reportchars = "E"  # of a second list of the failures printed above it (-rf brings it back)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """torch, once the options are known to be good (a run that stops on them does not wait for its import)."""
+    import torch
+
+    torch.set_num_threads(1)  # the checks' tensors are tiny; spinning threads only slow a busy machine
 
 
 class _ImplCheck:
