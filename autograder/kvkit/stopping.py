@@ -12,6 +12,7 @@ the command ends without a chance to stop it (SIGKILL), by Linux's parent-death 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -38,13 +39,44 @@ def stop_on_signals(handler=None) -> None:
 
 
 _received: int | None = None  # the stop signal this process got, if any
+_shields = 0  # how many cleanups (:func:`shielded`) are running
+_pending: int | None = None  # a stop signal that came during one
 
 
 def raise_stopped(signum: int, _frame=None) -> None:
-    """The handler of :func:`stop_on_signals`: note ``signum`` (:func:`received`) and raise :class:`Stopped`."""
-    global _received
+    """The handler of :func:`stop_on_signals`: note ``signum`` (:func:`received`) and raise :class:`Stopped`; during a
+    cleanup (:func:`shielded`), at its end. A process that is already stopping ignores further stop signals, which
+    would cut its cleanup short."""
+    global _received, _pending
+    if _received is not None:
+        return
     _received = signum
+    if _shields:
+        _pending = signum
+        return
     raise Stopped(signum)
+
+
+def note_stop(signum: int) -> None:
+    """This process is stopping (by ``signum``) without raising :class:`Stopped`: further stop signals are ignored."""
+    global _received
+    if _received is None:
+        _received = signum
+
+
+@contextlib.contextmanager
+def shielded():
+    """A cleanup that a stop signal does not cut short (removing a sandbox, ending a zygote): the signal's
+    :class:`Stopped` is raised when the cleanup is done."""
+    global _shields, _pending
+    _shields += 1
+    try:
+        yield
+    finally:
+        _shields -= 1
+        if not _shields and _pending is not None:
+            signum, _pending = _pending, None
+            raise Stopped(signum)
 
 
 def received() -> int | None:
@@ -63,6 +95,13 @@ def stopped_line(err: BaseException) -> tuple[str, int]:
     noted it keeps (``err.add_note``), and its exit status."""
     signum = err.signum if isinstance(err, Stopped) else signal.SIGINT
     return "; ".join([f"kvkit: stopped by {signal.Signals(signum).name}", *getattr(err, "__notes__", ())]), 128 + signum
+
+
+def main_thread_only() -> None:
+    """Block the stop signals and SIGINT in the calling thread (one the kit starts), so that the kernel delivers them
+    to the main thread, whose blocking call they interrupt: delivered to another thread, they would wait for the main
+    thread's next Python instruction."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, *STOP_SIGNALS})
 
 
 def follow_parent(parent: int) -> None:

@@ -83,6 +83,7 @@ from ..grading.child.boot import argv
 from ..grading.remote.output import OutputTail
 from ..grading.sandbox import CONFINED, NO_ISOLATION, Sandbox
 from ..registry import ROOT, courses
+from ..stopping import main_thread_only
 
 SUPPORT = ("kvchecks", "tests")  # the public check files `kvkit notebook` writes beside the course's notebook
 MAX_CELL_OUTPUT_BYTES = 1_000_000  # each cell's outputs, in the autograded notebook and in the feedback
@@ -809,7 +810,7 @@ class StartTrustedGrading(NbGraderPreprocessor):
         return nb, resources
 
 
-_GRADING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kvkit-grading")
+_GRADING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kvkit-grading", initializer=main_thread_only)
 
 
 def start_grading(course: Course, nb: NotebookNode, trusted: dict, hide: list[Path], given: str = "notebook") -> Future:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from ..courses import course_named
 from ..errors import GraderError, UsageError
-from ..stopping import follow_parent, received
+from ..stopping import follow_parent, main_thread_only, received
 
 BUSY_TIMEOUT = 600  # seconds a worker waits for the gradebook while another one writes
 ZYGOTES = ("probe", "kernel")  # the zygotes the workers share: grading children's and notebooks' kernels'
@@ -245,5 +245,6 @@ def autograde_class(course: Path, assignment: str, jobs: int, say=print) -> dict
 def _relay(process: Worker, prefix: str, say) -> None:
     """Each line a worker prints, prefixed with its number (nbgrader's log, already quoted by the kit where it
     carries a kernel's output)."""
+    main_thread_only()
     for line in process.stdout:
         say(prefix + line.rstrip("\n")[:2000])

@@ -42,7 +42,7 @@ from kvchecks.i18n import _, speaking
 
 from ..errors import UsageError
 from ..paths import Layout
-from ..stopping import follow_parent, raise_stopped, received, stop_on_signals
+from ..stopping import follow_parent, note_stop, raise_stopped, received, stop_on_signals
 from .grade import PROBE_TIMEOUT
 from .intake import Submission, take_in
 
@@ -201,16 +201,20 @@ def _start_local_worker(command: int) -> None:
 
 def _stop_local_worker(signum: int, frame) -> None:
     """A stop signal in a local worker: a running grading unwinds (:func:`grade_one` then ends the worker); an idle
-    worker ends at once."""
+    worker ends at once; a worker that is already stopping goes on with it."""
+    if received() is not None:
+        return
     if _grading:
         raise_stopped(signum, frame)
-    _end_local_worker(signum)
+    else:
+        _end_local_worker(signum)
 
 
 def _end_local_worker(signum: int) -> None:
     """End this worker: its zygotes (and their harness folders) first, then the process, with status 128 + ``signum``."""
     from .remote.warm import worker_warm
 
+    note_stop(signum)
     worker_warm().close()
     sys.stdout.flush()
     sys.stderr.flush()

@@ -52,6 +52,7 @@ from kvchecks.i18n import N_
 from ..errors import UsageError
 from ..paths import Layout, layouts
 from ..registry import ROOT
+from ..stopping import shielded
 
 HARNESS = Path(kvchecks.__file__).resolve().parent
 CHILD = Path(__file__).resolve().parent / "child"  # the child's runtime, copied into the harness as CHILD_PACKAGE
@@ -244,8 +245,9 @@ class Sandbox:
         return [self.root / name for name in self.shared_names]
 
     def __enter__(self) -> "Sandbox":
-        self.root = Path(tempfile.mkdtemp(prefix="kvkit-grade-"))
+        self.root = None
         try:
+            self.root = Path(tempfile.mkdtemp(prefix="kvkit-grade-"))
             for name, folder in self.trees.items():
                 shutil.copytree(folder, self.root / name, ignore=_ignore_caches, symlinks=True)
             for name, file in self.files.items():
@@ -263,7 +265,8 @@ class Sandbox:
             if self.mode == "uid":
                 protect_for_uid_mode(secret_paths(self.hide))
         except BaseException:
-            shutil.rmtree(self.root, ignore_errors=True)
+            if self.root is not None:
+                shutil.rmtree(self.root, ignore_errors=True)
             raise
         protect_grader(self.mode)
         return self
@@ -319,9 +322,10 @@ class Sandbox:
         return env
 
     def __exit__(self, *exc) -> None:
-        for uid in self.uids:  # a fallback: each child's processes ended with its pid namespace
-            kill_uid(uid)
-        shutil.rmtree(self.root, ignore_errors=True)
+        with shielded():  # a stop signal (kvkit.stopping) waits until the sandbox is gone
+            for uid in self.uids:  # a fallback: each child's processes ended with its pid namespace
+                kill_uid(uid)
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 def _open_to_all(root: Path) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import threading
 
+from ...stopping import main_thread_only
+
 
 class OutputTail:
     """What the child processes printed: the byte count, the first ``head`` and the last ``tail`` bytes."""
@@ -17,6 +19,7 @@ class OutputTail:
 
     def drain(self, fd: int) -> threading.Thread:
         def run():
+            main_thread_only()
             try:
                 while chunk := os.read(fd, 1 << 16):
                     self.add(chunk)

@@ -167,8 +167,12 @@ class SubmissionProcess:
                 self.proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
                 pass
-        if self.proc.poll() is None:
+        while self.proc.poll() is None:  # again, for a child killed while it was still entering its jail
             _kill(self.proc)
+            try:
+                self.proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                pass
         code = self.proc.wait()
         if self.uid is not None:
             kill_uid(self.uid)  # a fallback: whatever still runs as the child's user (nothing, with a pid namespace)

@@ -22,6 +22,7 @@ import time
 
 from ...errors import GraderError
 from ...paths import Layout
+from ...stopping import shielded
 from ..child import protocol
 from ..child.boot import argv
 from ..sandbox import CHILD_MANIFEST, Sandbox, harness_sandbox
@@ -99,8 +100,14 @@ class Zygote:
         self.ready = False  # it said so (:meth:`wait_ready`)
 
     def start(self) -> "Zygote":
-        """Start the zygote and wait until it has imported what its children need."""
-        return self.spawn().wait_ready()
+        """Start the zygote and wait until it has imported what its children need; stopped meanwhile (Ctrl-C, a stop
+        signal: :mod:`kvkit.stopping`), end it and remove its harness, which no one else knows of yet."""
+        self.spawn()
+        try:
+            return self.wait_ready()
+        except BaseException:
+            self.close()
+            raise
 
     def spawn(self) -> "Zygote":
         """Start the zygote without waiting for its imports (:meth:`wait_ready`), so that several import at once.
@@ -185,14 +192,15 @@ class Zygote:
             self.control.close()
             self.proc = self.box = None
             return
-        if self.proc is not None:
-            self.control.close()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-        if self.box is not None:
-            self.box.__exit__(None, None, None)
-            self.box = None
+        with shielded():  # a stop signal (kvkit.stopping) waits until the zygote and its harness are gone
+            if self.proc is not None:
+                self.control.close()
+                try:
+                    self.proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+                self.proc = None
+            if self.box is not None:
+                self.box.__exit__(None, None, None)
+                self.box = None
