@@ -7,6 +7,8 @@ about one assignment's own material names it (``Layout.named("kv_cache")``, :dat
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,14 @@ def example_checks(tmp_path_factory):
     return lambda layout, name: shared(
         tmp_path_factory, f"example-checks-{layout.assignment.name}-{name}",
         lambda folder: checks_in_process(layout, Path(write_example(layout, name, folder / "submission"))))
+
+
+@pytest.fixture
+def killed_runs_temp():
+    """A temporary folder for the processes a test kills (``TMPDIR``): what a killed process cannot remove stays out of
+    the machine's ``/tmp`` and is removed with it. Open to every user like ``/tmp`` (a sandbox's children run as
+    others; pytest's own folders are closed to them)."""
+    folder = Path(tempfile.mkdtemp(prefix="kvkit-killed-runs-"))
+    folder.chmod(0o1777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

@@ -62,7 +62,8 @@ def verdicts(root: Path, student: str) -> dict[str, tuple]:
             for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade") and c["cell_type"] == "code"}
 
 
-def test_two_nbgrader_processes_fill_one_gradebook_as_one_does_and_resume_after_a_kill(tmp_path, request):
+def test_two_nbgrader_processes_fill_one_gradebook_as_one_does_and_resume_after_a_kill(tmp_path, request,
+                                                                                     killed_runs_temp):
     """Stopped once (SIGTERM to the command: it stops its nbgrader processes, one line, status 143) and killed once
     (SIGKILL to every process), then run to the end."""
     ensure_kernel()
@@ -72,7 +73,7 @@ def test_two_nbgrader_processes_fill_one_gradebook_as_one_does_and_resume_after_
     def run_until(count: int) -> subprocess.Popen:
         """The command, started in a session of its own, once ``count`` students are finished."""
         proc = subprocess.Popen([*KVKIT, str(parallel)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True)
+                                text=True, start_new_session=True, env={**os.environ, "TMPDIR": str(killed_runs_temp)})
         deadline = time.monotonic() + 600
         while len(finished()) < count and proc.poll() is None:
             assert time.monotonic() < deadline, "no notebook was autograded"

@@ -81,8 +81,9 @@ def wait_for(predicate, seconds: float, what: str) -> None:
 
 
 @pytest.fixture
-def cluster(tmp_path):
-    """A scheduler on 127.0.0.1 and a way to start workers; everything is killed at the end."""
+def cluster(tmp_path, killed_runs_temp):
+    """A scheduler on 127.0.0.1 and a way to start workers (their temporary folder: ``killed_runs_temp``); everything
+    is killed at the end."""
     file = tmp_path / "scheduler.json"
     processes = [start([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
                         "--scheduler-file", str(file)], tmp_path / "scheduler.log")]
@@ -92,7 +93,7 @@ def cluster(tmp_path):
 
     def worker(name: str, env: dict | None = None) -> subprocess.Popen:
         process = start([str(DASK), "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-dashboard",
-                         "--name", name], tmp_path / f"{name}.log", env)
+                         "--name", name], tmp_path / f"{name}.log", {"TMPDIR": str(killed_runs_temp), **(env or {})})
         processes.append(process)
         wait_for(lambda: "Registered to" in (tmp_path / f"{name}.log").read_text(), 90, f"worker {name}")
         return process

@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -124,7 +123,7 @@ def processes_of(proc: subprocess.Popen, temp: Path) -> list[str]:
     return left
 
 
-def test_a_stopped_or_killed_run_leaves_nothing_running_and_resumes(tmp_path):
+def test_a_stopped_or_killed_run_leaves_nothing_running_and_resumes(tmp_path, killed_runs_temp):
     """SIGTERM (``kill``, a batch system's limit; SIGHUP and Ctrl-C take the same path) stops the command and its
     workers through their cleanup: one line, status 143, the CSV of the finished grades, no process and no sandbox
     left. SIGKILL of the command alone: its workers follow it (their parent-death signal) and remove their
@@ -133,46 +132,42 @@ def test_a_stopped_or_killed_run_leaves_nothing_running_and_resumes(tmp_path):
     for i in range(8):
         write_example(PART1, "partial" if i % 2 else "alternative", subs / f"student{i}")
     out, results = tmp_path / "grades.csv", tmp_path / "results"
-    temp = Path(tempfile.mkdtemp(prefix="kvkit-stop-test-"))  # the runs' temporary folder, reachable by children
-    temp.chmod(0o1777)
+    temp = killed_runs_temp
     env = {**os.environ, "TMPDIR": str(temp)}
     command = kvkit(PART1) + ["grade-all", str(subs), "--out", str(out), "--jobs", "2", "--results-dir",
                               str(results), "--no-progress"]
-    try:
-        proc = run_until(command, env, results, 2)
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=60)
-        assert proc.returncode == 128 + signal.SIGTERM, stdout + stderr
-        assert stderr.strip().splitlines()[-1] == (f"kvkit: stopped by SIGTERM; the grades finished so far are in "
-                                                   f"{out}; the same command grades the rest"), stderr
-        assert "Traceback" not in stdout + stderr
-        assert processes_of(proc, temp) == [] and list(temp.iterdir()) == []
-        first = finished(results)
-        assert 2 <= len(first) < 8, first
-        rows = read_csv(out)
-        assert {s for s, row in rows.items() if row["status"] == "graded"} == set(first)
+    proc = run_until(command, env, results, 2)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, stdout + stderr
+    assert stderr.strip().splitlines()[-1] == (f"kvkit: stopped by SIGTERM; the grades finished so far are in "
+                                               f"{out}; the same command grades the rest"), stderr
+    assert "Traceback" not in stdout + stderr
+    assert processes_of(proc, temp) == [] and list(temp.iterdir()) == []
+    first = finished(results)
+    assert 2 <= len(first) < 8, first
+    rows = read_csv(out)
+    assert {s for s, row in rows.items() if row["status"] == "graded"} == set(first)
 
-        proc = run_until(command, env, results, len(first) + 1)
-        os.kill(proc.pid, signal.SIGKILL)  # the command alone
-        proc.communicate(timeout=60)
-        assert processes_of(proc, temp) == []
-        assert [p.name for p in temp.iterdir() if not p.name.startswith("kvkit-grade-all-")] == []  # the
-        # command's own scratch folder is all a SIGKILL leaves
-        for path in results.glob("*/*.json"):  # nothing half written
-            json.loads(path.read_text())
-        second = finished(results)
-        stamps = {s: (results / s / "meta.json").stat().st_mtime_ns for s in second}
+    proc = run_until(command, env, results, len(first) + 1)
+    os.kill(proc.pid, signal.SIGKILL)  # the command alone
+    proc.communicate(timeout=60)
+    assert processes_of(proc, temp) == []
+    assert [p.name for p in temp.iterdir() if not p.name.startswith("kvkit-grade-all-")] == []  # the
+    # command's own scratch folder is all a SIGKILL leaves
+    for path in results.glob("*/*.json"):  # nothing half written
+        json.loads(path.read_text())
+    second = finished(results)
+    stamps = {s: (results / s / "meta.json").stat().st_mtime_ns for s in second}
 
-        run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-        assert run.returncode == 0, run.stdout + run.stderr[-2000:]
-        assert f"{8 - len(second)} graded, {len(second)} already graded" in run.stdout
-        assert {s: (results / s / "meta.json").stat().st_mtime_ns for s in second} == stamps
-        rows = read_csv(out)
-        assert sorted(rows) == [f"student{i}" for i in range(8)]
-        assert all(row["status"] == "graded" for row in rows.values())
-        assert rows["student0"]["score"] == rows["student0"]["max_score"]
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
+    run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr[-2000:]
+    assert f"{8 - len(second)} graded, {len(second)} already graded" in run.stdout
+    assert {s: (results / s / "meta.json").stat().st_mtime_ns for s in second} == stamps
+    rows = read_csv(out)
+    assert sorted(rows) == [f"student{i}" for i in range(8)]
+    assert all(row["status"] == "graded" for row in rows.values())
+    assert rows["student0"]["score"] == rows["student0"]["max_score"]
 
 
 def test_two_entries_for_one_student_cost_only_that_student(tmp_path):
