@@ -8,6 +8,10 @@ every ``finally`` (a grading's sandbox removed and its child ended, the CSV writ
 then the command's ``atexit`` functions (the zygotes end), with one line and exit status 128 + the signal
 (:func:`kvkit.cli.run`). A worker process follows its parent: it stops on the same signals, and gets SIGTERM when
 the command ends without a chance to stop it (SIGKILL), by Linux's parent-death signal.
+
+A cleanup that a signal must not cut short (removing a sandbox, ending a zygote) runs :func:`shielded`; a process
+that is already stopping ignores further stop signals; the kit's own threads block them (:func:`main_thread_only`),
+so that they interrupt the main thread's blocking calls at once.
 """
 
 from __future__ import annotations
