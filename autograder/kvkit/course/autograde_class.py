@@ -194,11 +194,13 @@ class Worker:
                 os._exit(code)
 
     def stop(self) -> None:
-        """Ask the worker to stop (SIGTERM: nbgrader stops the notebook it autogrades) and wait for it."""
-        try:
-            os.kill(self.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+        """Ask the worker to stop (SIGTERM: nbgrader stops the notebook it autogrades) and wait for it; a worker already
+        waited for is not signalled (its pid may be another process's by now)."""
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         self.wait()
 
     def wait(self) -> int:
