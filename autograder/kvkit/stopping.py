@@ -19,7 +19,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import select
 import signal
+import threading
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 PR_SET_PDEATHSIG = 1
@@ -108,9 +110,25 @@ def main_thread_only() -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, *STOP_SIGNALS})
 
 
-def follow_parent(parent: int) -> None:
-    """This process (started by ``parent``, from the thread that lives as long as the work) gets SIGTERM when that
-    thread ends; if ``parent`` has already gone, it stops now."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent:
+def follow_parent(command: int) -> None:
+    """This process gets SIGTERM when ``command`` ends; if ``command`` has already gone, it stops now. Where
+    ``command`` started it (from the thread that lives as long as the work), by Linux's parent-death signal; where the
+    command's forkserver did (:mod:`multiprocessing.forkserver`, which lives as long as any process it forked), from a
+    thread that waits for the command's end."""
+    if os.getppid() == command:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != command:  # it ended meanwhile
+            os.kill(os.getpid(), signal.SIGTERM)
+        return
+    try:
+        ended = os.pidfd_open(command)
+    except ProcessLookupError:
         os.kill(os.getpid(), signal.SIGTERM)
+        return
+    threading.Thread(target=_stop_when_readable, args=(ended,), name="kvkit-follow-command", daemon=True).start()
+
+
+def _stop_when_readable(fd: int) -> None:
+    main_thread_only()
+    select.select([fd], [], [])
+    os.kill(os.getpid(), signal.SIGTERM)

@@ -190,13 +190,16 @@ def grade_one(layout: Layout, student: str, submission: Submission, results_dir:
 _grading = False  # in a local worker: grade_one is grading
 
 
-def _start_local_worker(command: int) -> None:
-    """A local worker's start (the pool's initializer; ``command``: the pid of the ``kvkit`` process). Ctrl-C reaches
-    the whole process group, and the command stops its workers itself; SIGTERM and SIGHUP stop the worker
-    (:func:`_stop_local_worker`), which also gets SIGTERM if the command dies (:func:`kvkit.stopping.follow_parent`)."""
+def _start_local_worker(command: int, environ: dict[str, str]) -> None:
+    """A local worker's start (the pool's initializer; ``command``: the pid of the ``kvkit`` process, ``environ``: its
+    environment now, which the forkserver may have been started before). Ctrl-C reaches the whole process group, and
+    the command stops its workers itself; SIGTERM and SIGHUP stop the worker (:func:`_stop_local_worker`), which also
+    gets SIGTERM if the command dies (:func:`kvkit.stopping.follow_parent`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stop_on_signals(_stop_local_worker)
     follow_parent(command)
+    os.environ.clear()
+    os.environ.update(environ)
 
 
 def _stop_local_worker(signum: int, frame) -> None:
@@ -361,13 +364,22 @@ def grade_all(layout: Layout, submissions: Path, out_csv: Path, jobs: int | None
                 "results_dir": str(results_dir), "skipped_entries": skipped_names}
 
 
+def worker_context() -> multiprocessing.context.BaseContext:
+    """How local workers start: forked from this process's forkserver, which imports the grader (torch, pytest) once
+    for every worker of the process (a spawned worker imports them itself: about 2 CPU-seconds each). The
+    forkserver is a fresh interpreter with no thread of this process, started on first use; it ends with this
+    process, and its workers with it (:func:`kvkit.stopping.follow_parent`)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__, "kvkit.grading.grade"])
+    return context
+
+
 def _grade_locally(layout: Layout, todo: list, results_dir: Path, options: dict, jobs: int, on_row) -> None:
     """Each submission graded by one of ``jobs`` worker processes of this machine. If this process is stopped
     (Ctrl-C, SIGTERM, SIGHUP: :mod:`kvkit.stopping`), so are the workers, and the gradings they had begun are not
     recorded."""
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_start_local_worker,
-                               initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=worker_context(), initializer=_start_local_worker,
+                               initargs=(os.getpid(), dict(os.environ)))
     try:
         pending = {pool.submit(grade_one, layout, e.student, sub, str(results_dir), p, options): e
                    for e, sub, p in todo}

@@ -26,6 +26,7 @@ workers, a Dask worker) keeps one :class:`Warm`:
 from __future__ import annotations
 
 import atexit
+import multiprocessing.util
 from typing import TYPE_CHECKING
 
 from ...errors import GraderError
@@ -96,9 +97,11 @@ _WORKER: Warm | None = None
 
 
 def worker_warm() -> Warm:
-    """This process's :class:`Warm` (made on first use, closed when the process exits)."""
+    """This process's :class:`Warm` (made on first use, closed when the process exits: at the interpreter's exit, or
+    at the end of a :mod:`multiprocessing` worker, which a forkserver's worker reaches without one)."""
     global _WORKER
     if _WORKER is None:
         _WORKER = Warm()
         atexit.register(_WORKER.close)
+        multiprocessing.util.Finalize(_WORKER, _WORKER.close, exitpriority=10)
     return _WORKER
