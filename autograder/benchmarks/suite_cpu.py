@@ -1,6 +1,6 @@
 """Where a kit-test run's CPU goes, test by test and process by process: what ``make test``'s time is made of.
 
-    .venv/bin/python autograder/benchmarks/suite_cpu.py [--top 25] [-- PYTEST ARGS ...]
+    .venv/bin/python autograder/benchmarks/suite_cpu.py [--top 25] [--by-kind 5] [-- PYTEST ARGS ...]
 
 As root, with Linux process accounting (``apt-get install acct``): runs pytest (by default ``make test``'s kit tests
 on two xdist workers) with accounting on, so that every process that ends during the run leaves its CPU time, and
@@ -99,7 +99,7 @@ def short(nodeid: str) -> str:
 
 
 def analyse(procs: dict[int, dict], main_pid: int | None, starts: dict[int, dict], tests: dict[int, list],
-            own: dict[str, float], top: int, wall: float) -> None:
+            own: dict[str, float], top: int, wall: float, by_kind: int = 0) -> None:
     """Print the figures (see the module's docstring)."""
     workers = set(tests)
 
@@ -120,7 +120,7 @@ def analyse(procs: dict[int, dict], main_pid: int | None, starts: dict[int, dict
         return "(outside the tests)", "other"
 
     by_test, kinds = collections.Counter(own), collections.Counter()
-    counts = collections.Counter()
+    counts, kind_files = collections.Counter(), collections.defaultdict(collections.Counter)
     for pid, proc in procs.items():
         if pid == main_pid:
             kinds["pytest's main process"] += proc["cpu"]
@@ -142,11 +142,14 @@ def analyse(procs: dict[int, dict], main_pid: int | None, starts: dict[int, dict
             kind = f"another program ({proc['comm'].split(':')[0]})"  # (a jail's init is kvkit:PID)
         kinds[kind] += proc["cpu"]
         counts[kind] += 1
+        kind_files[kind][short(test).split("::")[0]] += proc["cpu"]
     total = sum(kinds.values())
     print(f"wall {wall:.0f} s, {total:.0f} CPU-s in the run's processes ({total / wall:.2f} cores busy on average)")
     print("\nby kind of process (CPU-s, processes):")
     for kind, cpu in kinds.most_common(top):
         print(f"{cpu:8.1f} {counts[kind] or '':>6} {kind}")
+        if by_kind and kind in kind_files:
+            print("".join(f"{'':16}{c:6.1f} {name}\n" for name, c in kind_files[kind].most_common(by_kind)), end="")
     files = collections.Counter()
     for test, cpu in by_test.items():
         files[short(test).split("::")[0]] += cpu
@@ -161,6 +164,8 @@ def analyse(procs: dict[int, dict], main_pid: int | None, starts: dict[int, dict
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--top", type=int, default=25, help="rows per table (default 25)")
+    parser.add_argument("--by-kind", type=int, default=0, metavar="N",
+                        help="under each kind of process, the N test files whose processes of that kind cost most")
     parser.add_argument("pytest_args", nargs="*", help="pytest's arguments (default: make test's)")
     args = parser.parse_args()
     if os.geteuid() != 0 or not shutil.which("accton") or not shutil.which("dump-acct"):
@@ -204,7 +209,8 @@ def main() -> int:
                 chain, seen = procs.get(chain, {}).get("ppid"), seen + 1
             if chain == pytest_pid:
                 ours.add(pid)
-        analyse({p: procs[p] for p in ours}, pytest_pid, starts, {w: sorted(t) for w, t in tests.items()}, own, args.top, wall)
+        analyse({p: procs[p] for p in ours}, pytest_pid, starts, {w: sorted(t) for w, t in tests.items()}, own, args.top, wall,
+                args.by_kind)
     print(f"\npytest exited with {code}")
     return code
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import zipfile
 
 import pytest
 
+from cli_support import kvkit
 from kvkit.commands.bundle import write_bundle
 from kvkit.courses import courses_of, english
 from kvkit.grading.notebooks import read_notebook
@@ -115,9 +114,7 @@ def test_the_same_code_gets_the_same_points_in_both_languages_with_japanese_mess
     reports = {}
     for lang in ("en", "ja"):
         out = tmp_path / f"{lang}.json"
-        done = subprocess.run([sys.executable, "-m", "kvkit.cli", "--assignment", layout.assignment.name, "--lang",
-                               lang, "grade", str(folder), "--json", str(out)], capture_output=True, text=True,
-                              timeout=600)
+        done = kvkit(layout, "--lang", lang, "grade", folder, "--json", out)
         assert done.returncode == 0, done.stderr[-3000:]
         reports[lang] = (json.loads(out.read_text()), done.stdout)
     (en, en_table), (ja, ja_table) = reports["en"], reports["ja"]

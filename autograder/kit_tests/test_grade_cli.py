@@ -8,13 +8,9 @@ import sys
 
 import pytest
 
+from cli_support import kvkit
 from kvkit.course.checks import collect_checks
 from kvkit.registry import ROOT, manifests
-
-
-def kvkit(layout) -> list[str]:
-    """The ``kvkit`` command line for ``layout``'s assignment."""
-    return [sys.executable, "-m", "kvkit.cli", "--assignment", layout.assignment.name]
 
 
 def total(layout) -> float:
@@ -39,8 +35,7 @@ def test_a_kit_command_imports_only_its_own_module():
 @pytest.mark.slow
 def test_grade_prints_the_table_and_writes_gradescope_json(tmp_path, layout):
     out = tmp_path / "results.json"
-    run = subprocess.run(kvkit(layout) + ["grade", "reference", "--json", str(out)], cwd=ROOT, capture_output=True,
-                         text=True)
+    run = kvkit(layout, "grade", "reference", "--json", out)
     assert run.returncode == 0, run.stderr
     assert f"Total: {total(layout):g} / {total(layout):g}" in run.stdout
     results = json.loads(out.read_text())
@@ -53,18 +48,17 @@ def test_grade_prints_the_table_and_writes_gradescope_json(tmp_path, layout):
 
 @pytest.mark.slow
 def test_grading_the_skeleton_is_a_zero_not_an_error(tmp_path, layout):
-    run = subprocess.run(kvkit(layout) + ["grade", "assignments"], cwd=ROOT, capture_output=True, text=True)
+    run = kvkit(layout, "grade", "assignments")
     assert run.returncode == 0 and f"Total: 0 / {total(layout):g}" in run.stdout
 
 
 def test_a_missing_submission_is_one_clear_line(tmp_path, layout):
-    run = subprocess.run(kvkit(layout) + ["grade", str(tmp_path / "nope")], cwd=ROOT, capture_output=True, text=True)
+    run = kvkit(layout, "grade", tmp_path / "nope")
     assert run.returncode == 2
     assert "does not exist" in run.stderr and len(run.stderr.strip().splitlines()) == 1
 
 
 def test_an_assignment_the_kit_has_not_is_one_clear_line():
-    run = subprocess.run([sys.executable, "-m", "kvkit.cli", "--assignment", "x", "grade", "reference"], cwd=ROOT,
-                         capture_output=True, text=True)
+    run = kvkit(None, "--assignment", "x", "grade", "reference")
     assert run.returncode == 2
     assert run.stderr.strip() == f"kvkit: no assignment called 'x'; the kit has {', '.join(manifests())}"

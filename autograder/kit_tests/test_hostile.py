@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import torch
 
+from cli_support import kvkit
 from hostile_support import failures, full, make_submission, scores
 from kvkit.grading.grade import grade
 from kvkit.grading.remote.warm import Warm
@@ -45,13 +46,14 @@ def warm():
 
 
 def cli(*args, **kwargs):
+    """``kvkit`` in a process of its own: what reaches the command's own output (a child's never should)."""
     return subprocess.run(KVKIT + list(args), cwd=ROOT, capture_output=True, text=True, **kwargs)
 
 
 def test_syntax_error_is_a_graded_zero_with_the_reason(tmp_path):
     sub = make_submission(PART1, tmp_path / "sub", {1: "todo1_syntax_error"})
     out = tmp_path / "results.json"
-    run = cli("grade", str(sub), "--json", str(out))
+    run = kvkit(None, "grade", sub, "--json", out)
     assert run.returncode == 0, run.stderr
     results = json.loads(out.read_text())
     assert results["score"] == 0 and results["max_score"] > 0

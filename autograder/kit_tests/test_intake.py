@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from cli_support import kvkit
 from kvkit.course.submission import fill_notebook
 from kvkit.courses import english
 from kvkit.errors import UsageError
@@ -31,10 +32,6 @@ from kvkit.grading.grade import grade
 from kvkit.grading.intake import MAX_ZIP_MEMBERS, fingerprint_of, received, take_in
 from kvkit.grading.notebooks import read_notebook
 from kvkit.registry import ROOT
-
-
-def kvkit(layout) -> list[str]:
-    return [sys.executable, "-m", "kvkit.cli", "--assignment", layout.assignment.name]
 
 
 def stubs(layout) -> dict[str, str]:
@@ -86,13 +83,7 @@ def zipped(folder: Path, archive: Path) -> Path:
 
 
 def one_line_from_the_command_line(layout, path: Path) -> str:
-    left = signal.alarm(0)  # the command has a time limit of its own: no_hang's is for this process's intake
-    try:
-        run = subprocess.run([*kvkit(layout), "grade", str(path)], cwd=ROOT, capture_output=True, text=True,
-                             timeout=120)
-    finally:
-        if left:
-            signal.alarm(left)
+    run = kvkit(layout, "grade", path)
     lines = run.stderr.strip().splitlines()
     assert run.returncode == 2 and len(lines) == 1 and "Traceback" not in run.stderr, run.stderr[-2000:]
     return lines[0]
@@ -400,8 +391,7 @@ def test_every_path_grades_the_attacks_as_their_code_deserves(tmp_path, graded, 
     _write(klass / "ivan.ipynb", nb)  # every answer cell deleted
     (klass / "readme.txt").write_text("not a submission")
     out = tmp_path / "grades.csv"
-    run = subprocess.run([*kvkit(layout), "grade-all", str(klass), "--out", str(out), "--jobs", "2", "--no-progress"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=900)
+    run = kvkit(layout, "grade-all", klass, "--out", out, "--jobs", "2", "--no-progress")
     assert run.returncode == 0, run.stdout + run.stderr[-3000:]
     assert "skipped 1 entries" in run.stdout and "readme.txt" in run.stdout
     with open(out, newline="") as f:
