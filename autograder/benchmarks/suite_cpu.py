@@ -50,7 +50,7 @@ except Exception:
     pass
 """
 PLUGIN = """
-import json, os
+import json, os, time
 
 _started = {}
 
@@ -74,7 +74,8 @@ def pytest_runtest_logstart(nodeid, location):
 def pytest_runtest_logfinish(nodeid, location):
     if nodeid in _started:
         times = os.times()
-        _note({"worker": os.getpid(), "test": nodeid, "own_cpu": times.user + times.system - _started.pop(nodeid)})
+        _note({"worker": os.getpid(), "test": nodeid, "own_cpu": times.user + times.system - _started.pop(nodeid),
+               "at": time.time()})
 """
 
 
@@ -183,7 +184,7 @@ def main() -> int:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [scratch, os.environ.get("PYTHONPATH")]))}
         command = [sys.executable, "-m", "pytest", "-p", "kvkit_suite_cpu_plugin", *(args.pytest_args or MAKE_TEST)]
         accounting(pacct)
-        started = time.perf_counter()
+        started, began = time.perf_counter(), time.time()
         try:
             code = subprocess.run(command, cwd=ROOT, env=env).returncode
         finally:
@@ -193,13 +194,14 @@ def main() -> int:
         for line in starts_log.read_text().splitlines():
             entry = json.loads(line)
             starts[entry["pid"]] = entry
-        tests, own = collections.defaultdict(list), collections.Counter()
+        tests, own, last = collections.defaultdict(list), collections.Counter(), {}
         for line in tests_log.read_text().splitlines() if tests_log.exists() else []:
             entry = json.loads(line)
             if "last_pid" in entry:
                 tests[entry["worker"]].append((entry["last_pid"], entry["test"]))
             else:
                 own[entry["test"]] += entry["own_cpu"]
+                last[entry["worker"]] = max(last.get(entry["worker"], 0), entry["at"])
         procs, ours = records(pacct), set()
         pytest_pid = next((p for p, s in starts.items() if s["argv"][1:3] == ["-m", "pytest"] and
                            "kvkit_suite_cpu_plugin" in s["argv"]), None)
@@ -211,6 +213,9 @@ def main() -> int:
                 ours.add(pid)
         analyse({p: procs[p] for p in ours}, pytest_pid, starts, {w: sorted(t) for w, t in tests.items()}, own, args.top, wall,
                 args.by_kind)
+    if len(last) > 1:  # a worker that ends early leaves its core idle until the other ends
+        print("\neach test process's last test ended after (s):",
+              ", ".join(f"{at - began:.0f} ({pid})" for pid, at in sorted(last.items(), key=lambda item: item[1])))
     print(f"\npytest exited with {code}")
     return code
 
