@@ -197,11 +197,18 @@ def test_an_endless_loop_ends_in_the_self_check_with_the_score_table(tmp_path):
     assert earned[4][0] == 0 and all(earned[n][0] == earned[n][1] > 0 for n in (1, 2, 3)), earned
 
 
+def ctrl_c_as_in_a_terminal() -> None:
+    """In the student's pytest, before it starts: SIGINT as a shell gives it (the kit tests' process may have come to
+    ignore it, which a child inherits; the xdist workers of a whole ``make test`` do)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 @pytest.mark.slow
 def test_ctrl_c_still_prints_the_score_table(tmp_path):
     root = with_bodies(unzipped_bundle(tmp_path), todo3="todo4_endless_loop")
     proc = subprocess.Popen([sys.executable, "-m", "pytest"], cwd=root, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=ctrl_c_as_in_a_terminal)
     printed: list[str] = []  # read as it comes: torch's import, then the checks of TODOs 1 and 2, then TODO 3's
     reader = threading.Thread(target=lambda: printed.extend(iter(lambda: proc.stdout.read(1), "")), daemon=True)
     reader.start()
