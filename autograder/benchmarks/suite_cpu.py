@@ -11,8 +11,9 @@ with two small helpers on ``PYTHONPATH`` (in a temporary folder):
   the process that started them);
 - a plugin in the xdist workers that notes, for each test, the last pid the kernel gave out when it started (a
   process forked from the worker with a larger pid belongs to that test or a later one) and the worker's own CPU
-  time while it ran. A long-lived process a worker starts (a zygote) counts, with every child it forks, for the
-  test that started it.
+  time while it ran. A long-lived process a worker starts (a zygote, a forkserver) counts, with every child it
+  forks, for the test that started it; accounting stays on a few seconds after pytest's end, for those that end
+  with the workers.
 
 It prints the run's wall time and CPU seconds: the workers' own (in-process tests), fresh interpreters (by command
 line) and children forked without exec, then the CPU of each test file and of the costliest tests (their own and
@@ -36,6 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 MAKE_TEST = ["-p", "no:cacheprovider", "-q", "-n", "2", "--dist", "loadgroup", "autograder/kit_tests",
              *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("autograder/material/*/kit_tests"))]
+
+LINGER = 5.0  # seconds
 
 SITE = """
 import json as _json, os as _os
@@ -189,6 +192,7 @@ def main() -> int:
             code = subprocess.run(command, cwd=ROOT, env=env).returncode
         finally:
             wall = time.perf_counter() - started
+            time.sleep(LINGER)  # processes that end just after the workers (a forkserver) are accounted too
             accounting(None)
         starts = {}
         for line in starts_log.read_text().splitlines():
