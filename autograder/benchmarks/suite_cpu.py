@@ -13,7 +13,8 @@ with two small helpers on ``PYTHONPATH`` (in a temporary folder):
   process forked from the worker with a larger pid belongs to that test or a later one) and the worker's own CPU
   time while it ran. A long-lived process a worker starts (a zygote, a forkserver) counts, with every child it
   forks, for the test that started it; accounting stays on a few seconds after pytest's end, for those that end
-  with the workers.
+  after the workers (a Python process's parent is the one it had at its start, which the ``sitecustomize`` notes:
+  accounting notes the parent at the end, init's for an orphan).
 
 It prints the run's wall time and CPU seconds: the workers' own (in-process tests), fresh interpreters (by command
 line) and children forked without exec, then the CPU of each test file and of the costliest tests (their own and
@@ -45,7 +46,8 @@ import json as _json, os as _os
 try:
     with open("/proc/self/cmdline", "rb") as _f:
         _argv = [_a.decode(errors="replace") for _a in _f.read().split(b"\\0")[:6]]
-    _line = _json.dumps({"pid": _os.getpid(), "test": _os.environ.get("PYTEST_CURRENT_TEST", ""), "argv": _argv})
+    _line = _json.dumps({"pid": _os.getpid(), "ppid": _os.getppid(), "test": _os.environ.get("PYTEST_CURRENT_TEST", ""),
+                         "argv": _argv})
     _fd = _os.open(__LOG__, _os.O_WRONLY | _os.O_APPEND | _os.O_CREAT, 0o666)
     _os.write(_fd, (_line + "\\n").encode())
     _os.close(_fd)
@@ -207,6 +209,9 @@ def main() -> int:
                 own[entry["test"]] += entry["own_cpu"]
                 last[entry["worker"]] = max(last.get(entry["worker"], 0), entry["at"])
         procs, ours = records(pacct), set()
+        for pid, proc in procs.items():  # accounting notes the parent at the end: an orphan's is init's
+            if pid in starts and starts[pid].get("ppid"):
+                proc["ppid"] = starts[pid]["ppid"]
         pytest_pid = next((p for p, s in starts.items() if s["argv"][1:3] == ["-m", "pytest"] and
                            "kvkit_suite_cpu_plugin" in s["argv"]), None)
         for pid in procs:  # the run's processes: descendants of its pytest
