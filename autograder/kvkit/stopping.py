@@ -125,6 +125,9 @@ def follow_parent(command: int) -> None:
     except ProcessLookupError:
         os.kill(os.getpid(), signal.SIGTERM)
         return
+    except OSError:  # a kernel before Linux 5.3 has no pidfds: follow the forkserver, which ends after its workers
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        return
     threading.Thread(target=_stop_when_readable, args=(ended,), name="kvkit-follow-command", daemon=True).start()
 
 

@@ -367,8 +367,8 @@ def grade_all(layout: Layout, submissions: Path, out_csv: Path, jobs: int | None
 def worker_context() -> multiprocessing.context.BaseContext:
     """How local workers start: forked from this process's forkserver, which imports the grader (torch, pytest) once
     for every worker of the process (a spawned worker imports them itself: about 2 CPU-seconds each). The
-    forkserver is a fresh interpreter with no thread of this process, started on first use; it ends with this
-    process, and its workers with it (:func:`kvkit.stopping.follow_parent`)."""
+    forkserver is a fresh interpreter with no thread of this process, started on first use; the workers follow this
+    process (:func:`kvkit.stopping.follow_parent`), and the forkserver ends once it and they have."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__, "kvkit.grading.grade"])
     return context
