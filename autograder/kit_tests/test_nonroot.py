@@ -153,3 +153,27 @@ def test_one_worker_grading_a_class_without_root_lets_no_child_reach_the_next(wo
     found = results["b_finds"]["output"]
     assert results["b_finds"]["score"] == 0 and "TRACES FOUND []" in found and re.search(r"\| FOUND \[\]", found), found
     assert "WARNING" not in found and processes_of(USER) == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_no_child_reaches_the_workers_forkserver(workspace, mode):
+    """``grade-all``'s workers are forked by a forkserver whose socket lies in the temporary folder: whoever connects
+    to it as the grader's user can have it fork a process outside the jail, and a child in ``userns`` or ``bwrap``
+    mode is that user. Here the temporary folder lies under ``/var``, which a child still sees (read-only): the
+    socket's folder is hidden from every child all the same."""
+    temp = Path(tempfile.mkdtemp(prefix="kvkit-nonroot-temp-", dir="/var/lib"))
+    try:
+        make_submission(PART1, workspace / "class" / "ada", at_import=["import_reaches_forkserver"],
+                        __KVKIT_TEMP__=str(temp))
+        for path in [workspace, temp, *workspace.rglob("*")]:
+            os.chown(path, USER, USER, follow_symlinks=False)
+        env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(workspace), "LANG": "C.UTF-8",
+               "KVKIT_ISOLATION": mode, "TMPDIR": str(temp)}
+        run = as_unprivileged([sys.executable, "-m", "kvkit.cli", "grade-all", str(workspace / "class"), "--out",
+                               str(workspace / "grades.csv"), "--jobs", "1", "--no-progress"], env)
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    results = json.loads((workspace / "grades-results" / "ada" / "results.json").read_text())
+    assert "FORKSERVER 0 0" in results["output"], results["output"][-1000:]
+    assert results["score"] == results["max_score"] > 0

@@ -27,6 +27,7 @@ import hashlib
 import io
 import json
 import multiprocessing
+import multiprocessing.util
 import os
 import signal
 import stat
@@ -377,7 +378,10 @@ def worker_context() -> multiprocessing.context.BaseContext:
 def _grade_locally(layout: Layout, todo: list, results_dir: Path, options: dict, jobs: int, on_row) -> None:
     """Each submission graded by one of ``jobs`` worker processes of this machine. If this process is stopped
     (Ctrl-C, SIGTERM, SIGHUP: :mod:`kvkit.stopping`), so are the workers, and the gradings they had begun are not
-    recorded."""
+    recorded. The folder of the workers' forkserver's socket is hidden from every child: whoever connects to it as
+    this user can have it fork a process outside any jail (a child in ``userns`` mode is this user, and sees a
+    temporary folder outside the covered ones)."""
+    options = {**options, "hide": [*options.get("hide", []), multiprocessing.util.get_temp_dir()]}
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=worker_context(), initializer=_start_local_worker,
                                initargs=(os.getpid(), dict(os.environ)))
     try:
