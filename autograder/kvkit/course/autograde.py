@@ -558,6 +558,16 @@ class NameTodoStubs(NbGraderPreprocessor):
         return cell, resources
 
 
+def kernel_env(box: Sandbox) -> dict:
+    """The confined kernel's environment: the sandbox child's (nothing of this process's), plus
+    ``NBGRADER_EXECUTION`` as nbgrader set it for this run (``autograde``): nbgrader's documented way for a notebook
+    to skip work while it is graded (part 1's timing demo does)."""
+    env = box.child_env()
+    if "NBGRADER_EXECUTION" in os.environ:
+        env["NBGRADER_EXECUTION"] = os.environ["NBGRADER_EXECUTION"]
+    return env
+
+
 class ConfinedKernelManager(AsyncKernelManager):
     """A kernel started inside a :class:`Sandbox`, over unix sockets in the sandbox's ``ipc/`` folder: forked by
     ``zygote`` (a :class:`kvkit.grading.remote.zygote.Zygote` of kind ``kernel``) where one is given, else started
@@ -703,7 +713,7 @@ class ConfinedExecute(Execute):
     async def async_start_new_kernel(self, **kwargs) -> None:
         read, write = os.pipe()  # the kernel's stdout and stderr: quoted into the log afterwards, never echoed
         self._drain = self._kernel_output.drain(read)
-        kwargs.update(env=self._box.child_env(), cwd=str(self._box.workdir), stdout=write, stderr=write)
+        kwargs.update(env=kernel_env(self._box), cwd=str(self._box.workdir), stdout=write, stderr=write)
         try:
             await super().async_start_new_kernel(**kwargs)
         finally:
