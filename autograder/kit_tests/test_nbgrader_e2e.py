@@ -94,6 +94,12 @@ def test_the_kernel_knows_it_runs_under_autograde_as_nbgrader_documents(course):
     assert "timing skipped while grading" in printed(course, "s1_reference")
 
 
+def test_the_log_holds_no_kernel_banner(course):
+    """The confined kernel runs under the jail's init, not a terminal: ipykernel's banner ("To connect another client
+    to this kernel ...") would add eight lines per notebook to the instructor's log."""
+    assert "To connect another client" not in course["log"]
+
+
 def test_partial_submission_gets_todos_1_and_2_only(course, graded):
     score, max_score = course["scores"]["s3_partial"]
     release = grade_cells(read_notebook(course["release"]))

@@ -106,8 +106,11 @@ def kernel(config: dict, info_file: str, kernel_args: list[str]) -> None:
     info = jail.enter(config)
     with open(info_file, "w") as f:
         f.write(json.dumps(info))
-    sys.argv[1:] = kernel_args
-    os.environ.pop("JPY_PARENT_PID", None)  # its parent is the jail's init
+    # its parent is the jail's init (pid 1): ipykernel then neither polls it nor prints its banner for a terminal
+    # (eight lines per notebook in the autograde log); set here, since a zygote imported ipykernel before any
+    # environment of a kernel's
+    sys.argv[1:] = [*kernel_args, "--IPKernelApp.parent_handle=1"]
+    os.environ.pop("JPY_PARENT_PID", None)  # the pid of a process outside the jail (a cold kernel's launcher)
     inline_plots()
     from ipykernel.kernelapp import launch_new_instance
 
