@@ -59,6 +59,20 @@ def test_english_unless_japanese_is_asked_for(monkeypatch):
 
 
 @pytest.mark.slow
+def test_the_kits_messages_are_in_japanese_whichever_of_its_modules_speaks_first():
+    """The kit's catalogue is the package's: ``kvkit notebook`` imports no grading, and wrote the Japanese courses'
+    TODO tables in English while only ``kvkit.grading.grade`` named that catalogue (in a fresh interpreter, since the
+    kit tests import everything)."""
+    code = ("import sys\n"
+            "from kvkit.course.template import _, speaking\n"
+            "assert 'kvkit.grading.grade' not in sys.modules\n"
+            "with speaking('ja'):\n"
+            "    print(_('| TODO | what you write | points |'))\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert JAPANESE.search(run.stdout), run.stdout
+
+
 def test_the_self_check_speaks_japanese_when_asked():
     """The student's ``pytest`` on the skeleton: failure reasons and the score table in Japanese with ``--lang ja``
     (``KVKIT_LANG=ja``), in English without."""

@@ -6,3 +6,10 @@ By layer: :mod:`kvkit.commands` (one module per ``kvkit`` sub-command, :mod:`kvk
 skeleton, examples, requirements). The grading core imports neither the course nor the commands; the course does not
 import the commands.
 """
+
+from pathlib import Path
+
+from kvchecks.i18n import add_domain
+
+# the kit's own messages (kvkit.po / kvkit.mo per language), whichever of its modules speaks first
+add_domain("kvkit", Path(__file__).resolve().parent / "locale")

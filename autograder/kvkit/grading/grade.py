@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from kvchecks.i18n import _, add_domain, speaking
+from kvchecks.i18n import _, speaking
 from kvchecks.plugin import SCOREBOARD, Result
 from kvchecks.timing import PROBE_TIMEOUT, RETRY_TIMEOUT
 
@@ -49,9 +49,6 @@ MEMORY_MB = 1536  # address space of the child (torch itself takes about 650 MB)
 UNUSED_PLUGINS = [arg for name in ("cacheprovider", "unraisableexception", "threadexception", "logging", "warnings",
                                    "faulthandler", "doctest", "junitxml", "pastebin", "legacypath", "stepwise")
                   for arg in ("-p", f"no:{name}")]
-LOCALE = Path(__file__).resolve().parents[1] / "locale"  # the graders' catalogue, kvkit.po / kvkit.mo per language
-
-add_domain("kvkit", LOCALE)
 
 
 class _Grading:
