@@ -87,13 +87,6 @@ def test_reference_gets_full_marks_and_the_untouched_release_zero(course):
     assert course["scores"]["s2_untouched"][0] == 0
 
 
-def test_the_kernel_knows_it_runs_under_autograde_as_nbgrader_documents(course):
-    """nbgrader sets ``NBGRADER_EXECUTION=autograde`` for the notebook it autogrades, so that a notebook can skip slow
-    work; the confined kernel, whose environment is otherwise the sandbox's, gets it too: the reference's timing demo
-    was skipped."""
-    assert "timing skipped while grading" in printed(course, "s1_reference")
-
-
 def test_the_log_holds_no_kernel_banner(course):
     """The confined kernel runs under the jail's init, not a terminal: ipykernel's banner ("To connect another client
     to this kernel ...") would add eight lines per notebook to the instructor's log."""

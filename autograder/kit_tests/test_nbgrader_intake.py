@@ -288,6 +288,21 @@ def test_every_courses_class_autogrades_cleanly_to_kvkit_grades_scores(nbgrader_
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("layout,course", COURSES)
+def test_the_demos_that_nbgrader_execution_guards_are_skipped_while_grading(nbgrader_class, layout, course):
+    """nbgrader sets ``NBGRADER_EXECUTION=autograde`` for the notebook it autogrades; the confined kernel gets it too
+    (its environment is otherwise the sandbox's), so each demo cell that checks it printed its one line and ran
+    nothing more (part 1's timing, parts 2 and 3's demos)."""
+    guarded = [c for c in nbgrader_class(course).notebook("s1_reference")["cells"]
+               if "NBGRADER_EXECUTION" in cell_source(c)]
+    assert guarded
+    for cell in guarded:
+        note = re.search(r'NBGRADER_EXECUTION"\) == "autograde":\n\s+print\("([^"]+)"\)', cell_source(cell)).group(1)
+        printed = "".join("".join(o.get("text", "")) for o in cell.get("outputs", []))
+        assert printed == note + "\n", (course.name, printed[:500])
+
+
+@pytest.mark.slow
 @pytest.mark.xdist_group("nbgrader-intake")
 def test_links_and_special_files_beside_the_notebook_are_not_copied(course):
     """Only plain files are copied from a submitted folder; every link, pipe, device, hard link, oversized file and
