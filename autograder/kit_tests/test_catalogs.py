@@ -58,7 +58,6 @@ def test_english_unless_japanese_is_asked_for(monkeypatch):
     assert i18n.language() == "en"
 
 
-@pytest.mark.slow
 def test_the_kits_messages_are_in_japanese_whichever_of_its_modules_speaks_first():
     """The kit's catalogue is the package's: ``kvkit notebook`` imports no grading, and wrote the Japanese courses'
     TODO tables in English while only ``kvkit.grading.grade`` named that catalogue (in a fresh interpreter, since the
@@ -73,6 +72,7 @@ def test_the_kits_messages_are_in_japanese_whichever_of_its_modules_speaks_first
     assert JAPANESE.search(run.stdout), run.stdout
 
 
+@pytest.mark.slow
 def test_the_self_check_speaks_japanese_when_asked():
     """The student's ``pytest`` on the skeleton: failure reasons and the score table in Japanese with ``--lang ja``
     (``KVKIT_LANG=ja``), in English without."""
