@@ -24,17 +24,14 @@ report is printed (``bench_report``, beside this module); ``--json`` and ``--plo
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from pathlib import Path
 from types import ModuleType
 
 import torch
 
 from kvchecks.weights import fill_parameters, seeded_tensor, seeded_tokens
-from kvkit.errors import UsageError
-from kvkit.impl import add_impl_argument, opened_impl
+from kvkit import benching
 from kvkit.stopwatch import greedy_step_s, median_step_s, sync
 
 from .bench_report import plot, print_report
@@ -76,14 +73,7 @@ def add_parser(sub) -> None:
         "the number of key/value heads, a sink-and-window cache over a chat far longer than its budget, "
         "generate_batch tokens/s against the batch size, and speculative decoding against the target alone.",
     )
-    add_impl_argument(parser)
-    parser.add_argument("--quick", action="store_true", help="a smoke run: tiny models, one round")
-    parser.add_argument("--threads", type=int, default=1, metavar="N",
-                        help="torch CPU threads (default 1: on a machine shared with other work, more threads make "
-                        "the figures erratic)")
-    parser.add_argument("--json", type=Path, metavar="OUT", help="write every figure as JSON")
-    parser.add_argument("--plot", type=Path, metavar="OUT.png", help="draw the four parts, one panel each")
-    parser.set_defaults(func=run)
+    benching.add_options(parser, run, plot="draw the four parts, one panel each")
 
 
 def _timed(device: torch.device, call):
@@ -359,38 +349,5 @@ def checks(report: dict) -> dict:
 
 
 def run(args) -> int:
-    if args.threads < 1:
-        raise UsageError(f"--threads must be at least 1, got {args.threads}")
-    torch.set_num_threads(args.threads)
-    settings = QUICK if args.quick else FULL
-    rounds = settings["rounds"]
-    try:
-        from tqdm import tqdm
-    except ImportError as err:
-        raise UsageError("the bench's progress bar needs tqdm: pip install -e '.[bench]'") from err
-    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
-    parts = []
-    with opened_impl(args.layout, args.impl) as impl, torch.inference_mode():
-        for device in devices:
-            try_everything(impl.module, device)
-        with tqdm(total=len(devices) * len(PARTS) * rounds, desc="bench", unit="round") as progress:
-            for device in devices:
-                parts.append({"device": device.type, **{
-                    name: part(impl.module, settings[name], device, rounds, progress) for name, part in PARTS.items()
-                }})
-    report = {
-        "impl": str(impl.source), "kit_reference": impl.is_kit_reference, "quick": args.quick,
-        "torch": torch.__version__, "threads": torch.get_num_threads(), "rounds": rounds, "dtype": "float32",
-        "settings": {name: settings[name] for name in PARTS}, "devices": parts,
-    }
-    report["checks"] = checks(report)
-    print_report(report)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    if args.plot:
-        plot(report, args.plot)
-    return 0 if all(report["checks"].values()) else 1
-
-
-# the report
+    return benching.run_parts(args, parts=PARTS, full=FULL, quick=QUICK, try_everything=try_everything,
+                              checks=checks, print_report=print_report, plot=plot)

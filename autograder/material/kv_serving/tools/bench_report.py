@@ -5,27 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kvkit import benching
 from kvkit.plotting import pyplot
 
 NOT_GRADED = (
     "These timings are not graded: the checks (pytest, kvkit grade) test what the code stores and computes, "
     "not how fast it runs."
 )
-
-
-def _size(nbytes: float) -> str:
-    """Bytes in MiB, KiB or bytes, whichever reads best."""
-    for unit, scale in (("MiB", 2**20), ("KiB", 2**10)):
-        if nbytes >= scale:
-            return f"{nbytes / scale:,.1f} {unit}"
-    return f"{nbytes:,.0f} bytes"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    """Right-aligned columns."""
-    cells = [header] + rows
-    widths = [max(len(line[i]) for line in cells) for i in range(len(header))]
-    return ["  ".join(cell.rjust(width) for cell, width in zip(line, widths)) for line in cells]
 
 
 def _yes(value: bool) -> str:
@@ -43,7 +29,7 @@ def gqa_lines(report: dict) -> list[str]:
         f"key/value heads; decode ms/token with {context} to {config['max_len']} positions in the cache.",
     ]
     rows = [row for part in report["devices"] for row in part["gqa"]["rows"]]
-    lines += _table(
+    lines += benching.table(
         ["device", "kv heads", "q heads per kv", "cache bytes", "= 2 x layers x batch x kv_heads x max_len x head_dim "
          "x bytes", "MHA / this", "decode ms/tok", "tok/s"],
         [[row["device"], str(row["kv_heads"]), str(row["groups"]), f"{row['nbytes']:,}",
@@ -55,10 +41,11 @@ def gqa_lines(report: dict) -> list[str]:
         lines.append(
             f"On {part['device']}: with {fewest['kv_heads']} key/value head{'s' if fewest['kv_heads'] > 1 else ''} "
             f"the cache holds {fewest['mha_over_this']:.0f}x fewer bytes than with {mha['kv_heads']} (MHA): "
-            f"{_size(fewest['nbytes'])} instead of {_size(mha['nbytes'])}, and a decode step takes "
+            f"{benching.size(fewest['nbytes'])} instead of {benching.size(mha['nbytes'])}, and a decode step takes "
             f"{fewest['decode_ms']:.2f} ms instead of {mha['decode_ms']:.2f} ms "
-            f"({mha['decode_ms'] / fewest['decode_ms']:.2f}x): each step reads {_size(fewest['read_per_step'])} of "
-            f"keys and values instead of {_size(mha['read_per_step'])}, besides the model's weights."
+            f"({mha['decode_ms'] / fewest['decode_ms']:.2f}x): each step reads "
+            f"{benching.size(fewest['read_per_step'])} of keys and values instead of "
+            f"{benching.size(mha['read_per_step'])}, besides the model's weights."
         )
     return lines
 
@@ -78,7 +65,7 @@ def chat_lines(report: dict) -> list[str]:
     step = max(1, config["turns"] // 8)
     shown = sorted({1, *range(step, config["turns"] + 1, step)})
     rows = [row for part in report["devices"] for row in part["chat"]["rows"] if row["turn"] in shown]
-    lines += _table(
+    lines += benching.table(
         ["device", "turn", "chat tokens", "window cache bytes", "a growing cache's", "KVCache for the chat",
          "window ms/tok", "KVCache ms/tok"],
         [[row["device"], str(row["turn"]), str(row["positions"]), f"{row['window_bytes']:,}",
@@ -93,9 +80,10 @@ def chat_lines(report: dict) -> list[str]:
         replies = ("the same on both caches in every turn" if chat["same_replies"]
                    else f"the same on both caches in {chat['same_turns']} of {len(chat['rows'])} turns")
         lines.append(
-            f"On {part['device']}: the SinkWindowCache {held} ({_size(end['window_bytes'])}) while the chat grows to "
-            f"{end['positions']} tokens, {end['positions'] / chat['budget']:.1f}x its budget; a cache that keeps every "
-            f"position would hold {_size(end['growing_bytes'])} by then "
+            f"On {part['device']}: the SinkWindowCache {held} ({benching.size(end['window_bytes'])}) while the chat "
+            f"grows to {end['positions']} tokens, {end['positions'] / chat['budget']:.1f}x its budget; a cache that "
+            "keeps every "
+            f"position would hold {benching.size(end['growing_bytes'])} by then "
             f"({end['growing_bytes'] / end['window_bytes']:.1f}x). A reply step took {start['window_ms']:.3f} ms at "
             f"turn 1 and {end['window_ms']:.3f} ms at turn "
             f"{end['turn']} with the window, {start['full_ms']:.3f} ms and {end['full_ms']:.3f} ms with the KVCache. "
@@ -114,7 +102,7 @@ def batch_lines(report: dict) -> list[str]:
         "counted); tok/s = batch / that step; s/call: the whole call.",
     ]
     rows = [row for part in report["devices"] for row in part["batch"]["rows"]]
-    lines += _table(
+    lines += benching.table(
         ["device", "batch", "ms/step", "tok/s", "tok/s vs batch 1", "s/call", "row 0 as in batch 1"],
         [[row["device"], str(row["batch"]), f"{row['step_ms']:.3f}", f"{row['tok_s']:.0f}",
           f"{row['vs_batch_1']:.2f}x", f"{row['seconds']:.3f}", _yes(row["row0_same"])] for row in rows],
@@ -142,7 +130,7 @@ def speculative_lines(report: dict) -> list[str]:
         "ms/token: the whole call / new tokens (prefill included); speed-up = the target alone's time / this.",
     ]
     rows = [row for part in report["devices"] for row in part["speculative"]["rows"]]
-    lines += _table(
+    lines += benching.table(
         ["device", "draft", "k", "ms/tok", "speed-up", "accepted", "tokens per target call", "target calls",
          "draft calls", "same output"],
         [[row["device"], row["draft"], str(row["k"]), f"{row['ms_per_token']:.3f}", f"{row['speedup']:.2f}x",
@@ -178,20 +166,8 @@ CHECK_WORDS = {
 
 def print_report(report: dict) -> None:
     """The set-up, each part's table, what it compares and plain facts, then the checks."""
-    reference = report["kit_reference"]
-    print(f"kvserving: {report['impl']}" + (" (the kit's reference)" if reference else ""))
-    rounds = f"{report['rounds']} round{'s' if report['rounds'] > 1 else ''}"
-    threads = f"{report['threads']} CPU thread{'s' if report['threads'] > 1 else ''}"
-    print(f"torch {report['torch']} ({threads}), {report['dtype']}, random weights; times are best of {rounds}"
-          + (" (--quick)" if report["quick"] else ""))
-    for lines in (gqa_lines, chat_lines, batch_lines, speculative_lines):
-        print()
-        for line in lines(report):
-            print(line)
-    print()
-    print("Checks: " + "; ".join(f"{CHECK_WORDS[name]}: {_yes(value)}" for name, value in report["checks"].items()))
-    if not reference:
-        print(NOT_GRADED)
+    benching.print_report(report, "kvserving", [gqa_lines, chat_lines, batch_lines, speculative_lines], CHECK_WORDS,
+                          NOT_GRADED)
 
 
 def _gqa_panel(ax, report: dict) -> None:
