@@ -1,5 +1,6 @@
 """What the benches made of parts share (parts 2 and 3: ``autograder/material/NAME/tools/bench.py``): their
-options, the run that measures every part on every device, and the report's table and size formats.
+options, the run that measures every part on every device, and the report's table and size formats; every
+bench (part 1's too) keeps its report with :func:`keep`.
 
 A part is ``part(kv, config, device, rounds, progress) -> dict``: its figures on one device, from its settings
 ``config``, best of ``rounds`` rounds, one ``progress.update()`` per round. The bench's ``FULL`` and ``QUICK``
@@ -66,12 +67,17 @@ def run_parts(args, *, parts: dict[str, Callable], full: dict, quick: dict,
     }
     report["checks"] = checks(report)
     print_report(report)
+    keep(report, args, plot)
+    return 0 if all(report["checks"].values()) else 1
+
+
+def keep(report: dict, args, plot: Callable[[dict, Path], None]) -> None:
+    """Write the report as JSON to ``--json`` and draw it to ``--plot``, where those were asked for."""
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     if args.plot:
         plot(report, args.plot)
-    return 0 if all(report["checks"].values()) else 1
 
 
 def table(header: list[str], rows: list[list[str]]) -> list[str]:

@@ -16,7 +16,6 @@ Each figure is the median time of one decode step (ms per token), the best of
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from types import ModuleType
 import torch
 
 from .bench_report import plot, print_report, summary, targets
+from kvkit import benching
 from kvkit.errors import UsageError
 from kvkit.impl import add_impl_argument, opened_impl
 from kvkit.stopwatch import greedy_step_s, median_step_s, sync
@@ -244,9 +244,5 @@ def run(args) -> int:
         "targets": targets(rows) if impl.is_kit_reference else None,
     }
     print_report(report)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    if args.plot:
-        plot(report, args.plot)
+    benching.keep(report, args, plot)
     return 0 if nbytes["equal"] else 1
